@@ -1,0 +1,61 @@
+//! Shrinking a module with binaryen's `wasm-opt`, when it is installed.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+
+/// Features current rustc emits for wasm32 targets; older wasm-opt releases need them spelled out.
+const FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-mutable-globals",
+    "--enable-multivalue",
+    "--enable-reference-types",
+];
+
+/// A `wasm-opt` found on PATH.
+#[derive(Debug, Clone)]
+pub struct WasmOpt {
+    path: PathBuf,
+}
+
+impl WasmOpt {
+    pub fn find() -> Option<WasmOpt> {
+        let paths = std::env::var_os("PATH")?;
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("wasm-opt"))
+            .find(|candidate| candidate.is_file())
+            .map(|path| WasmOpt { path })
+    }
+
+    /// Runs `wasm-opt -Oz` on `module`, returning the smaller of the input and the output.
+    pub fn optimize(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
+        let input = dir.path().join("in.wasm");
+        let output = dir.path().join("out.wasm");
+        std::fs::write(&input, module).context("failed to write a temporary file")?;
+        let result = Command::new(&self.path)
+            .arg("-Oz")
+            .args(FEATURES)
+            .arg("--strip-debug")
+            .arg("--strip-producers")
+            .arg(&input)
+            .arg("-o")
+            .arg(&output)
+            .output()
+            .with_context(|| format!("failed to run `{}`", self.path.display()))?;
+        if !result.status.success() {
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            anyhow::bail!("{} ({})", first.trim(), result.status);
+        }
+        let optimized = std::fs::read(&output).context("failed to read wasm-opt's output")?;
+        Ok(if optimized.len() < module.len() {
+            optimized
+        } else {
+            module.to_vec()
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! `wasmctl build`: flags in, `build::build` out.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use wasmctl::build::{self, BuildOptions};
+use wasmctl::output::Printer;
+use wasmctl::project::ProjectSelector;
+
+use super::JsonArg;
+
+/// Compile the plugin to Wasm, check it is proxy-wasm, and shrink it
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Rust target to build for (wasm32-wasip1 or wasm32-unknown-unknown)
+    #[arg(long, default_value = build::DEFAULT_TARGET, value_name = "TRIPLE")]
+    target: String,
+    /// Build with the dev profile instead of release
+    #[arg(long)]
+    debug: bool,
+    /// Skip `wasm-opt -Oz` (custom sections are still stripped)
+    #[arg(long)]
+    no_opt: bool,
+    /// Path to the project's Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Package to build, in a workspace
+    #[arg(short, long, value_name = "SPEC")]
+    package: Option<String>,
+    /// Extra arguments for cargo, after `--` (e.g. `-- --features x`)
+    #[arg(last = true, value_name = "CARGO_ARGS")]
+    cargo_args: Vec<String>,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
+    let options = BuildOptions {
+        project: ProjectSelector {
+            manifest_path: args.manifest_path,
+            package: args.package,
+        },
+        target: args.target,
+        release: !args.debug,
+        optimize: !args.no_opt,
+        cargo_args: args.cargo_args,
+    };
+    let out = build::build(&options, printer)?;
+    let saved = 100.0 * (1.0 - out.size as f64 / out.original_size.max(1) as f64);
+    printer.status(
+        "Built",
+        format!(
+            "{} ({} -> {} bytes, -{saved:.0}%{}), abi {}, sha256 {}",
+            out.path.file_name().unwrap_or_default().to_string_lossy(),
+            out.original_size,
+            out.size,
+            if out.optimized { ", wasm-opt -Oz" } else { "" },
+            out.abi,
+            out.sha256,
+        ),
+    );
+    if printer.json() {
+        printer.result_json(&out)
+    } else {
+        printer.result(out.path.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The command line: one file per subcommand, each parsing flags into library options.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wasmctl::output::{ColorChoice, Printer, Verbosity};
+
+mod build;
+mod new;
+
+/// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
+#[derive(Debug, Parser)]
+#[command(name = "wasmctl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Print only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (-vv also turns on debug logs)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colors
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+}
+
+impl GlobalArgs {
+    pub fn printer(&self, json: bool) -> Printer {
+        let verbosity = if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        let color = match self.color {
+            Color::Auto => ColorChoice::Auto,
+            Color::Always => ColorChoice::Always,
+            Color::Never => ColorChoice::Never,
+        };
+        Printer::new(verbosity, color, json)
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    New(new::NewArgs),
+    Build(build::BuildArgs),
+}
+
+/// `--json` for commands that have a result.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonArg {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Command {
+    /// Whether the command was asked for a JSON result.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::New(args) => args.output.json,
+            Command::Build(args) => args.output.json,
+        }
+    }
+}
+
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
+    match cli.command {
+        Command::New(args) => new::run(args, printer),
+        Command::Build(args) => build::run(args, printer),
+    }
+}
+
+/// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
+pub fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = if global.verbose > 1 { "wasmctl=debug" } else { "off" };
+    let filter = std::env::var("WASMCTL_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .map(EnvFilter::new)
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,11 @@
+//! wasmctl: build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
+//!
+//! The library holds every behaviour; the `wasmctl` binary only parses flags and calls it.
+
+pub mod build;
+pub mod diagnostic;
+pub mod fs;
+pub mod module;
+pub mod output;
+pub mod project;
+pub mod scaffold;

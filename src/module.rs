@@ -1,0 +1,238 @@
+//! What a proxy-wasm module is: wasm that exports `memory`, a `proxy_abi_version_*` function and an
+//! allocator the host can call. Shared by `build`, `push`, `verify` and `run`.
+
+use std::fmt;
+
+use serde::Serialize;
+use wasmparser::{ExternalKind, Parser, Payload};
+
+use crate::diagnostic::Hint;
+
+/// The wasm binary magic and version 1.
+pub const WASM_MAGIC: [u8; 4] = *b"\0asm";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("not a wasm module: the file does not start with the wasm magic bytes")]
+    BadMagic,
+    #[error("invalid wasm module: {0}")]
+    Invalid(String),
+    #[error("not a proxy-wasm module: it does not export {0}")]
+    NotProxyWasm(&'static str),
+}
+
+impl Hint for ModuleError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ModuleError::NotProxyWasm(_) => vec![
+                "a proxy-wasm plugin uses the proxy-wasm SDK and sets its root context with `proxy_wasm::main!`"
+                    .into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The proxy-wasm ABI versions a module can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum AbiVersion {
+    #[serde(rename = "0.1.0")]
+    V0_1_0,
+    #[serde(rename = "0.2.0")]
+    V0_2_0,
+    #[serde(rename = "0.2.1")]
+    V0_2_1,
+}
+
+impl AbiVersion {
+    fn from_export(name: &str) -> Option<AbiVersion> {
+        match name {
+            "proxy_abi_version_0_1_0" => Some(AbiVersion::V0_1_0),
+            "proxy_abi_version_0_2_0" => Some(AbiVersion::V0_2_0),
+            "proxy_abi_version_0_2_1" => Some(AbiVersion::V0_2_1),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbiVersion::V0_1_0 => "0.1.0",
+            AbiVersion::V0_2_0 => "0.2.0",
+            AbiVersion::V0_2_1 => "0.2.1",
+        }
+    }
+}
+
+impl fmt::Display for AbiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the checks learnt about a valid proxy-wasm module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// The newest ABI version the module declares.
+    pub abi: AbiVersion,
+    /// The allocator export the host will call.
+    pub allocator: &'static str,
+    /// Whether the module is a WASI reactor (`_initialize`) or command (`_start`).
+    pub wasi_entry: Option<&'static str>,
+    /// Names of all function exports, in module order.
+    pub exports: Vec<String>,
+}
+
+/// Checks that `bytes` is a valid proxy-wasm module and reports what it declares.
+pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
+    if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
+        return Err(ModuleError::BadMagic);
+    }
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator
+        .validate_all(bytes)
+        .map_err(|e| ModuleError::Invalid(e.to_string()))?;
+
+    let mut has_memory = false;
+    let mut abi = None;
+    let mut allocator = None;
+    let mut wasi_entry = None;
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ModuleError::Invalid(e.to_string()))?;
+        let Payload::ExportSection(reader) = payload else {
+            continue;
+        };
+        for export in reader {
+            let export = export.map_err(|e| ModuleError::Invalid(e.to_string()))?;
+            match export.kind {
+                ExternalKind::Memory if export.name == "memory" => has_memory = true,
+                ExternalKind::Func => {
+                    if let Some(version) = AbiVersion::from_export(export.name) {
+                        abi = abi.max(Some(version));
+                    }
+                    match export.name {
+                        "proxy_on_memory_allocate" => allocator = Some("proxy_on_memory_allocate"),
+                        "malloc" if allocator.is_none() => allocator = Some("malloc"),
+                        "_initialize" => wasi_entry = Some("_initialize"),
+                        "_start" if wasi_entry.is_none() => wasi_entry = Some("_start"),
+                        _ => {}
+                    }
+                    exports.push(export.name.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    if !has_memory {
+        return Err(ModuleError::NotProxyWasm("`memory`"));
+    }
+    let abi = abi.ok_or(ModuleError::NotProxyWasm(
+        "a `proxy_abi_version_*` function",
+    ))?;
+    let allocator = allocator.ok_or(ModuleError::NotProxyWasm(
+        "`proxy_on_memory_allocate` or `malloc`",
+    ))?;
+    Ok(ModuleInfo {
+        abi,
+        allocator,
+        wasi_entry,
+        exports,
+    })
+}
+
+/// Removes custom sections that nothing reads at run time (names, producers, debug info,
+/// target features), keeping every other section byte for byte.
+pub fn strip_custom_sections(bytes: &[u8]) -> Result<Vec<u8>, ModuleError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut kept_any = false;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ModuleError::Invalid(e.to_string()))?;
+        match payload {
+            Payload::Version { range, .. } => out.extend_from_slice(&bytes[..to_usize(range.end)]),
+            Payload::CustomSection(reader) if removable(reader.name()) => {}
+            Payload::End(_) => {}
+            other => {
+                // Copy whole sections: the id byte, the size and the contents, as they were.
+                if let Some((id, range)) = other.as_section() {
+                    let header_start = section_header_start(bytes, to_usize(range.start), id);
+                    out.extend_from_slice(&bytes[header_start..to_usize(range.end)]);
+                    kept_any = true;
+                }
+            }
+        }
+    }
+    if !kept_any {
+        return Err(ModuleError::Invalid("module has no sections".into()));
+    }
+    Ok(out)
+}
+
+fn to_usize(offset: u64) -> usize {
+    usize::try_from(offset).expect("offsets within an in-memory module fit in usize")
+}
+
+fn removable(name: &str) -> bool {
+    matches!(
+        name,
+        "name" | "producers" | "target_features" | "sourceMappingURL" | "external_debug_info"
+    ) || name.starts_with(".debug_")
+}
+
+/// Finds where a section's header starts, given where its contents start: the id byte, then a
+/// LEB128 size whose last byte is the only one without the continuation bit.
+fn section_header_start(bytes: &[u8], contents_start: usize, id: u8) -> usize {
+    let mut size_start = contents_start - 1;
+    while bytes[size_start - 1] & 0x80 != 0 {
+        size_start -= 1;
+    }
+    debug_assert_eq!(bytes[size_start - 1], id);
+    size_start - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(id: u8, contents: &[u8]) -> Vec<u8> {
+        let mut s = vec![id, contents.len() as u8];
+        s.extend_from_slice(contents);
+        s
+    }
+
+    fn custom(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut contents = vec![name.len() as u8];
+        contents.extend_from_slice(name.as_bytes());
+        contents.extend_from_slice(data);
+        section(0, &contents)
+    }
+
+    fn header() -> Vec<u8> {
+        vec![0, b'a', b's', b'm', 1, 0, 0, 0]
+    }
+
+    #[test]
+    fn rejects_bad_magic() {
+        assert!(matches!(inspect(b"not wasm at all"), Err(ModuleError::BadMagic)));
+    }
+
+    #[test]
+    fn module_without_exports_is_not_proxy_wasm() {
+        let mut m = header();
+        m.extend(section(5, &[1, 0, 1])); // memory section: one memory, min 1
+        assert!(matches!(inspect(&m), Err(ModuleError::NotProxyWasm(_))));
+    }
+
+    #[test]
+    fn strips_only_removable_custom_sections() {
+        let mut m = header();
+        m.extend(custom("producers", b"xyz"));
+        m.extend(section(5, &[1, 0, 1]));
+        m.extend(custom("keep-me", b"1"));
+        m.extend(custom(".debug_info", b"dbg"));
+        let stripped = strip_custom_sections(&m).unwrap();
+        let mut want = header();
+        want.extend(section(5, &[1, 0, 1]));
+        want.extend(custom("keep-me", b"1"));
+        assert_eq!(stripped, want);
+    }
+}

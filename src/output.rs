@@ -1,0 +1,193 @@
+//! The one place that writes to the terminal.
+//!
+//! Results (a path, a digest, YAML, JSON) go to stdout; everything else — status, warnings, progress —
+//! goes to stderr, so `wasmctl manifest | kubectl apply -f -` and `$(wasmctl build)` always work.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+use console::Style;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// How much the user asked to hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// `--color` as the user gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Resolves `auto` against NO_COLOR and whether stderr is a terminal.
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
+}
+
+/// Writes results to stdout and everything else to stderr, following `-q`, `-v`, `--json` and `--color`.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    verbosity: Verbosity,
+    color: bool,
+    json: bool,
+    stderr_tty: bool,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity, color: ColorChoice, json: bool) -> Self {
+        let color = color.enabled();
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color);
+        Printer {
+            verbosity,
+            color,
+            json,
+            stderr_tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A printer that says nothing on stderr; for library callers and tests.
+    pub fn silent() -> Self {
+        Printer {
+            verbosity: Verbosity::Quiet,
+            color: false,
+            json: false,
+            stderr_tty: false,
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// True when a human can answer a prompt: stdin and stderr are terminals.
+    pub fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && self.stderr_tty
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            style.apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A cargo-style status line: `   Compiling demo v0.1.0`.
+    pub fn status(&self, verb: &str, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let verb = self.paint(Style::new().green().bold(), &format!("{verb:>12}"));
+            eprintln!("{verb} {message}");
+        }
+    }
+
+    /// Extra detail shown only with `-v`.
+    pub fn verbose(&self, message: impl Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            let label = self.paint(Style::new().cyan().bold(), "note");
+            eprintln!("{label}: {message}");
+        }
+    }
+
+    /// A warning; shown unless `-q`.
+    pub fn warn(&self, message: impl Display) {
+        if self.verbosity >= Verbosity::Normal {
+            let label = self.paint(Style::new().yellow().bold(), "warning");
+            eprintln!("{label}: {message}");
+        }
+    }
+
+    /// An error with its causes and hints; always shown, whatever the verbosity.
+    pub fn error(&self, message: impl Display, causes: &[String], hints: &[String]) {
+        let label = self.paint(Style::new().red().bold(), "error");
+        eprintln!("{label}: {message}");
+        for cause in causes {
+            eprintln!("  caused by: {cause}");
+        }
+        let label = self.paint(Style::new().cyan().bold(), "hint");
+        for hint in hints {
+            eprintln!("{label}: {hint}");
+        }
+    }
+
+    /// Writes a result line to stdout.
+    pub fn result(&self, line: impl Display) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`wasmctl build | head -0`) is not an error worth reporting.
+        let _ = writeln!(out, "{line}");
+    }
+
+    /// Writes a result as raw text (YAML documents) to stdout, without adding a newline.
+    pub fn result_raw(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Writes a result as pretty JSON to stdout.
+    pub fn result_json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.result(text);
+        Ok(())
+    }
+
+    /// A byte-count progress bar on stderr; hidden under -q, --json or a non-terminal stderr.
+    pub fn progress_bytes(&self, total: u64, message: &str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(total), self.progress_target());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>12.green.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("progress template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+
+    /// A spinner on stderr for work of unknown length; hidden like `progress_bytes`.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(None, self.progress_target());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.green} {msg}")
+                .expect("spinner template is valid"),
+        );
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    fn progress_target(&self) -> ProgressDrawTarget {
+        if self.verbosity == Verbosity::Quiet || self.json || !self.stderr_tty {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        }
+    }
+}

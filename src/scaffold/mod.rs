@@ -1,0 +1,261 @@
+//! `wasmctl new`: write a plugin project from an embedded template, all at once or not at all.
+
+mod catalog;
+mod name;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use catalog::{DEFAULT_TEMPLATE, Template, find, templates};
+pub use name::{NameError, PluginName};
+
+use crate::diagnostic::Hint;
+use crate::project::Settings;
+
+/// The repository a new project pushes to unless told otherwise: a registry on the local machine,
+/// as kind and k3d clusters use.
+pub const DEFAULT_REGISTRY: &str = "localhost:5000";
+/// The namespace of a new project's WasmPlugin unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error("invalid plugin name `{name}`: {reason}")]
+    BadName { name: String, reason: NameError },
+    #[error("unknown template `{0}`")]
+    UnknownTemplate(String),
+    #[error("destination `{}` already exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("destination `{}` exists and is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("failed to write the project to `{}`", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Hint for ScaffoldError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ScaffoldError::BadName { name, reason } => {
+                let mut hints = vec![
+                    "a plugin name is a cargo package name and a Kubernetes DNS-1123 label: lowercase letters, digits and '-', starting with a letter, at most 63 characters"
+                        .to_string(),
+                ];
+                if matches!(reason, NameError::Reserved(_)) {
+                    hints.clear();
+                    hints.push("pick another name; this one clashes with Rust or a plugin dependency".into());
+                }
+                if let Some(suggestion) = PluginName::suggest(name) {
+                    hints.push(format!("try `{suggestion}`"));
+                }
+                hints
+            }
+            ScaffoldError::UnknownTemplate(_) => vec![format!(
+                "available templates: {} (see `wasmctl new --list`)",
+                templates().iter().map(|t| t.id).collect::<Vec<_>>().join(", ")
+            )],
+            ScaffoldError::NotEmpty(_) => {
+                vec!["pass --force to replace it, or choose another directory with --dir".into()]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What to generate, after prompts and flags are settled.
+#[derive(Debug, Clone)]
+pub struct NewOptions {
+    pub name: PluginName,
+    pub template: String,
+    /// The directory to create (default: ./NAME).
+    pub dir: PathBuf,
+    /// Replace an existing non-empty directory.
+    pub force: bool,
+    /// Image repository for `wasmctl push` (default: localhost:5000/NAME).
+    pub repository: String,
+    pub namespace: String,
+    pub selector: BTreeMap<String, String>,
+}
+
+impl NewOptions {
+    /// Defaults for everything but the name.
+    pub fn with_defaults(name: PluginName) -> NewOptions {
+        NewOptions {
+            template: DEFAULT_TEMPLATE.to_string(),
+            dir: PathBuf::from(name.as_str()),
+            repository: format!("{DEFAULT_REGISTRY}/{name}"),
+            namespace: DEFAULT_NAMESPACE.to_string(),
+            selector: BTreeMap::from([("app".to_string(), name.to_string())]),
+            force: false,
+            name,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewOutput {
+    pub path: PathBuf,
+    pub name: String,
+    pub template: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Checks the destination before any prompt or write, so a bad one fails fast.
+pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(meta) if !meta.is_dir() => Err(ScaffoldError::NotADirectory(dir.to_path_buf())),
+        Ok(_) => {
+            let empty = std::fs::read_dir(dir)
+                .map(|mut entries| entries.next().is_none())
+                .unwrap_or(false);
+            if empty || force {
+                Ok(())
+            } else {
+                Err(ScaffoldError::NotEmpty(dir.to_path_buf()))
+            }
+        }
+    }
+}
+
+/// Writes the project into a temporary directory beside the destination, then renames it into place.
+pub fn generate(options: &NewOptions) -> Result<NewOutput, ScaffoldError> {
+    let template = find(&options.template)
+        .ok_or_else(|| ScaffoldError::UnknownTemplate(options.template.clone()))?;
+    check_destination(&options.dir, options.force)?;
+
+    let dest = absolute(&options.dir);
+    let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScaffoldError::Write { path, source }
+    };
+    // Remember the first directory we create, so a failure can take it away again.
+    let first_created = parent
+        .ancestors()
+        .take_while(|a| !a.exists())
+        .last()
+        .map(Path::to_path_buf);
+    let result = (|| {
+        std::fs::create_dir_all(&parent).map_err(write_err(&parent))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".wasmctl-new-")
+            .tempdir_in(&parent)
+            .map_err(write_err(&parent))?;
+        let files = render_into(&template, options, staging.path())?;
+        replace_dir(staging, &dest)?;
+        Ok(files)
+    })();
+    let files = match result {
+        Ok(files) => files,
+        Err(err) => {
+            if let Some(created) = first_created {
+                let _ = std::fs::remove_dir_all(created);
+            }
+            return Err(err);
+        }
+    };
+    Ok(NewOutput {
+        path: dest,
+        name: options.name.to_string(),
+        template: template.id.to_string(),
+        files,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Moves the staged project to `dest`, replacing an existing directory only once the new one is
+/// complete.
+fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), ScaffoldError> {
+    let err = |source| ScaffoldError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    let old = if dest.exists() {
+        let holder = tempfile::Builder::new()
+            .prefix(".wasmctl-old-")
+            .tempdir_in(parent)
+            .map_err(err)?;
+        let old = holder.path().join("old");
+        std::fs::rename(dest, &old).map_err(err)?;
+        Some((holder, old))
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(source) = std::fs::rename(&staged, dest) {
+        let _ = std::fs::remove_dir_all(&staged);
+        if let Some((_, old)) = &old {
+            let _ = std::fs::rename(old, dest);
+        }
+        return Err(err(source));
+    }
+    // `holder` removes the previous contents when dropped.
+    drop(old);
+    Ok(())
+}
+
+fn render_into(
+    template: &Template,
+    options: &NewOptions,
+    root: &Path,
+) -> Result<Vec<PathBuf>, ScaffoldError> {
+    let settings = Settings {
+        template: Some(template.id.to_string()),
+        plugin_type: Some(template.plugin_type),
+        repository: Some(options.repository.clone()),
+        namespace: Some(options.namespace.clone()),
+        selector: options.selector.clone(),
+        config: template.config.as_ref().map(PathBuf::from),
+        config_schema: None,
+    };
+    let vars = [
+        ("{{name}}", options.name.to_string()),
+        ("{{crate_name}}", options.name.crate_name()),
+        ("{{repository}}", options.repository.clone()),
+        ("{{namespace}}", options.namespace.clone()),
+        ("{{wasmctl_metadata}}", settings.to_toml_table().trim_end().to_string()),
+    ];
+    let mut written = Vec::new();
+    let mut stack = vec![template.files];
+    while let Some(dir) = stack.pop() {
+        stack.extend(dir.dirs());
+        for file in dir.files() {
+            let relative = file
+                .path()
+                .strip_prefix(template.files.path())
+                .expect("files live under the template's files/");
+            let relative = match relative.file_name().and_then(|n| n.to_str()) {
+                Some("_gitignore") => relative.with_file_name(".gitignore"),
+                _ => relative.to_path_buf(),
+            };
+            let contents = match file.contents_utf8() {
+                Some(text) => vars
+                    .iter()
+                    .fold(text.to_string(), |acc, (k, v)| acc.replace(k, v))
+                    .into_bytes(),
+                None => file.contents().to_vec(),
+            };
+            let path = root.join(&relative);
+            let write_err = |source| ScaffoldError::Write {
+                path: path.clone(),
+                source,
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(write_err)?;
+            }
+            std::fs::write(&path, contents).map_err(write_err)?;
+            written.push(relative);
+        }
+    }
+    written.sort();
+    Ok(written)
+}

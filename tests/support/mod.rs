@@ -1,0 +1,135 @@
+//! Shared helpers for the integration tests: the real `wasmctl` binary, wired to the toolchain that
+//! can build wasm here, and temporary workspaces.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// The rustup toolchain that builds wasm on this machine (see scripts/test.sh), if not the default.
+pub fn wasm_toolchain() -> Option<String> {
+    std::env::var("WASMCTL_TEST_TOOLCHAIN").ok().filter(|t| !t.is_empty())
+}
+
+/// A cargo target directory shared by every plugin the tests build, so the SDK compiles once.
+pub fn plugin_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins")
+}
+
+/// Applies the environment every child of a test gets: the wasm toolchain, the shared target dir,
+/// no colors.
+pub fn test_env(cmd: &mut Command) -> &mut Command {
+    if let Some(toolchain) = wasm_toolchain() {
+        cmd.env("RUSTUP_TOOLCHAIN", toolchain);
+    }
+    cmd.env("CARGO_TARGET_DIR", plugin_target_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("WASMCTL_LOG")
+        .env_remove("CARGO_BUILD_TARGET")
+}
+
+/// The `wasmctl` binary under test, run in `dir`.
+pub fn wasmctl(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("wasmctl").expect("wasmctl binary is built");
+    test_env(&mut cmd).current_dir(dir);
+    cmd
+}
+
+/// `cargo` as a user would run it in a generated project.
+pub fn cargo(dir: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    test_env(&mut cmd).current_dir(dir);
+    cmd
+}
+
+/// A fresh temporary directory that is removed at the end of the test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("wasmctl-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// Names of the entries in `dir`, sorted; for checking nothing was written.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Output of a finished command, with stdout and stderr as text.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("spawn command");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs a command that must succeed, and returns its output.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Run {
+    let r = run(cmd);
+    assert!(
+        r.success(),
+        "command failed ({:?}): {cmd:?}\n--- stdout\n{}\n--- stderr\n{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+    r
+}
+
+/// Runs a command that must fail with one `error:` line first, and returns its output.
+#[track_caller]
+pub fn run_err(cmd: &mut Command) -> Run {
+    let r = run(cmd);
+    assert!(
+        !r.success(),
+        "command unexpectedly succeeded: {cmd:?}\n--- stdout\n{}\n--- stderr\n{}",
+        r.stdout,
+        r.stderr
+    );
+    r
+}
+
+/// Exported function and memory names of a wasm module, read with wasmparser.
+pub fn exports(module: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let Ok(wasmparser::Payload::ExportSection(reader)) = payload {
+            for export in reader.into_iter().flatten() {
+                names.push(export.name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Creates a project with `wasmctl new NAME --yes [args]` inside `dir` and returns its path.
+#[track_caller]
+pub fn new_project(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let r = run_ok(wasmctl(dir).args(["new", name, "--yes"]).args(args));
+    PathBuf::from(r.stdout.trim())
+}
