@@ -68,6 +68,7 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::build::BuildError,
         crate::project::ProjectError,
         crate::module::ModuleError,
+        crate::manifest::ManifestError,
     );
     Vec::new()
 }

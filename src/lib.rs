@@ -5,6 +5,7 @@
 pub mod build;
 pub mod diagnostic;
 pub mod fs;
+pub mod manifest;
 pub mod module;
 pub mod output;
 pub mod project;

@@ -95,11 +95,32 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PathBuf>,
     /// A JSON Schema file the pluginConfig must satisfy.
-    #[serde(default, rename = "config-schema", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "config-schema",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub config_schema: Option<PathBuf>,
 }
 
 impl Settings {
+    /// Reads `[package.metadata.wasmctl]` (as JSON, the form cargo metadata gives it); the one place
+    /// settings are parsed, whichever way the manifest was read.
+    fn from_metadata(
+        value: Option<&serde_json::Value>,
+        manifest_path: &Path,
+    ) -> Result<Settings, ProjectError> {
+        match value {
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|e| ProjectError::BadSettings {
+                    path: manifest_path.to_path_buf(),
+                    message: e.to_string(),
+                })
+            }
+            None => Ok(Settings::default()),
+        }
+    }
+
     /// Renders the settings as the `[package.metadata.wasmctl]` table of a new project.
     pub fn to_toml_table(&self) -> String {
         let mut doc = toml_edit::DocumentMut::new();
@@ -192,17 +213,91 @@ impl Project {
         Project::from_package(&metadata, package)
     }
 
+    /// Like [`Project::discover`], but reads a plain single-package Cargo.toml directly instead of
+    /// running `cargo metadata` (tens of milliseconds), for commands that must start fast. Anything
+    /// cargo would have to resolve (workspaces, inherited fields, `-p`, a configured target dir)
+    /// goes the full way.
+    pub fn discover_fast(selector: &ProjectSelector) -> Result<Project, ProjectError> {
+        let manifest_path = match &selector.manifest_path {
+            Some(path) => path.clone(),
+            None => {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+                find_manifest(&cwd).ok_or(ProjectError::NotFound(cwd))?
+            }
+        };
+        if selector.package.is_none()
+            && let Some(project) = Project::from_plain_manifest(&manifest_path)?
+        {
+            return Ok(project);
+        }
+        Project::discover(selector)
+    }
+
+    /// The project of a Cargo.toml that needs no resolving, or `None` when cargo must be asked.
+    fn from_plain_manifest(manifest_path: &Path) -> Result<Option<Project>, ProjectError> {
+        let Ok(text) = std::fs::read_to_string(manifest_path) else {
+            return Ok(None);
+        };
+        let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+            return Ok(None);
+        };
+        let Some(package) = doc.get("package").and_then(toml_edit::Item::as_table_like) else {
+            return Ok(None);
+        };
+        let field = |key: &str| {
+            package
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let (Some(name), Some(version)) = (field("name"), field("version")) else {
+            return Ok(None);
+        };
+        let root = manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let root = std::path::absolute(&root).unwrap_or(root);
+        // A parent workspace decides membership and the target dir: leave that to cargo.
+        let in_parent_workspace = !doc.contains_key("workspace")
+            && root.ancestors().skip(1).any(|dir| {
+                std::fs::read_to_string(dir.join("Cargo.toml"))
+                    .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("[workspace")))
+            });
+        if in_parent_workspace {
+            return Ok(None);
+        }
+        let Some(target_dir) = plain_target_dir(&root) else {
+            return Ok(None);
+        };
+        let wasmctl = package
+            .get("metadata")
+            .and_then(|m| m.get("wasmctl"))
+            .map(toml_to_json);
+        let manifest_path = root.join("Cargo.toml");
+        let settings = Settings::from_metadata(wasmctl.as_ref(), &manifest_path)?;
+        let lib_name = doc
+            .get("lib")
+            .and_then(|lib| lib.get("name"))
+            .and_then(|n| n.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| name.replace('-', "_"));
+        Ok(Some(Project {
+            name,
+            version,
+            workspace_manifest: manifest_path.clone(),
+            manifest_path,
+            root,
+            target_dir,
+            settings,
+            lib_name: Some(lib_name),
+            repository_url: field("repository"),
+        }))
+    }
+
     fn from_package(metadata: &Metadata, package: &Package) -> Result<Project, ProjectError> {
         let manifest_path = package.manifest_path.clone().into_std_path_buf();
-        let settings = match package.metadata.get("wasmctl") {
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-                ProjectError::BadSettings {
-                    path: manifest_path.clone(),
-                    message: e.to_string(),
-                }
-            })?,
-            None => Settings::default(),
-        };
+        let settings = Settings::from_metadata(package.metadata.get("wasmctl"), &manifest_path)?;
         let lib_name = package
             .targets
             .iter()
@@ -301,6 +396,66 @@ fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), ProjectErro
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The target dir when no cargo configuration can move it: `CARGO_TARGET_DIR`, else `ROOT/target`.
+/// `None` when a cargo config file might set `build.target-dir`.
+fn plain_target_dir(root: &Path) -> Option<PathBuf> {
+    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            return Some(std::path::absolute(&dir).unwrap_or(dir));
+        }
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let config_dirs = cwd
+        .ancestors()
+        .chain(root.ancestors())
+        .map(|dir| dir.join(".cargo"))
+        .chain(cargo_home);
+    for dir in config_dirs {
+        for file in ["config.toml", "config"] {
+            if std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains("target-dir")) {
+                return None;
+            }
+        }
+    }
+    Some(root.join("target"))
+}
+
+/// A TOML value as JSON, for the settings parser that also reads cargo metadata's JSON.
+fn toml_to_json(item: &toml_edit::Item) -> serde_json::Value {
+    use serde_json::Value as Json;
+    fn value(v: &toml_edit::Value) -> Json {
+        match v {
+            toml_edit::Value::String(s) => Json::String(s.value().clone()),
+            toml_edit::Value::Integer(i) => Json::from(*i.value()),
+            toml_edit::Value::Float(f) => Json::from(*f.value()),
+            toml_edit::Value::Boolean(b) => Json::Bool(*b.value()),
+            toml_edit::Value::Datetime(d) => Json::String(d.value().to_string()),
+            toml_edit::Value::Array(a) => Json::Array(a.iter().map(value).collect()),
+            toml_edit::Value::InlineTable(t) => {
+                Json::Object(t.iter().map(|(k, v)| (k.to_string(), value(v))).collect())
+            }
+        }
+    }
+    match item {
+        toml_edit::Item::None => Json::Null,
+        toml_edit::Item::Value(v) => value(v),
+        toml_edit::Item::Table(t) => Json::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), toml_to_json(v)))
+                .collect(),
+        ),
+        toml_edit::Item::ArrayOfTables(a) => Json::Array(
+            a.iter()
+                .map(|t| toml_to_json(&toml_edit::Item::Table(t.clone())))
+                .collect(),
+        ),
+    }
 }
 
 fn find_manifest(start: &Path) -> Option<PathBuf> {

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use wasmctl::output::{ColorChoice, Printer, Verbosity};
 
 mod build;
+mod manifest;
 mod new;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
@@ -59,6 +60,7 @@ pub enum Color {
 pub enum Command {
     New(new::NewArgs),
     Build(build::BuildArgs),
+    Manifest(Box<manifest::ManifestArgs>),
 }
 
 /// `--json` for commands that have a result.
@@ -75,6 +77,7 @@ impl Command {
         match self {
             Command::New(args) => args.output.json,
             Command::Build(args) => args.output.json,
+            Command::Manifest(args) => args.output.json,
         }
     }
 }
@@ -83,6 +86,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
     match cli.command {
         Command::New(args) => new::run(args, printer),
         Command::Build(args) => build::run(args, printer),
+        Command::Manifest(args) => manifest::run(*args, printer),
     }
 }
 

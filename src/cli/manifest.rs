@@ -1,0 +1,180 @@
+//! `wasmctl manifest`: flags in, `manifest::generate` out, YAML or JSON to stdout or a file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use wasmctl::manifest::{
+    self, FailStrategy, IstioVersion, Kind, ManifestOptions, Phase, PluginType, PullPolicy,
+};
+use wasmctl::output::Printer;
+use wasmctl::project::{Project, ProjectError, ProjectSelector};
+
+use super::JsonArg;
+
+/// Print an Istio WasmPlugin (or TrafficExtension) for the plugin, pinned to its last push
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    wasmctl manifest | kubectl apply -f -\n  \
+    wasmctl manifest --selector app=demo --config config.yaml --env TRUST_DOMAIN=cluster.local\n  \
+    wasmctl manifest --target-ref Gateway/my-gw --phase AUTHN --priority 10 -o plugin.yaml\n  \
+    wasmctl manifest --kind TrafficExtension --pull-secret-from-docker-config")]
+pub struct ManifestArgs {
+    /// Resource to emit: WasmPlugin or TrafficExtension (Istio 1.30+)
+    #[arg(long, default_value = "WasmPlugin", value_name = "KIND")]
+    kind: Kind,
+    /// Istio release to target; fields it lacks are refused
+    #[arg(long, default_value = "1.30", value_name = "X.Y")]
+    istio_version: IstioVersion,
+    /// metadata.name [default: the package name]
+    #[arg(long)]
+    name: Option<String>,
+    /// metadata.namespace [default: the project's namespace]
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// metadata label KEY=VALUE, repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    label: Vec<String>,
+    /// metadata annotation KEY=VALUE, repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    annotation: Vec<String>,
+    /// Workload label KEY=VALUE (selector.matchLabels), repeatable [default: the project's selector]
+    #[arg(long, value_name = "KEY=VALUE")]
+    selector: Vec<String>,
+    /// Apply to every workload of the namespace (no selector)
+    #[arg(long, conflicts_with = "selector")]
+    no_selector: bool,
+    /// Attach to a resource instead of workloads: KIND/NAME or GROUP/KIND/NAME, repeatable
+    #[arg(long, value_name = "REF")]
+    target_ref: Vec<String>,
+    /// Module url: oci://, http(s):// or file:// [default: the last push, pinned by digest]
+    #[arg(long)]
+    url: Option<String>,
+    /// Checksum to verify (64 hex digits) [default: the image digest, or the local module's hash]
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+    /// IfNotPresent or Always
+    #[arg(long, value_name = "POLICY")]
+    image_pull_policy: Option<PullPolicy>,
+    /// Name of the Secret holding the registry login
+    #[arg(long, value_name = "SECRET")]
+    image_pull_secret: Option<String>,
+    /// Also emit that Secret, from your docker/podman login for the image's registry
+    #[arg(long)]
+    pull_secret_from_docker_config: bool,
+    /// verificationKey (public key to verify the module with)
+    #[arg(long, value_name = "KEY")]
+    verification_key: Option<String>,
+    /// pluginConfig from a YAML or JSON file [default: the project's config file]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    config: Option<PathBuf>,
+    /// Leave out the project's config file
+    #[arg(long)]
+    no_config: bool,
+    /// Override one pluginConfig value: a.b.c=VALUE (VALUE read as YAML), repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// pluginName (the root id the module sees)
+    #[arg(long, value_name = "NAME")]
+    plugin_name: Option<String>,
+    /// AUTHN, AUTHZ or STATS
+    #[arg(long)]
+    phase: Option<Phase>,
+    /// Order among plugins of the same phase (higher runs first)
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    priority: Option<i64>,
+    /// FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD
+    #[arg(long, value_name = "STRATEGY")]
+    fail_strategy: Option<FailStrategy>,
+    /// VM environment variable NAME=VALUE, repeatable
+    #[arg(long, value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// VM environment variable copied from the proxy's own environment, repeatable
+    #[arg(long, value_name = "NAME")]
+    env_from_host: Vec<String>,
+    /// Traffic to run on: MODE, MODE:PORT,... or :PORT,... (MODE: CLIENT, SERVER, CLIENT_AND_SERVER)
+    #[arg(long = "match", value_name = "MATCH")]
+    matches: Vec<String>,
+    /// HTTP or NETWORK [default: the project's type]
+    #[arg(long = "type", value_name = "TYPE")]
+    plugin_type: Option<PluginType>,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    out_file: Option<PathBuf>,
+    /// Path to the project's Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Package to use, in a workspace
+    #[arg(short, long, value_name = "SPEC")]
+    package: Option<String>,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
+    let selector = ProjectSelector {
+        manifest_path: args.manifest_path,
+        package: args.package,
+    };
+    let project = match Project::discover_fast(&selector) {
+        Ok(project) => Some(project),
+        // Outside a project everything can still come from flags.
+        Err(ProjectError::NotFound(_))
+            if selector.manifest_path.is_none() && args.url.is_some() && args.name.is_some() =>
+        {
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let options = ManifestOptions {
+        kind: args.kind,
+        istio_version: args.istio_version,
+        name: args.name,
+        namespace: args.namespace,
+        labels: args.label,
+        annotations: args.annotation,
+        selector: args.selector,
+        no_selector: args.no_selector,
+        target_refs: args.target_ref,
+        url: args.url,
+        sha256: args.sha256,
+        image_pull_policy: args.image_pull_policy,
+        image_pull_secret: args.image_pull_secret,
+        pull_secret_from_docker_config: args.pull_secret_from_docker_config,
+        verification_key: args.verification_key,
+        config: args.config,
+        no_config: args.no_config,
+        set: args.set,
+        plugin_name: args.plugin_name,
+        phase: args.phase,
+        priority: args.priority,
+        fail_strategy: args.fail_strategy,
+        env: args.env,
+        env_from_host: args.env_from_host,
+        matches: args.matches,
+        plugin_type: args.plugin_type,
+    };
+    let manifest = manifest::generate(&options, project.as_ref())?;
+    let text = if printer.json() {
+        manifest.to_json()
+    } else {
+        manifest.to_yaml()
+    };
+    match args.out_file {
+        Some(path) => {
+            wasmctl::fs::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            printer.status(
+                "Wrote",
+                format!(
+                    "{} `{}`",
+                    manifest.extension.kind(),
+                    manifest.extension.metadata.name
+                ),
+            );
+            printer.result(path.display());
+        }
+        None => printer.result_raw(&text),
+    }
+    Ok(())
+}

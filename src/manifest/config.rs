@@ -1,0 +1,210 @@
+//! The plugin's configuration: a YAML or JSON file, `--set key=value` overrides on top, and the
+//! project's JSON Schema for it when it declares one.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::ManifestError;
+
+/// A pluginConfig object, keys in the order the file gave them.
+pub type PluginConfig = Map<String, Value>;
+
+/// Reads a configuration file (YAML, of which JSON is a subset); it must hold a mapping.
+///
+/// An empty file means no configuration.
+pub fn load(path: &Path) -> Result<PluginConfig, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::ReadConfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
+    let bad = |message: String, line: Option<usize>| ManifestError::BadConfig {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let value: Value = match serde_yaml::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            let line = e.location().map(|l| l.line());
+            // serde_yaml appends " at line N column M"; the error names the line itself.
+            let message = e.to_string();
+            let message = match message.find(" at line ") {
+                Some(at) => message[..at].to_string(),
+                None => message,
+            };
+            return Err(bad(message, line));
+        }
+    };
+    match value {
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map),
+        other => Err(bad(
+            format!(
+                "pluginConfig must be a mapping, not {}",
+                json_type_name(&other)
+            ),
+            None,
+        )),
+    }
+}
+
+/// Applies `key=value` overrides: dotted keys reach into nested mappings (creating them), values
+/// are read as YAML scalars (`8080` a number, `true` a boolean, `"8080"` a string).
+pub fn apply_overrides(
+    config: &mut PluginConfig,
+    overrides: &[String],
+) -> Result<(), ManifestError> {
+    for item in overrides {
+        let bad = |message: &str| ManifestError::BadOverride {
+            item: item.clone(),
+            message: message.to_string(),
+        };
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=VALUE"))?;
+        let path: Vec<&str> = key.split('.').collect();
+        if path.iter().any(|part| part.is_empty()) {
+            return Err(bad("the key has an empty part"));
+        }
+        let value = if raw.is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_yaml::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+        };
+        let (last, parents) = path.split_last().expect("split yields one part");
+        let mut map = &mut *config;
+        for (depth, part) in parents.iter().enumerate() {
+            let entry = map
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            map = match entry {
+                Value::Object(inner) => inner,
+                other => {
+                    return Err(bad(&format!(
+                        "`{}` is {}, not a mapping",
+                        path[..=depth].join("."),
+                        json_type_name(other)
+                    )));
+                }
+            };
+        }
+        map.insert(last.to_string(), value);
+    }
+    Ok(())
+}
+
+/// Checks the configuration against the project's JSON Schema (YAML or JSON file).
+pub fn check_schema(config: &PluginConfig, schema_path: &Path) -> Result<(), ManifestError> {
+    let text =
+        std::fs::read_to_string(schema_path).map_err(|source| ManifestError::ReadConfig {
+            path: schema_path.to_path_buf(),
+            source,
+        })?;
+    let bad_schema = |message: String| ManifestError::BadConfigSchema {
+        path: schema_path.to_path_buf(),
+        message,
+    };
+    let schema: Value = serde_yaml::from_str(&text).map_err(|e| bad_schema(e.to_string()))?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| bad_schema(e.to_string()))?;
+    let instance = Value::Object(config.clone());
+    let problems: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ManifestError::ConfigSchemaMismatch {
+            schema: schema_path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(text: &str) -> Result<PluginConfig, ManifestError> {
+        parse(text, Path::new("config.yaml"))
+    }
+
+    #[test]
+    fn yaml_and_json_keep_their_order() {
+        let config = parsed("b: 1\na: {c: [x, 2]}\n").unwrap();
+        assert_eq!(Value::Object(config), json!({"b": 1, "a": {"c": ["x", 2]}}));
+        let keys: Vec<String> = parsed(r#"{"z": true, "y": null}"#)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["z", "y"]);
+        assert!(parsed("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn invalid_yaml_names_the_line() {
+        let err = parsed("headers:\n  a: b\n c: [\n").unwrap_err();
+        match err {
+            ManifestError::BadConfig { line, .. } => assert_eq!(line, Some(3)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parsed("- a\n- b\n"),
+            Err(ManifestError::BadConfig { line: None, .. })
+        ));
+    }
+
+    #[test]
+    fn overrides_nest_and_parse_scalars() {
+        let mut config = parsed("headers:\n  x-a: one\nlimit: 3\n").unwrap();
+        apply_overrides(
+            &mut config,
+            &[
+                "headers.x-b=two".into(),
+                "limit=10".into(),
+                "debug=true".into(),
+                "port=\"8080\"".into(),
+                "deep.er.key=".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(config.clone()),
+            json!({
+                "headers": {"x-a": "one", "x-b": "two"},
+                "limit": 10,
+                "debug": true,
+                "port": "8080",
+                "deep": {"er": {"key": ""}}
+            })
+        );
+        assert!(apply_overrides(&mut config, &["limit.x=1".into()]).is_err());
+        assert!(apply_overrides(&mut config, &["novalue".into()]).is_err());
+        assert!(apply_overrides(&mut config, &["a..b=1".into()]).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Kubernetes naming rules (apimachinery's validation): object names, namespaces, label keys and
+//! values. Each check returns why a string breaks the rule.
+
+/// A DNS-1123 subdomain: the rule for object names (WasmPlugin, Secret).
+pub fn check_subdomain(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > 253 {
+        return Err(format!(
+            "must be at most 253 characters (it has {})",
+            value.len()
+        ));
+    }
+    if !value.split('.').all(is_dns_label) {
+        return Err(
+            "must consist of lower case letters, digits, '-' and '.', and start and end with a \
+             letter or digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label: the rule for namespaces.
+pub fn check_label_name(value: &str) -> Result<(), String> {
+    if value.len() > 63 {
+        return Err(format!(
+            "must be at most 63 characters (it has {})",
+            value.len()
+        ));
+    }
+    if !is_dns_label(value) {
+        return Err(
+            "must consist of lower case letters, digits and '-', and start and end with a letter \
+             or digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A label or annotation key: `[PREFIX/]NAME`, PREFIX a DNS subdomain, NAME a qualified name.
+pub fn check_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        check_subdomain(prefix).map_err(|why| format!("its prefix `{prefix}` {why}"))?;
+    }
+    if name.is_empty() {
+        return Err("its name part must not be empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!(
+            "its name part must be at most 63 characters (it has {})",
+            name.len()
+        ));
+    }
+    if !is_qualified_name(name) {
+        return Err(
+            "its name part must consist of letters, digits, '-', '_' or '.', and start and end \
+             with a letter or digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A label value: empty, or up to 63 characters of the qualified-name alphabet.
+pub fn check_label_value(value: &str) -> Result<(), String> {
+    if value.len() > 63 {
+        return Err(format!(
+            "must be at most 63 characters (it has {})",
+            value.len()
+        ));
+    }
+    if !value.is_empty() && !is_qualified_name(value) {
+        return Err(
+            "must consist of letters, digits, '-', '_' or '.', and start and end with a letter or \
+             digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Turns a cargo package name into the object name Kubernetes accepts (`my_plugin` -> `my-plugin`).
+pub fn object_name_from_package(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+fn is_qualified_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names() {
+        assert!(check_subdomain("demo").is_ok());
+        assert!(check_subdomain("demo.v2-a").is_ok());
+        assert!(check_subdomain("Demo").is_err());
+        assert!(check_subdomain("demo_x").is_err());
+        assert!(check_subdomain("-demo").is_err());
+        assert!(check_subdomain("demo.").is_err());
+        assert!(check_subdomain(&"a".repeat(254)).is_err());
+        assert!(check_label_name("istio-system").is_ok());
+        assert!(check_label_name("a.b").is_err());
+    }
+
+    #[test]
+    fn label_keys_and_values() {
+        assert!(check_label_key("app").is_ok());
+        assert!(check_label_key("app.kubernetes.io/name").is_ok());
+        assert!(check_label_key("Team_1.x").is_ok());
+        assert!(check_label_key("-app").is_err());
+        assert!(check_label_key("app*").is_err());
+        assert!(check_label_key("").is_err());
+        assert!(check_label_key("/app").is_err());
+        assert!(check_label_key("Example.com/app").is_err());
+        assert!(check_label_key(&"a".repeat(64)).is_err());
+        assert!(check_label_value("").is_ok());
+        assert!(check_label_value("v1.2_x").is_ok());
+        assert!(check_label_value("a b").is_err());
+        assert!(check_label_value("x*").is_err());
+        assert!(check_label_value(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn package_names_become_object_names() {
+        assert_eq!(object_name_from_package("My_Plugin"), "my-plugin");
+    }
+}

@@ -1,0 +1,315 @@
+//! The Istio resources `wasmctl manifest` emits, as typed values.
+//!
+//! Field names and enum spellings follow the CRDs of `extensions.istio.io/v1alpha1`; fields that are
+//! unset are left out of the output so that Istio applies its own defaults. The field order here is the
+//! order of the output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
+
+/// Which Istio resource to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    WasmPlugin,
+    /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
+    TrafficExtension,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::WasmPlugin => "WasmPlugin",
+            Kind::TrafficExtension => "TrafficExtension",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "wasmplugin" => Ok(Kind::WasmPlugin),
+            "trafficextension" => Ok(Kind::TrafficExtension),
+            _ => Err(format!(
+                "unknown kind `{s}`: expected WasmPlugin or TrafficExtension"
+            )),
+        }
+    }
+}
+
+/// Declares a CRD enum: its wire spelling, and a case-insensitive parser that names the valid values.
+macro_rules! crd_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(s))
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown {} `{s}`: expected one of {}", $what, valid.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+crd_enum!(
+    /// Where in the filter chain the plugin goes.
+    Phase, "phase", { Authn => "AUTHN", Authz => "AUTHZ", Stats => "STATS" }
+);
+crd_enum!(
+    /// What the proxy does when the plugin fails fatally.
+    FailStrategy, "fail strategy", {
+        FailClose => "FAIL_CLOSE",
+        FailOpen => "FAIL_OPEN",
+        FailReload => "FAIL_RELOAD",
+    }
+);
+crd_enum!(
+    /// When the proxy pulls the module again.
+    PullPolicy, "image pull policy", { IfNotPresent => "IfNotPresent", Always => "Always" }
+);
+crd_enum!(
+    /// The filter chain the plugin joins.
+    PluginType, "plugin type", { Http => "HTTP", Network => "NETWORK" }
+);
+crd_enum!(
+    /// Traffic direction a match entry selects.
+    WorkloadMode, "traffic mode", {
+        Client => "CLIENT",
+        Server => "SERVER",
+        ClientAndServer => "CLIENT_AND_SERVER",
+    }
+);
+crd_enum!(
+    /// Where an environment variable's value comes from.
+    EnvValueSource, "env value source", { Inline => "INLINE", Host => "HOST" }
+);
+
+impl From<crate::project::PluginType> for PluginType {
+    fn from(value: crate::project::PluginType) -> Self {
+        match value {
+            crate::project::PluginType::Http => PluginType::Http,
+            crate::project::PluginType::Network => PluginType::Network,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ObjectMeta {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// A Gateway API style reference to the resource a plugin attaches to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyTargetReference {
+    /// Empty for the core API group (Service).
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Left out for INLINE, Istio's default, as in Istio's own examples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvValueSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VmConfig {
+    pub env: Vec<EnvVar>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortSelector {
+    pub number: u32,
+}
+
+/// One entry of `match`: traffic direction and destination ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficSelector {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WorkloadMode>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSelector>,
+}
+
+/// Where the module comes from and how it runs: shared by both kinds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmSource {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_strategy: Option<FailStrategy>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub plugin_type: Option<PluginType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_config: Option<VmConfig>,
+    /// Kept in the order the configuration file gave it, so output follows input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_config: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where the plugin applies: shared by both kinds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<WorkloadSelector>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub target_refs: Vec<PolicyTargetReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    #[serde(rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<TrafficSelector>,
+}
+
+/// `WasmPlugin.spec`: placement and module fields side by side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WasmPluginSpec {
+    #[serde(flatten)]
+    pub placement: Placement,
+    #[serde(flatten)]
+    pub wasm: WasmSource,
+}
+
+/// `TrafficExtension.spec`: placement fields, the module under `wasm`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrafficExtensionSpec {
+    #[serde(flatten)]
+    pub placement: Placement,
+    pub wasm: WasmSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Spec {
+    WasmPlugin(WasmPluginSpec),
+    TrafficExtension(TrafficExtensionSpec),
+}
+
+/// A WasmPlugin or TrafficExtension, ready to serialize.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: Spec,
+}
+
+impl Extension {
+    pub fn new(kind: Kind, metadata: ObjectMeta, placement: Placement, wasm: WasmSource) -> Self {
+        let spec = match kind {
+            Kind::WasmPlugin => Spec::WasmPlugin(WasmPluginSpec { placement, wasm }),
+            Kind::TrafficExtension => {
+                Spec::TrafficExtension(TrafficExtensionSpec { placement, wasm })
+            }
+        };
+        Extension {
+            api_version: API_VERSION,
+            kind: kind.as_str(),
+            metadata,
+            spec,
+        }
+    }
+
+    pub fn placement(&self) -> &Placement {
+        match &self.spec {
+            Spec::WasmPlugin(spec) => &spec.placement,
+            Spec::TrafficExtension(spec) => &spec.placement,
+        }
+    }
+
+    pub fn wasm(&self) -> &WasmSource {
+        match &self.spec {
+            Spec::WasmPlugin(spec) => &spec.wasm,
+            Spec::TrafficExtension(spec) => &spec.wasm,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match &self.spec {
+            Spec::WasmPlugin(_) => Kind::WasmPlugin,
+            Spec::TrafficExtension(_) => Kind::TrafficExtension,
+        }
+    }
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret holding the pull credentials for one registry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullSecret {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    #[serde(rename = "type")]
+    pub secret_type: &'static str,
+    pub data: BTreeMap<String, String>,
+}

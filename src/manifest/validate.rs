@@ -1,0 +1,382 @@
+//! Checks a manifest against what Istio's CRDs accept (the openAPIV3Schema constraints and the
+//! `x-kubernetes-validations` CEL rules of `extensions.istio.io/v1alpha1`, release 1.30), the
+//! Kubernetes naming rules, and the fields the chosen Istio release knows.
+//!
+//! CEL rule messages are quoted as the API server would print them, so a user who searches for the
+//! message finds Istio's documentation.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::names;
+use super::types::{Extension, FailStrategy, Kind, Placement, WasmSource};
+use super::version::IstioVersion;
+
+/// One reason the manifest would be refused, at a field path such as `spec.vmConfig.env[0]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.into(),
+            message: message.into(),
+            hint: None,
+        });
+    }
+
+    fn add_with_hint(
+        &mut self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.0.push(Problem {
+            field: field.into(),
+            message: message.into(),
+            hint: Some(hint.into()),
+        });
+    }
+
+    fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        // The API server counts characters, not bytes.
+        let n = value.chars().count();
+        if n < min {
+            self.add(field, format!("must be at least {min} character(s)"));
+        } else if n > max {
+            self.add(
+                field,
+                format!("must be at most {max} characters (it has {n})"),
+            );
+        }
+    }
+}
+
+const URL_SCHEMES: [&str; 4] = ["http", "https", "oci", "file"];
+
+/// Every problem with `ext` for Istio `version`; empty when Istio would accept it.
+pub fn validate(ext: &Extension, version: IstioVersion) -> Vec<Problem> {
+    let mut p = Problems::default();
+    check_metadata(ext, &mut p);
+    check_version(ext, version, &mut p);
+    check_placement(ext.placement(), &mut p);
+    let prefix = match ext.kind() {
+        Kind::WasmPlugin => "spec",
+        Kind::TrafficExtension => "spec.wasm",
+    };
+    check_wasm(ext.wasm(), prefix, &mut p);
+    p.0
+}
+
+fn check_metadata(ext: &Extension, p: &mut Problems) {
+    let meta = &ext.metadata;
+    if let Err(why) = names::check_subdomain(&meta.name) {
+        p.add_with_hint(
+            "metadata.name",
+            format!("`{}` {why}", meta.name),
+            "choose another name with --name",
+        );
+    }
+    if let Some(ns) = &meta.namespace
+        && let Err(why) = names::check_label_name(ns)
+    {
+        p.add("metadata.namespace", format!("`{ns}` {why}"));
+    }
+    for (key, value) in &meta.labels {
+        if let Err(why) = names::check_label_key(key) {
+            p.add("metadata.labels", format!("label key `{key}`: {why}"));
+        }
+        if let Err(why) = names::check_label_value(value) {
+            p.add(
+                "metadata.labels",
+                format!("label value `{value}` of `{key}` {why}"),
+            );
+        }
+    }
+    for key in meta.annotations.keys() {
+        if let Err(why) = names::check_label_key(key) {
+            p.add(
+                "metadata.annotations",
+                format!("annotation key `{key}`: {why}"),
+            );
+        }
+    }
+    let annotation_bytes: usize = meta
+        .annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if annotation_bytes > 256 * 1024 {
+        p.add("metadata.annotations", "must total at most 256 KiB");
+    }
+}
+
+fn check_version(ext: &Extension, version: IstioVersion, p: &mut Problems) {
+    let needs = |what: &str, since: IstioVersion| {
+        (
+            format!("{what} needs Istio {since} or later (chosen: {version})"),
+            format!("target a newer release with --istio-version {since}, or drop the field"),
+        )
+    };
+    if version < IstioVersion::WASM_PLUGIN {
+        let (message, hint) = needs("WasmPlugin", IstioVersion::WASM_PLUGIN);
+        p.add_with_hint("kind", message, hint);
+    }
+    if ext.kind() == Kind::TrafficExtension && version < IstioVersion::TRAFFIC_EXTENSION {
+        let (message, _) = needs("TrafficExtension", IstioVersion::TRAFFIC_EXTENSION);
+        p.add_with_hint(
+            "kind",
+            message,
+            "emit a WasmPlugin (the default kind) for older releases",
+        );
+    }
+    let prefix = match ext.kind() {
+        Kind::WasmPlugin => "spec",
+        Kind::TrafficExtension => "spec.wasm",
+    };
+    let wasm = ext.wasm();
+    if wasm.plugin_type.is_some() && version < IstioVersion::PLUGIN_TYPE {
+        let (message, hint) = needs("`type`", IstioVersion::PLUGIN_TYPE);
+        p.add_with_hint(format!("{prefix}.type"), message, hint);
+    }
+    if wasm.fail_strategy == Some(FailStrategy::FailReload) && version < IstioVersion::FAIL_RELOAD {
+        let (message, _) = needs("FAIL_RELOAD", IstioVersion::FAIL_RELOAD);
+        p.add_with_hint(
+            format!("{prefix}.failStrategy"),
+            message,
+            "use FAIL_CLOSE or FAIL_OPEN, or --istio-version 1.27",
+        );
+    }
+    if !ext.placement().target_refs.is_empty() && version < IstioVersion::TARGET_REFS {
+        let (message, hint) = needs("`targetRefs`", IstioVersion::TARGET_REFS);
+        p.add_with_hint("spec.targetRefs", message, hint);
+    }
+}
+
+fn check_placement(placement: &Placement, p: &mut Problems) {
+    // CEL: (has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1
+    if placement.selector.is_some() && !placement.target_refs.is_empty() {
+        p.add_with_hint(
+            "spec",
+            "only one of targetRefs or selector can be set",
+            "pass either --selector or --target-ref (a project's default selector is dropped when \
+             --target-ref is given)",
+        );
+    }
+    if let Some(selector) = &placement.selector {
+        let labels = &selector.match_labels;
+        if labels.len() > 4096 {
+            p.add("spec.selector.matchLabels", "must have at most 4096 labels");
+        }
+        for (key, value) in labels {
+            let field = format!("spec.selector.matchLabels[{key}]");
+            // CEL: self.all(key, !key.contains("*")) and self.all(key, key.size() != 0)
+            if key.is_empty() {
+                p.add(&field, "key must not be empty");
+            } else if key.contains('*') {
+                p.add(&field, "wildcard not allowed in label key match");
+            } else if let Err(why) = names::check_label_key(key) {
+                p.add(&field, format!("label key `{key}`: {why}"));
+            }
+            // CEL on values: !self.contains("*"); schema: maxLength 63.
+            if value.contains('*') {
+                p.add(&field, "wildcard not allowed in label value match");
+            } else if let Err(why) = names::check_label_value(value) {
+                p.add(&field, format!("label value `{value}` {why}"));
+            }
+        }
+    }
+    if placement.target_refs.len() > 16 {
+        p.add("spec.targetRefs", "must have at most 16 items");
+    }
+    for (i, target) in placement.target_refs.iter().enumerate() {
+        let field = format!("spec.targetRefs[{i}]");
+        if target.group.len() > 253 || !(target.group.is_empty() || is_group(&target.group)) {
+            p.add(
+                format!("{field}.group"),
+                format!("`{}` is not an API group name", target.group),
+            );
+        }
+        p.length(&format!("{field}.kind"), &target.kind, 1, 63);
+        if !is_kind(&target.kind) {
+            p.add(
+                format!("{field}.kind"),
+                format!(
+                    "`{}` is not a kind name (letters, digits and '-')",
+                    target.kind
+                ),
+            );
+        }
+        p.length(&format!("{field}.name"), &target.name, 1, 253);
+    }
+    if let Some(priority) = placement.priority
+        && i32::try_from(priority).is_err()
+    {
+        p.add(
+            "spec.priority",
+            format!(
+                "{priority} is out of range: Istio takes a 32-bit signed integer ({} to {})",
+                i32::MIN,
+                i32::MAX
+            ),
+        );
+    }
+    for (i, traffic) in placement.traffic.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (j, port) in traffic.ports.iter().enumerate() {
+            let field = format!("spec.match[{i}].ports[{j}].number");
+            if !(1..=65535).contains(&port.number) {
+                p.add(&field, format!("port {} is not in 1..65535", port.number));
+            }
+            // x-kubernetes-list-type: map keyed by number.
+            if !seen.insert(port.number) {
+                p.add(&field, format!("duplicate port {}", port.number));
+            }
+        }
+    }
+}
+
+fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
+    let field = |name: &str| format!("{prefix}.{name}");
+    if wasm.url.is_empty() {
+        p.add(field("url"), "must not be empty");
+    } else if let Some(scheme) = url_scheme(&wasm.url)
+        // Go's url parser lower-cases the scheme before the rule compares it.
+        && !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+    {
+        p.add_with_hint(
+            field("url"),
+            "url must have schema one of [http, https, file, oci]",
+            format!(
+                "`{}` reads as scheme `{scheme}`; write oci://, http(s):// or file://",
+                wasm.url
+            ),
+        );
+    }
+    if let Some(sha) = &wasm.sha256
+        && !(sha.is_empty() || is_sha256_hex(sha))
+    {
+        p.add(
+            field("sha256"),
+            format!("`{sha}` is not 64 lower-case hex digits"),
+        );
+    }
+    if let Some(secret) = &wasm.image_pull_secret {
+        p.length(&field("imagePullSecret"), secret, 1, 253);
+        if let Err(why) = names::check_subdomain(secret) {
+            p.add(
+                field("imagePullSecret"),
+                format!("Secret name `{secret}` {why}"),
+            );
+        }
+    }
+    if let Some(name) = &wasm.plugin_name {
+        p.length(&field("pluginName"), name, 1, 256);
+    }
+    if let Some(vm) = &wasm.vm_config {
+        if vm.env.len() > 256 {
+            p.add(field("vmConfig.env"), "must have at most 256 items");
+        }
+        let mut seen = BTreeSet::new();
+        for (i, env) in vm.env.iter().enumerate() {
+            let at = field(&format!("vmConfig.env[{i}]"));
+            p.length(&format!("{at}.name"), &env.name, 1, 256);
+            if let Some(value) = &env.value {
+                p.length(&format!("{at}.value"), value, 0, 2048);
+            }
+            // CEL: (has(self.valueFrom) ? self.valueFrom : "") != "HOST" || !has(self.value)
+            if env.value_from == Some(super::types::EnvValueSource::Host) && env.value.is_some() {
+                p.add(&at, "value may only be set when valueFrom is INLINE");
+            }
+            // x-kubernetes-list-type: map keyed by name.
+            if !seen.insert(env.name.as_str()) {
+                p.add_with_hint(
+                    format!("{at}.name"),
+                    format!("duplicate environment variable `{}`", env.name),
+                    "give each --env / --env-from-host name once",
+                );
+            }
+        }
+    }
+}
+
+/// The scheme as Go's `net/url` reads it (what Kubernetes' CEL `url()` uses): letters, digits, `+`,
+/// `-`, `.` before the first `:`, starting with a letter. So `localhost:5000/x` has scheme
+/// `localhost`, which is why Istio refuses it without `oci://`.
+pub fn url_scheme(url: &str) -> Option<&str> {
+    for (i, c) in url.char_indices() {
+        match c {
+            'a'..='z' | 'A'..='Z' => {}
+            '0'..='9' | '+' | '-' | '.' if i > 0 => {}
+            ':' if i > 0 => return Some(&url[..i]),
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// CRD pattern `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`.
+fn is_group(s: &str) -> bool {
+    s.split('.').all(|part| {
+        let b = part.as_bytes();
+        !b.is_empty()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[0] != b'-'
+            && b[b.len() - 1] != b'-'
+    })
+}
+
+/// CRD pattern `^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`.
+fn is_kind(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[b.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_read_like_go() {
+        assert_eq!(url_scheme("oci://ghcr.io/a/b:1"), Some("oci"));
+        assert_eq!(url_scheme("localhost:5000/demo"), Some("localhost"));
+        assert_eq!(url_scheme("ghcr.io/a/b:1"), None);
+        assert_eq!(url_scheme("/var/lib/x.wasm"), None);
+        assert_eq!(url_scheme("1abc:x"), None);
+    }
+
+    #[test]
+    fn crd_patterns() {
+        assert!(is_group("gateway.networking.k8s.io"));
+        assert!(!is_group("Gateway"));
+        assert!(!is_group("a..b"));
+        assert!(is_kind("Gateway"));
+        assert!(!is_kind("1Gateway"));
+        assert!(!is_kind("Gate_way"));
+        assert!(is_sha256_hex(&"a".repeat(64)));
+        assert!(!is_sha256_hex(&"A".repeat(64)));
+    }
+}
