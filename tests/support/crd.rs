@@ -1,0 +1,289 @@
+//! Validates Kubernetes objects against Istio's real CRDs, independently of wasmctl's own checks:
+//! the `openAPIV3Schema` through a JSON Schema validator, and every `x-kubernetes-validations` CEL
+//! rule through a CEL interpreter.
+//!
+//! The CRD file is read from `../shared/istio/` beside the repository, or from
+//! `WASMCTL_ISTIO_CRDS`. A missing file fails the test: a validation that cannot run must not pass.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cel::extractors::This;
+use serde_json::{Value, json};
+
+/// The CRD file these tests validate against.
+pub fn crd_path() -> PathBuf {
+    match std::env::var_os("WASMCTL_ISTIO_CRDS") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/istio/crd-extensions-1.30.3.yaml"),
+    }
+}
+
+/// The `openAPIV3Schema` of `kind` (WasmPlugin or TrafficExtension), as the CRD states it.
+pub fn openapi_schema(kind: &str) -> Value {
+    let path = crd_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read the Istio CRDs at {}: {e}", path.display()));
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let crd: Value = serde::Deserialize::deserialize(document).expect("CRD documents parse");
+        if crd["spec"]["names"]["kind"] == kind {
+            let version = &crd["spec"]["versions"][0];
+            assert_eq!(version["name"], "v1alpha1");
+            return version["schema"]["openAPIV3Schema"].clone();
+        }
+    }
+    panic!("no CRD for kind {kind} in {}", path.display());
+}
+
+/// Turns an OpenAPI v3 structural schema into JSON Schema that means the same to the API server:
+/// `nullable` widens the type, `format: int32` becomes a range, and objects that the server would
+/// prune unknown fields from reject them instead (so a misspelt field fails the test rather than
+/// vanishing in the cluster). `x-kubernetes-*` keys are left for the CEL pass.
+pub fn to_json_schema(schema: &Value) -> Value {
+    let mut out = schema.clone();
+    convert(&mut out);
+    out
+}
+
+fn convert(node: &mut Value) {
+    let Value::Object(map) = node else { return };
+    if map.remove("nullable") == Some(Value::Bool(true))
+        && let Some(Value::String(t)) = map.get("type").cloned()
+    {
+        map.insert("type".into(), json!([t, "null"]));
+    }
+    match map.get("format").and_then(Value::as_str) {
+        Some("int32") => {
+            map.insert("minimum".into(), json!(i32::MIN));
+            map.insert("maximum".into(), json!(i32::MAX));
+        }
+        Some("int64") => {
+            map.insert("minimum".into(), json!(i64::MIN));
+            map.insert("maximum".into(), json!(i64::MAX));
+        }
+        _ => {}
+    }
+    let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    if map.contains_key("properties") && !preserves && !map.contains_key("additionalProperties") {
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (key, child) in map.iter_mut() {
+        match key.as_str() {
+            "properties" => {
+                if let Value::Object(props) = child {
+                    props.values_mut().for_each(convert);
+                }
+            }
+            "items" | "additionalProperties" | "not" => convert(child),
+            "oneOf" | "anyOf" | "allOf" => {
+                if let Value::Array(items) = child {
+                    items.iter_mut().for_each(convert);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The schema of a whole object: the CRD's, plus the `apiVersion`, `kind` and `metadata` every
+/// object carries.
+fn object_schema(kind: &str) -> Value {
+    let mut schema = to_json_schema(&openapi_schema(kind));
+    let props = schema["properties"]
+        .as_object_mut()
+        .expect("root has properties");
+    props.insert(
+        "apiVersion".into(),
+        json!({"const": "extensions.istio.io/v1alpha1"}),
+    );
+    props.insert("kind".into(), json!({"const": kind}));
+    props.insert(
+        "metadata".into(),
+        json!({
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+            "additionalProperties": false
+        }),
+    );
+    let required = schema["required"]
+        .as_array_mut()
+        .expect("root has required");
+    required.extend([json!("apiVersion"), json!("kind"), json!("metadata")]);
+    schema
+}
+
+/// Every way `object` breaks its CRD: schema errors, then CEL rule failures. Empty when valid.
+pub fn violations(object: &Value) -> Vec<String> {
+    let kind = object["kind"].as_str().expect("object has a kind");
+    let schema = object_schema(kind);
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&schema)
+        .expect("the converted CRD schema compiles");
+    let mut found: Vec<String> = validator
+        .iter_errors(object)
+        .map(|e| format!("schema: {}: {e}", e.instance_path()))
+        .collect();
+    check_rules(&openapi_schema(kind), object, "", &mut found);
+    found
+}
+
+/// Panics with the violations unless `object` is a valid WasmPlugin or TrafficExtension.
+#[track_caller]
+pub fn assert_valid(object: &Value) {
+    let found = violations(object);
+    assert!(
+        found.is_empty(),
+        "the object breaks Istio's CRD:\n  {}\n{}",
+        found.join("\n  "),
+        serde_json::to_string_pretty(object).unwrap()
+    );
+}
+
+/// Walks the schema alongside the value and evaluates each `x-kubernetes-validations` rule with
+/// `self` bound to the value at that node, as the API server does.
+fn check_rules(schema: &Value, value: &Value, path: &str, found: &mut Vec<String>) {
+    if let Some(rules) = schema["x-kubernetes-validations"].as_array() {
+        for rule in rules {
+            let source = rule["rule"].as_str().expect("rule text");
+            let message = rule["message"].as_str().unwrap_or(source);
+            match eval_rule(source, value) {
+                Ok(true) => {}
+                Ok(false) => found.push(format!("cel: {path}: {message}")),
+                Err(e) => found.push(format!("cel: {path}: rule `{source}` failed: {e}")),
+            }
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema["properties"].as_object() {
+                for (key, child_schema) in props {
+                    if let Some(child) = map.get(key) {
+                        check_rules(child_schema, child, &format!("{path}.{key}"), found);
+                    }
+                }
+            }
+            if schema["additionalProperties"].is_object() {
+                for (key, child) in map {
+                    let child_schema = &schema["additionalProperties"];
+                    check_rules(child_schema, child, &format!("{path}[{key}]"), found);
+                }
+            }
+        }
+        Value::Array(items) if schema["items"].is_object() => {
+            for (i, item) in items.iter().enumerate() {
+                check_rules(&schema["items"], item, &format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Evaluates one rule with Kubernetes' URL library functions (`isURL`, `url`, `getScheme`).
+pub fn eval_rule(source: &str, value: &Value) -> Result<bool, String> {
+    let program = cel::Program::compile(source).map_err(|e| e.to_string())?;
+    let mut context = cel::Context::default();
+    context
+        .add_variable("self", cel::to_value(value).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    context
+        .add_function("isURL", |s: Arc<String>| parse_request_uri(&s).is_ok())
+        .map_err(|e| format!("{e:?}"))?;
+    // `url()` fails on what isURL refuses; `getScheme()` reads the scheme of the checked string.
+    context
+        .add_function(
+            "url",
+            |s: Arc<String>| -> Result<Arc<String>, cel::ExecutionError> {
+                parse_request_uri(&s)
+                    .map(|_| s.clone())
+                    .map_err(|e| cel::ExecutionError::function_error("url", e))
+            },
+        )
+        .map_err(|e| format!("{e:?}"))?;
+    context
+        .add_function("getScheme", |This(s): This<Arc<String>>| {
+            parse_request_uri(&s).unwrap_or_default()
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    match program.execute(&context).map_err(|e| e.to_string())? {
+        cel::Value::Bool(b) => Ok(b),
+        other => Err(format!("rule returned {other:?}, not a bool")),
+    }
+}
+
+/// The scheme of `s` if Go's `url.ParseRequestURI` (behind Kubernetes' `isURL` and `url`) accepts
+/// it: the parts of net/url these rules reach (scheme, opaque or absolute form, host characters and
+/// port), lower-casing the scheme as Go does.
+pub fn parse_request_uri(s: &str) -> Result<String, String> {
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err("invalid control character in URL".into());
+    }
+    let (scheme, rest) = go_scheme(s)?;
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    if !rest.starts_with('/') {
+        return if scheme.is_empty() {
+            Err("invalid URI for request".into())
+        } else {
+            Ok(scheme)
+        };
+    }
+    if !scheme.is_empty() && rest.starts_with("//") {
+        let authority = rest[2..].split('/').next().unwrap_or_default();
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        check_host(host)?;
+    }
+    Ok(scheme)
+}
+
+fn go_scheme(s: &str) -> Result<(String, &str), String> {
+    for (i, c) in s.char_indices() {
+        match c {
+            'a'..='z' | 'A'..='Z' => {}
+            '0'..='9' | '+' | '-' | '.' if i > 0 => {}
+            '0'..='9' | '+' | '-' | '.' => return Ok((String::new(), s)),
+            ':' if i == 0 => return Err("missing protocol scheme".into()),
+            ':' => return Ok((s[..i].to_ascii_lowercase(), &s[i + 1..])),
+            _ => return Ok((String::new(), s)),
+        }
+    }
+    Ok((String::new(), s))
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    let (name, port) = if let Some(v6) = host.strip_prefix('[') {
+        let (_, after) = v6.split_once(']').ok_or("missing ']' in host")?;
+        ("", after.strip_prefix(':'))
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    if let Some(port) = port
+        && !port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("invalid port {port:?} after host"));
+    }
+    // net/url's host alphabet: letters, digits and these; anything else below 0x80 is refused.
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]<>\"%".contains(&b);
+    match name.bytes().find(|b| *b < 0x80 && !allowed(*b)) {
+        Some(b) => Err(format!("invalid character {:?} in host name", b as char)),
+        None => Ok(()),
+    }
+}
+
+/// Reads one or more YAML documents into JSON values.
+pub fn yaml_documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect()
+}
