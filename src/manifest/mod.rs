@@ -412,6 +412,7 @@ fn hash_artifact(url: &str, artifact: &Path) -> Result<String, ManifestError> {
 
 /// `registry/repo:tag` or `registry/repo@sha256:...` -> `registry/repo`; a port is not a tag.
 fn repository_of(reference: &str) -> &str {
+    let reference = reference.strip_prefix("oci://").unwrap_or(reference);
     let without_digest = reference
         .split_once('@')
         .map_or(reference, |(repo, _)| repo);
@@ -594,6 +595,7 @@ mod tests {
         assert_eq!(repository_of("localhost:5000/demo"), "localhost:5000/demo");
         assert_eq!(repository_of("ghcr.io/a/b@sha256:00"), "ghcr.io/a/b");
         assert_eq!(repository_of("ghcr.io/a/b:1@sha256:00"), "ghcr.io/a/b");
+        assert_eq!(repository_of("oci://ghcr.io/a/b:1"), "ghcr.io/a/b");
     }
 
     #[test]
