@@ -73,14 +73,17 @@ cd "$project"
 "$WASMCTL" manifest --env TRUST_DOMAIN=cluster.local >/dev/null  # warm the page cache
 manifest=$(median_us "$WASMCTL" manifest --env TRUST_DOMAIN=cluster.local)
 manifest_json=$(median_us "$WASMCTL" manifest --json --set headers.x-b=two)
+# -p makes wasmctl ask `cargo metadata`, the path the fast Cargo.toml read avoids.
+via_cargo=$(median_us "$WASMCTL" manifest -p bench-plugin)
 bare=$(median_us /bin/true)
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
-printf '%-48s %12s\n' "command ($runs runs each)" "median"
-printf '%-48s %12s\n' "/bin/true" "$(ms "$bare")"
-printf '%-48s %12s\n' "wasmctl manifest --env TRUST_DOMAIN=..." "$(ms "$manifest")"
-printf '%-48s %12s\n' "wasmctl manifest --json --set headers.x-b=two" "$(ms "$manifest_json")"
-printf '%-48s %12s\n' "target" "10.00 ms"
+printf '%-52s %12s\n' "command ($runs runs each)" "median"
+printf '%-52s %12s\n' "/bin/true" "$(ms "$bare")"
+printf '%-52s %12s\n' "wasmctl manifest --env TRUST_DOMAIN=..." "$(ms "$manifest")"
+printf '%-52s %12s\n' "wasmctl manifest --json --set headers.x-b=two" "$(ms "$manifest_json")"
+printf '%-52s %12s\n' "wasmctl manifest -p bench-plugin (cargo metadata)" "$(ms "$via_cargo")"
+printf '%-52s %12s\n' "target" "10.00 ms"
 if [ "$manifest" -gt 10000 ]; then
   echo "bench-manifest: median above the 10 ms target" >&2
   exit 1
