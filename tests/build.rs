@@ -4,10 +4,14 @@ mod support;
 
 use std::path::Path;
 
-use support::{entries, exports, new_project, plugin_target_dir, run_err, run_ok, tempdir, wasmctl};
+use support::{
+    entries, exports, new_project, plugin_target_dir, run_err, run_ok, tempdir, wasmctl,
+};
 
 fn artifact(name: &str) -> std::path::PathBuf {
-    plugin_target_dir().join("wasmctl").join(format!("{name}.wasm"))
+    plugin_target_dir()
+        .join("wasmctl")
+        .join(format!("{name}.wasm"))
 }
 
 #[test]
@@ -23,20 +27,42 @@ fn builds_a_small_valid_module_and_reports_it() {
     assert_eq!(out["abi"], "0.2.1");
     assert_eq!(out["target"], "wasm32-wasip1");
     use sha2::Digest;
-    assert_eq!(out["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bytes)));
+    assert_eq!(
+        out["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
     let names = exports(&bytes);
-    for want in ["memory", "proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "proxy_on_context_create"] {
-        assert!(names.iter().any(|n| n == want), "missing export {want}: {names:?}");
+    for want in [
+        "memory",
+        "proxy_abi_version_0_2_1",
+        "proxy_on_memory_allocate",
+        "proxy_on_context_create",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "missing export {want}: {names:?}"
+        );
     }
     // Custom sections that nothing reads at run time are gone.
     for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
         if let Ok(wasmparser::Payload::CustomSection(c)) = payload {
-            assert!(!matches!(c.name(), "name" | "producers") && !c.name().starts_with(".debug"), "kept {}", c.name());
+            assert!(
+                !matches!(c.name(), "name" | "producers") && !c.name().starts_with(".debug"),
+                "kept {}",
+                c.name()
+            );
         }
     }
     // One summary line on stderr with sizes and the digest.
-    let summary = r.stderr.lines().find(|l| l.contains("Built")).expect("summary line");
-    assert!(summary.contains(out["sha256"].as_str().unwrap()), "{summary}");
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Built"))
+        .expect("summary line");
+    assert!(
+        summary.contains(out["sha256"].as_str().unwrap()),
+        "{summary}"
+    );
     assert!(summary.contains("bytes"), "{summary}");
 
     // Plain output: the path alone.
@@ -48,7 +74,13 @@ fn builds_a_small_valid_module_and_reports_it() {
 fn builds_for_wasm32_unknown_unknown_which_exports_malloc() {
     let dir = tempdir();
     let root = new_project(dir.path(), "build-unknown", &[]);
-    let r = run_ok(wasmctl(&root).args(["build", "--target", "wasm32-unknown-unknown", "--no-opt", "--json"]));
+    let r = run_ok(wasmctl(&root).args([
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--no-opt",
+        "--json",
+    ]));
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["target"], "wasm32-unknown-unknown");
     let names = exports(&std::fs::read(out["path"].as_str().unwrap()).unwrap());
@@ -59,8 +91,15 @@ fn builds_for_wasm32_unknown_unknown_which_exports_malloc() {
 fn manifest_path_builds_from_elsewhere() {
     let dir = tempdir();
     let root = new_project(dir.path(), "build-elsewhere", &[]);
-    let r = run_ok(wasmctl(dir.path()).args(["build", "--manifest-path"]).arg(root.join("Cargo.toml")));
-    assert_eq!(r.stdout.trim(), artifact("build-elsewhere").display().to_string());
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["build", "--manifest-path"])
+            .arg(root.join("Cargo.toml")),
+    );
+    assert_eq!(
+        r.stdout.trim(),
+        artifact("build-elsewhere").display().to_string()
+    );
 }
 
 #[test]
@@ -68,8 +107,17 @@ fn a_directory_that_is_not_a_cargo_project_is_refused() {
     let dir = tempdir();
     let r = run_err(wasmctl(dir.path()).arg("build"));
     assert_eq!(r.code, Some(1));
-    assert!(r.stderr.starts_with("error: could not find Cargo.toml in"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint: create a project with `wasmctl new NAME`"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: could not find Cargo.toml in"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: create a project with `wasmctl new NAME`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -78,8 +126,17 @@ fn a_missing_target_names_the_rustup_command() {
     let root = new_project(dir.path(), "build-notarget", &[]);
     // wasm32v1-none is a real wasm target that no toolchain here has installed.
     let r = run_err(wasmctl(&root).args(["build", "--target", "wasm32v1-none"]));
-    assert_eq!(r.stderr.lines().next(), Some("error: the Rust target wasm32v1-none is not installed"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint: rustup target add wasm32v1-none"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: the Rust target wasm32v1-none is not installed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: rustup target add wasm32v1-none"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -89,8 +146,16 @@ fn a_compile_error_passes_cargos_exit_code_through_and_writes_nothing() {
     std::fs::write(root.join("src/lib.rs"), "fn broken( {}\n").unwrap();
     let r = run_err(wasmctl(&root).arg("build"));
     assert_eq!(r.code, Some(101), "cargo's own exit code: {}", r.stderr);
-    assert!(r.stderr.contains("error"), "cargo's diagnostics reach the user: {}", r.stderr);
-    assert!(!r.stderr.contains("error: cargo build exited"), "reported twice: {}", r.stderr);
+    assert!(
+        r.stderr.contains("error"),
+        "cargo's diagnostics reach the user: {}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("error: cargo build exited"),
+        "reported twice: {}",
+        r.stderr
+    );
     assert!(r.stdout.is_empty());
     assert!(!artifact("build-broken").exists());
 }
@@ -105,12 +170,25 @@ fn a_cdylib_that_is_not_a_proxy_wasm_plugin_is_refused() {
         "[package]\nname = \"plain-cdylib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\ncrate-type = [\"cdylib\"]\n",
     )
     .unwrap();
-    std::fs::write(root.join("src/lib.rs"), "#[no_mangle]\npub extern \"C\" fn add(a: i32, b: i32) -> i32 { a + b }\n").unwrap();
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "#[no_mangle]\npub extern \"C\" fn add(a: i32, b: i32) -> i32 { a + b }\n",
+    )
+    .unwrap();
     let r = run_err(wasmctl(&root).arg("build"));
     assert_eq!(r.code, Some(1));
-    let first = r.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    let first = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
     assert!(first.contains("is not a proxy-wasm plugin"), "{}", r.stderr);
-    assert!(r.stderr.contains("caused by: not a proxy-wasm module: it does not export"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("caused by: not a proxy-wasm module: it does not export"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("hint: "), "{}", r.stderr);
     assert!(!artifact("plain-cdylib").exists());
 }

@@ -8,10 +8,17 @@ use support::{entries, run_err, run_ok, tempdir, wasmctl};
 fn list_shows_every_template_with_a_description() {
     let dir = tempdir();
     let r = run_ok(wasmctl(dir.path()).args(["new", "--list"]));
-    let ids: Vec<&str> = r.stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let ids: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(ids, ["http-headers", "http-auth", "http-body", "network"]);
     for line in r.stdout.lines() {
-        assert!(line.split_whitespace().count() > 2, "no description: {line}");
+        assert!(
+            line.split_whitespace().count() > 2,
+            "no description: {line}"
+        );
     }
 
     let r = run_ok(wasmctl(dir.path()).args(["new", "--list", "--json"]));
@@ -25,9 +32,19 @@ fn creates_a_project_with_defaults_in_cargo_metadata() {
     let dir = tempdir();
     let r = run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes"]));
     let root = dir.path().join("demo");
-    assert_eq!(r.stdout.trim(), root.display().to_string(), "stdout is the path only");
+    assert_eq!(
+        r.stdout.trim(),
+        root.display().to_string(),
+        "stdout is the path only"
+    );
     assert!(r.stderr.contains("Created"), "{}", r.stderr);
-    for file in ["Cargo.toml", "src/lib.rs", "README.md", "config.yaml", ".gitignore"] {
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        "config.yaml",
+        ".gitignore",
+    ] {
         assert!(root.join(file).is_file(), "missing {file}");
     }
     let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
@@ -41,7 +58,14 @@ fn creates_a_project_with_defaults_in_cargo_metadata() {
     assert_eq!(meta["namespace"].as_str(), Some("default"));
     assert_eq!(meta["selector"]["app"].as_str(), Some("demo"));
     assert_eq!(meta["config"].as_str(), Some("config.yaml"));
-    assert_eq!(doc["lib"]["crate-type"].as_array().unwrap().get(0).and_then(|v| v.as_str()), Some("cdylib"));
+    assert_eq!(
+        doc["lib"]["crate-type"]
+            .as_array()
+            .unwrap()
+            .get(0)
+            .and_then(|v| v.as_str()),
+        Some("cdylib")
+    );
     // Nothing but the project was left beside it.
     assert_eq!(entries(dir.path()), ["demo"]);
 }
@@ -67,11 +91,23 @@ fn flags_set_every_default_and_json_reports_the_files() {
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["name"], "edge-auth");
     assert_eq!(out["template"], "http-auth");
-    assert!(out["files"].as_array().unwrap().iter().any(|f| f == "src/lib.rs"));
+    assert!(
+        out["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "src/lib.rs")
+    );
     let cargo = std::fs::read_to_string(dir.path().join("nested/place/Cargo.toml")).unwrap();
-    assert!(cargo.contains("repository = \"ghcr.io/acme/edge-auth\""), "{cargo}");
+    assert!(
+        cargo.contains("repository = \"ghcr.io/acme/edge-auth\""),
+        "{cargo}"
+    );
     assert!(cargo.contains("namespace = \"istio-system\""), "{cargo}");
-    assert!(cargo.contains("selector = { istio = \"ingressgateway\" }"), "{cargo}");
+    assert!(
+        cargo.contains("selector = { istio = \"ingressgateway\" }"),
+        "{cargo}"
+    );
     assert!(cargo.contains("template = \"http-auth\""), "{cargo}");
 }
 
@@ -89,11 +125,22 @@ fn bad_names_are_refused_with_a_hint_and_nothing_is_written() {
         let r = run_err(wasmctl(dir.path()).args(["new", name, "--yes"]));
         assert_eq!(r.code, Some(1), "{name}: {}", r.stderr);
         let first = r.stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with(&format!("error: invalid plugin name `{name}`")), "{first}");
+        assert!(
+            first.starts_with(&format!("error: invalid plugin name `{name}`")),
+            "{first}"
+        );
         assert!(first.contains(why), "{name}: {first}");
-        assert!(r.stderr.contains("\nhint: "), "{name}: no hint in {}", r.stderr);
+        assert!(
+            r.stderr.contains("\nhint: "),
+            "{name}: no hint in {}",
+            r.stderr
+        );
         assert!(r.stdout.is_empty());
-        assert!(entries(dir.path()).is_empty(), "{name} wrote {:?}", entries(dir.path()));
+        assert!(
+            entries(dir.path()).is_empty(),
+            "{name} wrote {:?}",
+            entries(dir.path())
+        );
     }
 }
 
@@ -106,14 +153,25 @@ fn an_existing_non_empty_directory_is_refused_unless_forced() {
 
     let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes"]));
     assert!(r.stderr.starts_with("error: destination"), "{}", r.stderr);
-    assert!(r.stderr.contains("already exists and is not empty"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already exists and is not empty"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("hint: pass --force"), "{}", r.stderr);
     assert_eq!(entries(&root), ["notes.txt"]);
-    assert_eq!(entries(dir.path()), ["demo"], "no staging directory left behind");
+    assert_eq!(
+        entries(dir.path()),
+        ["demo"],
+        "no staging directory left behind"
+    );
 
     run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes", "--force"]));
     assert!(root.join("Cargo.toml").is_file());
-    assert!(!root.join("notes.txt").exists(), "--force replaces the directory");
+    assert!(
+        !root.join("notes.txt").exists(),
+        "--force replaces the directory"
+    );
     assert_eq!(entries(dir.path()), ["demo"], "no backup left behind");
 
     // An empty directory is fine without --force.
@@ -126,8 +184,16 @@ fn an_existing_non_empty_directory_is_refused_unless_forced() {
 fn an_unknown_template_is_refused_with_the_list() {
     let dir = tempdir();
     let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes", "--template", "grpc"]));
-    assert_eq!(r.stderr.lines().next(), Some("error: unknown template `grpc`"));
-    assert!(r.stderr.contains("hint: available templates: http-headers, http-auth, http-body, network"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: unknown template `grpc`")
+    );
+    assert!(
+        r.stderr
+            .contains("hint: available templates: http-headers, http-auth, http-body, network"),
+        "{}",
+        r.stderr
+    );
     assert!(entries(dir.path()).is_empty());
 }
 
@@ -135,8 +201,16 @@ fn an_unknown_template_is_refused_with_the_list() {
 fn without_a_terminal_it_never_prompts() {
     // No --yes and no TTY: defaults are taken, nothing waits on stdin.
     let dir = tempdir();
-    let r = run_ok(wasmctl(dir.path()).args(["new", "quiet-one"]).stdin(std::process::Stdio::null()));
-    assert!(dir.path().join("quiet-one/Cargo.toml").is_file(), "{}", r.stderr);
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["new", "quiet-one"])
+            .stdin(std::process::Stdio::null()),
+    );
+    assert!(
+        dir.path().join("quiet-one/Cargo.toml").is_file(),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

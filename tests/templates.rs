@@ -15,10 +15,21 @@ fn template_end_to_end(template: &str, root_context_export: &str) {
     let module = std::fs::read(out["path"].as_str().unwrap()).unwrap();
     assert_eq!(&module[..4], b"\0asm");
     let names = exports(&module);
-    for want in ["memory", "proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "proxy_on_configure", root_context_export] {
-        assert!(names.iter().any(|n| n == want), "{template}: missing export {want}: {names:?}");
+    for want in [
+        "memory",
+        "proxy_abi_version_0_2_1",
+        "proxy_on_memory_allocate",
+        "proxy_on_configure",
+        root_context_export,
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{template}: missing export {want}: {names:?}"
+        );
     }
-    wasmparser::Validator::new().validate_all(&module).expect("module validates");
+    wasmparser::Validator::new()
+        .validate_all(&module)
+        .expect("module validates");
 
     let r = run_ok(cargo(&root).args(["test", "--quiet"]));
     let passed: usize = r
@@ -27,7 +38,11 @@ fn template_end_to_end(template: &str, root_context_export: &str) {
         .filter_map(|l| l.strip_prefix("test result: ok. "))
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
-    assert!(passed > 0, "{template}: the generated project has no passing unit tests:\n{}", r.stdout);
+    assert!(
+        passed > 0,
+        "{template}: the generated project has no passing unit tests:\n{}",
+        r.stdout
+    );
 }
 
 #[test]

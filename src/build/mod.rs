@@ -108,7 +108,7 @@ pub struct BuildOutput {
 
 /// Builds the project's plugin and writes the final module to `target/wasmctl/<name>.wasm`.
 pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildOutput> {
-    if !options.target.starts_with("wasm32-") {
+    if !options.target.starts_with("wasm") {
         return Err(BuildError::NotWasmTarget(options.target.clone()).into());
     }
     let project = Project::discover(&options.project)?;
@@ -127,23 +127,26 @@ pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildO
         source,
     })?;
 
-    let stripped = module::strip_custom_sections(&original).map_err(|source| {
-        BuildError::NotPlugin {
+    let stripped =
+        module::strip_custom_sections(&original).map_err(|source| BuildError::NotPlugin {
             path: built.clone(),
             source,
-        }
-    })?;
+        })?;
     let (shrunk, optimized) = if options.optimize {
         match WasmOpt::find() {
             Some(wasm_opt) => match wasm_opt.optimize(&stripped) {
                 Ok(bytes) => (bytes, true),
                 Err(err) => {
-                    printer.warn(format!("wasm-opt failed, keeping the unoptimized module: {err:#}"));
+                    printer.warn(format!(
+                        "wasm-opt failed, keeping the unoptimized module: {err:#}"
+                    ));
                     (stripped, false)
                 }
             },
             None => {
-                printer.verbose("wasm-opt is not on PATH; skipping it (install binaryen to shrink further)");
+                printer.verbose(
+                    "wasm-opt is not on PATH; skipping it (install binaryen to shrink further)",
+                );
                 (stripped, false)
             }
         }

@@ -9,7 +9,9 @@ use assert_cmd::cargo::CommandCargoExt;
 
 /// The rustup toolchain that builds wasm on this machine (see scripts/test.sh), if not the default.
 pub fn wasm_toolchain() -> Option<String> {
-    std::env::var("WASMCTL_TEST_TOOLCHAIN").ok().filter(|t| !t.is_empty())
+    std::env::var("WASMCTL_TEST_TOOLCHAIN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 /// A cargo target directory shared by every plugin the tests build, so the SDK compiles once.
