@@ -220,3 +220,65 @@ fn quiet_prints_only_the_result() {
     assert!(r.stderr.is_empty(), "{}", r.stderr);
     assert!(r.stdout.trim().ends_with("hush"));
 }
+
+#[test]
+fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    // util-linux `script` gives wasmctl a real pseudo-terminal; answers are typed into it.
+    let dir = tempdir();
+    let bin = assert_cmd::cargo::cargo_bin("wasmctl");
+    let mut child = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} new tty-demo", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let answers: [&[u8]; 5] = [
+        b"\x1b[B",
+        b"\r",
+        b"ghcr.io/acme/tty-demo\r",
+        b"prod\r",
+        b"app=x,tier=edge\r",
+    ];
+    std::thread::sleep(Duration::from_millis(800));
+    for answer in answers {
+        stdin.write_all(answer).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    for prompt in [
+        "Template (--template)",
+        "Image repository (--repository)",
+        "Namespace (--namespace)",
+        "Workload selector (--selector)",
+    ] {
+        assert!(screen.contains(prompt), "no prompt {prompt}: {screen}");
+    }
+    let cargo = std::fs::read_to_string(dir.path().join("tty-demo/Cargo.toml")).unwrap();
+    assert!(cargo.contains("template = \"http-auth\""), "{cargo}");
+    assert!(
+        cargo.contains("repository = \"ghcr.io/acme/tty-demo\""),
+        "{cargo}"
+    );
+    assert!(cargo.contains("namespace = \"prod\""), "{cargo}");
+    assert!(
+        cargo.contains("selector = { app = \"x\", tier = \"edge\" }"),
+        "{cargo}"
+    );
+}

@@ -139,7 +139,7 @@ fn prompt(
 ) -> anyhow::Result<()> {
     use dialoguer::{Input, Select};
     let theme = dialoguer::theme::SimpleTheme;
-    if !template_given {
+    if unset.template {
         let all = scaffold::templates();
         let items: Vec<String> = all
             .iter()
@@ -152,15 +152,19 @@ fn prompt(
             .interact()?;
         options.template = all[pick].id.to_string();
     }
-    options.repository = Input::with_theme(&theme)
-        .with_prompt("Image repository (--repository)")
-        .default(options.repository.clone())
-        .interact_text()?;
-    options.namespace = Input::with_theme(&theme)
-        .with_prompt("Namespace (--namespace)")
-        .default(options.namespace.clone())
-        .interact_text()?;
-    if *selector_default {
+    if unset.repository {
+        options.repository = Input::with_theme(&theme)
+            .with_prompt("Image repository (--repository)")
+            .default(options.repository.clone())
+            .interact_text()?;
+    }
+    if unset.namespace {
+        options.namespace = Input::with_theme(&theme)
+            .with_prompt("Namespace (--namespace)")
+            .default(options.namespace.clone())
+            .interact_text()?;
+    }
+    if unset.selector {
         let current = options
             .selector
             .iter()
