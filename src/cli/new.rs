@@ -131,12 +131,16 @@ fn parse_selector(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
         .collect()
 }
 
-/// Asks for what no flag settled; each question has the flag named in its prompt.
-fn prompt(
-    options: &mut NewOptions,
-    template_given: &bool,
-    selector_default: &bool,
-) -> anyhow::Result<()> {
+/// Which settings no flag gave, so a prompt may ask for them.
+struct Unset {
+    template: bool,
+    repository: bool,
+    namespace: bool,
+    selector: bool,
+}
+
+/// Asks for what no flag settled; each question names the flag that answers it.
+fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
     use dialoguer::{Input, Select};
     let theme = dialoguer::theme::SimpleTheme;
     if unset.template {
