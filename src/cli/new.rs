@@ -67,6 +67,12 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
         options.template = template.clone();
     }
     scaffold::check_destination(&options.dir, options.force)?;
+    let unset = Unset {
+        template: args.template.is_none(),
+        repository: args.repository.is_none(),
+        namespace: args.namespace.is_none(),
+        selector: args.selector.is_empty(),
+    };
     if let Some(repository) = args.repository {
         options.repository = repository;
     }
@@ -78,11 +84,7 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 
     if !args.yes && printer.interactive() {
-        prompt(
-            &mut options,
-            &args.template.is_some(),
-            &args.selector.is_empty(),
-        )?;
+        prompt(&mut options, &unset)?;
     }
 
     let out = scaffold::generate(&options)?;
