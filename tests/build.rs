@@ -209,3 +209,46 @@ fn a_failing_build_keeps_the_previous_artifact_untouched() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_workspace_needs_a_package_and_builds_the_one_named() {
+    let dir = tempdir();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"ws-one\", \"ws-two\"]\n",
+    )
+    .unwrap();
+    new_project(&ws, "ws-one", &[]);
+    new_project(&ws, "ws-two", &["--template", "network"]);
+
+    let r = run_err(wasmctl(&ws).arg("build"));
+    assert!(
+        r.stderr.contains("is a workspace with several packages"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: pick one with -p/--package: ws-one, ws-two"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run_ok(wasmctl(&ws).args(["build", "-p", "ws-two"]));
+    assert_eq!(r.stdout.trim(), artifact("ws-two").display().to_string());
+    assert!(
+        exports(&std::fs::read(artifact("ws-two")).unwrap())
+            .iter()
+            .any(|n| n == "proxy_on_downstream_data")
+    );
+
+    let r = run_err(wasmctl(&ws).args(["build", "-p", "nope"]));
+    assert!(
+        r.stderr
+            .starts_with("error: package `nope` is not a member of the workspace"),
+        "{}",
+        r.stderr
+    );
+}
