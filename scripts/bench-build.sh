@@ -34,9 +34,9 @@ RUSTUP_TOOLCHAIN=$wasm_toolchain CARGO_TARGET_DIR=$work/wasmctl "$wasmctl" -q bu
 noopt=$(stat -c %s "$work/wasmctl/wasmctl/bench-headers.wasm")
 
 wasm_opt=$(command -v wasm-opt >/dev/null && wasm-opt --version | head -1 || echo "not installed")
-printf '\n%-58s %10s %7s\n' "http-headers template, wasm32-wasip1" "bytes" "ratio"
-printf '%-58s %10s %7s\n' "----------------------------------------------------------" "----------" "-------"
-printf '%-58s %10d %7s\n' "cargo build --release (SDK examples' profile)" "$plain" "1.00x"
-printf '%-58s %10d %6.2fx\n' "wasmctl build --no-opt (generated profile, stripped)" "$noopt" "$(awk "BEGIN{print $noopt/$plain}")"
-printf '%-58s %10d %6.2fx\n' "wasmctl build (+ wasm-opt -Oz)" "$ours" "$(awk "BEGIN{print $ours/$plain}")"
+printf '\n%-58s %10s %8s\n' "http-headers template, wasm32-wasip1" "bytes" "ratio"
+printf '%-58s %10s %8s\n' "----------------------------------------------------------" "----------" "-------"
+printf '%-58s %10d %8s\n' "cargo build --release (SDK examples' profile)" "$plain" "1.000x"
+printf '%-58s %10d %6.3fx\n' "wasmctl build --no-opt (generated profile, stripped)" "$noopt" "$(awk "BEGIN{print $noopt/$plain}")"
+printf '%-58s %10d %6.3fx\n' "wasmctl build (+ wasm-opt -Oz --converge)" "$ours" "$(awk "BEGIN{print $ours/$plain}")"
 printf '\nwasm-opt: %s; target: wasmctl build <= 0.50x\n' "$wasm_opt"

@@ -34,7 +34,7 @@ have_std() {
 
 install_packages() {
   local missing=()
-  for p in rustc-web cargo-web rust-web-src lld-16 wasi-libc binaryen wabt; do
+  for p in rustc-web cargo-web rust-web-src lld-16 wasi-libc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

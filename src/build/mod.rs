@@ -72,7 +72,7 @@ pub struct BuildOptions {
     pub project: ProjectSelector,
     pub target: String,
     pub release: bool,
-    /// Run `wasm-opt -Oz` when it is on PATH.
+    /// Run `wasm-opt -Oz --converge` when it is on PATH.
     pub optimize: bool,
     /// Extra arguments passed to cargo after ours (`--features`, `--locked`...).
     pub cargo_args: Vec<String>,

@@ -38,6 +38,7 @@ impl WasmOpt {
         std::fs::write(&input, module).context("failed to write a temporary file")?;
         let result = Command::new(&self.path)
             .arg("-Oz")
+            .arg("--converge")
             .args(FEATURES)
             .arg("--strip-debug")
             .arg("--strip-producers")
