@@ -14,7 +14,7 @@ use crate::module::{self, ModuleError};
 use crate::output::Printer;
 use crate::project::{BuildRecord, Project, ProjectSelector};
 
-pub use cargo::{installed_targets, target_installed};
+pub use cargo::target_installed;
 pub use shrink::WasmOpt;
 
 /// The target `wasmctl build` compiles for unless told otherwise.
@@ -22,8 +22,12 @@ pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("the Rust target {0} is not installed")]
-    TargetMissing(String),
+    #[error("the Rust target {target} is not installed")]
+    TargetMissing {
+        target: String,
+        /// rustup toolchains that have it, if any.
+        elsewhere: Vec<String>,
+    },
     #[error("`{0}` is not a wasm target")]
     NotWasmTarget(String),
     #[error("failed to run `cargo`")]
@@ -53,7 +57,15 @@ pub enum BuildError {
 impl Hint for BuildError {
     fn hints(&self) -> Vec<String> {
         match self {
-            BuildError::TargetMissing(target) => vec![format!("rustup target add {target}")],
+            BuildError::TargetMissing { target, elsewhere } => {
+                let mut hints = vec![format!("rustup target add {target}")];
+                if let Some(toolchain) = elsewhere.first() {
+                    hints.push(format!(
+                        "the rustup toolchain `{toolchain}` has it: RUSTUP_TOOLCHAIN={toolchain} wasmctl build"
+                    ));
+                }
+                hints
+            }
             BuildError::NotWasmTarget(_) => {
                 vec!["use --target wasm32-wasip1 or --target wasm32-unknown-unknown".into()]
             }
@@ -113,7 +125,11 @@ pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildO
     }
     let project = Project::discover(&options.project)?;
     if !cargo::target_installed(&project.root, &options.target) {
-        return Err(BuildError::TargetMissing(options.target.clone()).into());
+        return Err(BuildError::TargetMissing {
+            target: options.target.clone(),
+            elsewhere: cargo::toolchains_with_target(&options.target),
+        }
+        .into());
     }
 
     let built = cargo::build(&project, options, printer)?;
