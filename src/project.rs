@@ -312,7 +312,10 @@ impl Project {
                 .unwrap_or_default(),
             manifest_path,
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
-            workspace_manifest: metadata.workspace_root.join("Cargo.toml").into_std_path_buf(),
+            workspace_manifest: metadata
+                .workspace_root
+                .join("Cargo.toml")
+                .into_std_path_buf(),
             settings,
             lib_name,
             repository_url: package.repository.clone(),
@@ -471,7 +474,12 @@ fn pick_package<'a>(
     wanted: Option<&str>,
 ) -> Result<&'a Package, ProjectError> {
     let members = metadata.workspace_packages();
-    let names = || members.iter().map(|p| p.name.to_string()).collect::<Vec<_>>();
+    let names = || {
+        members
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect::<Vec<_>>()
+    };
     if let Some(wanted) = wanted {
         return members
             .iter()

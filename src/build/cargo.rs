@@ -17,9 +17,35 @@ use crate::project::Project;
 /// Asks `rustc` from `dir`, so a rust-toolchain.toml there picks the same toolchain cargo will use.
 /// When rustc cannot be asked, says yes and lets cargo report the problem itself.
 pub fn target_installed(dir: &Path, target: &str) -> bool {
-    let output = Command::new("rustc")
+    let mut rustc = Command::new("rustc");
+    rustc.current_dir(dir);
+    has_std(rustc, target)
+}
+
+/// Other rustup toolchains that do have the standard library for `target`, for the hint.
+pub fn toolchains_with_target(target: &str) -> Vec<String> {
+    let Ok(list) = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|toolchain| {
+            let mut rustc = Command::new("rustc");
+            rustc.arg(format!("+{toolchain}"));
+            has_std(rustc, target)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn has_std(mut rustc: Command, target: &str) -> bool {
+    let output = rustc
         .args(["--print", "target-libdir", "--target", target])
-        .current_dir(dir)
         .stderr(Stdio::null())
         .output();
     let Ok(output) = output else {
@@ -36,14 +62,6 @@ pub fn target_installed(dir: &Path, target: &str) -> bool {
             name.starts_with("libcore-") && name.ends_with(".rlib")
         })
     })
-}
-
-/// The wasm32 targets the toolchain that builds in `dir` has a standard library for.
-pub fn installed_targets(dir: &Path) -> Vec<&'static str> {
-    ["wasm32-wasip1", "wasm32-unknown-unknown"]
-        .into_iter()
-        .filter(|t| target_installed(dir, t))
-        .collect()
 }
 
 /// Runs `cargo build` for the project's lib and returns the path of the .wasm cargo wrote.
@@ -81,8 +99,7 @@ pub fn build(
         let Ok(message) = message else { continue };
         if let Message::CompilerArtifact(a) = message {
             let ours = a.manifest_path.as_std_path() == project.manifest_path
-                || a.target.name.replace('-', "_")
-                    == project.lib_name.clone().unwrap_or_default();
+                || a.target.name.replace('-', "_") == project.lib_name.clone().unwrap_or_default();
             if ours && a.target.is_cdylib() {
                 artifact = a
                     .filenames

@@ -14,7 +14,7 @@ use crate::module::{self, ModuleError};
 use crate::output::Printer;
 use crate::project::{BuildRecord, Project, ProjectSelector};
 
-pub use cargo::{installed_targets, target_installed};
+pub use cargo::target_installed;
 pub use shrink::WasmOpt;
 
 /// The target `wasmctl build` compiles for unless told otherwise.
@@ -22,8 +22,12 @@ pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("the Rust target {0} is not installed")]
-    TargetMissing(String),
+    #[error("the Rust target {target} is not installed")]
+    TargetMissing {
+        target: String,
+        /// rustup toolchains that have it, if any.
+        elsewhere: Vec<String>,
+    },
     #[error("`{0}` is not a wasm target")]
     NotWasmTarget(String),
     #[error("failed to run `cargo`")]
@@ -53,7 +57,15 @@ pub enum BuildError {
 impl Hint for BuildError {
     fn hints(&self) -> Vec<String> {
         match self {
-            BuildError::TargetMissing(target) => vec![format!("rustup target add {target}")],
+            BuildError::TargetMissing { target, elsewhere } => {
+                let mut hints = vec![format!("rustup target add {target}")];
+                if let Some(toolchain) = elsewhere.first() {
+                    hints.push(format!(
+                        "the rustup toolchain `{toolchain}` has it: RUSTUP_TOOLCHAIN={toolchain} wasmctl build"
+                    ));
+                }
+                hints
+            }
             BuildError::NotWasmTarget(_) => {
                 vec!["use --target wasm32-wasip1 or --target wasm32-unknown-unknown".into()]
             }
@@ -72,7 +84,7 @@ pub struct BuildOptions {
     pub project: ProjectSelector,
     pub target: String,
     pub release: bool,
-    /// Run `wasm-opt -Oz` when it is on PATH.
+    /// Run `wasm-opt -Oz --converge` when it is on PATH.
     pub optimize: bool,
     /// Extra arguments passed to cargo after ours (`--features`, `--locked`...).
     pub cargo_args: Vec<String>,
@@ -108,12 +120,16 @@ pub struct BuildOutput {
 
 /// Builds the project's plugin and writes the final module to `target/wasmctl/<name>.wasm`.
 pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildOutput> {
-    if !options.target.starts_with("wasm32-") {
+    if !options.target.starts_with("wasm") {
         return Err(BuildError::NotWasmTarget(options.target.clone()).into());
     }
     let project = Project::discover(&options.project)?;
     if !cargo::target_installed(&project.root, &options.target) {
-        return Err(BuildError::TargetMissing(options.target.clone()).into());
+        return Err(BuildError::TargetMissing {
+            target: options.target.clone(),
+            elsewhere: cargo::toolchains_with_target(&options.target),
+        }
+        .into());
     }
 
     let built = cargo::build(&project, options, printer)?;
@@ -127,23 +143,26 @@ pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildO
         source,
     })?;
 
-    let stripped = module::strip_custom_sections(&original).map_err(|source| {
-        BuildError::NotPlugin {
+    let stripped =
+        module::strip_custom_sections(&original).map_err(|source| BuildError::NotPlugin {
             path: built.clone(),
             source,
-        }
-    })?;
+        })?;
     let (shrunk, optimized) = if options.optimize {
         match WasmOpt::find() {
             Some(wasm_opt) => match wasm_opt.optimize(&stripped) {
                 Ok(bytes) => (bytes, true),
                 Err(err) => {
-                    printer.warn(format!("wasm-opt failed, keeping the unoptimized module: {err:#}"));
+                    printer.warn(format!(
+                        "wasm-opt failed, keeping the unoptimized module: {err:#}"
+                    ));
                     (stripped, false)
                 }
             },
             None => {
-                printer.verbose("wasm-opt is not on PATH; skipping it (install binaryen to shrink further)");
+                printer.verbose(
+                    "wasm-opt is not on PATH; skipping it (install binaryen to shrink further)",
+                );
                 (stripped, false)
             }
         }

@@ -54,7 +54,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
             out.path.file_name().unwrap_or_default().to_string_lossy(),
             out.original_size,
             out.size,
-            if out.optimized { ", wasm-opt -Oz" } else { "" },
+            if out.optimized { ", wasm-opt" } else { "" },
             out.abi,
             out.sha256,
         ),

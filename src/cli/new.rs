@@ -12,7 +12,9 @@ use super::JsonArg;
 
 /// Create a proxy-wasm plugin project from a template
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  wasmctl new demo --yes\n  wasmctl new auth --template http-auth --repository ghcr.io/acme/auth")]
+#[command(
+    after_help = "Examples:\n  wasmctl new demo --yes\n  wasmctl new auth --template http-auth --repository ghcr.io/acme/auth"
+)]
 pub struct NewArgs {
     /// Project name: a cargo package name and a Kubernetes DNS-1123 label (names the WasmPlugin)
     #[arg(required_unless_present = "list", allow_hyphen_values = true)]
@@ -65,6 +67,12 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
         options.template = template.clone();
     }
     scaffold::check_destination(&options.dir, options.force)?;
+    let unset = Unset {
+        template: args.template.is_none(),
+        repository: args.repository.is_none(),
+        namespace: args.namespace.is_none(),
+        selector: args.selector.is_empty(),
+    };
     if let Some(repository) = args.repository {
         options.repository = repository;
     }
@@ -76,13 +84,18 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 
     if !args.yes && printer.interactive() {
-        prompt(&mut options, &args.template.is_some(), &args.selector.is_empty())?;
+        prompt(&mut options, &unset)?;
     }
 
     let out = scaffold::generate(&options)?;
     printer.status(
         "Created",
-        format!("`{}` from template `{}` at {}", out.name, out.template, out.path.display()),
+        format!(
+            "`{}` from template `{}` at {}",
+            out.name,
+            out.template,
+            out.path.display()
+        ),
     );
     if printer.json() {
         printer.result_json(&out)?;
@@ -120,13 +133,24 @@ fn parse_selector(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
         .collect()
 }
 
-/// Asks for what no flag settled; each question has the flag named in its prompt.
-fn prompt(options: &mut NewOptions, template_given: &bool, selector_default: &bool) -> anyhow::Result<()> {
+/// Which settings no flag gave, so a prompt may ask for them.
+struct Unset {
+    template: bool,
+    repository: bool,
+    namespace: bool,
+    selector: bool,
+}
+
+/// Asks for what no flag settled; each question names the flag that answers it.
+fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
     use dialoguer::{Input, Select};
     let theme = dialoguer::theme::SimpleTheme;
-    if !template_given {
+    if unset.template {
         let all = scaffold::templates();
-        let items: Vec<String> = all.iter().map(|t| format!("{:14} {}", t.id, t.description)).collect();
+        let items: Vec<String> = all
+            .iter()
+            .map(|t| format!("{:14} {}", t.id, t.description))
+            .collect();
         let pick = Select::with_theme(&theme)
             .with_prompt("Template (--template)")
             .items(&items)
@@ -134,15 +158,19 @@ fn prompt(options: &mut NewOptions, template_given: &bool, selector_default: &bo
             .interact()?;
         options.template = all[pick].id.to_string();
     }
-    options.repository = Input::with_theme(&theme)
-        .with_prompt("Image repository (--repository)")
-        .default(options.repository.clone())
-        .interact_text()?;
-    options.namespace = Input::with_theme(&theme)
-        .with_prompt("Namespace (--namespace)")
-        .default(options.namespace.clone())
-        .interact_text()?;
-    if *selector_default {
+    if unset.repository {
+        options.repository = Input::with_theme(&theme)
+            .with_prompt("Image repository (--repository)")
+            .default(options.repository.clone())
+            .interact_text()?;
+    }
+    if unset.namespace {
+        options.namespace = Input::with_theme(&theme)
+            .with_prompt("Namespace (--namespace)")
+            .default(options.namespace.clone())
+            .interact_text()?;
+    }
+    if unset.selector {
         let current = options
             .selector
             .iter()
@@ -153,7 +181,11 @@ fn prompt(options: &mut NewOptions, template_given: &bool, selector_default: &bo
             .with_prompt("Workload selector (--selector)")
             .default(current)
             .interact_text()?;
-        let pairs: Vec<String> = answer.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect();
+        let pairs: Vec<String> = answer
+            .split(',')
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .collect();
         options.selector = parse_selector(&pairs)?;
     }
     Ok(())

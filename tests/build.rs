@@ -1,0 +1,254 @@
+//! `wasmctl build`: real cargo builds to wasm, module checks, shrinking, and the errors users meet.
+
+mod support;
+
+use std::path::Path;
+
+use support::{
+    entries, exports, new_project, plugin_target_dir, run_err, run_ok, tempdir, wasmctl,
+};
+
+fn artifact(name: &str) -> std::path::PathBuf {
+    plugin_target_dir()
+        .join("wasmctl")
+        .join(format!("{name}.wasm"))
+}
+
+#[test]
+fn builds_a_small_valid_module_and_reports_it() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-json", &[]);
+    let r = run_ok(wasmctl(&root).args(["build", "--json"]));
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON only");
+    let path = Path::new(out["path"].as_str().unwrap());
+    assert_eq!(path, artifact("build-json"));
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(out["size"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(out["abi"], "0.2.1");
+    assert_eq!(out["target"], "wasm32-wasip1");
+    use sha2::Digest;
+    assert_eq!(
+        out["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let names = exports(&bytes);
+    for want in [
+        "memory",
+        "proxy_abi_version_0_2_1",
+        "proxy_on_memory_allocate",
+        "proxy_on_context_create",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "missing export {want}: {names:?}"
+        );
+    }
+    // Custom sections that nothing reads at run time are gone.
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let Ok(wasmparser::Payload::CustomSection(c)) = payload {
+            assert!(
+                !matches!(c.name(), "name" | "producers") && !c.name().starts_with(".debug"),
+                "kept {}",
+                c.name()
+            );
+        }
+    }
+    // One summary line on stderr with sizes and the digest.
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Built"))
+        .expect("summary line");
+    assert!(
+        summary.contains(out["sha256"].as_str().unwrap()),
+        "{summary}"
+    );
+    assert!(summary.contains("bytes"), "{summary}");
+
+    // Plain output: the path alone.
+    let r = run_ok(wasmctl(&root).arg("build"));
+    assert_eq!(r.stdout, format!("{}\n", path.display()));
+}
+
+#[test]
+fn builds_for_wasm32_unknown_unknown_which_exports_malloc() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-unknown", &[]);
+    let r = run_ok(wasmctl(&root).args([
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--no-opt",
+        "--json",
+    ]));
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["target"], "wasm32-unknown-unknown");
+    let names = exports(&std::fs::read(out["path"].as_str().unwrap()).unwrap());
+    assert!(names.iter().any(|n| n == "malloc"), "{names:?}");
+}
+
+#[test]
+fn manifest_path_builds_from_elsewhere() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-elsewhere", &[]);
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["build", "--manifest-path"])
+            .arg(root.join("Cargo.toml")),
+    );
+    assert_eq!(
+        r.stdout.trim(),
+        artifact("build-elsewhere").display().to_string()
+    );
+}
+
+#[test]
+fn a_directory_that_is_not_a_cargo_project_is_refused() {
+    let dir = tempdir();
+    let r = run_err(wasmctl(dir.path()).arg("build"));
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.starts_with("error: could not find Cargo.toml in"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: create a project with `wasmctl new NAME`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_missing_target_names_the_rustup_command() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-notarget", &[]);
+    // wasm32v1-none is a real wasm target that no toolchain here has installed.
+    let r = run_err(wasmctl(&root).args(["build", "--target", "wasm32v1-none"]));
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: the Rust target wasm32v1-none is not installed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: rustup target add wasm32v1-none"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_compile_error_passes_cargos_exit_code_through_and_writes_nothing() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-broken", &[]);
+    std::fs::write(root.join("src/lib.rs"), "fn broken( {}\n").unwrap();
+    let r = run_err(wasmctl(&root).arg("build"));
+    assert_eq!(r.code, Some(101), "cargo's own exit code: {}", r.stderr);
+    assert!(
+        r.stderr.contains("error"),
+        "cargo's diagnostics reach the user: {}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("error: cargo build exited"),
+        "reported twice: {}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+    assert!(!artifact("build-broken").exists());
+}
+
+#[test]
+fn a_cdylib_that_is_not_a_proxy_wasm_plugin_is_refused() {
+    let dir = tempdir();
+    let root = dir.path().join("plain-cdylib");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"plain-cdylib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\ncrate-type = [\"cdylib\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "#[no_mangle]\npub extern \"C\" fn add(a: i32, b: i32) -> i32 { a + b }\n",
+    )
+    .unwrap();
+    let r = run_err(wasmctl(&root).arg("build"));
+    assert_eq!(r.code, Some(1));
+    let first = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(first.contains("is not a proxy-wasm plugin"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("caused by: not a proxy-wasm module: it does not export"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint: "), "{}", r.stderr);
+    assert!(!artifact("plain-cdylib").exists());
+}
+
+#[test]
+fn a_failing_build_keeps_the_previous_artifact_untouched() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-keep", &[]);
+    let first = run_ok(wasmctl(&root).arg("build"));
+    let path = first.stdout.trim().to_string();
+    let before = std::fs::read(&path).unwrap();
+    std::fs::write(root.join("src/lib.rs"), "this is not rust\n").unwrap();
+    run_err(wasmctl(&root).arg("build"));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let leftovers: Vec<String> = entries(&plugin_target_dir().join("wasmctl"))
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_workspace_needs_a_package_and_builds_the_one_named() {
+    let dir = tempdir();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"ws-one\", \"ws-two\"]\n",
+    )
+    .unwrap();
+    new_project(&ws, "ws-one", &[]);
+    new_project(&ws, "ws-two", &["--template", "network"]);
+
+    let r = run_err(wasmctl(&ws).arg("build"));
+    assert!(
+        r.stderr.contains("is a workspace with several packages"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: pick one with -p/--package: ws-one, ws-two"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run_ok(wasmctl(&ws).args(["build", "-p", "ws-two"]));
+    assert_eq!(r.stdout.trim(), artifact("ws-two").display().to_string());
+    assert!(
+        exports(&std::fs::read(artifact("ws-two")).unwrap())
+            .iter()
+            .any(|n| n == "proxy_on_downstream_data")
+    );
+
+    let r = run_err(wasmctl(&ws).args(["build", "-p", "nope"]));
+    assert!(
+        r.stderr
+            .starts_with("error: package `nope` is not a member of the workspace"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,284 @@
+//! `wasmctl new`: scaffolding from the embedded templates, and refusing bad input without writing.
+
+mod support;
+
+use support::{entries, run_err, run_ok, tempdir, wasmctl};
+
+#[test]
+fn list_shows_every_template_with_a_description() {
+    let dir = tempdir();
+    let r = run_ok(wasmctl(dir.path()).args(["new", "--list"]));
+    let ids: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["http-headers", "http-auth", "http-body", "network"]);
+    for line in r.stdout.lines() {
+        assert!(
+            line.split_whitespace().count() > 2,
+            "no description: {line}"
+        );
+    }
+
+    let r = run_ok(wasmctl(dir.path()).args(["new", "--list", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rows[3]["id"], "network");
+    assert_eq!(rows[3]["type"], "NETWORK");
+}
+
+#[test]
+fn creates_a_project_with_defaults_in_cargo_metadata() {
+    let dir = tempdir();
+    let r = run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes"]));
+    let root = dir.path().join("demo");
+    assert_eq!(
+        r.stdout.trim(),
+        root.display().to_string(),
+        "stdout is the path only"
+    );
+    assert!(r.stderr.contains("Created"), "{}", r.stderr);
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        "config.yaml",
+        ".gitignore",
+    ] {
+        assert!(root.join(file).is_file(), "missing {file}");
+    }
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(!cargo.contains("{{"), "unrendered placeholder:\n{cargo}");
+    let doc: toml_edit::DocumentMut = cargo.parse().unwrap();
+    assert_eq!(doc["package"]["name"].as_str(), Some("demo"));
+    let meta = &doc["package"]["metadata"]["wasmctl"];
+    assert_eq!(meta["template"].as_str(), Some("http-headers"));
+    assert_eq!(meta["type"].as_str(), Some("HTTP"));
+    assert_eq!(meta["repository"].as_str(), Some("localhost:5000/demo"));
+    assert_eq!(meta["namespace"].as_str(), Some("default"));
+    assert_eq!(meta["selector"]["app"].as_str(), Some("demo"));
+    assert_eq!(meta["config"].as_str(), Some("config.yaml"));
+    assert_eq!(
+        doc["lib"]["crate-type"]
+            .as_array()
+            .unwrap()
+            .get(0)
+            .and_then(|v| v.as_str()),
+        Some("cdylib")
+    );
+    // Nothing but the project was left beside it.
+    assert_eq!(entries(dir.path()), ["demo"]);
+}
+
+#[test]
+fn flags_set_every_default_and_json_reports_the_files() {
+    let dir = tempdir();
+    let r = run_ok(wasmctl(dir.path()).args([
+        "new",
+        "edge-auth",
+        "--template",
+        "http-auth",
+        "--dir",
+        "nested/place",
+        "--repository",
+        "ghcr.io/acme/edge-auth",
+        "--namespace",
+        "istio-system",
+        "--selector",
+        "istio=ingressgateway",
+        "--json",
+    ]));
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["name"], "edge-auth");
+    assert_eq!(out["template"], "http-auth");
+    assert!(
+        out["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "src/lib.rs")
+    );
+    let cargo = std::fs::read_to_string(dir.path().join("nested/place/Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("repository = \"ghcr.io/acme/edge-auth\""),
+        "{cargo}"
+    );
+    assert!(cargo.contains("namespace = \"istio-system\""), "{cargo}");
+    assert!(
+        cargo.contains("selector = { istio = \"ingressgateway\" }"),
+        "{cargo}"
+    );
+    assert!(cargo.contains("template = \"http-auth\""), "{cargo}");
+}
+
+#[test]
+fn bad_names_are_refused_with_a_hint_and_nothing_is_written() {
+    let long = "a".repeat(64);
+    for (name, why) in [
+        ("Bad Name", "contains 'B'"),
+        ("-x", "must start with a lowercase letter"),
+        ("a..b", "contains '.'"),
+        (long.as_str(), "64 characters long"),
+        ("proxy-wasm", "reserved"),
+    ] {
+        let dir = tempdir();
+        let r = run_err(wasmctl(dir.path()).args(["new", name, "--yes"]));
+        assert_eq!(r.code, Some(1), "{name}: {}", r.stderr);
+        let first = r.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("error: invalid plugin name `{name}`")),
+            "{first}"
+        );
+        assert!(first.contains(why), "{name}: {first}");
+        assert!(
+            r.stderr.contains("\nhint: "),
+            "{name}: no hint in {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty());
+        assert!(
+            entries(dir.path()).is_empty(),
+            "{name} wrote {:?}",
+            entries(dir.path())
+        );
+    }
+}
+
+#[test]
+fn an_existing_non_empty_directory_is_refused_unless_forced() {
+    let dir = tempdir();
+    let root = dir.path().join("demo");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("notes.txt"), "keep me").unwrap();
+
+    let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes"]));
+    assert!(r.stderr.starts_with("error: destination"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already exists and is not empty"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint: pass --force"), "{}", r.stderr);
+    assert_eq!(entries(&root), ["notes.txt"]);
+    assert_eq!(
+        entries(dir.path()),
+        ["demo"],
+        "no staging directory left behind"
+    );
+
+    run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes", "--force"]));
+    assert!(root.join("Cargo.toml").is_file());
+    assert!(
+        !root.join("notes.txt").exists(),
+        "--force replaces the directory"
+    );
+    assert_eq!(entries(dir.path()), ["demo"], "no backup left behind");
+
+    // An empty directory is fine without --force.
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    run_ok(wasmctl(dir.path()).args(["new", "empty", "--yes"]));
+    assert!(dir.path().join("empty/Cargo.toml").is_file());
+}
+
+#[test]
+fn an_unknown_template_is_refused_with_the_list() {
+    let dir = tempdir();
+    let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes", "--template", "grpc"]));
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("error: unknown template `grpc`")
+    );
+    assert!(
+        r.stderr
+            .contains("hint: available templates: http-headers, http-auth, http-body, network"),
+        "{}",
+        r.stderr
+    );
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn without_a_terminal_it_never_prompts() {
+    // No --yes and no TTY: defaults are taken, nothing waits on stdin.
+    let dir = tempdir();
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["new", "quiet-one"])
+            .stdin(std::process::Stdio::null()),
+    );
+    assert!(
+        dir.path().join("quiet-one/Cargo.toml").is_file(),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_result() {
+    let dir = tempdir();
+    let r = run_ok(wasmctl(dir.path()).args(["-q", "new", "hush", "--yes"]));
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(r.stdout.trim().ends_with("hush"));
+}
+
+#[test]
+fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    // util-linux `script` gives wasmctl a real pseudo-terminal; answers are typed into it.
+    let dir = tempdir();
+    let bin = assert_cmd::cargo::cargo_bin("wasmctl");
+    let mut child = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} new tty-demo", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let answers: [&[u8]; 5] = [
+        b"\x1b[B",
+        b"\r",
+        b"ghcr.io/acme/tty-demo\r",
+        b"prod\r",
+        b"app=x,tier=edge\r",
+    ];
+    std::thread::sleep(Duration::from_millis(800));
+    for answer in answers {
+        stdin.write_all(answer).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    for prompt in [
+        "Template (--template)",
+        "Image repository (--repository)",
+        "Namespace (--namespace)",
+        "Workload selector (--selector)",
+    ] {
+        assert!(screen.contains(prompt), "no prompt {prompt}: {screen}");
+    }
+    let cargo = std::fs::read_to_string(dir.path().join("tty-demo/Cargo.toml")).unwrap();
+    assert!(cargo.contains("template = \"http-auth\""), "{cargo}");
+    assert!(
+        cargo.contains("repository = \"ghcr.io/acme/tty-demo\""),
+        "{cargo}"
+    );
+    assert!(cargo.contains("namespace = \"prod\""), "{cargo}");
+    assert!(
+        cargo.contains("selector = { app = \"x\", tier = \"edge\" }"),
+        "{cargo}"
+    );
+}
