@@ -318,6 +318,78 @@ fn pull_secret_from_docker_config() {
     assert_eq!(crd::yaml_documents(&r.stdout).len(), 1);
     assert!(!r.stdout.contains("dockerconfigjson"));
 
+    // A credential helper named by the docker config is asked, over its stdin/stdout protocol.
+    let helper_dir = tmp.path().join("bin");
+    std::fs::create_dir_all(&helper_dir).unwrap();
+    let helper = helper_dir.join("docker-credential-wasmctl-test");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n\
+         printf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"from-helper\"}' \"$server\"\n",
+    )
+    .unwrap();
+    let executable = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+    std::fs::set_permissions(&helper, executable).unwrap();
+    let with_helper = tmp.path().join("with-helper");
+    std::fs::create_dir_all(&with_helper).unwrap();
+    std::fs::write(
+        with_helper.join("config.json"),
+        json!({"credHelpers": {"localhost:5000": "wasmctl-test"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helper_dir.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let r = run_ok(
+        wasmctl(&project)
+            .args([
+                "manifest",
+                "--pull-secret-from-docker-config",
+                "--image-pull-secret",
+                "regcred",
+            ])
+            .env("DOCKER_CONFIG", &with_helper)
+            .env("PATH", &path)
+            .env_remove("REGISTRY_AUTH_FILE"),
+    );
+    let documents = valid_documents(&r.stdout);
+    assert_eq!(documents[0]["spec"]["imagePullSecret"], "regcred");
+    assert_eq!(documents[1]["metadata"]["name"], "regcred");
+    let config = base64::engine::general_purpose::STANDARD
+        .decode(documents[1]["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    let config: Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["auths"]["localhost:5000"]["username"], "carol");
+    assert_eq!(config["auths"]["localhost:5000"]["password"], "from-helper");
+
+    // REGISTRY_AUTH_FILE (podman, skopeo) is read before the docker config.
+    let auth_file = tmp.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        json!({"auths": {"localhost:5000": {"auth": b64("dave:from-auth-file")}}}).to_string(),
+    )
+    .unwrap();
+    let r = run_ok(
+        wasmctl(&project)
+            .args(["manifest", "--pull-secret-from-docker-config", "--json"])
+            .env("DOCKER_CONFIG", &docker)
+            .env("REGISTRY_AUTH_FILE", &auth_file),
+    );
+    let list: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    crd::assert_valid(&list["items"][0]);
+    let config = base64::engine::general_purpose::STANDARD
+        .decode(
+            list["items"][1]["data"][".dockerconfigjson"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let config: Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["auths"]["localhost:5000"]["username"], "dave");
+
     // No login for the registry: refused, nothing printed.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
