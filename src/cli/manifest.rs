@@ -154,6 +154,14 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         matches: args.matches,
         plugin_type: args.plugin_type,
     };
+    if options.istio_version > IstioVersion::LATEST_KNOWN {
+        printer.warn(format_args!(
+            "Istio {} is newer than {}, the newest release wasmctl knows; checked against {}'s CRDs",
+            options.istio_version,
+            IstioVersion::LATEST_KNOWN,
+            IstioVersion::LATEST_KNOWN
+        ));
+    }
     let manifest = manifest::generate(&options, project.as_ref())?;
     let text = if printer.json() {
         manifest.to_json()

@@ -27,7 +27,7 @@ fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
         line,
         message,
     };
-    let value: Value = match serde_yaml::from_str(text) {
+    let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(value) => value,
         Err(e) => {
             let line = e.location().map(|l| l.line());
@@ -40,6 +40,11 @@ fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
             return Err(bad(message, line));
         }
     };
+    let mut value = value;
+    value
+        .apply_merge()
+        .map_err(|e| bad(e.to_string(), e.location().map(|l| l.line())))?;
+    let value = yaml_to_json(value, "").map_err(|message| bad(message, None))?;
     match value {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
@@ -51,6 +56,70 @@ fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
             None,
         )),
     }
+}
+
+/// Converts parsed YAML into the JSON the API server stores, refusing what JSON cannot carry
+/// (infinities, NaN, tags, mappings as keys) instead of changing it silently. Scalar keys become
+/// strings, as Kubernetes' own YAML-to-JSON conversion does.
+fn yaml_to_json(value: serde_yaml::Value, at: &str) -> Result<Value, String> {
+    use serde_yaml::Value as Yaml;
+    let here = || {
+        if at.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("`{at}`")
+        }
+    };
+    Ok(match value {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("{} is {f}, which JSON cannot carry", here()))?
+            }
+        }
+        Yaml::String(s) => Value::String(s),
+        Yaml::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| yaml_to_json(item, &format!("{at}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Mapping(map) => {
+            let mut out = Map::new();
+            for (key, item) in map {
+                let key = match key {
+                    Yaml::String(s) => s,
+                    Yaml::Bool(b) => b.to_string(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Null => "null".to_string(),
+                    _ => return Err(format!("{} has a key that is not a scalar", here())),
+                };
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                out.insert(key, yaml_to_json(item, &path)?);
+            }
+            Value::Object(out)
+        }
+        Yaml::Tagged(tagged) => {
+            return Err(format!(
+                "{} has a YAML tag ({}), which pluginConfig cannot carry",
+                here(),
+                tagged.tag
+            ));
+        }
+    })
 }
 
 /// Applies `key=value` overrides: dotted keys reach into nested mappings (creating them), values
@@ -164,6 +233,26 @@ mod tests {
             .collect();
         assert_eq!(keys, ["z", "y"]);
         assert!(parsed("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn yaml_becomes_json_without_silent_changes() {
+        let config = parsed("base: &b {x: 1}\nuse:\n  <<: *b\n  y: 2\n1: one\ntrue: t\n").unwrap();
+        assert_eq!(
+            Value::Object(config),
+            json!({"base": {"x": 1}, "use": {"x": 1, "y": 2}, "1": "one", "true": "t"})
+        );
+        for text in [
+            "a: .inf\n",
+            "a: [1, .nan]\n",
+            "a: !secret x\n",
+            "? [a]\n: 1\n",
+        ] {
+            assert!(
+                matches!(parsed(text), Err(ManifestError::BadConfig { .. })),
+                "{text:?} must be refused"
+            );
+        }
     }
 
     #[test]

@@ -132,8 +132,12 @@ fn check_version(ext: &Extension, version: IstioVersion, p: &mut Problems) {
         )
     };
     if version < IstioVersion::WASM_PLUGIN {
-        let (message, hint) = needs("WasmPlugin", IstioVersion::WASM_PLUGIN);
-        p.add_with_hint("kind", message, hint);
+        let (message, _) = needs("WasmPlugin", IstioVersion::WASM_PLUGIN);
+        p.add_with_hint(
+            "kind",
+            message,
+            "Istio releases before 1.12 load Wasm only through EnvoyFilter, which wasmctl does not emit",
+        );
     }
     if ext.kind() == Kind::TrafficExtension && version < IstioVersion::TRAFFIC_EXTENSION {
         let (message, _) = needs("TrafficExtension", IstioVersion::TRAFFIC_EXTENSION);
