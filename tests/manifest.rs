@@ -673,6 +673,18 @@ fn crd_validation_catches_what_istio_refuses() {
         "spec": {"url": "oci://ghcr.io/a/b:1"}
     });
     crd::assert_valid(&base);
+    // The url rule as the API server evaluates it: a missing scheme is read as http://.
+    for url in [
+        "oci://ghcr.io/a/b@sha256:00",
+        "OCI://ghcr.io/a/b:1",
+        "ghcr.io/a/b:1",
+        "https://example.com/x.wasm",
+        "file:///opt/x.wasm",
+    ] {
+        let mut object = base.clone();
+        object["spec"]["url"] = json!(url);
+        crd::assert_valid(&object);
+    }
     let broken: &[(&str, Value, &str)] = &[
         (
             "/spec/selector",
