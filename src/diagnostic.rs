@@ -68,6 +68,8 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::build::BuildError,
         crate::project::ProjectError,
         crate::module::ModuleError,
+        crate::host::HostError,
+        crate::scenario::ScenarioError,
     );
     Vec::new()
 }

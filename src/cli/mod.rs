@@ -5,10 +5,17 @@ use wasmctl::output::{ColorChoice, Printer, Verbosity};
 
 mod build;
 mod new;
+mod run;
+mod test;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
-#[command(name = "wasmctl", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "wasmctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -59,6 +66,8 @@ pub enum Color {
 pub enum Command {
     New(new::NewArgs),
     Build(build::BuildArgs),
+    Run(run::RunArgs),
+    Test(test::TestArgs),
 }
 
 /// `--json` for commands that have a result.
@@ -75,6 +84,8 @@ impl Command {
         match self {
             Command::New(args) => args.output.json,
             Command::Build(args) => args.output.json,
+            Command::Run(args) => args.output.json,
+            Command::Test(args) => args.output.json,
         }
     }
 }
@@ -83,13 +94,19 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
     match cli.command {
         Command::New(args) => new::run(args, printer),
         Command::Build(args) => build::run(args, printer),
+        Command::Run(args) => run::run(args, printer),
+        Command::Test(args) => test::run(args, printer),
     }
 }
 
 /// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
 pub fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
-    let default = if global.verbose > 1 { "wasmctl=debug" } else { "off" };
+    let default = if global.verbose > 1 {
+        "wasmctl=debug"
+    } else {
+        "off"
+    };
     let filter = std::env::var("WASMCTL_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(EnvFilter::new)
