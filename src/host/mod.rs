@@ -15,6 +15,8 @@ mod http;
 mod network;
 mod properties;
 mod state;
+#[cfg(test)]
+mod tests;
 mod wasi;
 
 use std::path::Path;
