@@ -10,12 +10,7 @@ mod test;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
-#[command(
-    name = "wasmctl",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "wasmctl", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -102,11 +97,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
 /// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
 pub fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
-    let default = if global.verbose > 1 {
-        "wasmctl=debug"
-    } else {
-        "off"
-    };
+    let default = if global.verbose > 1 { "wasmctl=debug" } else { "off" };
     let filter = std::env::var("WASMCTL_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(EnvFilter::new)

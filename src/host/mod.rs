@@ -29,7 +29,7 @@ use wasmtime::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder};
 use crate::diagnostic::Hint;
 
 pub use headers::HeaderMap;
-pub use http::{ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
+pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub use network::{NetworkEvent, NetworkOutcome};
 pub use state::{CallResponse, HttpCall, LogLevel, LogRecord, Metric, MetricKind};
 

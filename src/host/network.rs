@@ -43,7 +43,7 @@ pub(crate) struct NetStream {
     pub closed: bool,
 }
 
-const PEER_REMOTE: i32 = 2;
+const PEER_UNKNOWN: i32 = 0;
 const PEER_LOCAL: i32 = 1;
 
 impl Vm {
@@ -93,8 +93,6 @@ impl Vm {
             })?;
             self.deliver_calls(context)?;
         }
-        let mut downstream_closed = false;
-        let mut upstream_closed = false;
         for event in events {
             if self.net().closed {
                 outcome.closed_by_plugin = true;
@@ -133,36 +131,18 @@ impl Vm {
                     let data = std::mem::take(&mut self.net().upstream_data);
                     outcome.to_downstream.extend_from_slice(&data);
                 }
-                NetworkEvent::CloseDownstream => {
-                    self.close(context, true, PEER_REMOTE)?;
-                    downstream_closed = true;
-                    if !upstream_closed {
-                        self.close(context, false, PEER_LOCAL)?;
-                        upstream_closed = true;
-                    }
-                    break;
-                }
-                NetworkEvent::CloseUpstream => {
-                    self.close(context, false, PEER_REMOTE)?;
-                    upstream_closed = true;
-                    if !downstream_closed {
-                        self.close(context, true, PEER_LOCAL)?;
-                        downstream_closed = true;
-                    }
-                    break;
-                }
+                NetworkEvent::CloseDownstream | NetworkEvent::CloseUpstream => break,
             }
         }
         if self.net().closed {
             outcome.closed_by_plugin = true;
         }
-        // A connection always ends; close what the events left open, as the proxy would on drain.
-        if !downstream_closed {
-            self.close(context, true, PEER_LOCAL)?;
-        }
-        if !upstream_closed {
-            self.close(context, false, PEER_LOCAL)?;
-        }
+        // Envoy's tcp_proxy half-closes: a client's close is passed upstream, and only when the
+        // upstream side closes does the connection end. The plugin then hears of the upstream
+        // close (peer unknown) first, then of the downstream close, done by the proxy (local).
+        // Whichever side closes first, that is the order Envoy 1.40 reports.
+        self.close(context, false, PEER_UNKNOWN)?;
+        self.close(context, true, PEER_LOCAL)?;
         Ok(())
     }
 

@@ -317,7 +317,8 @@ fn network_data_flows_and_close_order() {
     assert_eq!(outcome.to_upstream, b"HELLO");
     assert_eq!(outcome.to_downstream, b"world");
     let logged: Vec<&str> = outcome.logs.iter().map(|l| l.message.as_str()).collect();
-    assert_eq!(logged, ["downstream closed", "upstream closed"]);
+    // Envoy's order: the upstream side first, then the proxy closes the client's.
+    assert_eq!(logged, ["upstream closed", "downstream closed"]);
 }
 
 #[test]

@@ -52,6 +52,24 @@ impl CaseReport {
     }
 }
 
+/// The expectations of one exchange that `outcome` misses, one message each.
+pub fn check_exchange(outcome: &HttpOutcome, metrics: &[Metric], expect: &Expect) -> Vec<String> {
+    let mut case = CaseReport::new("");
+    exchange(&mut case, outcome, metrics, expect);
+    case.failures
+}
+
+/// The expectations of one connection that `outcome` misses, one message each.
+pub fn check_connection(
+    outcome: &NetworkOutcome,
+    metrics: &[Metric],
+    expect: &ConnectionExpect,
+) -> Vec<String> {
+    let mut case = CaseReport::new("");
+    connection(&mut case, outcome, metrics, expect);
+    case.failures
+}
+
 pub(crate) fn exchange(
     case: &mut CaseReport,
     outcome: &HttpOutcome,

@@ -20,7 +20,7 @@
 //! ```
 
 mod check;
-mod run;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use crate::diagnostic::Hint;
 use crate::host::LogLevel;
 
-pub use check::{CaseReport, ScenarioReport};
+pub use check::{CaseReport, ScenarioReport, check_connection, check_exchange};
 pub use run::{PluginCache, run_file};
 
 #[derive(Debug, thiserror::Error)]
