@@ -266,23 +266,25 @@ impl Vm {
             })?;
             flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
         }
-        if matches!(flow, Flow::Go) && has_body {
-            if let Some(f) = self.exports.on_request_body.clone() {
-                let size = self.stream().request_body.len() as i32;
-                let action = self.call("proxy_on_request_body", |store| {
-                    f.call(store, (context as i32, size, !has_trailers as i32))
-                })?;
-                flow = self.after_request_callback(context, action, "proxy_on_request_body")?;
-            }
+        if matches!(flow, Flow::Go)
+            && has_body
+            && let Some(f) = self.exports.on_request_body.clone()
+        {
+            let size = self.stream().request_body.len() as i32;
+            let action = self.call("proxy_on_request_body", |store| {
+                f.call(store, (context as i32, size, !has_trailers as i32))
+            })?;
+            flow = self.after_request_callback(context, action, "proxy_on_request_body")?;
         }
-        if matches!(flow, Flow::Go) && has_trailers {
-            if let Some(f) = self.exports.on_request_trailers.clone() {
-                let count = self.stream().request_trailers.len() as i32;
-                let action = self.call("proxy_on_request_trailers", |store| {
-                    f.call(store, (context as i32, count))
-                })?;
-                flow = self.after_request_callback(context, action, "proxy_on_request_trailers")?;
-            }
+        if matches!(flow, Flow::Go)
+            && has_trailers
+            && let Some(f) = self.exports.on_request_trailers.clone()
+        {
+            let count = self.stream().request_trailers.len() as i32;
+            let action = self.call("proxy_on_request_trailers", |store| {
+                f.call(store, (context as i32, count))
+            })?;
+            flow = self.after_request_callback(context, action, "proxy_on_request_trailers")?;
         }
         let forwarded = match flow {
             Flow::Stop(why) => return Ok((None, Some(why))),
@@ -323,30 +325,26 @@ impl Vm {
             }
         }
         self.stream().response_started = true;
-        if has_body {
-            if let Some(f) = self.exports.on_response_body.clone() {
-                let size = self.stream().response_body.len() as i32;
-                let action = self.call("proxy_on_response_body", |store| {
-                    f.call(store, (context as i32, size, !has_trailers as i32))
-                })?;
-                if let Some(why) =
-                    self.after_response_callback(context, action, "proxy_on_response_body")?
-                {
-                    return Ok(Some(why));
-                }
+        if has_body && let Some(f) = self.exports.on_response_body.clone() {
+            let size = self.stream().response_body.len() as i32;
+            let action = self.call("proxy_on_response_body", |store| {
+                f.call(store, (context as i32, size, !has_trailers as i32))
+            })?;
+            if let Some(why) =
+                self.after_response_callback(context, action, "proxy_on_response_body")?
+            {
+                return Ok(Some(why));
             }
         }
-        if has_trailers {
-            if let Some(f) = self.exports.on_response_trailers.clone() {
-                let count = self.stream().response_trailers.len() as i32;
-                let action = self.call("proxy_on_response_trailers", |store| {
-                    f.call(store, (context as i32, count))
-                })?;
-                if let Some(why) =
-                    self.after_response_callback(context, action, "proxy_on_response_trailers")?
-                {
-                    return Ok(Some(why));
-                }
+        if has_trailers && let Some(f) = self.exports.on_response_trailers.clone() {
+            let count = self.stream().response_trailers.len() as i32;
+            let action = self.call("proxy_on_response_trailers", |store| {
+                f.call(store, (context as i32, count))
+            })?;
+            if let Some(why) =
+                self.after_response_callback(context, action, "proxy_on_response_trailers")?
+            {
+                return Ok(Some(why));
             }
         }
         Ok(None)

@@ -183,10 +183,10 @@ fn message(
     want: &MessageExpect,
 ) {
     let before = case.failures.len();
-    if let (Some(want), Some(got)) = (want.status, status) {
-        if want != got {
-            case.fail(format!("{what} status: expected {want}, got {got}"));
-        }
+    if let (Some(want), Some(got)) = (want.status, status)
+        && want != got
+    {
+        case.fail(format!("{what} status: expected {want}, got {got}"));
     }
     for (name, matcher) in &want.headers {
         match headers.get(name) {

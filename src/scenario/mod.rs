@@ -482,10 +482,10 @@ pub fn config_to_json(text: &[u8]) -> Result<Vec<u8>, String> {
 impl Matcher {
     /// Checks a regex compiles, so a bad one is reported when the file is loaded.
     pub fn compile(&self) -> Result<(), String> {
-        if let Matcher::Rule(rule) = self {
-            if let Some(re) = &rule.regex {
-                regex::Regex::new(re).map_err(|e| format!("bad regex `{re}`: {e}"))?;
-            }
+        if let Matcher::Rule(rule) = self
+            && let Some(re) = &rule.regex
+        {
+            regex::Regex::new(re).map_err(|e| format!("bad regex `{re}`: {e}"))?;
         }
         Ok(())
     }
