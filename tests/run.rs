@@ -185,3 +185,19 @@ fn run_before_build_says_to_build() {
         r.stderr
     );
 }
+
+#[test]
+fn run_a_network_plugin_counts_bytes() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "tcp", &["--template", "network"]);
+    run_ok(wasmctl(&project).arg("build"));
+    let r = run_ok(wasmctl(&project).args(["run", "--body", "ping", "--response-body", "pong!"]));
+    assert!(r.stdout.contains(r#"to upstream: "ping""#), "{}", r.stdout);
+    assert!(r.stdout.contains(r#"to client: "pong!""#), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("tcp: connection 2: 4 bytes from downstream, 5 bytes from upstream"),
+        "{}",
+        r.stdout
+    );
+}
