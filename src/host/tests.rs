@@ -330,3 +330,53 @@ fn modules_that_are_not_proxy_wasm_are_refused() {
         Err(HostError::Compile(_))
     ));
 }
+
+#[test]
+fn abi_0_2_0_is_recognised_and_runs() {
+    let bytes = module(
+        "0_2_0",
+        r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
+        r#"(data (i32.const 100) "x-abi020")
+           (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+             (drop (call $add (i32.const 2) (i32.const 100) (i32.const 8) (i32.const 100) (i32.const 5)))
+             (i32.const 0))"#,
+    );
+    let mut vm = start(&bytes, VmOptions::default()).expect("starts");
+    assert_eq!(vm.abi(), Abi::V0_2_0);
+    let outcome = vm.http(&Request::default(), &Response::default()).unwrap();
+    let headers = outcome.response.unwrap().headers;
+    assert_eq!(headers.get("X-ABI020").as_deref(), Some("x-abi"));
+}
+
+#[test]
+fn properties_follow_envoy_encodings() {
+    // Reads request.path and response.code in on_response_headers and logs their sizes.
+    let bytes = module(
+        "0_2_1",
+        r#"(import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
+           (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+        r#"(data (i32.const 100) "request\00path\00")
+           (data (i32.const 200) "response\00code\00")
+           (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+             (drop (call $prop (i32.const 100) (i32.const 13) (i32.const 0) (i32.const 4)))
+             (drop (call $log (i32.const 2) (i32.load (i32.const 0)) (i32.load (i32.const 4))))
+             (drop (call $prop (i32.const 200) (i32.const 14) (i32.const 8) (i32.const 12)))
+             ;; response.code is an 8-byte little-endian integer: log its first byte as text
+             (i32.store8 (i32.const 300) (i32.add (i32.const 48) (i32.rem_u (i32.load8_u (i32.load (i32.const 8))) (i32.const 10))))
+             (drop (call $log (i32.const 2) (i32.const 300) (i32.const 1)))
+             (i32.const 0))"#,
+    );
+    let mut vm = start(&bytes, VmOptions::default()).expect("starts");
+    let request = Request {
+        path: "/a?b=c".into(),
+        ..Request::default()
+    };
+    let response = Response {
+        status: 204,
+        ..Response::default()
+    };
+    let outcome = vm.http(&request, &response).unwrap();
+    let logged: Vec<&str> = outcome.logs.iter().map(|l| l.message.as_str()).collect();
+    // 204 = 0xcc: first byte 204, % 10 = 4.
+    assert_eq!(logged, ["/a?b=c", "4"]);
+}

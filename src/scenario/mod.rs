@@ -562,3 +562,57 @@ impl std::fmt::Display for LogExpect {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_becomes_json() {
+        assert_eq!(
+            config_to_json(b"a: 1\nb: [x]\n").unwrap(),
+            br#"{"a":1,"b":["x"]}"#
+        );
+        assert_eq!(config_to_json(b"{\"a\": 1}").unwrap(), br#"{"a":1}"#);
+        assert_eq!(config_to_json(b"  \n").unwrap(), b"");
+        assert_eq!(config_to_json(b"# only a comment\n").unwrap(), b"");
+        assert!(config_to_json(b"a: [").is_err());
+    }
+
+    #[test]
+    fn matchers() {
+        let parse = |y: &str| serde_yaml::from_str::<Matcher>(y).unwrap();
+        assert!(parse("hello").matches("hello"));
+        assert!(!parse("hello").matches("hello!"));
+        assert!(parse("{regex: '^h.*o$'}").matches("hello"));
+        assert!(parse("{contains: ell}").matches("hello"));
+        assert!(!parse("{contains: ell, regex: '^x'}").matches("hello"));
+        assert_eq!(parse("{regex: '^a'}").to_string(), "matching /^a/");
+        assert!(parse("{regex: '('}").compile().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_events_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        for (text, message) in [
+            ("exchanges:\n  - requets: {}\n", "unknown field `requets`"),
+            (
+                "connections:\n  - events: [{downstream: a, close: upstream}]\n",
+                "each event is one of",
+            ),
+            (
+                "name: nothing to do\n",
+                "no `exchanges` and no `connections`",
+            ),
+            (
+                "config: {}\nconfig_file: c.yaml\nexchanges: [{}]\n",
+                "not both",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+    }
+}
