@@ -201,3 +201,47 @@ fn run_a_network_plugin_counts_bytes() {
         r.stdout
     );
 }
+
+#[test]
+fn call_responses_answer_the_plugin_s_http_calls() {
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
+    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = wasmctl(dir.path());
+        cmd.args(["run", "callout.wasm", "--config", "/dev/null"])
+            .args(extra);
+        cmd
+    };
+    let r = run_ok(&mut run(&["--call-response", "200:ok"]));
+    assert!(
+        r.stdout.contains("http_call to `authz`: GET /check"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("request (as forwarded upstream):"),
+        "{}",
+        r.stdout
+    );
+    let r = run_ok(&mut run(&["--call-response", "503"]));
+    assert!(
+        r.stdout
+            .contains("local reply: 403 from proxy_on_http_call_response"),
+        "{}",
+        r.stdout
+    );
+    let r = run_err(&mut run(&[]));
+    assert!(
+        r.stderr.contains("error: the plugin failed in proxy_on_request_headers: proxy_http_call: no response scripted for the call to upstream `authz` (GET /check)"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(&mut run(&["--call-response", "ok"]));
+    assert!(
+        r.stderr
+            .contains("error: --call-response takes `STATUS` or `STATUS:BODY`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -162,38 +162,8 @@ fn a_plugin_failure_is_reported_against_its_exchange() {
     );
 }
 
-/// A plugin that asks an `authz` cluster before letting a request through: 2xx continues the
-/// request, anything else gets a 403 local reply.
-const CALLOUT_PLUGIN: &str = r#"(module
-  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
-  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
-  (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
-  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 65536))
-  (global $stream (mut i32) (i32.const 0))
-  (func (export "malloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_abi_version_0_2_1"))
-  (data (i32.const 100) "authz")
-  (data (i32.const 200) ":status")
-  (data (i32.const 300) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\06\00\00\00\0a\00\00\00\05\00\00\00:method\00GET\00:path\00/check\00:authority\00authz\00")
-  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
-    (global.set $stream (local.get $ctx))
-    (drop (call $call (i32.const 100) (i32.const 5) (i32.const 300) (i32.const 70)
-                      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 8)))
-    (i32.const 1))
-  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
-    (drop (call $effective (global.get $stream)))
-    (drop (call $get (i32.const 6) (i32.const 200) (i32.const 7) (i32.const 0) (i32.const 4)))
-    (if (i32.eq (i32.load8_u (i32.load (i32.const 0))) (i32.const 50))
-      (then (drop (call $continue (i32.const 0))))
-      (else (drop (call $reply (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
-                               (i32.const 0) (i32.const 0) (i32.const 0)))))))"#;
+/// Asks `authz` before letting a request through (see the file).
+const CALLOUT_PLUGIN: &str = include_str!("support/callout.wat");
 
 #[test]
 fn http_calls_are_answered_from_the_scenario() {

@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use wasmctl::host::{
-    HostError, HttpOutcome, LogRecord, Metric, NetworkEvent, NetworkOutcome, Plugin, Request,
-    Response, Vm, VmOptions,
+    CallRecord, CallResponse, HostError, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
+    NetworkOutcome, Plugin, Request, Response, Vm, VmOptions,
 };
 use wasmctl::output::Printer;
 use wasmctl::project::{PluginType, Project, ProjectSelector};
@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Body the upstream answers with (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     response_body: Option<String>,
+    /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY`, repeatable,
+    /// used in order
+    #[arg(long = "call-response", value_name = "STATUS[:BODY]")]
+    call_responses: Vec<String>,
     /// Plugin type [default: the project's, else HTTP]; a network plugin gets --body from the
     /// client and --response-body from the upstream, then the client closes
     #[arg(long = "type", value_enum, value_name = "TYPE")]
@@ -141,6 +145,12 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
         .map(|e| split_pair(e, '=', "--property"))
         .collect::<anyhow::Result<_>>()?;
 
+    options.http_calls = args
+        .call_responses
+        .iter()
+        .map(|spec| call_response(spec))
+        .collect::<anyhow::Result<_>>()?;
+
     let started = Instant::now();
     let plugin = Plugin::from_file(&wasm)?;
     let compiled = started.elapsed();
@@ -199,7 +209,13 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
             started.elapsed() - compiled
         ),
     );
-    report_http(printer, &start_logs, &outcome, &vm.metrics())
+    report_http(
+        printer,
+        &start_logs,
+        &outcome,
+        vm.http_calls(),
+        &vm.metrics(),
+    )
 }
 
 fn stem(path: &Path) -> String {
@@ -251,6 +267,21 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
     Ok(request)
 }
 
+fn call_response(spec: &str) -> anyhow::Result<HttpCall> {
+    let (status, body) = spec.split_once(':').unwrap_or((spec, ""));
+    let Ok(status) = status.trim().parse::<u16>() else {
+        bail!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`");
+    };
+    Ok(HttpCall {
+        upstream: None,
+        response: CallResponse {
+            headers: [(":status", status.to_string())].into_iter().collect(),
+            body: body.as_bytes().to_vec(),
+            ..CallResponse::default()
+        },
+    })
+}
+
 fn read_text(arg: &str) -> anyhow::Result<Vec<u8>> {
     match arg.strip_prefix('@') {
         Some(path) => std::fs::read(path).with_context(|| format!("failed to read `{path}`")),
@@ -272,6 +303,7 @@ struct HttpReport<'a> {
     #[serde(flatten)]
     outcome: &'a HttpOutcome,
     start_logs: &'a [LogRecord],
+    http_calls: &'a [CallRecord],
     metrics: &'a [Metric],
 }
 
@@ -279,14 +311,28 @@ fn report_http(
     printer: &Printer,
     start_logs: &[LogRecord],
     outcome: &HttpOutcome,
+    http_calls: &[CallRecord],
     metrics: &[Metric],
 ) -> anyhow::Result<()> {
     if printer.json() {
         return printer.result_json(&HttpReport {
             outcome,
             start_logs,
+            http_calls,
             metrics,
         });
+    }
+    for call in http_calls {
+        if call.grpc {
+            printer.result(format!("grpc_call to `{}`", call.upstream));
+        } else {
+            printer.result(format!(
+                "http_call to `{}`: {} {}",
+                call.upstream,
+                call.headers.get(":method").unwrap_or_default(),
+                call.headers.get(":path").unwrap_or_default()
+            ));
+        }
     }
     match (&outcome.upstream, &outcome.local_reply) {
         (Some(req), _) => {

@@ -902,7 +902,7 @@ fn queue_call(
             call,
             format!(
                 "no response scripted for the call to upstream `{upstream}` ({method} {path}); \
-                 add one under `http_calls` in the scenario"
+                 script one (scenario `http_calls`, or `wasmctl run --call-response`)"
             ),
         ));
     };

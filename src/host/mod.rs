@@ -31,7 +31,7 @@ use crate::diagnostic::Hint;
 pub use headers::HeaderMap;
 pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub use network::{NetworkEvent, NetworkOutcome};
-pub use state::{CallResponse, HttpCall, LogLevel, LogRecord, Metric, MetricKind};
+pub use state::{CallRecord, CallResponse, HttpCall, LogLevel, LogRecord, Metric, MetricKind};
 
 use exports::Exports;
 use state::HostState;

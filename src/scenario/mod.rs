@@ -105,6 +105,9 @@ pub struct Scenario {
     /// Logs expected while the plugin starts (on_vm_start, on_configure).
     #[serde(default)]
     pub start_logs: Vec<LogExpect>,
+    /// Answers for http_call/grpc_call made while the plugin starts (e.g. fetching keys).
+    #[serde(default)]
+    pub http_calls: Vec<CallSpec>,
     #[serde(default)]
     pub exchanges: Vec<Exchange>,
     #[serde(default)]

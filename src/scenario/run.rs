@@ -182,6 +182,7 @@ pub fn vm_options(scenario: &Scenario, path: &Path) -> Result<VmOptions, Scenari
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        http_calls: scenario.http_calls.iter().map(http_call).collect(),
         ..VmOptions::default()
     })
 }
@@ -214,7 +215,8 @@ fn pairs(headers: &super::Headers) -> Vec<(String, String)> {
         .collect()
 }
 
-fn http_call(spec: &CallSpec) -> HttpCall {
+/// The host's form of a scripted answer.
+pub fn http_call(spec: &CallSpec) -> HttpCall {
     let mut headers = HeaderMap::new();
     headers.add(":status", &spec.status.to_string());
     for (k, v) in &spec.headers {
