@@ -69,6 +69,7 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::project::ProjectError,
         crate::module::ModuleError,
         crate::host::HostError,
+        crate::host::envoy::EnvoyError,
         crate::scenario::ScenarioError,
     );
     Vec::new()

@@ -9,6 +9,7 @@
 //! does, the host answers with a [`HostError`] naming the callback, never a panic.
 
 mod abi;
+pub mod envoy;
 mod exports;
 mod headers;
 mod http;
