@@ -245,3 +245,23 @@ fn call_responses_answer_the_plugin_s_http_calls() {
         r.stderr
     );
 }
+
+#[test]
+fn run_in_envoy_shows_the_same_header() {
+    let r = run_ok(wasmctl(demo()).args(["run", "--envoy", "--json", "--env", "TRUST_DOMAIN=td"]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");
+    let headers = v["response"]["headers"].as_array().unwrap();
+    let value = |name: &str| headers.iter().find(|h| h[0] == name).map(|h| h[1].clone());
+    assert_eq!(value("x-greeting"), Some("hello".into()), "{v}");
+    assert_eq!(value("x-trust-domain"), Some("td".into()), "{v}");
+    // Envoy's own header: this really went through Envoy.
+    assert_eq!(value("server"), Some("envoy".into()), "{v}");
+    assert!(
+        v["start_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == "adding 2 header(s) to every response"),
+        "{v}"
+    );
+}

