@@ -211,3 +211,34 @@ exchanges:
         r.stderr
     );
 }
+
+#[test]
+fn the_same_scenarios_run_in_envoy() {
+    let project = headers_project();
+    let r = run_ok(wasmctl(project).args(["test", "--envoy"]));
+    assert!(!r.stdout.contains("FAILED"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ok      GET gets the greeting"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains(", in envoy"), "{}", r.stderr);
+
+    // A scenario that does not hold fails in Envoy too, with the same kind of difference.
+    let dir = tempdir();
+    let file = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &file,
+        "config: {headers: {x-greeting: hello}}\nexchanges:\n  - expect: {response: {headers: {x-greeting: hi}}}\n",
+    )
+    .unwrap();
+    let r = run_err(wasmctl(project).args(["test", "--envoy"]).arg(&file));
+    assert!(
+        r.stdout
+            .contains(r#"- response header `x-greeting`: expected "hi", got "hello""#),
+        "{}",
+        r.stdout
+    );
+    // Envoy's own response headers show it really went through Envoy.
+    assert!(r.stdout.contains("server: envoy"), "{}", r.stdout);
+}

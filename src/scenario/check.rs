@@ -29,6 +29,9 @@ impl ScenarioReport {
 pub struct CaseReport {
     pub name: String,
     pub failures: Vec<String>,
+    /// Why the case was not run, when it was not (e.g. what Envoy cannot be scripted to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// What the plugin did, for --json and for debugging a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<serde_json::Value>,
@@ -39,6 +42,7 @@ impl CaseReport {
         CaseReport {
             name: name.to_string(),
             failures: Vec::new(),
+            skipped: None,
             outcome: None,
         }
     }

@@ -20,6 +20,7 @@
 //! ```
 
 mod check;
+mod envoy;
 pub mod run;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use crate::diagnostic::Hint;
 use crate::host::LogLevel;
 
 pub use check::{CaseReport, ScenarioReport, check_connection, check_exchange};
+pub use envoy::run_file_in_envoy;
 pub use run::{PluginCache, run_file};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum ScenarioError {
     NoPlugin(PathBuf),
     #[error("project `{0}` has not been built yet")]
     NotBuilt(String),
+    #[error(transparent)]
+    Envoy(#[from] crate::host::envoy::EnvoyError),
     #[error("failed to load the plugin `{}`", .path.display())]
     Plugin {
         path: PathBuf,
@@ -559,7 +563,13 @@ impl std::fmt::Display for LogExpect {
         match self {
             LogExpect::Contains(text) => write!(f, "a log containing {text:?}"),
             LogExpect::Rule { level, rule } => match level {
-                Some(level) => write!(f, "a {} log {rule}", level.as_str()),
+                Some(level) => {
+                    let article = match level {
+                        LogLevel::Info | LogLevel::Error => "an",
+                        _ => "a",
+                    };
+                    write!(f, "{article} {} log {rule}", level.as_str())
+                }
                 None => write!(f, "a log {rule}"),
             },
         }

@@ -234,7 +234,7 @@ pub fn http_call(spec: &CallSpec) -> HttpCall {
     }
 }
 
-fn event(spec: &EventSpec) -> NetworkEvent {
+pub(crate) fn event(spec: &EventSpec) -> NetworkEvent {
     if let Some(data) = &spec.downstream {
         NetworkEvent::Downstream(data.clone().into_bytes())
     } else if let Some(data) = &spec.upstream {
