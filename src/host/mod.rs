@@ -589,8 +589,3 @@ fn link_or_trap(err: wasmtime::Error, store: &mut Store<HostState>) -> HostError
         HostError::Link(format!("{err:#}"))
     }
 }
-
-/// Checks a module compiles and is proxy-wasm, for callers that only want to know.
-pub fn check(path: &Path) -> Result<Abi, HostError> {
-    Ok(Plugin::from_file(path)?.abi())
-}
