@@ -69,6 +69,9 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::project::ProjectError,
         crate::module::ModuleError,
         crate::manifest::ManifestError,
+        crate::host::HostError,
+        crate::host::envoy::EnvoyError,
+        crate::scenario::ScenarioError,
     );
     Vec::new()
 }

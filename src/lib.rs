@@ -5,8 +5,10 @@
 pub mod build;
 pub mod diagnostic;
 pub mod fs;
+pub mod host;
 pub mod manifest;
 pub mod module;
 pub mod output;
 pub mod project;
 pub mod scaffold;
+pub mod scenario;

@@ -6,6 +6,8 @@ use wasmctl::output::{ColorChoice, Printer, Verbosity};
 mod build;
 mod manifest;
 mod new;
+mod run;
+mod test;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
@@ -66,6 +68,8 @@ pub enum Command {
     New(new::NewArgs),
     Build(build::BuildArgs),
     Manifest(Box<manifest::ManifestArgs>),
+    Run(run::RunArgs),
+    Test(test::TestArgs),
 }
 
 /// `--json` for commands that have a result.
@@ -83,6 +87,8 @@ impl Command {
             Command::New(args) => args.output.json,
             Command::Build(args) => args.output.json,
             Command::Manifest(args) => args.output.json,
+            Command::Run(args) => args.output.json,
+            Command::Test(args) => args.output.json,
         }
     }
 }
@@ -92,6 +98,8 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
         Command::New(args) => new::run(args, printer),
         Command::Build(args) => build::run(args, printer),
         Command::Manifest(args) => manifest::run(*args, printer),
+        Command::Run(args) => run::run(args, printer),
+        Command::Test(args) => test::run(args, printer),
     }
 }
 

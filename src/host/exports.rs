@@ -1,0 +1,155 @@
+//! The plugin's callbacks, looked up once per instance and typed, so each call is a direct call.
+
+use wasmtime::{Instance, Memory, Store, TypedFunc, WasmParams, WasmResults};
+
+use super::state::HostState;
+use super::{Abi, HostError};
+
+type F<P, R> = Option<TypedFunc<P, R>>;
+
+/// `proxy_on_request_headers` and `proxy_on_response_headers` lost nothing but gained
+/// `end_of_stream` in ABI 0.2.0.
+#[derive(Clone)]
+pub(crate) enum HeadersCallback {
+    V1(TypedFunc<(i32, i32), i32>),
+    V2(TypedFunc<(i32, i32, i32), i32>),
+}
+
+impl HeadersCallback {
+    pub fn call(
+        &self,
+        store: &mut Store<HostState>,
+        context: u32,
+        count: usize,
+        end_of_stream: bool,
+    ) -> wasmtime::Result<i32> {
+        match self {
+            HeadersCallback::V1(f) => f.call(store, (context as i32, count as i32)),
+            HeadersCallback::V2(f) => {
+                f.call(store, (context as i32, count as i32, end_of_stream as i32))
+            }
+        }
+    }
+}
+
+pub(crate) struct Exports {
+    pub memory: Memory,
+    pub allocator: TypedFunc<i32, i32>,
+    pub initialize: F<(), ()>,
+    pub start: F<(), ()>,
+    pub main: F<(i32, i32), i32>,
+    pub on_context_create: F<(i32, i32), ()>,
+    pub on_vm_start: F<(i32, i32), i32>,
+    pub on_configure: F<(i32, i32), i32>,
+    pub on_done: F<i32, i32>,
+    pub on_log: F<i32, ()>,
+    pub on_delete: F<i32, ()>,
+    pub on_tick: F<i32, ()>,
+    pub on_queue_ready: F<(i32, i32), ()>,
+    pub on_request_headers: Option<HeadersCallback>,
+    pub on_request_body: F<(i32, i32, i32), i32>,
+    pub on_request_trailers: F<(i32, i32), i32>,
+    pub on_response_headers: Option<HeadersCallback>,
+    pub on_response_body: F<(i32, i32, i32), i32>,
+    pub on_response_trailers: F<(i32, i32), i32>,
+    pub on_http_call_response: F<(i32, i32, i32, i32, i32), ()>,
+    pub on_grpc_receive: F<(i32, i32, i32), ()>,
+    pub on_grpc_close: F<(i32, i32, i32), ()>,
+    pub on_new_connection: F<i32, i32>,
+    pub on_downstream_data: F<(i32, i32, i32), i32>,
+    pub on_upstream_data: F<(i32, i32, i32), i32>,
+    pub on_downstream_connection_close: F<(i32, i32), ()>,
+    pub on_upstream_connection_close: F<(i32, i32), ()>,
+}
+
+impl Exports {
+    pub fn resolve(
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        abi: Abi,
+    ) -> Result<Exports, HostError> {
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or(HostError::NoMemory)?;
+        // The Rust SDK on wasm32-unknown-unknown exports only `malloc`; the spec prefers
+        // proxy_on_memory_allocate when both exist.
+        let allocator = match get(store, instance, abi, "proxy_on_memory_allocate")? {
+            Some(f) => f,
+            None => get(store, instance, abi, "malloc")?.ok_or(HostError::NoAllocator)?,
+        };
+        Ok(Exports {
+            memory,
+            allocator,
+            initialize: get(store, instance, abi, "_initialize")?,
+            start: get(store, instance, abi, "_start")?,
+            main: get(store, instance, abi, "main").unwrap_or(None),
+            on_context_create: get(store, instance, abi, "proxy_on_context_create")?,
+            on_vm_start: get(store, instance, abi, "proxy_on_vm_start")?,
+            on_configure: get(store, instance, abi, "proxy_on_configure")?,
+            on_done: get(store, instance, abi, "proxy_on_done")?,
+            on_log: get(store, instance, abi, "proxy_on_log")?,
+            on_delete: get(store, instance, abi, "proxy_on_delete")?,
+            on_tick: get(store, instance, abi, "proxy_on_tick")?,
+            on_queue_ready: get(store, instance, abi, "proxy_on_queue_ready")?,
+            on_request_headers: headers(store, instance, abi, "proxy_on_request_headers")?,
+            on_request_body: get(store, instance, abi, "proxy_on_request_body")?,
+            on_request_trailers: get(store, instance, abi, "proxy_on_request_trailers")?,
+            on_response_headers: headers(store, instance, abi, "proxy_on_response_headers")?,
+            on_response_body: get(store, instance, abi, "proxy_on_response_body")?,
+            on_response_trailers: get(store, instance, abi, "proxy_on_response_trailers")?,
+            on_http_call_response: get(store, instance, abi, "proxy_on_http_call_response")?,
+            on_grpc_receive: get(store, instance, abi, "proxy_on_grpc_receive")?,
+            on_grpc_close: get(store, instance, abi, "proxy_on_grpc_close")?,
+            on_new_connection: get(store, instance, abi, "proxy_on_new_connection")?,
+            on_downstream_data: get(store, instance, abi, "proxy_on_downstream_data")?,
+            on_upstream_data: get(store, instance, abi, "proxy_on_upstream_data")?,
+            on_downstream_connection_close: get(
+                store,
+                instance,
+                abi,
+                "proxy_on_downstream_connection_close",
+            )?,
+            on_upstream_connection_close: get(
+                store,
+                instance,
+                abi,
+                "proxy_on_upstream_connection_close",
+            )?,
+        })
+    }
+}
+
+fn get<P: WasmParams, R: WasmResults>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    abi: Abi,
+    name: &'static str,
+) -> Result<Option<TypedFunc<P, R>>, HostError> {
+    let Some(func) = instance.get_func(&mut *store, name) else {
+        return Ok(None);
+    };
+    func.typed::<P, R>(&*store)
+        .map(Some)
+        .map_err(|_| HostError::ExportSignature {
+            name,
+            abi: abi.as_str(),
+            found: format!("{}", func.ty(&*store)),
+        })
+}
+
+fn headers(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    abi: Abi,
+    name: &'static str,
+) -> Result<Option<HeadersCallback>, HostError> {
+    let Some(func) = instance.get_func(&mut *store, name) else {
+        return Ok(None);
+    };
+    let params = func.ty(&*store).params().len();
+    Ok(if params == 2 {
+        get(store, instance, abi, name)?.map(HeadersCallback::V1)
+    } else {
+        get(store, instance, abi, name)?.map(HeadersCallback::V2)
+    })
+}

@@ -1,0 +1,481 @@
+//! One HTTP exchange through the plugin, in Envoy's order: request headers, body, trailers; the
+//! upstream response (or the plugin's local reply, which runs back through the same plugin's response
+//! callbacks); then on_done, on_log, on_delete.
+
+use serde::{Serialize, Serializer};
+
+use super::headers::HeaderMap;
+use super::state::{LogRecord, Stream};
+use super::{HostError, Vm};
+
+/// The request a client sends.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub authority: String,
+    pub scheme: String,
+    /// Headers as the client sends them; the proxy's usual ones are added unless given.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            method: "GET".into(),
+            path: "/".into(),
+            authority: "example.com".into(),
+            scheme: "http".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+}
+
+impl Request {
+    /// The header map the plugin sees: pseudo-headers first, then the client's headers, then what
+    /// Envoy adds on the way in (x-forwarded-proto, x-request-id).
+    pub fn header_map(&self, request_id: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.add(":authority", &self.authority);
+        map.add(":path", &self.path);
+        map.add(":method", &self.method);
+        map.add(":scheme", &self.scheme);
+        for (name, value) in &self.headers {
+            map.add(name, value);
+        }
+        if !self.body.is_empty() && !map.contains("content-length") {
+            map.add("content-length", &self.body.len().to_string());
+        }
+        if !map.contains("user-agent") {
+            map.add("user-agent", concat!("wasmctl/", env!("CARGO_PKG_VERSION")));
+        }
+        if !map.contains("accept") {
+            map.add("accept", "*/*");
+        }
+        if !map.contains("x-forwarded-proto") {
+            map.add("x-forwarded-proto", &self.scheme);
+        }
+        if !map.contains("x-request-id") {
+            map.add("x-request-id", request_id);
+        }
+        map
+    }
+}
+
+/// The response the upstream sends back.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+}
+
+impl Response {
+    fn header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.add(":status", &self.status.to_string());
+        for (name, value) in &self.headers {
+            map.add(name, value);
+        }
+        if !map.contains("content-length") {
+            map.add("content-length", &self.body.len().to_string());
+        }
+        if !self.body.is_empty() && !map.contains("content-type") {
+            map.add("content-type", "text/plain");
+        }
+        map
+    }
+}
+
+pub(crate) fn lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// The request as the proxy forwards it upstream, after the plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardedRequest {
+    pub headers: HeaderMap,
+    #[serde(serialize_with = "lossy")]
+    pub body: Vec<u8>,
+    pub trailers: HeaderMap,
+}
+
+/// A response the plugin sent itself with proxy_send_local_response.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalReply {
+    pub status: u16,
+    pub details: String,
+    pub headers: HeaderMap,
+    #[serde(serialize_with = "lossy")]
+    pub body: Vec<u8>,
+    /// The callback that sent it.
+    pub callback: &'static str,
+}
+
+/// The response the client receives, after the plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinalResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    #[serde(serialize_with = "lossy")]
+    pub body: Vec<u8>,
+    pub trailers: HeaderMap,
+}
+
+/// What happened to one exchange.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpOutcome {
+    /// The request as forwarded upstream; absent when the plugin answered it itself or held it.
+    pub upstream: Option<ForwardedRequest>,
+    pub local_reply: Option<LocalReply>,
+    /// What the client gets; absent when the plugin paused the stream and never resumed it.
+    pub response: Option<FinalResponse>,
+    /// Why the exchange stopped short, when it did.
+    pub stalled: Option<String>,
+    /// What the plugin logged during this exchange.
+    pub logs: Vec<LogRecord>,
+}
+
+/// The state of the exchange the plugin's host calls act on.
+#[derive(Debug, Default)]
+pub(crate) struct HttpStream {
+    pub request_headers: HeaderMap,
+    pub request_body: Vec<u8>,
+    pub request_trailers: HeaderMap,
+    pub response_headers: HeaderMap,
+    pub response_body: Vec<u8>,
+    pub response_trailers: HeaderMap,
+    pub local_reply: Option<LocalReply>,
+    /// The plugin resumed the request or response with proxy_continue_stream.
+    pub request_resumed: bool,
+    pub response_resumed: bool,
+    /// The plugin reset the stream with proxy_close_stream.
+    pub closed: bool,
+    /// Response headers have gone downstream; a local reply is no longer possible.
+    pub response_started: bool,
+    pub request_path: String,
+    pub request_method: String,
+    pub request_id: String,
+}
+
+const CONTINUE: i32 = 0;
+
+/// Where the exchange is, for the lifecycle below.
+enum Flow {
+    Go,
+    LocalReply,
+    Stop(String),
+}
+
+impl Vm {
+    /// Sends one request through the plugin; `upstream` is what the upstream answers if the request
+    /// gets there.
+    pub fn http(
+        &mut self,
+        request: &Request,
+        upstream: &Response,
+    ) -> Result<HttpOutcome, HostError> {
+        let context = self.new_context_id();
+        let logs_before = self.store.data().logs.len();
+        let request_id = request_id(context, self.store.data().clock_ns);
+        let stream = HttpStream {
+            request_headers: request.header_map(&request_id),
+            request_body: request.body.clone(),
+            request_trailers: request.trailers.iter().map(|(n, v)| (n, v)).collect(),
+            request_path: request.path.clone(),
+            request_method: request.method.clone(),
+            request_id,
+            ..HttpStream::default()
+        };
+        {
+            let state = self.store.data_mut();
+            state.stream = Stream::Http(Box::new(stream));
+            state.stream_context = context;
+            state.active_context = context;
+            state.done_called = false;
+        }
+        let result = self.http_lifecycle(context, request, upstream);
+        // The context ends whatever happened, so the next exchange starts clean.
+        let finish = if result.is_ok() {
+            self.finish_context(context)
+        } else {
+            Ok(())
+        };
+        let stream = match std::mem::replace(&mut self.store.data_mut().stream, Stream::None) {
+            Stream::Http(s) => s,
+            _ => Box::default(),
+        };
+        let (forwarded, stalled) = result?;
+        finish?;
+        let logs = self.store.data().logs[logs_before..].to_vec();
+        let stream = *stream;
+        let response = match (&stalled, &stream.local_reply) {
+            (Some(_), None) => None,
+            _ => Some(FinalResponse {
+                status: status_of(&stream.response_headers),
+                headers: stream.response_headers,
+                body: stream.response_body,
+                trailers: stream.response_trailers,
+            }),
+        };
+        Ok(HttpOutcome {
+            upstream: forwarded,
+            local_reply: stream.local_reply,
+            response,
+            stalled,
+            logs,
+        })
+    }
+
+    fn http_lifecycle(
+        &mut self,
+        context: u32,
+        request: &Request,
+        upstream: &Response,
+    ) -> Result<(Option<ForwardedRequest>, Option<String>), HostError> {
+        if let Some(create) = self.exports.on_context_create.clone() {
+            self.call("proxy_on_context_create", |store| {
+                create.call(store, (context as i32, super::ROOT_CONTEXT as i32))
+            })?;
+        }
+        let has_body = !request.body.is_empty();
+        let has_trailers = !request.trailers.is_empty();
+
+        // Request path.
+        let mut flow = Flow::Go;
+        if let Some(f) = self.exports.on_request_headers.clone() {
+            let count = self.stream().request_headers.len();
+            let action = self.call("proxy_on_request_headers", |store| {
+                f.call(store, context, count, !has_body && !has_trailers)
+            })?;
+            flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
+        }
+        if matches!(flow, Flow::Go)
+            && has_body
+            && let Some(f) = self.exports.on_request_body.clone()
+        {
+            let size = self.stream().request_body.len() as i32;
+            let action = self.call("proxy_on_request_body", |store| {
+                f.call(store, (context as i32, size, !has_trailers as i32))
+            })?;
+            flow = self.after_request_callback(context, action, "proxy_on_request_body")?;
+        }
+        if matches!(flow, Flow::Go)
+            && has_trailers
+            && let Some(f) = self.exports.on_request_trailers.clone()
+        {
+            let count = self.stream().request_trailers.len() as i32;
+            let action = self.call("proxy_on_request_trailers", |store| {
+                f.call(store, (context as i32, count))
+            })?;
+            flow = self.after_request_callback(context, action, "proxy_on_request_trailers")?;
+        }
+        let forwarded = match flow {
+            Flow::Stop(why) => return Ok((None, Some(why))),
+            Flow::LocalReply => None,
+            Flow::Go => {
+                let s = self.stream();
+                let forwarded = ForwardedRequest {
+                    headers: s.request_headers.clone(),
+                    body: s.request_body.clone(),
+                    trailers: s.request_trailers.clone(),
+                };
+                s.response_headers = upstream.header_map();
+                s.response_body = upstream.body.clone();
+                s.response_trailers = upstream.trailers.iter().map(|(n, v)| (n, v)).collect();
+                Some(forwarded)
+            }
+        };
+
+        // Response path: the upstream's response, or the local reply, through the plugin.
+        let stalled = self.response_path(context)?;
+        Ok((forwarded, stalled))
+    }
+
+    fn response_path(&mut self, context: u32) -> Result<Option<String>, HostError> {
+        let (has_body, has_trailers) = {
+            let s = self.stream();
+            (!s.response_body.is_empty(), !s.response_trailers.is_empty())
+        };
+        if let Some(f) = self.exports.on_response_headers.clone() {
+            let count = self.stream().response_headers.len();
+            let action = self.call("proxy_on_response_headers", |store| {
+                f.call(store, context, count, !has_body && !has_trailers)
+            })?;
+            if let Some(why) =
+                self.after_response_callback(context, action, "proxy_on_response_headers")?
+            {
+                return Ok(Some(why));
+            }
+        }
+        self.stream().response_started = true;
+        if has_body && let Some(f) = self.exports.on_response_body.clone() {
+            let size = self.stream().response_body.len() as i32;
+            let action = self.call("proxy_on_response_body", |store| {
+                f.call(store, (context as i32, size, !has_trailers as i32))
+            })?;
+            if let Some(why) =
+                self.after_response_callback(context, action, "proxy_on_response_body")?
+            {
+                return Ok(Some(why));
+            }
+        }
+        if has_trailers && let Some(f) = self.exports.on_response_trailers.clone() {
+            let count = self.stream().response_trailers.len() as i32;
+            let action = self.call("proxy_on_response_trailers", |store| {
+                f.call(store, (context as i32, count))
+            })?;
+            if let Some(why) =
+                self.after_response_callback(context, action, "proxy_on_response_trailers")?
+            {
+                return Ok(Some(why));
+            }
+        }
+        Ok(None)
+    }
+
+    /// After a request callback: answer the calls it made, then see whether the request goes on,
+    /// was answered locally, or stays paused.
+    fn after_request_callback(
+        &mut self,
+        context: u32,
+        action: i32,
+        callback: &'static str,
+    ) -> Result<Flow, HostError> {
+        self.deliver_calls(context)?;
+        let s = self.stream();
+        if s.local_reply.is_some() {
+            return Ok(Flow::LocalReply);
+        }
+        if s.closed {
+            return Ok(Flow::Stop(format!(
+                "the plugin reset the stream in {callback}"
+            )));
+        }
+        if action == CONTINUE || s.request_resumed {
+            s.request_resumed = false;
+            return Ok(Flow::Go);
+        }
+        Ok(Flow::Stop(format!(
+            "the request was paused in {callback} and never resumed"
+        )))
+    }
+
+    fn after_response_callback(
+        &mut self,
+        context: u32,
+        action: i32,
+        callback: &'static str,
+    ) -> Result<Option<String>, HostError> {
+        self.deliver_calls(context)?;
+        let s = self.stream();
+        if s.closed {
+            return Ok(Some(format!("the plugin reset the stream in {callback}")));
+        }
+        if action == CONTINUE || s.response_resumed || s.local_reply_replaced_response() {
+            s.response_resumed = false;
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "the response was paused in {callback} and never resumed"
+        )))
+    }
+
+    /// on_done, then on_log and on_delete, as Envoy ends a stream.
+    pub(crate) fn finish_context(&mut self, context: u32) -> Result<(), HostError> {
+        self.store.data_mut().active_context = context;
+        if let Some(f) = self.exports.on_done.clone() {
+            self.call("proxy_on_done", |store| f.call(store, context as i32))?;
+        }
+        if let Some(f) = self.exports.on_log.clone() {
+            self.call("proxy_on_log", |store| f.call(store, context as i32))?;
+        }
+        if let Some(f) = self.exports.on_delete.clone() {
+            self.call("proxy_on_delete", |store| f.call(store, context as i32))?;
+        }
+        self.store.data_mut().active_context = super::ROOT_CONTEXT;
+        Ok(())
+    }
+
+    fn stream(&mut self) -> &mut HttpStream {
+        let state = self.store.data_mut();
+        state.active_context = state.stream_context;
+        // http() installs the stream before the lifecycle starts; this only keeps the types honest.
+        if !matches!(state.stream, Stream::Http(_)) {
+            state.stream = Stream::Http(Box::default());
+        }
+        match &mut state.stream {
+            Stream::Http(s) => s,
+            _ => unreachable!("installed above"),
+        }
+    }
+}
+
+impl HttpStream {
+    /// A local reply sent while processing the response replaces it (and needs no resume).
+    fn local_reply_replaced_response(&self) -> bool {
+        self.local_reply
+            .as_ref()
+            .is_some_and(|r| r.callback.starts_with("proxy_on_response"))
+    }
+
+    /// Applies a local reply: it becomes the response the client gets. Sent during the request it
+    /// then runs through the response callbacks; sent during the response it replaces it.
+    pub fn send_local_reply(&mut self, reply: LocalReply) -> bool {
+        if self.response_started {
+            return false;
+        }
+        let mut headers = HeaderMap::new();
+        headers.add(":status", &reply.status.to_string());
+        for (name, value) in reply.headers.iter() {
+            headers.add(name, value);
+        }
+        if !reply.body.is_empty() {
+            headers.replace("content-length", &reply.body.len().to_string());
+            if !headers.contains("content-type") {
+                headers.add("content-type", "text/plain");
+            }
+        }
+        self.response_headers = headers;
+        self.response_body = reply.body.clone();
+        self.response_trailers = HeaderMap::new();
+        self.local_reply = Some(reply);
+        true
+    }
+}
+
+fn status_of(headers: &HeaderMap) -> u16 {
+    headers
+        .get(":status")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A request id shaped like Envoy's (a UUID), unique per exchange.
+fn request_id(context: u32, clock: u64) -> String {
+    let a = clock ^ (u64::from(context) << 32);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        (a & 0xfff) as u16,
+        context & 0xfff,
+        u64::from(context).wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff_ffff
+    )
+}

@@ -1,0 +1,179 @@
+//! One TCP connection through a network (stream) filter: new connection, data both ways, close, then
+//! on_done, on_log, on_delete.
+
+use serde::Serialize;
+
+use super::http::lossy;
+use super::state::{LogRecord, Stream};
+use super::{HostError, Vm};
+
+/// What happens on the connection, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkEvent {
+    /// The client sends bytes.
+    Downstream(Vec<u8>),
+    /// The upstream sends bytes.
+    Upstream(Vec<u8>),
+    /// The client closes the connection.
+    CloseDownstream,
+    /// The upstream closes the connection.
+    CloseUpstream,
+}
+
+/// What the plugin let through.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkOutcome {
+    /// Bytes forwarded to the upstream.
+    #[serde(serialize_with = "lossy")]
+    pub to_upstream: Vec<u8>,
+    /// Bytes forwarded to the client.
+    #[serde(serialize_with = "lossy")]
+    pub to_downstream: Vec<u8>,
+    /// Whether the plugin refused the connection (paused it in on_new_connection) or closed it.
+    pub closed_by_plugin: bool,
+    pub logs: Vec<LogRecord>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct NetStream {
+    pub downstream_data: Vec<u8>,
+    pub upstream_data: Vec<u8>,
+    pub downstream_resumed: bool,
+    pub upstream_resumed: bool,
+    pub closed: bool,
+}
+
+const PEER_UNKNOWN: i32 = 0;
+const PEER_LOCAL: i32 = 1;
+
+impl Vm {
+    /// Runs one connection through the plugin.
+    pub fn connection(&mut self, events: &[NetworkEvent]) -> Result<NetworkOutcome, HostError> {
+        let context = self.new_context_id();
+        let logs_before = self.store.data().logs.len();
+        {
+            let state = self.store.data_mut();
+            state.stream = Stream::Network(Box::default());
+            state.stream_context = context;
+            state.active_context = context;
+        }
+        let mut outcome = NetworkOutcome {
+            to_upstream: Vec::new(),
+            to_downstream: Vec::new(),
+            closed_by_plugin: false,
+            logs: Vec::new(),
+        };
+        let result = self.connection_lifecycle(context, events, &mut outcome);
+        let finish = if result.is_ok() {
+            self.finish_context(context)
+        } else {
+            Ok(())
+        };
+        self.store.data_mut().stream = Stream::None;
+        result?;
+        finish?;
+        outcome.logs = self.store.data().logs[logs_before..].to_vec();
+        Ok(outcome)
+    }
+
+    fn connection_lifecycle(
+        &mut self,
+        context: u32,
+        events: &[NetworkEvent],
+        outcome: &mut NetworkOutcome,
+    ) -> Result<(), HostError> {
+        if let Some(create) = self.exports.on_context_create.clone() {
+            self.call("proxy_on_context_create", |store| {
+                create.call(store, (context as i32, super::ROOT_CONTEXT as i32))
+            })?;
+        }
+        if let Some(f) = self.exports.on_new_connection.clone() {
+            self.call("proxy_on_new_connection", |store| {
+                f.call(store, context as i32)
+            })?;
+            self.deliver_calls(context)?;
+        }
+        for event in events {
+            if self.net().closed {
+                outcome.closed_by_plugin = true;
+                break;
+            }
+            match event {
+                NetworkEvent::Downstream(bytes) => {
+                    self.net().downstream_data.extend_from_slice(bytes);
+                    if let Some(f) = self.exports.on_downstream_data.clone() {
+                        let size = self.net().downstream_data.len() as i32;
+                        let action = self.call("proxy_on_downstream_data", |store| {
+                            f.call(store, (context as i32, size, 0))
+                        })?;
+                        self.deliver_calls(context)?;
+                        let s = self.net();
+                        if action != 0 && !std::mem::take(&mut s.downstream_resumed) {
+                            continue;
+                        }
+                    }
+                    let data = std::mem::take(&mut self.net().downstream_data);
+                    outcome.to_upstream.extend_from_slice(&data);
+                }
+                NetworkEvent::Upstream(bytes) => {
+                    self.net().upstream_data.extend_from_slice(bytes);
+                    if let Some(f) = self.exports.on_upstream_data.clone() {
+                        let size = self.net().upstream_data.len() as i32;
+                        let action = self.call("proxy_on_upstream_data", |store| {
+                            f.call(store, (context as i32, size, 0))
+                        })?;
+                        self.deliver_calls(context)?;
+                        let s = self.net();
+                        if action != 0 && !std::mem::take(&mut s.upstream_resumed) {
+                            continue;
+                        }
+                    }
+                    let data = std::mem::take(&mut self.net().upstream_data);
+                    outcome.to_downstream.extend_from_slice(&data);
+                }
+                NetworkEvent::CloseDownstream | NetworkEvent::CloseUpstream => break,
+            }
+        }
+        if self.net().closed {
+            outcome.closed_by_plugin = true;
+        }
+        // Envoy's tcp_proxy half-closes: a client's close is passed upstream, and only when the
+        // upstream side closes does the connection end. The plugin then hears of the upstream
+        // close (peer unknown) first, then of the downstream close, done by the proxy (local).
+        // Whichever side closes first, that is the order Envoy 1.40 reports.
+        self.close(context, false, PEER_UNKNOWN)?;
+        self.close(context, true, PEER_LOCAL)?;
+        Ok(())
+    }
+
+    fn close(&mut self, context: u32, downstream: bool, peer: i32) -> Result<(), HostError> {
+        let (f, name) = if downstream {
+            (
+                self.exports.on_downstream_connection_close.clone(),
+                "proxy_on_downstream_connection_close",
+            )
+        } else {
+            (
+                self.exports.on_upstream_connection_close.clone(),
+                "proxy_on_upstream_connection_close",
+            )
+        };
+        if let Some(f) = f {
+            self.store.data_mut().active_context = context;
+            self.call(name, |store| f.call(store, (context as i32, peer)))?;
+        }
+        Ok(())
+    }
+
+    fn net(&mut self) -> &mut NetStream {
+        let state = self.store.data_mut();
+        state.active_context = state.stream_context;
+        if !matches!(state.stream, Stream::Network(_)) {
+            state.stream = Stream::Network(Box::default());
+        }
+        match &mut state.stream {
+            Stream::Network(s) => s,
+            _ => unreachable!("installed above"),
+        }
+    }
+}

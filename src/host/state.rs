@@ -1,0 +1,222 @@
+//! What the host keeps per instance: the stream being processed, logs, metrics, timers, shared data
+//! and the http_call answers still to deliver.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::{Memory, StoreLimits, TypedFunc};
+
+use super::VmOptions;
+use super::headers::HeaderMap;
+use super::http::HttpStream;
+use super::network::NetStream;
+
+/// proxy-wasm log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    pub fn from_abi(level: i32) -> Option<LogLevel> {
+        Some(match level {
+            0 => LogLevel::Trace,
+            1 => LogLevel::Debug,
+            2 => LogLevel::Info,
+            3 => LogLevel::Warn,
+            4 => LogLevel::Error,
+            5 => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+        }
+    }
+}
+
+/// One line the plugin logged, with the callback it logged it from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogRecord {
+    pub level: LogLevel,
+    pub message: String,
+    pub callback: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    pub name: String,
+    pub kind: MetricKind,
+    pub value: i64,
+}
+
+/// A scripted answer to an http_call or grpc_call; `upstream` picks the calls it answers (any
+/// when absent).
+#[derive(Debug, Clone, Default)]
+pub struct HttpCall {
+    pub upstream: Option<String>,
+    pub response: CallResponse,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallResponse {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub trailers: HeaderMap,
+    /// gRPC status for grpc_call answers.
+    pub grpc_status: u32,
+    pub grpc_message: String,
+}
+
+/// An http_call or grpc_call the plugin made.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub upstream: String,
+    pub headers: HeaderMap,
+    #[serde(serialize_with = "super::http::lossy")]
+    pub body: Vec<u8>,
+    pub grpc: bool,
+}
+
+/// A call waiting for its answer to be delivered.
+pub(crate) struct PendingCall {
+    pub token: u32,
+    pub upstream: String,
+    pub method: String,
+    pub path: String,
+    pub callback: &'static str,
+    pub grpc: bool,
+    pub response: Option<CallResponse>,
+}
+
+/// Which configuration `proxy_get_configuration` (ABI 0.1.0) and the configuration buffers return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigBuffer {
+    Vm,
+    Plugin,
+}
+
+pub(crate) enum Stream {
+    None,
+    Http(Box<HttpStream>),
+    Network(Box<NetStream>),
+}
+
+pub(crate) struct HostState {
+    pub options: VmOptions,
+    pub limits: StoreLimits,
+    pub memory: Option<Memory>,
+    pub allocator: Option<TypedFunc<i32, i32>>,
+    /// The callback running now, for log records and error messages.
+    pub callback: &'static str,
+    pub active_context: u32,
+    pub configuration: Option<ConfigBuffer>,
+    pub stream: Stream,
+    /// The id of the context `stream` belongs to.
+    pub stream_context: u32,
+    pub logs: Vec<LogRecord>,
+    pub metrics: Vec<Metric>,
+    pub clock_ns: u64,
+    pub since_tick_ns: u64,
+    pub start_ns: u64,
+    pub tick_period_ms: u32,
+    pub shared_data: HashMap<String, (Vec<u8>, u32)>,
+    pub queues: Vec<(String, VecDeque<Vec<u8>>)>,
+    pub scripted: VecDeque<HttpCall>,
+    pub pending_calls: VecDeque<PendingCall>,
+    pub call_log: Vec<super::state::CallRecord>,
+    pub next_token: u32,
+    pub call_response: Option<CallResponse>,
+    /// Queues that received an item, for proxy_on_queue_ready.
+    pub ready_queues: Vec<u32>,
+    /// Set by proxy_done: the plugin finished a context it had kept open.
+    pub done_called: bool,
+}
+
+impl HostState {
+    pub fn new(options: VmOptions, limits: StoreLimits) -> HostState {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let scripted = options.http_calls.iter().cloned().collect();
+        HostState {
+            options,
+            limits,
+            memory: None,
+            allocator: None,
+            callback: "start",
+            active_context: super::ROOT_CONTEXT,
+            configuration: None,
+            stream: Stream::None,
+            stream_context: 0,
+            logs: Vec::new(),
+            metrics: Vec::new(),
+            clock_ns: now,
+            since_tick_ns: 0,
+            start_ns: now,
+            tick_period_ms: 0,
+            shared_data: HashMap::new(),
+            queues: Vec::new(),
+            scripted,
+            pending_calls: VecDeque::new(),
+            call_log: Vec::new(),
+            next_token: 1,
+            call_response: None,
+            ready_queues: Vec::new(),
+            done_called: false,
+        }
+    }
+
+    pub fn log(&mut self, level: LogLevel, message: String) {
+        self.logs.push(LogRecord {
+            level,
+            message,
+            callback: self.callback,
+        });
+    }
+
+    pub fn http(&mut self) -> Option<&mut HttpStream> {
+        match &mut self.stream {
+            Stream::Http(s) if self.active_context == self.stream_context => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn network(&mut self) -> Option<&mut NetStream> {
+        match &mut self.stream {
+            Stream::Network(s) if self.active_context == self.stream_context => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Takes the first scripted answer for `upstream`.
+    pub fn take_scripted(&mut self, upstream: &str) -> Option<CallResponse> {
+        let index = self
+            .scripted
+            .iter()
+            .position(|c| c.upstream.as_deref().is_none_or(|u| u == upstream))?;
+        self.scripted.remove(index).map(|c| c.response)
+    }
+}

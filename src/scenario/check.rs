@@ -1,0 +1,276 @@
+//! Comparing what the plugin did with what a scenario expects, and saying exactly what differs.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
+
+use super::{ConnectionExpect, Expect, LogExpect, Matcher, MessageExpect};
+
+/// The result of one scenario file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub path: PathBuf,
+    pub name: String,
+    pub plugin: PathBuf,
+    pub cases: Vec<CaseReport>,
+}
+
+impl ScenarioReport {
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(CaseReport::passed)
+    }
+}
+
+/// One exchange, connection or the start-up, with every expectation it missed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub name: String,
+    pub failures: Vec<String>,
+    /// Why the case was not run, when it was not (e.g. what Envoy cannot be scripted to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// What the plugin did, for --json and for debugging a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<serde_json::Value>,
+}
+
+impl CaseReport {
+    pub fn new(name: &str) -> CaseReport {
+        CaseReport {
+            name: name.to_string(),
+            failures: Vec::new(),
+            skipped: None,
+            outcome: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn fail(&mut self, message: String) {
+        self.failures.push(message);
+    }
+}
+
+/// The expectations of one exchange that `outcome` misses, one message each.
+pub fn check_exchange(outcome: &HttpOutcome, metrics: &[Metric], expect: &Expect) -> Vec<String> {
+    let mut case = CaseReport::new("");
+    exchange(&mut case, outcome, metrics, expect);
+    case.failures
+}
+
+/// The expectations of one connection that `outcome` misses, one message each.
+pub fn check_connection(
+    outcome: &NetworkOutcome,
+    metrics: &[Metric],
+    expect: &ConnectionExpect,
+) -> Vec<String> {
+    let mut case = CaseReport::new("");
+    connection(&mut case, outcome, metrics, expect);
+    case.failures
+}
+
+pub(crate) fn exchange(
+    case: &mut CaseReport,
+    outcome: &HttpOutcome,
+    metrics_now: &[Metric],
+    expect: &Expect,
+) {
+    if let Some(why) = &outcome.stalled {
+        // A stall is only fine when nothing downstream was expected.
+        if expect.response.is_some() || expect.upstream.is_some() {
+            case.fail(format!("the exchange did not complete: {why}"));
+        }
+    }
+    if let Some(failure) = &expect.failure {
+        case.fail(format!(
+            "expected the plugin to fail with {failure}, but it did not"
+        ));
+    }
+    if let Some(want) = expect.local_reply {
+        match (&outcome.local_reply, want) {
+            (None, true) => {
+                case.fail("expected a local reply, but the request went upstream".into())
+            }
+            (Some(reply), false) => case.fail(format!(
+                "expected no local reply, but {} sent {} {:?}",
+                reply.callback,
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            )),
+            _ => {}
+        }
+    }
+    if let Some(want) = &expect.upstream {
+        match &outcome.upstream {
+            None => case.fail("expected the request to reach the upstream, but it did not".into()),
+            Some(req) => message(
+                case,
+                "upstream request",
+                None,
+                &req.headers,
+                &req.body,
+                want,
+            ),
+        }
+    }
+    if let Some(want) = &expect.response {
+        match &outcome.response {
+            None => case.fail("expected a response, but there was none".into()),
+            Some(resp) => message(
+                case,
+                "response",
+                Some(resp.status),
+                &resp.headers,
+                &resp.body,
+                want,
+            ),
+        }
+    }
+    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
+    metrics(case, metrics_now, &expect.metrics);
+}
+
+pub(crate) fn connection(
+    case: &mut CaseReport,
+    outcome: &NetworkOutcome,
+    metrics_now: &[Metric],
+    expect: &ConnectionExpect,
+) {
+    if let Some(failure) = &expect.failure {
+        case.fail(format!(
+            "expected the plugin to fail with {failure}, but it did not"
+        ));
+    }
+    for (what, want, got) in [
+        (
+            "bytes to the upstream",
+            &expect.to_upstream,
+            &outcome.to_upstream,
+        ),
+        (
+            "bytes to the client",
+            &expect.to_downstream,
+            &outcome.to_downstream,
+        ),
+    ] {
+        if let Some(want) = want {
+            let got = String::from_utf8_lossy(got);
+            if !want.matches(&got) {
+                case.fail(format!("{what}: expected {want}, got {got:?}"));
+            }
+        }
+    }
+    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
+    metrics(case, metrics_now, &expect.metrics);
+}
+
+pub(crate) fn failure(case: &mut CaseReport, err: &HostError, expected: Option<&Matcher>) {
+    let text = super::run::failure_text(err);
+    match expected {
+        Some(m) if m.matches(&err.to_string()) || m.matches(&text) => {}
+        Some(m) => case.fail(format!("expected a failure {m}, got: {text}")),
+        None => case.fail(text),
+    }
+}
+
+fn message(
+    case: &mut CaseReport,
+    what: &str,
+    status: Option<u16>,
+    headers: &HeaderMap,
+    body: &[u8],
+    want: &MessageExpect,
+) {
+    let before = case.failures.len();
+    if let (Some(want), Some(got)) = (want.status, status)
+        && want != got
+    {
+        case.fail(format!("{what} status: expected {want}, got {got}"));
+    }
+    for (name, matcher) in &want.headers {
+        match headers.get(name) {
+            None => case.fail(format!(
+                "{what} header `{name}`: expected {matcher}, but it is missing"
+            )),
+            Some(value) if !matcher.matches(&value) => case.fail(format!(
+                "{what} header `{name}`: expected {matcher}, got {value:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in &want.absent {
+        if let Some(value) = headers.get(name) {
+            case.fail(format!(
+                "{what} header `{name}`: expected absent, got {value:?}"
+            ));
+        }
+    }
+    if let Some(matcher) = &want.body {
+        let body = String::from_utf8_lossy(body);
+        if !matcher.matches(&body) {
+            case.fail(format!("{what} body: expected {matcher}, got {body:?}"));
+        }
+    }
+    if case.failures.len() > before {
+        let listing: Vec<String> = headers
+            .iter()
+            .map(|(n, v)| format!("    {n}: {v}"))
+            .collect();
+        case.fail(format!("{what} headers were:\n{}", listing.join("\n")));
+    }
+}
+
+pub(crate) fn logs(
+    case: &mut CaseReport,
+    logs: &[LogRecord],
+    want: &[LogExpect],
+    unwanted: &[LogExpect],
+) {
+    let mut missing = false;
+    for expectation in want {
+        if !logs.iter().any(|l| expectation.matches(l)) {
+            case.fail(format!("expected {expectation}, but none was logged"));
+            missing = true;
+        }
+    }
+    for expectation in unwanted {
+        if let Some(record) = logs.iter().find(|l| expectation.matches(l)) {
+            case.fail(format!(
+                "expected no log like {expectation}, got {}: {}",
+                record.level.as_str(),
+                record.message
+            ));
+        }
+    }
+    if missing {
+        let listing: Vec<String> = logs
+            .iter()
+            .map(|l| format!("    {} [{}] {}", l.level.as_str(), l.callback, l.message))
+            .collect();
+        if listing.is_empty() {
+            case.fail("the plugin logged nothing".into());
+        } else {
+            case.fail(format!("the plugin logged:\n{}", listing.join("\n")));
+        }
+    }
+}
+
+fn metrics(case: &mut CaseReport, metrics: &[Metric], want: &IndexMap<String, i64>) {
+    for (name, value) in want {
+        match metrics.iter().find(|m| &m.name == name) {
+            None => case.fail(format!(
+                "metric `{name}`: expected {value}, but it is not defined"
+            )),
+            Some(m) if m.value != *value => case.fail(format!(
+                "metric `{name}`: expected {value}, got {}",
+                m.value
+            )),
+            Some(_) => {}
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `wasmctl run`: a real plugin, built from the default template, through the built-in host.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+
+/// One `demo` project from the default template, built once for every test in this file.
+fn demo() -> &'static Path {
+    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempdir().keep();
+        let project = new_project(&dir, "demo", &[]);
+        run_ok(wasmctl(&project).arg("build"));
+        project
+    })
+}
+
+fn wasm() -> PathBuf {
+    let r = run_ok(wasmctl(demo()).args(["build", "-q"]));
+    PathBuf::from(r.stdout.trim())
+}
+
+#[test]
+fn run_shows_the_configured_response_header() {
+    let r = run_ok(wasmctl(demo()).args(["run", "--config", "config.yaml"]));
+    assert!(
+        r.stdout.contains("request (as forwarded upstream):"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("response: 200"), "{}", r.stdout);
+    assert!(r.stdout.contains("  x-greeting: hello"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("adding 1 header(s) to every response"),
+        "{}",
+        r.stdout
+    );
+    // Status goes to stderr, the result alone to stdout.
+    assert!(r.stderr.contains("Ran"), "{}", r.stderr);
+    assert!(!r.stdout.contains("Ran"));
+}
+
+#[test]
+fn run_uses_the_project_config_by_default() {
+    let r = run_ok(wasmctl(demo()).arg("run"));
+    assert!(r.stdout.contains("  x-greeting: hello"), "{}", r.stdout);
+}
+
+#[test]
+fn run_json_has_request_response_and_logs() {
+    let r = run_ok(wasmctl(demo()).args([
+        "run",
+        "--json",
+        "--env",
+        "TRUST_DOMAIN=cluster.local",
+        "--request",
+        "POST /orders?id=1",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "host: shop.example",
+        "--body",
+        "{}",
+        "--response-status",
+        "201",
+        "--response-header",
+        "location: /orders/1",
+        "--response-body",
+        "created",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");
+    let has = |headers: &serde_json::Value, name: &str, value: &str| {
+        headers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h[0] == name && h[1] == value)
+    };
+    let upstream = &v["upstream"]["headers"];
+    assert!(has(upstream, ":method", "POST"), "{upstream}");
+    assert!(has(upstream, ":path", "/orders?id=1"), "{upstream}");
+    assert!(has(upstream, ":authority", "shop.example"), "{upstream}");
+    assert!(
+        has(upstream, "content-type", "application/json"),
+        "{upstream}"
+    );
+    assert_eq!(v["upstream"]["body"], "{}");
+    let response = &v["response"];
+    assert_eq!(response["status"], 201);
+    assert!(has(&response["headers"], "x-greeting", "hello"));
+    assert!(has(&response["headers"], "x-trust-domain", "cluster.local"));
+    assert!(has(&response["headers"], "location", "/orders/1"));
+    assert_eq!(response["body"], "created");
+    assert_eq!(v["local_reply"], serde_json::Value::Null);
+    assert_eq!(v["start_logs"][0]["level"], "info");
+    assert_eq!(v["start_logs"][0]["callback"], "proxy_on_configure");
+}
+
+#[test]
+fn run_a_module_by_path_outside_the_project() {
+    let wasm = wasm();
+    let elsewhere = tempdir();
+    std::fs::write(
+        elsewhere.path().join("plugin.json"),
+        r#"{"headers": {"x-from-json": "yes"}}"#,
+    )
+    .unwrap();
+    let r = run_ok(
+        wasmctl(elsewhere.path())
+            .arg("run")
+            .arg(&wasm)
+            .args(["--config", "plugin.json"]),
+    );
+    assert!(r.stdout.contains("  x-from-json: yes"), "{}", r.stdout);
+}
+
+#[test]
+fn a_rejected_config_is_an_error_with_the_plugin_s_reason() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("bad.yaml"), "headers:\n  x-a: [1]\n").unwrap();
+    let r = run_err(
+        wasmctl(demo())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("bad.yaml")),
+    );
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains(
+            "error: the plugin rejected its pluginConfig (proxy_on_configure returned false)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "hint: the plugin logged: invalid pluginConfig: headers.x-a must be a string"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_flags_and_files_are_one_line_errors() {
+    let r = run_err(wasmctl(demo()).args(["run", "--request", "GET"]));
+    assert!(
+        r.stderr.contains("error: --request must be `METHOD PATH`"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(wasmctl(demo()).args(["run", "--env", "NOVALUE"]));
+    assert!(
+        r.stderr.contains("error: --env takes `NAME=VALUE`"),
+        "{}",
+        r.stderr
+    );
+    let dir = tempdir();
+    std::fs::write(dir.path().join("x.wasm"), b"not wasm").unwrap();
+    let r = run_err(wasmctl(dir.path()).args(["run", "x.wasm", "--config", "/dev/null"]));
+    assert!(
+        r.stderr.contains("error: not a loadable wasm module"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn run_before_build_says_to_build() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "fresh", &[]);
+    let r = run_err(wasmctl(&project).arg("run"));
+    assert!(
+        r.stderr
+            .contains("error: project `fresh` has not been built yet"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: run `wasmctl build` first"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn run_a_network_plugin_counts_bytes() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "tcp", &["--template", "network"]);
+    run_ok(wasmctl(&project).arg("build"));
+    let r = run_ok(wasmctl(&project).args(["run", "--body", "ping", "--response-body", "pong!"]));
+    assert!(r.stdout.contains(r#"to upstream: "ping""#), "{}", r.stdout);
+    assert!(r.stdout.contains(r#"to client: "pong!""#), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("tcp: connection 2: 4 bytes from downstream, 5 bytes from upstream"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn call_responses_answer_the_plugin_s_http_calls() {
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
+    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = wasmctl(dir.path());
+        cmd.args(["run", "callout.wasm", "--config", "/dev/null"])
+            .args(extra);
+        cmd
+    };
+    let r = run_ok(&mut run(&["--call-response", "200:ok"]));
+    assert!(
+        r.stdout.contains("http_call to `authz`: GET /check"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("request (as forwarded upstream):"),
+        "{}",
+        r.stdout
+    );
+    let r = run_ok(&mut run(&["--call-response", "503"]));
+    assert!(
+        r.stdout
+            .contains("local reply: 403 from proxy_on_http_call_response"),
+        "{}",
+        r.stdout
+    );
+    let r = run_err(&mut run(&[]));
+    assert!(
+        r.stderr.contains("error: the plugin failed in proxy_on_request_headers: proxy_http_call: no response scripted for the call to upstream `authz` (GET /check)"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(&mut run(&["--call-response", "ok"]));
+    assert!(
+        r.stderr
+            .contains("error: --call-response takes `STATUS` or `STATUS:BODY`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn run_in_envoy_shows_the_same_header() {
+    let r = run_ok(wasmctl(demo()).args(["run", "--envoy", "--json", "--env", "TRUST_DOMAIN=td"]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");
+    let headers = v["response"]["headers"].as_array().unwrap();
+    let value = |name: &str| headers.iter().find(|h| h[0] == name).map(|h| h[1].clone());
+    assert_eq!(value("x-greeting"), Some("hello".into()), "{v}");
+    assert_eq!(value("x-trust-domain"), Some("td".into()), "{v}");
+    // Envoy's own header: this really went through Envoy.
+    assert_eq!(value("server"), Some("envoy".into()), "{v}");
+    assert!(
+        v["start_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == "adding 2 header(s) to every response"),
+        "{v}"
+    );
+}

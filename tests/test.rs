@@ -1,0 +1,244 @@
+//! `wasmctl test`: every template's scenarios pass on a freshly built project, and a scenario that
+//! does not hold fails with a readable difference.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+
+const TEMPLATES: [&str; 4] = ["http-headers", "http-auth", "http-body", "network"];
+
+/// A built http-headers project shared by the tests below.
+fn headers_project() -> &'static Path {
+    static PROJECT: OnceLock<PathBuf> = OnceLock::new();
+    PROJECT.get_or_init(|| {
+        let dir = tempdir().keep();
+        let project = new_project(&dir, "greeter", &[]);
+        run_ok(wasmctl(&project).arg("build"));
+        project
+    })
+}
+
+#[test]
+fn every_template_passes_its_own_scenarios() {
+    for template in TEMPLATES {
+        let dir = tempdir();
+        let project = new_project(
+            dir.path(),
+            &format!("t-{template}"),
+            &["--template", template],
+        );
+        let scenarios = support::entries(&project.join("scenarios"));
+        assert!(
+            !scenarios.is_empty(),
+            "template {template} ships no scenarios"
+        );
+        run_ok(wasmctl(&project).arg("build"));
+        let r = run_ok(wasmctl(&project).arg("test"));
+        assert!(!r.stdout.contains("FAILED"), "{template}:\n{}", r.stdout);
+        let cases = r.stdout.lines().filter(|l| l.starts_with("  ok ")).count();
+        assert!(cases >= 2, "{template}: too few cases ran:\n{}", r.stdout);
+        assert!(
+            r.stderr
+                .contains(&format!("Passed {} scenario file(s)", scenarios.len())),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_scenario_that_does_not_hold_fails_with_the_difference() {
+    let project = headers_project();
+    let dir = tempdir();
+    let file = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: wrong on purpose
+config: {headers: {x-greeting: hello}}
+exchanges:
+  - name: expects another greeting
+    expect:
+      response:
+        status: 201
+        headers: {x-greeting: goodbye, x-missing: {regex: "^a"}}
+        absent: [content-length]
+      logs: ["no such line"]
+  - name: this one holds
+    expect:
+      response:
+        headers: {x-greeting: {regex: "^hel+o$"}}
+"#,
+    )
+    .unwrap();
+    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    let out = &r.stdout;
+    assert!(
+        out.contains("wrong on purpose") && out.contains("FAILED"),
+        "{out}"
+    );
+    assert!(out.contains("FAILED  expects another greeting"), "{out}");
+    assert!(
+        out.contains("- response status: expected 201, got 200"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"- response header `x-greeting`: expected "goodbye", got "hello""#),
+        "{out}"
+    );
+    assert!(
+        out.contains("- response header `x-missing`: expected matching /^a/, but it is missing"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"- response header `content-length`: expected absent, got "0""#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"- expected a log containing "no such line", but none was logged"#),
+        "{out}"
+    );
+    assert!(out.contains("ok      this one holds"), "{out}");
+    assert!(
+        r.stderr.contains("error: 1 of 2 scenario case(s) failed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn json_report_lists_cases_and_outcomes() {
+    let project = headers_project();
+    let r = run_ok(wasmctl(project).args(["test", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["failed"], 0);
+    let first = &v["scenarios"][0];
+    assert!(first["path"].as_str().unwrap().ends_with(".yaml"));
+    assert!(
+        first["cases"][0]["outcome"]["response"]["status"].is_number(),
+        "{first}"
+    );
+}
+
+#[test]
+fn an_invalid_scenario_file_is_an_error() {
+    let project = headers_project();
+    let dir = tempdir();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "exchanges:\n  - reqest: {path: /}\n").unwrap();
+    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    assert!(r.stderr.contains("error: invalid scenario"), "{}", r.stderr);
+    assert!(r.stderr.contains("unknown field `reqest`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("hint: the scenario format is described in docs/run.md"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_plugin_failure_is_reported_against_its_exchange() {
+    let project = headers_project();
+    let dir = tempdir();
+    let file = dir.path().join("failing.yaml");
+    // The http-headers plugin makes no http_call, so a scripted one is simply unused; but a
+    // plugin failure is expected here and does not happen, which must fail.
+    std::fs::write(
+        &file,
+        "config: {headers: {x-a: b}}\nexchanges:\n  - expect:\n      failure: {contains: panicked}\n",
+    )
+    .unwrap();
+    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    assert!(
+        r.stdout
+            .contains("expected the plugin to fail with containing \"panicked\", but it did not"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Asks `authz` before letting a request through (see the file).
+const CALLOUT_PLUGIN: &str = include_str!("support/callout.wat");
+
+#[test]
+fn http_calls_are_answered_from_the_scenario() {
+    let dir = tempdir();
+    let wasm = wat::parse_str(CALLOUT_PLUGIN).unwrap();
+    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let file = dir.path().join("callout.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: asks authz first
+plugin: callout.wasm
+exchanges:
+  - name: authz says yes
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      local_reply: false
+      upstream: {headers: {":path": /}}
+  - name: authz says no
+    http_calls: [{upstream: authz, status: 503}]
+    expect:
+      local_reply: true
+      response: {status: 403}
+  - name: nobody scripted an answer
+    expect:
+      failure: {contains: "no response scripted for the call to upstream `authz` (GET /check)"}
+  - name: not run after a failure
+"#,
+    )
+    .unwrap();
+    // No project here: the scenario names its module.
+    let r = run_err(wasmctl(dir.path()).arg("test").arg(&file));
+    let out = &r.stdout;
+    assert!(out.contains("ok      authz says yes"), "{out}");
+    assert!(out.contains("ok      authz says no"), "{out}");
+    assert!(out.contains("ok      nobody scripted an answer"), "{out}");
+    assert!(out.contains("FAILED  not run after a failure"), "{out}");
+    assert!(
+        out.contains("not run: the plugin failed in an earlier exchange"),
+        "{out}"
+    );
+    assert!(
+        r.stderr.contains("error: 1 of 4 scenario case(s) failed"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_same_scenarios_run_in_envoy() {
+    let project = headers_project();
+    let r = run_ok(wasmctl(project).args(["test", "--envoy"]));
+    assert!(!r.stdout.contains("FAILED"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ok      GET gets the greeting"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains(", in envoy"), "{}", r.stderr);
+
+    // A scenario that does not hold fails in Envoy too, with the same kind of difference.
+    let dir = tempdir();
+    let file = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &file,
+        "config: {headers: {x-greeting: hello}}\nexchanges:\n  - expect: {response: {headers: {x-greeting: hi}}}\n",
+    )
+    .unwrap();
+    let r = run_err(wasmctl(project).args(["test", "--envoy"]).arg(&file));
+    assert!(
+        r.stdout
+            .contains(r#"- response header `x-greeting`: expected "hi", got "hello""#),
+        "{}",
+        r.stdout
+    );
+    // Envoy's own response headers show it really went through Envoy.
+    assert!(r.stdout.contains("server: envoy"), "{}", r.stdout);
+}
