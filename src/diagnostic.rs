@@ -68,6 +68,10 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::build::BuildError,
         crate::project::ProjectError,
         crate::module::ModuleError,
+        crate::oci::OciError,
+        crate::oci::ReferenceError,
+        crate::oci::layout::LayoutError,
+        crate::oci::auth::CredentialError,
     );
     Vec::new()
 }

@@ -6,6 +6,7 @@ pub mod build;
 pub mod diagnostic;
 pub mod fs;
 pub mod module;
+pub mod oci;
 pub mod output;
 pub mod project;
 pub mod scaffold;

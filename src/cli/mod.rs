@@ -4,11 +4,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use wasmctl::output::{ColorChoice, Printer, Verbosity};
 
 mod build;
+mod login;
+mod logout;
 mod new;
+mod pull;
+mod push;
+mod verify;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
-#[command(name = "wasmctl", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "wasmctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -59,6 +69,11 @@ pub enum Color {
 pub enum Command {
     New(new::NewArgs),
     Build(build::BuildArgs),
+    Push(push::PushArgs),
+    Verify(verify::VerifyArgs),
+    Pull(pull::PullArgs),
+    Login(login::LoginArgs),
+    Logout(logout::LogoutArgs),
 }
 
 /// `--json` for commands that have a result.
@@ -75,6 +90,10 @@ impl Command {
         match self {
             Command::New(args) => args.output.json,
             Command::Build(args) => args.output.json,
+            Command::Push(args) => args.output.json,
+            Command::Verify(args) => args.output.json,
+            Command::Pull(args) => args.output.json,
+            Command::Login(_) | Command::Logout(_) => false,
         }
     }
 }
@@ -83,13 +102,22 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
     match cli.command {
         Command::New(args) => new::run(args, printer),
         Command::Build(args) => build::run(args, printer),
+        Command::Push(args) => push::run(args, printer),
+        Command::Verify(args) => verify::run(args, printer),
+        Command::Pull(args) => pull::run(args, printer),
+        Command::Login(args) => login::run(args, printer),
+        Command::Logout(args) => logout::run(args, printer),
     }
 }
 
 /// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
 pub fn init_logging(global: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
-    let default = if global.verbose > 1 { "wasmctl=debug" } else { "off" };
+    let default = if global.verbose > 1 {
+        "wasmctl=debug"
+    } else {
+        "off"
+    };
     let filter = std::env::var("WASMCTL_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(EnvFilter::new)
