@@ -12,7 +12,12 @@ fn main() -> ExitCode {
         Err(err) => {
             // clap prints help and version to stdout and usage errors to stderr.
             let _ = err.print();
-            return if err.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success }.into();
+            return if err.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            }
+            .into();
         }
     };
     cli::init_logging(&args.global);

@@ -212,7 +212,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_magic() {
-        assert!(matches!(inspect(b"not wasm at all"), Err(ModuleError::BadMagic)));
+        assert!(matches!(
+            inspect(b"not wasm at all"),
+            Err(ModuleError::BadMagic)
+        ));
     }
 
     #[test]

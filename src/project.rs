@@ -95,7 +95,11 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PathBuf>,
     /// A JSON Schema file the pluginConfig must satisfy.
-    #[serde(default, rename = "config-schema", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "config-schema",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub config_schema: Option<PathBuf>,
 }
 
@@ -195,12 +199,12 @@ impl Project {
     fn from_package(metadata: &Metadata, package: &Package) -> Result<Project, ProjectError> {
         let manifest_path = package.manifest_path.clone().into_std_path_buf();
         let settings = match package.metadata.get("wasmctl") {
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-                ProjectError::BadSettings {
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|e| ProjectError::BadSettings {
                     path: manifest_path.clone(),
                     message: e.to_string(),
-                }
-            })?,
+                })?
+            }
             None => Settings::default(),
         };
         let lib_name = package
@@ -217,7 +221,10 @@ impl Project {
                 .unwrap_or_default(),
             manifest_path,
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
-            workspace_manifest: metadata.workspace_root.join("Cargo.toml").into_std_path_buf(),
+            workspace_manifest: metadata
+                .workspace_root
+                .join("Cargo.toml")
+                .into_std_path_buf(),
             settings,
             lib_name,
             repository_url: package.repository.clone(),
@@ -316,7 +323,12 @@ fn pick_package<'a>(
     wanted: Option<&str>,
 ) -> Result<&'a Package, ProjectError> {
     let members = metadata.workspace_packages();
-    let names = || members.iter().map(|p| p.name.to_string()).collect::<Vec<_>>();
+    let names = || {
+        members
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect::<Vec<_>>()
+    };
     if let Some(wanted) = wanted {
         return members
             .iter()

@@ -81,8 +81,7 @@ pub fn build(
         let Ok(message) = message else { continue };
         if let Message::CompilerArtifact(a) = message {
             let ours = a.manifest_path.as_std_path() == project.manifest_path
-                || a.target.name.replace('-', "_")
-                    == project.lib_name.clone().unwrap_or_default();
+                || a.target.name.replace('-', "_") == project.lib_name.clone().unwrap_or_default();
             if ours && a.target.is_cdylib() {
                 artifact = a
                     .filenames

@@ -127,23 +127,26 @@ pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildO
         source,
     })?;
 
-    let stripped = module::strip_custom_sections(&original).map_err(|source| {
-        BuildError::NotPlugin {
+    let stripped =
+        module::strip_custom_sections(&original).map_err(|source| BuildError::NotPlugin {
             path: built.clone(),
             source,
-        }
-    })?;
+        })?;
     let (shrunk, optimized) = if options.optimize {
         match WasmOpt::find() {
             Some(wasm_opt) => match wasm_opt.optimize(&stripped) {
                 Ok(bytes) => (bytes, true),
                 Err(err) => {
-                    printer.warn(format!("wasm-opt failed, keeping the unoptimized module: {err:#}"));
+                    printer.warn(format!(
+                        "wasm-opt failed, keeping the unoptimized module: {err:#}"
+                    ));
                     (stripped, false)
                 }
             },
             None => {
-                printer.verbose("wasm-opt is not on PATH; skipping it (install binaryen to shrink further)");
+                printer.verbose(
+                    "wasm-opt is not on PATH; skipping it (install binaryen to shrink further)",
+                );
                 (stripped, false)
             }
         }

@@ -48,7 +48,10 @@ impl WasmOpt {
             .with_context(|| format!("failed to run `{}`", self.path.display()))?;
         if !result.status.success() {
             let stderr = String::from_utf8_lossy(&result.stderr);
-            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            let first = stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
             anyhow::bail!("{} ({})", first.trim(), result.status);
         }
         let optimized = std::fs::read(&output).context("failed to read wasm-opt's output")?;

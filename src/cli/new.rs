@@ -12,7 +12,9 @@ use super::JsonArg;
 
 /// Create a proxy-wasm plugin project from a template
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  wasmctl new demo --yes\n  wasmctl new auth --template http-auth --repository ghcr.io/acme/auth")]
+#[command(
+    after_help = "Examples:\n  wasmctl new demo --yes\n  wasmctl new auth --template http-auth --repository ghcr.io/acme/auth"
+)]
 pub struct NewArgs {
     /// Project name: a cargo package name and a Kubernetes DNS-1123 label (names the WasmPlugin)
     #[arg(required_unless_present = "list", allow_hyphen_values = true)]
@@ -76,13 +78,22 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 
     if !args.yes && printer.interactive() {
-        prompt(&mut options, &args.template.is_some(), &args.selector.is_empty())?;
+        prompt(
+            &mut options,
+            &args.template.is_some(),
+            &args.selector.is_empty(),
+        )?;
     }
 
     let out = scaffold::generate(&options)?;
     printer.status(
         "Created",
-        format!("`{}` from template `{}` at {}", out.name, out.template, out.path.display()),
+        format!(
+            "`{}` from template `{}` at {}",
+            out.name,
+            out.template,
+            out.path.display()
+        ),
     );
     if printer.json() {
         printer.result_json(&out)?;
@@ -121,12 +132,19 @@ fn parse_selector(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
 }
 
 /// Asks for what no flag settled; each question has the flag named in its prompt.
-fn prompt(options: &mut NewOptions, template_given: &bool, selector_default: &bool) -> anyhow::Result<()> {
+fn prompt(
+    options: &mut NewOptions,
+    template_given: &bool,
+    selector_default: &bool,
+) -> anyhow::Result<()> {
     use dialoguer::{Input, Select};
     let theme = dialoguer::theme::SimpleTheme;
     if !template_given {
         let all = scaffold::templates();
-        let items: Vec<String> = all.iter().map(|t| format!("{:14} {}", t.id, t.description)).collect();
+        let items: Vec<String> = all
+            .iter()
+            .map(|t| format!("{:14} {}", t.id, t.description))
+            .collect();
         let pick = Select::with_theme(&theme)
             .with_prompt("Template (--template)")
             .items(&items)
@@ -153,7 +171,11 @@ fn prompt(options: &mut NewOptions, template_given: &bool, selector_default: &bo
             .with_prompt("Workload selector (--selector)")
             .default(current)
             .interact_text()?;
-        let pairs: Vec<String> = answer.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect();
+        let pairs: Vec<String> = answer
+            .split(',')
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .collect();
         options.selector = parse_selector(&pairs)?;
     }
     Ok(())

@@ -62,15 +62,27 @@ mod tests {
     #[test]
     fn every_template_has_metadata_and_a_cargo_toml() {
         let all = templates();
-        assert!(all.len() >= 4, "templates: {:?}", all.iter().map(|t| t.id).collect::<Vec<_>>());
+        assert!(
+            all.len() >= 4,
+            "templates: {:?}",
+            all.iter().map(|t| t.id).collect::<Vec<_>>()
+        );
         assert_eq!(all[0].id, DEFAULT_TEMPLATE);
         for t in &all {
             assert!(!t.description.is_empty(), "{} has no description", t.id);
             let cargo = t.files.get_file(t.files.path().join("Cargo.toml"));
             let cargo = cargo.and_then(|f| f.contents_utf8()).unwrap_or_default();
-            assert!(cargo.contains("{{wasmctl_metadata}}"), "{}: Cargo.toml lacks the metadata line", t.id);
+            assert!(
+                cargo.contains("{{wasmctl_metadata}}"),
+                "{}: Cargo.toml lacks the metadata line",
+                t.id
+            );
             if let Some(config) = &t.config {
-                assert!(t.files.get_file(t.files.path().join(config)).is_some(), "{}: no {config}", t.id);
+                assert!(
+                    t.files.get_file(t.files.path().join(config)).is_some(),
+                    "{}: no {config}",
+                    t.id
+                );
             }
         }
     }

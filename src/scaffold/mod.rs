@@ -46,7 +46,10 @@ impl Hint for ScaffoldError {
                 ];
                 if matches!(reason, NameError::Reserved(_)) {
                     hints.clear();
-                    hints.push("pick another name; this one clashes with Rust or a plugin dependency".into());
+                    hints.push(
+                        "pick another name; this one clashes with Rust or a plugin dependency"
+                            .into(),
+                    );
                 }
                 if let Some(suggestion) = PluginName::suggest(name) {
                     hints.push(format!("try `{suggestion}`"));
@@ -55,7 +58,11 @@ impl Hint for ScaffoldError {
             }
             ScaffoldError::UnknownTemplate(_) => vec![format!(
                 "available templates: {} (see `wasmctl new --list`)",
-                templates().iter().map(|t| t.id).collect::<Vec<_>>().join(", ")
+                templates()
+                    .iter()
+                    .map(|t| t.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )],
             ScaffoldError::NotEmpty(_) => {
                 vec!["pass --force to replace it, or choose another directory with --dir".into()]
@@ -222,7 +229,10 @@ fn render_into(
         ("{{crate_name}}", options.name.crate_name()),
         ("{{repository}}", options.repository.clone()),
         ("{{namespace}}", options.namespace.clone()),
-        ("{{wasmctl_metadata}}", settings.to_toml_table().trim_end().to_string()),
+        (
+            "{{wasmctl_metadata}}",
+            settings.to_toml_table().trim_end().to_string(),
+        ),
     ];
     let mut written = Vec::new();
     let mut stack = vec![template.files];

@@ -8,9 +8,28 @@ pub const MAX_LEN: usize = 63;
 
 /// Names cargo refuses or that would shadow a crate every plugin depends on.
 const RESERVED: &[&str] = &[
-    "test", "core", "std", "alloc", "proc-macro", "proxy-wasm", "log", "serde", "serde-json",
-    "self", "super", "crate", "build", "deps", "examples", "incremental", "con", "prn", "aux",
-    "nul", "com1", "lpt1",
+    "test",
+    "core",
+    "std",
+    "alloc",
+    "proc-macro",
+    "proxy-wasm",
+    "log",
+    "serde",
+    "serde-json",
+    "self",
+    "super",
+    "crate",
+    "build",
+    "deps",
+    "examples",
+    "incremental",
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    "com1",
+    "lpt1",
 ];
 
 /// Rust keywords are invalid crate names.
@@ -92,7 +111,10 @@ impl PluginName {
         let s = s.trim_matches(|c: char| c == '-' || c.is_ascii_digit());
         let s: String = s.chars().take(MAX_LEN).collect();
         let s = s.trim_end_matches('-').to_string();
-        PluginName::parse(&s).ok().map(|n| n.0).filter(|n| n != name)
+        PluginName::parse(&s)
+            .ok()
+            .map(|n| n.0)
+            .filter(|n| n != name)
     }
 }
 
@@ -121,9 +143,18 @@ mod tests {
         assert_eq!(PluginName::parse("a_b"), Err(NameError::BadChar('_')));
         assert_eq!(PluginName::parse("1abc"), Err(NameError::BadStart));
         assert_eq!(PluginName::parse("abc-"), Err(NameError::BadEnd));
-        assert_eq!(PluginName::parse(&"a".repeat(64)), Err(NameError::TooLong(64)));
-        assert!(matches!(PluginName::parse("proxy-wasm"), Err(NameError::Reserved(_))));
-        assert!(matches!(PluginName::parse("fn"), Err(NameError::Reserved(_))));
+        assert_eq!(
+            PluginName::parse(&"a".repeat(64)),
+            Err(NameError::TooLong(64))
+        );
+        assert!(matches!(
+            PluginName::parse("proxy-wasm"),
+            Err(NameError::Reserved(_))
+        ));
+        assert!(matches!(
+            PluginName::parse("fn"),
+            Err(NameError::Reserved(_))
+        ));
         assert_eq!(PluginName::parse(""), Err(NameError::Empty));
     }
 

@@ -9,7 +9,9 @@ use assert_cmd::cargo::CommandCargoExt;
 
 /// The rustup toolchain that builds wasm on this machine (see scripts/test.sh), if not the default.
 pub fn wasm_toolchain() -> Option<String> {
-    std::env::var("WASMCTL_TEST_TOOLCHAIN").ok().filter(|t| !t.is_empty())
+    std::env::var("WASMCTL_TEST_TOOLCHAIN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 /// A cargo target directory shared by every plugin the tests build, so the SDK compiles once.
@@ -133,3 +135,4 @@ pub fn new_project(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let r = run_ok(wasmctl(dir).args(["new", name, "--yes"]).args(args));
     PathBuf::from(r.stdout.trim())
 }
+pub mod registry;

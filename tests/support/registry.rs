@@ -1,0 +1,343 @@
+//! A real registry (Debian's docker-registry, distribution 2.8) started on a random loopback port,
+//! in one of three modes: plain HTTP, htpasswd + TLS with a test CA, or token auth.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running registry; stopped when dropped.
+pub struct Registry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    config: PathBuf,
+    log: PathBuf,
+    /// The CA that signed the TLS certificate, in TLS mode.
+    pub ca: Option<PathBuf>,
+}
+
+/// A free port on 127.0.0.1 (the listener is closed before the registry binds it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
+
+fn wait_for_port(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("registry did not listen on {addr}");
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a leaf for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf).
+pub fn make_ca_and_leaf(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=wasmctl test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    (
+        dir.join("ca.crt"),
+        dir.join("leaf.crt"),
+        dir.join("leaf.key"),
+    )
+}
+
+impl Registry {
+    /// Plain HTTP, no auth.
+    pub fn start() -> Registry {
+        Registry::start_with("")
+    }
+
+    /// htpasswd basic auth over TLS with a fresh test CA (`self.ca`).
+    pub fn start_tls_htpasswd(user: &str, password: &str) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("wasmctl-tls-")
+            .tempdir()
+            .unwrap();
+        let (ca, leaf, key) = make_ca_and_leaf(dir.path());
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("run htpasswd");
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, out.stdout).unwrap();
+        let extra = format!(
+            "auth: {{htpasswd: {{realm: wasmctl-test, path: {}}}}}\n",
+            htpasswd.display()
+        );
+        let tls = format!(
+            "  tls: {{certificate: {}, key: {}}}\n",
+            leaf.display(),
+            key.display()
+        );
+        let mut registry = Registry::start_full(&extra, &tls);
+        let kept = registry.dir.path().join("ca.crt");
+        std::fs::copy(&ca, &kept).unwrap();
+        registry.ca = Some(kept);
+        registry
+    }
+
+    /// Plain HTTP with extra top-level config (e.g. `auth:`).
+    pub fn start_with(extra: &str) -> Registry {
+        Registry::start_full(extra, "")
+    }
+
+    fn start_full(extra: &str, http_extra: &str) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("wasmctl-registry-")
+            .tempdir()
+            .unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: info, accesslog: {{disabled: false}}}}\n\
+                 storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
+                 http:\n  addr: {addr}\n{http_extra}{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("registry.log");
+        let mut registry = Registry {
+            child: None,
+            addr,
+            dir,
+            config,
+            log,
+            ca: None,
+        };
+        registry.restart();
+        registry
+    }
+
+    /// Starts the registry (again) on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start docker-registry (apt-get install docker-registry)");
+        self.child = Some(child);
+        wait_for_port(&self.addr);
+    }
+
+    /// Kills the registry process.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Access-log lines so far (`"METHOD /v2/... HTTP/1.1" STATUS`).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("\"GET ")
+                    || l.contains("\"HEAD ")
+                    || l.contains("\"PUT ")
+                    || l.contains("\"POST ")
+                    || l.contains("\"PATCH ")
+                    || l.contains("\"DELETE ")
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A loopback HTTP proxy in front of a registry that answers `500` to the first `fail_first`
+/// requests matching `method` and forwards everything else, one request per connection.
+pub struct FlakyProxy {
+    pub addr: String,
+    pub failed: Arc<AtomicUsize>,
+}
+
+impl FlakyProxy {
+    pub fn start(upstream: &str, method: &'static str, fail_first: usize) -> FlakyProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (upstream, counter) = (upstream.to_string(), failed.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &upstream, method, fail_first, &counter);
+                });
+            }
+        });
+        FlakyProxy { addr, failed }
+    }
+}
+
+fn read_head(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut byte)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&byte[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok((buf, rest));
+        }
+    }
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    method: &str,
+    fail_first: usize,
+    failed: &AtomicUsize,
+) -> std::io::Result<()> {
+    loop {
+        let (head, mut body) = read_head(&mut client)?;
+        let head_text = String::from_utf8_lossy(&head).to_string();
+        let want = content_length(&head_text);
+        while body.len() < want {
+            let mut chunk = vec![0u8; 65536];
+            let n = client.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        if head_text.starts_with(&format!("{method} "))
+            && failed.fetch_add(1, Ordering::SeqCst) < fail_first
+        {
+            client.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n",
+            )?;
+            continue;
+        }
+        // Forward with `Connection: close` so the upstream response ends at EOF.
+        let mut up = TcpStream::connect(upstream)?;
+        let head_text = head_text
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let head_text = head_text.trim_end().to_string() + "\r\nConnection: close\r\n\r\n";
+        up.write_all(head_text.as_bytes())?;
+        up.write_all(&body)?;
+        let mut response = Vec::new();
+        up.read_to_end(&mut response)?;
+        client.write_all(&response)?;
+        // The upstream said `close`; so does the proxy.
+        return Ok(());
+    }
+}
