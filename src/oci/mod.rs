@@ -31,6 +31,8 @@ pub enum OciError {
     NotFound(String),
     #[error("the TLS certificate of {registry} is not trusted: {message}")]
     UnknownCa { registry: String, message: String },
+    #[error("{registry} does not speak TLS: {message}")]
+    NotTls { registry: String, message: String },
     #[error("could not connect to {registry}: {message}")]
     Connect { registry: String, message: String },
     #[error("{registry} failed to {action}: {message}")]
@@ -98,6 +100,9 @@ impl Hint for OciError {
                 "check the registry is running and the host and port are right".into(),
                 format!("for a registry that speaks plain HTTP, pass `--insecure {registry}`"),
             ],
+            OciError::NotTls { registry, .. } => vec![format!(
+                "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
+            )],
             OciError::PushToDigest(_) => vec!["use `HOST/REPO:TAG`".into()],
             OciError::Layout(e) => e.hints(),
             OciError::NoBuild => vec![

@@ -32,7 +32,8 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Plain HTTP only for loopback hosts and those named with `--insecure`.
+    /// Whether plain HTTP is allowed: only for loopback hosts and those named with `--insecure`.
+    /// HTTPS is still tried first, as docker does, so a loopback TLS registry works too.
     pub fn plain_http(&self, registry: &str) -> bool {
         is_loopback(registry)
             || self
@@ -41,7 +42,12 @@ impl Transport {
                 .any(|h| h == registry || h == super::reference::hostname_of(registry))
     }
 
-    fn client_config(&self, registry: &str, monolithic: bool) -> Result<ClientConfig, OciError> {
+    fn client_config(
+        &self,
+        registry: &str,
+        monolithic: bool,
+        plain: bool,
+    ) -> Result<ClientConfig, OciError> {
         let mut extra_root_certificates = Vec::new();
         for path in &self.ca_files {
             let data = std::fs::read(path).map_err(|source| OciError::CaFile {
@@ -53,7 +59,7 @@ impl Transport {
                 data,
             });
         }
-        let plain = if self.plain_http(registry) {
+        let plain = if plain && self.plain_http(registry) {
             vec![registry.to_string()]
         } else {
             Vec::new()
@@ -76,6 +82,10 @@ pub struct Registry {
     pub image: ImageRef,
     reference: oci_client::Reference,
     client: Client,
+    /// Whether `client` speaks plain HTTP.
+    plain: bool,
+    /// A plain-HTTP client to fall back to when an allowed host does not speak TLS.
+    fallback: Option<Client>,
     /// Built on first use, for blobs too large for one PUT.
     chunked: Option<Client>,
     transport: Transport,
@@ -93,13 +103,20 @@ impl Registry {
         credential: Option<Credential>,
         push: bool,
     ) -> Result<Registry, OciError> {
-        let client =
-            Client::try_from(transport.client_config(&image.registry, true)?).map_err(|e| {
+        let make = |plain| -> Result<Client, OciError> {
+            Client::try_from(transport.client_config(&image.registry, true, plain)?).map_err(|e| {
                 OciError::Connect {
                     registry: image.registry.clone(),
                     message: e.to_string(),
                 }
-            })?;
+            })
+        };
+        let client = make(false)?;
+        let fallback = if transport.plain_http(&image.registry) {
+            Some(make(true)?)
+        } else {
+            None
+        };
         let (auth, user) = match credential {
             Some(Credential::Basic { username, password }) => (
                 RegistryAuth::Basic(username.clone(), password),
@@ -117,6 +134,8 @@ impl Registry {
             image: image.clone(),
             reference: image.to_client(),
             client,
+            plain: false,
+            fallback,
             chunked: None,
             transport: transport.clone(),
             auth,
@@ -157,6 +176,25 @@ impl Registry {
     /// Runs `f` with retries; on a first 401 from an anonymous connection, asks for a token and
     /// tries again.
     async fn call<T, F, Fut>(&mut self, action: &str, f: F) -> Result<T, OciError>
+    where
+        F: Fn(Client, oci_client::Reference) -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut result = self.call_once(action, &f).await;
+        if let Err(OciError::NotTls { .. }) = &result
+            && let Some(plain) = self.fallback.take()
+        {
+            tracing::debug!(registry = %self.image.registry, "no TLS; falling back to plain HTTP");
+            self.client = plain;
+            self.plain = true;
+            self.authenticated = false;
+            self.chunked = None;
+            result = self.call_once(action, &f).await;
+        }
+        result
+    }
+
+    async fn call_once<T, F, Fut>(&mut self, action: &str, f: &F) -> Result<T, OciError>
     where
         F: Fn(Client, oci_client::Reference) -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
@@ -212,7 +250,9 @@ impl Registry {
     /// Uploads a blob: one POST and one PUT when small, chunks otherwise.
     pub async fn push_blob(&mut self, data: bytes::Bytes, digest: &str) -> Result<(), OciError> {
         if data.len() > MONOLITHIC_MAX && self.chunked.is_none() {
-            let config = self.transport.client_config(&self.image.registry, false)?;
+            let config = self
+                .transport
+                .client_config(&self.image.registry, false, self.plain)?;
             let client = Client::try_from(config).map_err(|e| OciError::Connect {
                 registry: self.image.registry.clone(),
                 message: e.to_string(),
@@ -403,6 +443,14 @@ impl Registry {
                     return status_error(status.as_u16(), String::new());
                 }
                 let message = error_chain(e);
+                // rustls' words for an answer that is not TLS at all: a plain-HTTP server either
+                // answers the hello with text or drops the connection during the handshake.
+                if message.contains("InvalidContentType")
+                    || message.contains("corrupt message")
+                    || message.contains("handshake")
+                {
+                    return (OciError::NotTls { registry, message }, false);
+                }
                 if message.contains("UnknownIssuer")
                     || message.contains("certificate")
                     || message.contains("Certificate")

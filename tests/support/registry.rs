@@ -130,7 +130,7 @@ impl Registry {
     /// htpasswd basic auth over TLS with a fresh test CA (`self.ca`).
     pub fn start_tls_htpasswd(user: &str, password: &str) -> Registry {
         let dir = tempfile::Builder::new()
-            .prefix("wasmctl-tls-")
+            .prefix("wasmctl-registry-")
             .tempdir()
             .unwrap();
         let (ca, leaf, key) = make_ca_and_leaf(dir.path());
@@ -149,23 +149,22 @@ impl Registry {
             leaf.display(),
             key.display()
         );
-        let mut registry = Registry::start_full(&extra, &tls);
-        let kept = registry.dir.path().join("ca.crt");
-        std::fs::copy(&ca, &kept).unwrap();
-        registry.ca = Some(kept);
+        let mut registry = Registry::start_full(dir, &extra, &tls);
+        registry.ca = Some(ca);
         registry
     }
 
     /// Plain HTTP with extra top-level config (e.g. `auth:`).
     pub fn start_with(extra: &str) -> Registry {
-        Registry::start_full(extra, "")
-    }
-
-    fn start_full(extra: &str, http_extra: &str) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("wasmctl-registry-")
             .tempdir()
             .unwrap();
+        Registry::start_full(dir, extra, "")
+    }
+
+    /// Starts a registry keeping its config, storage, log and any key files in `dir`.
+    pub fn start_full(dir: tempfile::TempDir, extra: &str, http_extra: &str) -> Registry {
         let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
         std::fs::write(
@@ -246,7 +245,7 @@ impl Drop for Registry {
     }
 }
 
-/// A loopback HTTP proxy in front of a registry that answers `500` to the first `fail_first`
+/// A loopback HTTP proxy in front of a registry that answers `status` to the first `fail_first`
 /// requests matching `method` and forwards everything else, one request per connection.
 pub struct FlakyProxy {
     pub addr: String,
@@ -254,7 +253,17 @@ pub struct FlakyProxy {
 }
 
 impl FlakyProxy {
+    /// Fails the first `fail_first` `method` requests with a 500.
     pub fn start(upstream: &str, method: &'static str, fail_first: usize) -> FlakyProxy {
+        FlakyProxy::start_with(upstream, method, fail_first, "500 Internal Server Error")
+    }
+
+    pub fn start_with(
+        upstream: &str,
+        method: &'static str,
+        fail_first: usize,
+        status: &'static str,
+    ) -> FlakyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let failed = Arc::new(AtomicUsize::new(0));
@@ -263,7 +272,7 @@ impl FlakyProxy {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &upstream, method, fail_first, &counter);
+                    let _ = serve(stream, &upstream, method, fail_first, status, &counter);
                 });
             }
         });
@@ -302,9 +311,17 @@ fn serve(
     upstream: &str,
     method: &str,
     fail_first: usize,
+    status: &str,
     failed: &AtomicUsize,
 ) -> std::io::Result<()> {
     loop {
+        let mut first = [0u8; 1];
+        client.peek(&mut first)?;
+        if !first[0].is_ascii_alphabetic() {
+            // Not HTTP (a TLS hello): answer as any plain HTTP server does.
+            client.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")?;
+            return Ok(());
+        }
         let (head, mut body) = read_head(&mut client)?;
         let head_text = String::from_utf8_lossy(&head).to_string();
         let want = content_length(&head_text);
@@ -319,9 +336,9 @@ fn serve(
         if head_text.starts_with(&format!("{method} "))
             && failed.fetch_add(1, Ordering::SeqCst) < fail_first
         {
-            client.write_all(
-                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n",
-            )?;
+            let response =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n");
+            client.write_all(response.as_bytes())?;
             continue;
         }
         // Forward with `Connection: close` so the upstream response ends at EOF.
