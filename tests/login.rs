@@ -297,3 +297,59 @@ fn forbidden_and_missing_are_told_apart() {
         r.stderr
     );
 }
+
+#[test]
+fn token_auth_registry_like_docker_hub() {
+    let registry = Registry::start_token_auth(USER, PASSWORD);
+    let home = tempdir();
+    let reference = format!("{}/team/token:v1", registry.addr);
+    let push = |home: &Path| {
+        run(isolated(home).args(["push", &reference, "--wasm", module().to_str().unwrap()]))
+    };
+
+    // Anonymous: the token server hands out a token without push rights, the registry says 401.
+    let r = push(home.path());
+    assert!(!r.success());
+    assert!(
+        r.stderr
+            .contains("refused the credentials (anonymous access)"),
+        "{}",
+        r.stderr
+    );
+
+    let r = login(home.path(), &registry, "wrong", &[]);
+    assert!(!r.success());
+    assert!(
+        r.stderr.contains("refused the credentials of user `alice`"),
+        "{}",
+        r.stderr
+    );
+
+    let r = login(home.path(), &registry, PASSWORD, &[]);
+    assert!(r.success(), "{}", r.stderr);
+    let r = push(home.path());
+    assert!(r.success(), "{}", r.stderr);
+    let digest = r.stdout.trim().rsplit_once('@').unwrap().1.to_string();
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{USER}:{PASSWORD}"),
+        ])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use sha2::Digest;
+    assert_eq!(
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout))),
+        digest
+    );
+    run_ok(isolated(home.path()).args(["verify", &reference]));
+}

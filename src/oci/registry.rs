@@ -367,8 +367,8 @@ impl Registry {
 
     /// Checks the credentials by asking for access to the repository.
     pub async fn check_login(&mut self) -> Result<(), OciError> {
-        self.authenticate().await?;
-        // Basic auth is only checked by a request; a blob that cannot exist costs one HEAD.
+        // Tokens are checked when issued, Basic auth only by a request: a HEAD for a blob that
+        // cannot exist checks both.
         let zero = format!("sha256:{}", "0".repeat(64));
         self.blob_exists(&zero).await.map(|_| ())
     }

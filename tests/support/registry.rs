@@ -20,6 +20,8 @@ pub struct Registry {
     log: PathBuf,
     /// The CA that signed the TLS certificate, in TLS mode.
     pub ca: Option<PathBuf>,
+    /// The token server, in token mode.
+    token_server: Option<Child>,
 }
 
 /// A free port on 127.0.0.1 (the listener is closed before the registry binds it).
@@ -154,6 +156,38 @@ impl Registry {
         registry
     }
 
+    /// Plain HTTP with token auth: a token server (tests/support/token_server.py) on another
+    /// loopback port issues RS256 JWTs to `user` with `password`, as Docker Hub or Harbor do.
+    pub fn start_token_auth(user: &str, password: &str) -> Registry {
+        use std::io::BufRead;
+        let dir = tempfile::Builder::new()
+            .prefix("wasmctl-registry-")
+            .tempdir()
+            .unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token_server.py");
+        let mut server = Command::new("python3")
+            .arg(script)
+            .arg(dir.path())
+            .args(["wasmctl-test-issuer", "wasmctl-test"])
+            .arg(format!("{user}:{password}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the token server (python3 with cryptography)");
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("token server prints its port");
+        let extra = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: wasmctl-test\n    issuer: wasmctl-test-issuer\n    rootcertbundle: {}\n",
+            dir.path().join("token.crt").display()
+        );
+        let mut registry = Registry::start_full(dir, &extra, "");
+        registry.token_server = Some(server);
+        registry
+    }
+
     /// Plain HTTP with extra top-level config (e.g. `auth:`).
     pub fn start_with(extra: &str) -> Registry {
         let dir = tempfile::Builder::new()
@@ -185,6 +219,7 @@ impl Registry {
             config,
             log,
             ca: None,
+            token_server: None,
         };
         registry.restart();
         registry
@@ -242,6 +277,10 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
+        if let Some(mut server) = self.token_server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
     }
 }
 
