@@ -244,6 +244,11 @@ impl Registry {
         wait_for_port(&self.addr);
     }
 
+    /// The registry's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("registry is running").id()
+    }
+
     /// Kills the registry process.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -291,6 +296,14 @@ pub struct FlakyProxy {
     pub failed: Arc<AtomicUsize>,
 }
 
+/// What the proxy does to a matching request.
+#[derive(Clone, Copy)]
+enum Fault {
+    Status(&'static str),
+    /// SIGKILL this process (the registry) before forwarding, as a crash mid-push would.
+    Kill(u32),
+}
+
 impl FlakyProxy {
     /// Fails the first `fail_first` `method` requests with a 500.
     pub fn start(upstream: &str, method: &'static str, fail_first: usize) -> FlakyProxy {
@@ -303,6 +316,15 @@ impl FlakyProxy {
         fail_first: usize,
         status: &'static str,
     ) -> FlakyProxy {
+        FlakyProxy::spawn(upstream, method, fail_first, Fault::Status(status))
+    }
+
+    /// Kills the registry (`pid`) when the first blob upload PUT arrives, then forwards it.
+    pub fn killing_on_blob_put(upstream: &str, pid: u32) -> FlakyProxy {
+        FlakyProxy::spawn(upstream, "PUT", 1, Fault::Kill(pid))
+    }
+
+    fn spawn(upstream: &str, method: &'static str, fail_first: usize, fault: Fault) -> FlakyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let failed = Arc::new(AtomicUsize::new(0));
@@ -311,7 +333,7 @@ impl FlakyProxy {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &upstream, method, fail_first, status, &counter);
+                    let _ = serve(stream, &upstream, method, fail_first, fault, &counter);
                 });
             }
         });
@@ -350,7 +372,7 @@ fn serve(
     upstream: &str,
     method: &str,
     fail_first: usize,
-    status: &str,
+    fault: Fault,
     failed: &AtomicUsize,
 ) -> std::io::Result<()> {
     loop {
@@ -372,13 +394,21 @@ fn serve(
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        if head_text.starts_with(&format!("{method} "))
-            && failed.fetch_add(1, Ordering::SeqCst) < fail_first
-        {
-            let response =
-                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n");
-            client.write_all(response.as_bytes())?;
-            continue;
+        let matches = head_text.starts_with(&format!("{method} "))
+            && (!matches!(fault, Fault::Kill(_)) || head_text.contains("/blobs/uploads/"));
+        if matches && failed.fetch_add(1, Ordering::SeqCst) < fail_first {
+            match fault {
+                Fault::Status(status) => {
+                    let response =
+                        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n");
+                    client.write_all(response.as_bytes())?;
+                    continue;
+                }
+                Fault::Kill(pid) => {
+                    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
         // Forward with `Connection: close` so the upstream response ends at EOF.
         let mut up = TcpStream::connect(upstream)?;
