@@ -353,3 +353,42 @@ fn token_auth_registry_like_docker_hub() {
     );
     run_ok(isolated(home.path()).args(["verify", &reference]));
 }
+
+#[test]
+fn identity_tokens_are_traded_for_access_tokens() {
+    let registry = Registry::start_token_auth(USER, PASSWORD);
+    let home = tempdir();
+    let refresh =
+        support::registry::identity_token(registry.token_addr.as_ref().unwrap(), USER, PASSWORD);
+    let write_config = |token: &str| {
+        std::fs::create_dir_all(home.path().join("docker")).unwrap();
+        std::fs::write(
+            home.path().join("docker/config.json"),
+            serde_json::json!({"auths": {registry.addr.clone(): {"auth": "", "identitytoken": token}}}).to_string(),
+        )
+        .unwrap();
+    };
+    let reference = format!("{}/team/identity:v1", registry.addr);
+
+    write_config("not-a-refresh-token");
+    let r = run_err(isolated(home.path()).args([
+        "push",
+        &reference,
+        "--wasm",
+        module().to_str().unwrap(),
+    ]));
+    assert!(r.stderr.contains("refused the credentials"), "{}", r.stderr);
+    assert!(!r.stderr.contains("not-a-refresh-token"), "{}", r.stderr);
+
+    write_config(&refresh);
+    let r = run_ok(isolated(home.path()).args([
+        "push",
+        &reference,
+        "-vv",
+        "--wasm",
+        module().to_str().unwrap(),
+    ]));
+    assert!(r.stdout.starts_with(&reference));
+    assert!(!r.stderr.contains(&refresh), "identity token in logs");
+    run_ok(isolated(home.path()).args(["verify", &reference]));
+}

@@ -141,9 +141,12 @@ async fn push_to_registry(
             blob.data.len()
         ));
         registry
-            .push_blob(bytes::Bytes::copy_from_slice(&blob.data), &blob.digest)
+            .push_blob(
+                bytes::Bytes::copy_from_slice(&blob.data),
+                &blob.digest,
+                &bar,
+            )
             .await?;
-        bar.inc(blob.data.len() as u64);
     }
     bar.finish_and_clear();
     registry

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use indicatif::ProgressBar;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
@@ -13,6 +14,7 @@ use rand::Rng;
 
 use super::OciError;
 use super::auth::Credential;
+use super::auth::token::{self, TokenError};
 use super::reference::{ImageRef, is_loopback};
 
 /// Attempts per request, the first one included.
@@ -40,6 +42,33 @@ impl Transport {
                 .insecure
                 .iter()
                 .any(|h| h == registry || h == super::reference::hostname_of(registry))
+    }
+
+    /// A plain reqwest client trusting the same CAs, for the token exchange oci-client lacks.
+    fn http_client(&self) -> Result<reqwest::Client, OciError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("wasmctl/", env!("CARGO_PKG_VERSION")));
+        let mut certs = Vec::new();
+        for path in &self.ca_files {
+            let data = std::fs::read(path).map_err(|source| OciError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            certs.push(
+                reqwest::Certificate::from_pem(&data).map_err(|e| OciError::CaFile {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?,
+            );
+        }
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs);
+        }
+        builder.build().map_err(|e| OciError::Connect {
+            registry: String::new(),
+            message: e.to_string(),
+        })
     }
 
     fn client_config(
@@ -90,6 +119,8 @@ pub struct Registry {
     chunked: Option<Client>,
     transport: Transport,
     auth: RegistryAuth,
+    /// Traded for a bearer token on authentication (docker's `identitytoken`).
+    identity_token: Option<String>,
     user: Option<String>,
     ops: Vec<RegistryOperation>,
     authenticated: bool,
@@ -117,13 +148,21 @@ impl Registry {
         } else {
             None
         };
+        let credential_token = match &credential {
+            Some(Credential::IdentityToken(token)) => Some(token.clone()),
+            _ => None,
+        };
         let (auth, user) = match credential {
             Some(Credential::Basic { username, password }) => (
                 RegistryAuth::Basic(username.clone(), password),
                 Some(username),
             ),
             Some(Credential::Bearer(token)) => (RegistryAuth::Bearer(token), None),
-            None => (RegistryAuth::Anonymous, None),
+            Some(Credential::IdentityToken(_)) | None => (RegistryAuth::Anonymous, None),
+        };
+        let (identity_token, user) = match credential_token {
+            Some(token) => (Some(token), Some("identity token".to_string())),
+            None => (None, user),
         };
         let ops = if push {
             vec![RegistryOperation::Pull, RegistryOperation::Push]
@@ -139,6 +178,7 @@ impl Registry {
             chunked: None,
             transport: transport.clone(),
             auth,
+            identity_token,
             user,
             ops,
             authenticated: false,
@@ -153,6 +193,9 @@ impl Registry {
         if self.authenticated {
             return Ok(());
         }
+        if let Some(identity_token) = self.identity_token.clone() {
+            self.exchange_identity_token(&identity_token).await?;
+        }
         for op in self.ops.clone() {
             let client = self.client.clone();
             let (reference, auth) = (self.reference.clone(), self.auth.clone());
@@ -166,8 +209,41 @@ impl Registry {
         Ok(())
     }
 
+    async fn exchange_identity_token(&mut self, identity_token: &str) -> Result<(), OciError> {
+        let http = self.transport.http_client()?;
+        let scheme = if self.plain { "http" } else { "https" };
+        let base = format!("{scheme}://{}", self.image.registry);
+        let push = self.ops.contains(&RegistryOperation::Push);
+        let exchanged = token::exchange_identity_token(
+            &http,
+            &base,
+            identity_token,
+            &self.image.repository,
+            push,
+        )
+        .await;
+        match exchanged {
+            Ok(Some(access)) => self.auth = RegistryAuth::Bearer(access),
+            Ok(None) => {}
+            Err(TokenError::Http(e)) => {
+                return Err(self
+                    .classify("authenticate", &OciDistributionError::RequestError(e))
+                    .0);
+            }
+            Err(TokenError::Refused) => return Err(self.unauthorized()),
+            Err(e @ TokenError::NoToken) => {
+                return Err(OciError::Registry {
+                    registry: self.image.registry.clone(),
+                    action: "authenticate".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     async fn ensure_auth(&mut self) -> Result<(), OciError> {
-        if !matches!(self.auth, RegistryAuth::Anonymous) {
+        if !matches!(self.auth, RegistryAuth::Anonymous) || self.identity_token.is_some() {
             self.authenticate().await?;
         }
         Ok(())
@@ -247,9 +323,38 @@ impl Registry {
         .await
     }
 
-    /// Uploads a blob: one POST and one PUT when small, chunks otherwise.
-    pub async fn push_blob(&mut self, data: bytes::Bytes, digest: &str) -> Result<(), OciError> {
-        if data.len() > MONOLITHIC_MAX && self.chunked.is_none() {
+    /// Uploads a blob: one POST and one streamed PUT when small, chunks otherwise. `bar` advances
+    /// as bytes are handed to the connection, and steps back if an attempt is retried.
+    pub async fn push_blob(
+        &mut self,
+        data: bytes::Bytes,
+        digest: &str,
+        bar: &ProgressBar,
+    ) -> Result<(), OciError> {
+        let digest = digest.to_string();
+        let start = bar.position();
+        if data.len() <= MONOLITHIC_MAX {
+            let bar = bar.clone();
+            return self
+                .call("upload a blob", move |client, reference| {
+                    let (data, digest, bar) = (data.clone(), digest.clone(), bar.clone());
+                    async move {
+                        bar.set_position(start);
+                        let size = data.len() as u64;
+                        client
+                            .push_blob_stream(
+                                &reference,
+                                progress_stream(data, bar),
+                                &digest,
+                                Some(size),
+                            )
+                            .await
+                            .map(|_| ())
+                    }
+                })
+                .await;
+        }
+        if self.chunked.is_none() {
             let config = self
                 .transport
                 .client_config(&self.image.registry, false, self.plain)?;
@@ -264,13 +369,10 @@ impl Registry {
             }
             self.chunked = Some(client);
         }
-        let chunked = (data.len() > MONOLITHIC_MAX)
-            .then(|| self.chunked.clone())
-            .flatten();
-        let digest = digest.to_string();
-        self.call("upload a blob", move |client, reference| {
-            let client = chunked.clone().unwrap_or(client);
-            let (data, digest) = (data.clone(), digest.clone());
+        let chunked = self.chunked.clone().expect("just built");
+        let len = data.len() as u64;
+        self.call("upload a blob", move |_, reference| {
+            let (client, data, digest) = (chunked.clone(), data.clone(), digest.clone());
             async move {
                 client
                     .push_blob(&reference, data, &digest)
@@ -278,7 +380,9 @@ impl Registry {
                     .map(|_| ())
             }
         })
-        .await
+        .await?;
+        bar.set_position(start + len);
+        Ok(())
     }
 
     /// Uploads the manifest under the tag, and checks the registry stored what was sent.
@@ -476,6 +580,22 @@ impl Registry {
             user: self.user.clone(),
         }
     }
+}
+
+/// The blob as a stream of slices that move the progress bar as the HTTP body consumes them.
+fn progress_stream(
+    data: bytes::Bytes,
+    bar: ProgressBar,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+    const SLICE: usize = 256 * 1024;
+    let slices: Vec<bytes::Bytes> = (0..data.len())
+        .step_by(SLICE)
+        .map(|at| data.slice(at..(at + SLICE).min(data.len())))
+        .collect();
+    futures_util::stream::iter(slices.into_iter().map(move |slice| {
+        bar.inc(slice.len() as u64);
+        Ok(slice)
+    }))
 }
 
 /// Full jitter over an exponential step: 250 ms, 500 ms, 1 s, ... capped at 8 s.

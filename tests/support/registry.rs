@@ -22,6 +22,8 @@ pub struct Registry {
     pub ca: Option<PathBuf>,
     /// The token server, in token mode.
     token_server: Option<Child>,
+    /// `127.0.0.1:PORT` of the token server, in token mode.
+    pub token_addr: Option<String>,
 }
 
 /// A free port on 127.0.0.1 (the listener is closed before the registry binds it).
@@ -185,6 +187,7 @@ impl Registry {
         );
         let mut registry = Registry::start_full(dir, &extra, "");
         registry.token_server = Some(server);
+        registry.token_addr = Some(format!("127.0.0.1:{port}"));
         registry
     }
 
@@ -220,6 +223,7 @@ impl Registry {
             log,
             ca: None,
             token_server: None,
+            token_addr: None,
         };
         registry.restart();
         registry
@@ -426,4 +430,27 @@ fn serve(
         // The upstream said `close`; so does the proxy.
         return Ok(());
     }
+}
+
+/// Asks the token server for a refresh token with the OAuth2 password grant, as `docker login`
+/// does for registries that issue identity tokens.
+pub fn identity_token(token_addr: &str, user: &str, password: &str) -> String {
+    let body = format!(
+        "grant_type=password&username={user}&password={password}&service=wasmctl-test&client_id=test&access_type=offline"
+    );
+    let mut stream = TcpStream::connect(token_addr).unwrap();
+    write!(
+        stream,
+        "POST /token HTTP/1.0\r\nHost: {token_addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let json = response.split("\r\n\r\n").nth(1).expect("a response body");
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    json["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string()
 }

@@ -71,6 +71,8 @@ pub enum Credential {
     },
     /// A registry bearer token used as is.
     Bearer(String),
+    /// An OAuth2 refresh token (docker's `identitytoken`), traded for access tokens.
+    IdentityToken(String),
 }
 
 impl fmt::Debug for Credential {
@@ -78,6 +80,7 @@ impl fmt::Debug for Credential {
         match self {
             Credential::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
             Credential::Bearer(_) => write!(f, "Bearer(***)"),
+            Credential::IdentityToken(_) => write!(f, "IdentityToken(***)"),
         }
     }
 }
@@ -151,12 +154,7 @@ fn from_docker(found: DockerCredential) -> Credential {
         DockerCredential::UsernamePassword(username, password) => {
             Credential::Basic { username, password }
         }
-        // An identity token is the refresh token of an OAuth2 login; registries that issue them
-        // (ACR, Harbor, Docker Hub) also accept it as the password of the `<token>` user.
-        DockerCredential::IdentityToken(token) => Credential::Basic {
-            username: "<token>".into(),
-            password: token,
-        },
+        DockerCredential::IdentityToken(token) => Credential::IdentityToken(token),
     }
 }
 

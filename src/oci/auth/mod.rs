@@ -3,3 +3,4 @@
 pub mod credentials;
 
 pub use credentials::{Credential, CredentialError, Source, lookup, remove, store};
+pub mod token;
