@@ -209,6 +209,32 @@ fn environment_and_credential_helpers_supply_credentials() {
     );
     assert!(r.stdout.starts_with(&reference));
 
+    // podman's auth file (REGISTRY_AUTH_FILE), read when the docker config has nothing.
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        home.path().join("podman-auth.json"),
+        serde_json::json!({"auths": {registry.addr.clone(): {"auth": encoded}}}).to_string(),
+    )
+    .unwrap();
+    let r = run_ok(
+        isolated(home.path())
+            .args([
+                "push",
+                &reference,
+                "-v",
+                "--wasm",
+                module().to_str().unwrap(),
+            ])
+            .args(&ca),
+    );
+    assert!(
+        r.stderr.contains("from the podman auth file"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(home.path().join("podman-auth.json")).unwrap();
+
     // A docker credential helper named by credHelpers, speaking the helper protocol on stdio.
     let bin = home.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
