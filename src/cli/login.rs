@@ -4,9 +4,9 @@ use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use wasmctl::oci::ImageRef;
 use wasmctl::oci::auth::{self, Credential};
 use wasmctl::oci::registry::Registry;
-use wasmctl::oci::{ImageRef, OciError};
 use wasmctl::output::Printer;
 
 use super::push::RegistryArgs;
@@ -65,15 +65,7 @@ pub fn run(args: LoginArgs, printer: &Printer) -> anyhow::Result<()> {
         password: password.clone(),
     };
     let mut registry = Registry::new(&probe, &args.registry.transport(), Some(credential), false)?;
-    let checked = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(registry.check_login());
-    match checked {
-        // Access to the probe repository may be denied or absent; the credentials were accepted.
-        Ok(()) | Err(OciError::Denied { .. } | OciError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    wasmctl::oci::block_on(registry.check_password(&args.username, &password))?;
     let stored_in = auth::store(&host, &args.username, &password)?;
     printer.status(
         "Logged in",

@@ -123,6 +123,11 @@ impl Hint for OciError {
     }
 }
 
+/// Runs one registry operation to completion on a fresh current-thread runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
 /// The one async runtime the OCI client needs; a current-thread one suffices for sequential I/O.
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -231,7 +231,7 @@ impl Registry {
                     .0);
             }
             Err(TokenError::Refused) => return Err(self.unauthorized()),
-            Err(e @ TokenError::NoToken) => {
+            Err(e @ (TokenError::NoToken | TokenError::BadRealm(_))) => {
                 return Err(OciError::Registry {
                     registry: self.image.registry.clone(),
                     action: "authenticate".into(),
@@ -469,12 +469,34 @@ impl Registry {
         Ok(data)
     }
 
-    /// Checks the credentials by asking for access to the repository.
-    pub async fn check_login(&mut self) -> Result<(), OciError> {
-        // Tokens are checked when issued, Basic auth only by a request: a HEAD for a blob that
-        // cannot exist checks both.
-        let zero = format!("sha256:{}", "0".repeat(64));
-        self.blob_exists(&zero).await.map(|_| ())
+    /// Checks a username and password with the registry, as `docker login` does.
+    pub async fn check_password(&mut self, username: &str, password: &str) -> Result<(), OciError> {
+        let http = self.transport.http_client()?;
+        let mut plain = false;
+        loop {
+            let scheme = if plain { "http" } else { "https" };
+            let base = format!("{scheme}://{}", self.image.registry);
+            let checked = token::check_password(&http, &base, username, password).await;
+            return match checked {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(self.unauthorized()),
+                Err(TokenError::Http(e)) => {
+                    let (error, _) =
+                        self.classify("log in", &OciDistributionError::RequestError(e));
+                    if matches!(error, OciError::NotTls { .. }) && !plain && self.fallback.is_some()
+                    {
+                        plain = true;
+                        continue;
+                    }
+                    Err(error)
+                }
+                Err(e) => Err(OciError::Registry {
+                    registry: self.image.registry.clone(),
+                    action: "log in".into(),
+                    message: e.to_string(),
+                }),
+            };
+        }
     }
 
     /// Maps an oci-client error to ours, and says whether trying again may help.

@@ -105,8 +105,47 @@ pub async fn exchange_identity_token(
         .ok_or(TokenError::NoToken)
 }
 
+/// Checks a username and password the way `docker login` does: against the token service when
+/// the registry challenges for a bearer token, else against `/v2/` with Basic auth.
+/// Ok(false) when they are refused.
+pub async fn check_password(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> Result<bool, TokenError> {
+    let ping = client.get(format!("{base}/v2/")).send().await?;
+    let challenge = ping
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(parse_bearer_challenge);
+    let request = match challenge {
+        Some(challenge) => {
+            let mut url = reqwest::Url::parse(&challenge["realm"])
+                .map_err(|_| TokenError::BadRealm(challenge["realm"].clone()))?;
+            if let Some(service) = challenge.get("service") {
+                url.query_pairs_mut().append_pair("service", service);
+            }
+            client.get(url)
+        }
+        None => client.get(format!("{base}/v2/")),
+    };
+    let response = request.basic_auth(username, Some(password)).send().await?;
+    match response.status() {
+        s if s.is_success() => Ok(true),
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => Ok(false),
+        _ => Err(response
+            .error_for_status()
+            .err()
+            .map_or(TokenError::NoToken, TokenError::Http)),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    #[error("the registry named an invalid token service `{0}`")]
+    BadRealm(String),
     #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error("the token service refused the identity token")]
