@@ -387,6 +387,28 @@ fn bad_references_are_refused_with_a_hint() {
         "{}",
         r.stderr
     );
+    let b = built();
+    let module = b.module.to_str().unwrap();
+    let pinned = format!("localhost:5000/team/demo@sha256:{}", "a".repeat(64));
+    let r = run_err(wasmctl(dir.path()).args(["push", &pinned, "--wasm", module]));
+    assert!(
+        r.stderr.contains("cannot push to a digest reference"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(wasmctl(dir.path()).args([
+        "push",
+        "localhost:5000/x:1",
+        "--wasm",
+        module,
+        "--annotation",
+        "novalue",
+    ]));
+    assert!(
+        r.stderr.contains("invalid annotation `novalue`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
