@@ -85,12 +85,14 @@ pub fn inspect(
             let mut registry = Registry::new(image, transport, credential, false)?;
             runtime().block_on(async {
                 let (manifest, digest) = registry.pull_manifest().await?;
-                let (plan, reasons) = plan(&manifest);
+                let (mut plan, mut reasons) = plan(&manifest);
+                check_layer_size(&manifest, &mut plan, &mut reasons);
                 let blob = match &plan {
-                    Some(Plan::TarGz { digest, .. } | Plan::Raw { digest, .. }) => {
-                        // A gzip layer a little over the cap may still unpack to a module under it.
-                        Some(registry.pull_blob(digest, MAX_MODULE_SIZE * 2).await?)
-                    }
+                    Some(Plan::TarGz { digest, .. } | Plan::Raw { digest, .. }) => Some(
+                        registry
+                            .pull_blob(digest, MAX_MODULE_SIZE + (1 << 20))
+                            .await?,
+                    ),
                     None => None,
                 };
                 Ok(finish(image.to_string(), digest, plan, blob, reasons))
@@ -98,7 +100,8 @@ pub fn inspect(
         }
         Location::Layout { dir, tag } => {
             let layout = LayoutImage::open(dir, tag)?;
-            let (plan, reasons) = plan(&layout.manifest);
+            let (mut plan, mut reasons) = plan(&layout.manifest);
+            check_layer_size(&layout.manifest, &mut plan, &mut reasons);
             let blob = match &plan {
                 Some(Plan::TarGz { digest, .. } | Plan::Raw { digest, .. }) => {
                     Some(layout.blob(digest)?)
@@ -113,6 +116,27 @@ pub fn inspect(
                 reasons,
             ))
         }
+    }
+}
+
+/// Refuses, before downloading it, a module layer the manifest says is over the size cap (a
+/// gzip layer that large cannot hold a module under it: wasm does not compress to nothing).
+fn check_layer_size(manifest: &[u8], plan: &mut Option<Plan>, reasons: &mut Vec<String>) {
+    let Some(Plan::TarGz { digest, .. } | Plan::Raw { digest, .. }) = plan.as_ref() else {
+        return;
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
+    let size = manifest["layers"].as_array().and_then(|layers| {
+        layers
+            .iter()
+            .find(|l| l["digest"].as_str() == Some(digest.as_str()))
+            .and_then(|l| l["size"].as_u64())
+    });
+    if let Some(size) = size.filter(|s| *s > MAX_MODULE_SIZE + (1 << 20)) {
+        reasons.push(format!(
+            "the module layer is {size} bytes, over Istio's 256 MiB limit"
+        ));
+        *plan = None;
     }
 }
 
@@ -333,6 +357,27 @@ mod tests {
         );
         assert!(
             reasons.iter().any(|r| r.contains("application/wasm")),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn oversized_layers_are_refused_before_download() {
+        let image = build(
+            b"\0asm\x01\0\0\0",
+            Format::Compat,
+            "0.2.1",
+            &BTreeMap::new(),
+            "t",
+        );
+        let mut manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+        manifest["layers"][0]["size"] = (300u64 << 20).into();
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        let (mut plan, mut reasons) = plan(&manifest);
+        check_layer_size(&manifest, &mut plan, &mut reasons);
+        assert!(plan.is_none());
+        assert!(
+            reasons[0].contains("over Istio's 256 MiB limit"),
             "{reasons:?}"
         );
     }
