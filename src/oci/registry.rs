@@ -148,21 +148,23 @@ impl Registry {
         } else {
             None
         };
-        let credential_token = match &credential {
-            Some(Credential::IdentityToken(token)) => Some(token.clone()),
-            _ => None,
-        };
-        let (auth, user) = match credential {
+        let (auth, user, identity_token) = match credential {
             Some(Credential::Basic { username, password }) => (
                 RegistryAuth::Basic(username.clone(), password),
                 Some(username),
+                None,
             ),
-            Some(Credential::Bearer(token)) => (RegistryAuth::Bearer(token), None),
-            Some(Credential::IdentityToken(_)) | None => (RegistryAuth::Anonymous, None),
-        };
-        let (identity_token, user) = match credential_token {
-            Some(token) => (Some(token), Some("identity token".to_string())),
-            None => (None, user),
+            Some(Credential::Bearer(token)) => (
+                RegistryAuth::Bearer(token),
+                Some("bearer token".into()),
+                None,
+            ),
+            Some(Credential::IdentityToken(token)) => (
+                RegistryAuth::Anonymous,
+                Some("identity token".into()),
+                Some(token),
+            ),
+            None => (RegistryAuth::Anonymous, None, None),
         };
         let ops = if push {
             vec![RegistryOperation::Pull, RegistryOperation::Push]
