@@ -5,8 +5,8 @@
 #   scripts/bench-push.sh            # 5 MB module
 #   SIZE_MB=20 scripts/bench-push.sh
 #
-# Needs: docker-registry, skopeo, python3, and the wasm toolchain (RUSTUP_TOOLCHAIN for the plugin
-# build, e.g. RUSTUP_TOOLCHAIN=wasm-debian).
+# Needs: docker-registry, skopeo, python3, bc, and a toolchain with wasm32-wasip1 for the plugin
+# build (WASMCTL_TEST_TOOLCHAIN=wasm-debian picks a rustup toolchain for it, as in the tests).
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-5}
@@ -25,7 +25,9 @@ WASMCTL="$ROOT/target/release/wasmctl"
 
 echo "building a plugin and padding it to ${SIZE_MB} MB..." >&2
 "$WASMCTL" -q new bench --yes --dir "$WORK/bench" >/dev/null
+if [ -n "${WASMCTL_TEST_TOOLCHAIN:-}" ]; then export RUSTUP_TOOLCHAIN=$WASMCTL_TEST_TOOLCHAIN; fi
 BUILT=$(cd "$WORK/bench" && "$WASMCTL" -q build)
+unset RUSTUP_TOOLCHAIN
 # A custom section of random bytes: still a valid proxy-wasm module, and incompressible, so the
 # registry really receives SIZE_MB megabytes.
 python3 - "$BUILT" "$WORK/module.wasm" "$SIZE_MB" <<'PY'
@@ -74,6 +76,9 @@ measure() {
     t1=$(now)
     echo "$(echo "$t1 - $t0" | bc -l) $(($(requests) - r0)) $(($(uploads) - u0))"
 }
+
+# Outside any cargo project, so no project lookup (cargo metadata) is timed.
+cd "$WORK"
 
 # The same image for skopeo, in an oci: layout written by wasmctl (same bytes, same digest).
 "$WASMCTL" -q push "oci-layout:$WORK/layout:v1" --wasm "$MODULE" >/dev/null

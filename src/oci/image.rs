@@ -150,8 +150,13 @@ pub fn build(
     let (config, layers) = match format {
         Format::Compat => {
             let tar = plugin_tar(module);
-            let diff_id = sha256_digest(&tar);
-            let mut layer = Blob::new(OCI_LAYER_TAR_GZIP, gzip(&tar));
+            // Hash the tar on another core while this one compresses it.
+            let (diff_id, gz) = std::thread::scope(|scope| {
+                let hashing = scope.spawn(|| sha256_digest(&tar));
+                let gz = gzip(&tar);
+                (hashing.join().expect("hashing does not panic"), gz)
+            });
+            let mut layer = Blob::new(OCI_LAYER_TAR_GZIP, gz);
             layer
                 .annotations
                 .insert("org.opencontainers.image.title".into(), PLUGIN_FILE.into());
@@ -236,12 +241,13 @@ fn plugin_tar(module: &[u8]) -> Vec<u8> {
     builder.into_inner().expect("writing to memory cannot fail")
 }
 
-/// gzip with no name, no mtime and a fixed OS byte, so the bytes depend on the input only.
+/// gzip with no name, no mtime and a fixed OS byte, so the bytes depend on the input only. Level 1:
+/// wasm compresses about as well as at level 6 (within ~10%) in a fraction of the time.
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::new(), flate2::Compression::default());
+        .write(Vec::new(), flate2::Compression::fast());
     encoder
         .write_all(data)
         .expect("writing to memory cannot fail");

@@ -69,13 +69,18 @@ pub fn push(
     printer: &Printer,
 ) -> Result<PushOutcome, OciError> {
     let info: ModuleInfo = module::inspect(module_bytes).map_err(OciError::Module)?;
-    let image = image::build(
-        module_bytes,
-        options.format,
-        info.abi.as_str(),
-        &options.annotations,
-        &image::created_time(),
-    );
+    let (image, module_sha256) = std::thread::scope(|scope| {
+        let hashing =
+            scope.spawn(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(module_bytes)));
+        let image = image::build(
+            module_bytes,
+            options.format,
+            info.abi.as_str(),
+            &options.annotations,
+            &image::created_time(),
+        );
+        (image, hashing.join().expect("hashing does not panic"))
+    });
     let (reference, uploaded_blobs, uploaded_bytes) = match &options.location {
         Location::Registry(target) => {
             if target.digest.is_some() {
@@ -110,7 +115,7 @@ pub fn push(
         uploaded_blobs,
         uploaded_bytes,
         total_blobs: image.blobs().len(),
-        module_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(module_bytes)),
+        module_sha256,
     })
 }
 

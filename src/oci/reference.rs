@@ -74,7 +74,7 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
 static PATH_COMPONENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$").expect("path regex"));
 static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").expect("tag regex"));
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("tag regex"));
 static DIGEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("digest regex"));
 

@@ -142,11 +142,12 @@ impl Registry {
                 }
             })
         };
-        let client = make(false)?;
-        let fallback = if transport.plain_http(&image.registry) {
-            Some(make(true)?)
+        let (client, plain, fallback) = if !transport.plain_http(&image.registry) {
+            (make(false)?, false, None)
+        } else if speaks_plain_http(&image.registry) {
+            (make(true)?, true, None)
         } else {
-            None
+            (make(false)?, false, Some(make(true)?))
         };
         let (auth, user, identity_token) = match credential {
             Some(Credential::Basic { username, password }) => (
@@ -175,7 +176,7 @@ impl Registry {
             image: image.clone(),
             reference: image.to_client(),
             client,
-            plain: false,
+            plain,
             fallback,
             chunked: None,
             transport: transport.clone(),
@@ -474,7 +475,7 @@ impl Registry {
     /// Checks a username and password with the registry, as `docker login` does.
     pub async fn check_password(&mut self, username: &str, password: &str) -> Result<(), OciError> {
         let http = self.transport.http_client()?;
-        let mut plain = false;
+        let mut plain = self.plain;
         loop {
             let scheme = if plain { "http" } else { "https" };
             let base = format!("{scheme}://{}", self.image.registry);
@@ -604,6 +605,37 @@ impl Registry {
             user: self.user.clone(),
         }
     }
+}
+
+/// Whether a host that may use plain HTTP answers a plain `GET /v2/` as an HTTP server (any status
+/// but the 400 a TLS server gives to plain HTTP). Asking costs one loopback round trip, where
+/// trying HTTPS first costs a TLS handshake attempt; either way the answer is used only for hosts
+/// allowed plain HTTP, and credentials are never part of it.
+fn speaks_plain_http(registry: &str) -> bool {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let timeout = Duration::from_secs(2);
+    let with_port = if registry.ends_with(']') || !registry.contains(':') {
+        format!("{registry}:80")
+    } else {
+        registry.to_string()
+    };
+    let Some(addr) = with_port.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {registry}\r\nUser-Agent: wasmctl\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.take(1024).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.starts_with("HTTP/") && !answer.contains("HTTPS")
 }
 
 /// The blob as a stream of slices that move the progress bar as the HTTP body consumes them.
