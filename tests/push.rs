@@ -459,6 +459,21 @@ fn a_registry_killed_mid_push_gives_a_clear_error_and_a_rerun_completes() {
 }
 
 #[test]
+fn a_registry_that_answers_another_digest_is_an_error() {
+    let b = built();
+    let registry = Registry::start();
+    let liar = FlakyProxy::lying_about_manifest_digest(&registry.addr);
+    let r = run_err(wasmctl(&b.project).args(["push", &format!("{}/team/liar:v1", liar.addr)]));
+    assert!(
+        r.stderr
+            .contains("stored the manifest as sha256:0000000000"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
 fn a_stopped_registry_gives_a_clear_error() {
     let b = built();
     let mut registry = Registry::start();

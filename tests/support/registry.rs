@@ -306,6 +306,8 @@ enum Fault {
     Status(&'static str),
     /// SIGKILL this process (the registry) before forwarding, as a crash mid-push would.
     Kill(u32),
+    /// Forward, then name another digest in the manifest `Location` the registry answered with.
+    WrongDigest,
 }
 
 impl FlakyProxy {
@@ -326,6 +328,11 @@ impl FlakyProxy {
     /// Kills the registry (`pid`) when the first blob upload PUT arrives, then forwards it.
     pub fn killing_on_blob_put(upstream: &str, pid: u32) -> FlakyProxy {
         FlakyProxy::spawn(upstream, "PUT", 1, Fault::Kill(pid))
+    }
+
+    /// Answers manifest uploads with a `Location` naming a digest other than the one stored.
+    pub fn lying_about_manifest_digest(upstream: &str) -> FlakyProxy {
+        FlakyProxy::spawn(upstream, "PUT", usize::MAX, Fault::WrongDigest)
     }
 
     fn spawn(upstream: &str, method: &'static str, fail_first: usize, fault: Fault) -> FlakyProxy {
@@ -399,7 +406,12 @@ fn serve(
             body.extend_from_slice(&chunk[..n]);
         }
         let matches = head_text.starts_with(&format!("{method} "))
-            && (!matches!(fault, Fault::Kill(_)) || head_text.contains("/blobs/uploads/"));
+            && match fault {
+                Fault::Status(_) => true,
+                Fault::Kill(_) => head_text.contains("/blobs/uploads/"),
+                Fault::WrongDigest => head_text.contains("/manifests/"),
+            };
+        let mut lie = false;
         if matches && failed.fetch_add(1, Ordering::SeqCst) < fail_first {
             match fault {
                 Fault::Status(status) => {
@@ -412,6 +424,7 @@ fn serve(
                     let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                Fault::WrongDigest => lie = true,
             }
         }
         // Forward with `Connection: close` so the upstream response ends at EOF.
@@ -426,6 +439,15 @@ fn serve(
         up.write_all(&body)?;
         let mut response = Vec::new();
         up.read_to_end(&mut response)?;
+        if lie {
+            let text = String::from_utf8_lossy(&response).into_owned();
+            if let Some(at) = text.find("/manifests/sha256:") {
+                let start = at + "/manifests/sha256:".len();
+                let mut bytes = text.into_bytes();
+                bytes[start..start + 64].copy_from_slice(&[b'0'; 64]);
+                response = bytes;
+            }
+        }
         client.write_all(&response)?;
         // The upstream said `close`; so does the proxy.
         return Ok(());
