@@ -17,7 +17,7 @@ use super::JsonArg;
 /// How to reach registries; shared by push, pull, verify and login.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
-    /// Reach HOST[:PORT] over plain HTTP (loopback hosts always are); repeatable
+    /// Allow plain HTTP to HOST[:PORT] (always allowed for loopback hosts); repeatable
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
     /// Trust this PEM CA certificate for TLS registries; repeatable
@@ -34,7 +34,7 @@ impl RegistryArgs {
     }
 }
 
-/// Publish the plugin to an OCI registry, or an image layout, in a layout Istio loads
+/// Publish the plugin to an OCI registry (or an image layout on disk) in a format Istio loads
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// HOST[:PORT]/REPO[:TAG] or oci-layout:DIR[:TAG] [default: the project's repository, tagged
