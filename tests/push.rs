@@ -281,6 +281,29 @@ fn oci_and_cncf_formats() {
         ),
         module
     );
+    // ORAS, an artifact client, pulls it as plugin.wasm.
+    let out = tempdir();
+    let script = format!(
+        "import oras.client\n\
+         c = oras.client.OrasClient(hostname='{addr}', insecure=True)\n\
+         print(c.pull(target='{cncf}', outdir='{dir}'))\n",
+        addr = registry.addr,
+        dir = out.path().display()
+    );
+    let pulled = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("plugin.wasm")).unwrap(),
+        module
+    );
     // Istio rejects it, and verify says exactly why.
     let v = run_err(wasmctl(&b.project).args(["verify", &cncf]));
     assert!(

@@ -187,7 +187,11 @@ pub fn build(
             (config.clone(), vec![config, content])
         }
         Format::Cncf => {
-            let layer = Blob::new(CNCF_LAYER, module.to_vec());
+            let mut layer = Blob::new(CNCF_LAYER, module.to_vec());
+            // ORAS and other artifact clients name the pulled file after the title.
+            layer
+                .annotations
+                .insert("org.opencontainers.image.title".into(), PLUGIN_FILE.into());
             let config = serde_json::json!({
                 "created": created,
                 "architecture": "wasm",
