@@ -542,3 +542,54 @@ fn pull_writes_the_module() {
     );
     assert!(!dir.path().join("x.wasm").exists());
 }
+
+/// `module` with a custom section of `extra` bytes appended: still a valid proxy-wasm module.
+fn padded(module: &[u8], extra: usize) -> Vec<u8> {
+    let name = b"padding";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend((0..extra).map(|i| (i * 31 % 251) as u8));
+    let mut out = module.to_vec();
+    out.push(0);
+    let mut n = payload.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn blobs_over_64_mib_go_up_in_chunks() {
+    let b = built();
+    let registry = Registry::start();
+    let dir = tempdir();
+    let big = dir.path().join("big.wasm");
+    let module = padded(&std::fs::read(&b.module).unwrap(), 70 << 20);
+    std::fs::write(&big, &module).unwrap();
+    let reference = format!("{}/team/big:v1", registry.addr);
+    run_ok(wasmctl(dir.path()).args([
+        "push",
+        &reference,
+        "--format",
+        "oci",
+        "--wasm",
+        big.to_str().unwrap(),
+    ]));
+    let requests = registry.requests();
+    assert!(
+        requests.iter().any(|l| l.contains("\"PATCH ")),
+        "no chunk was sent"
+    );
+    let out = dir.path().join("back.wasm");
+    run_ok(wasmctl(dir.path()).args(["pull", &reference, "-o", out.to_str().unwrap()]));
+    assert!(
+        std::fs::read(&out).unwrap() == module,
+        "pulled module differs"
+    );
+}
