@@ -620,10 +620,10 @@ fn speaks_plain_http(registry: &str) -> bool {
     } else {
         registry.to_string()
     };
-    let Some(addr) = with_port.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
-        return false;
-    };
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+    // `localhost` may resolve to ::1 and 127.0.0.1; the registry may listen on either.
+    let Some(mut stream) = with_port.to_socket_addrs().ok().and_then(|mut addrs| {
+        addrs.find_map(|addr| TcpStream::connect_timeout(&addr, timeout).ok())
+    }) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(timeout));
