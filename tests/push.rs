@@ -103,6 +103,7 @@ fn push_compat_is_what_skopeo_sees() {
         "{line}"
     );
     assert_eq!(r.stdout.lines().count(), 1, "stdout is the result only");
+    assert!(!r.stderr.contains("B/s"), "no progress bar without a terminal:\n{}", r.stderr);
 
     let raw = skopeo(&[
         "inspect",
