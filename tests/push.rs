@@ -103,7 +103,11 @@ fn push_compat_is_what_skopeo_sees() {
         "{line}"
     );
     assert_eq!(r.stdout.lines().count(), 1, "stdout is the result only");
-    assert!(!r.stderr.contains("B/s"), "no progress bar without a terminal:\n{}", r.stderr);
+    assert!(
+        !r.stderr.contains("B/s"),
+        "no progress bar without a terminal:\n{}",
+        r.stderr
+    );
 
     let raw = skopeo(&[
         "inspect",
@@ -145,14 +149,6 @@ fn push_compat_is_what_skopeo_sees() {
         std::fs::read(&b.module).unwrap()
     );
 
-    // The project remembers the push for `wasmctl manifest`.
-    let record = support::plugin_target_dir().join("wasmctl/push-demo.push.json");
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
-    assert_eq!(record["reference"], reference);
-    assert_eq!(record["digest"], digest);
-    assert_eq!(record["format"], "compat");
-
     // Done when: the pushed image passes verify.
     let v = run_ok(wasmctl(&b.project).args(["verify", &reference]));
     assert_eq!(v.stdout.trim(), line);
@@ -193,7 +189,6 @@ fn repush_is_deterministic_and_uploads_no_blob() {
 
 #[test]
 fn default_reference_is_repository_and_crate_version() {
-    let b = built();
     let registry = Registry::start();
     let dir = tempdir();
     let project = new_project(
@@ -203,13 +198,24 @@ fn default_reference_is_repository_and_crate_version() {
     );
     // --build builds first; the module is the one just built.
     let r = run_ok(wasmctl(&project).args(["push", "--build"]));
-    assert!(
-        r.stdout
-            .starts_with(&format!("{}/team/default:0.1.0@sha256:", registry.addr)),
-        "{}",
-        r.stdout
-    );
-    let _ = b;
+    let reference = format!("{}/team/default:0.1.0", registry.addr);
+    let (pushed, digest) = r.stdout.trim().split_once('@').unwrap();
+    assert_eq!(pushed, reference);
+
+    // The project remembers the push for `wasmctl manifest` (only this test pushes this project,
+    // so the record is this push's).
+    let record = support::plugin_target_dir().join("wasmctl/push-default.push.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    assert_eq!(record["reference"], reference);
+    assert_eq!(record["digest"], digest);
+    assert_eq!(record["format"], "compat");
+    let build: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(support::plugin_target_dir().join("wasmctl/push-default.build.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["module_sha256"], build["sha256"]);
 }
 
 #[test]

@@ -91,7 +91,9 @@ fn docker_images_are_recognised() {
     let b = built();
     let registry = Registry::start();
     let oci = format!("{}/team/v:oci", registry.addr);
-    run_ok(wasmctl(&b.project).args(["push", &oci]));
+    // Pushed from outside the project: only the next test records a push for it.
+    let dir = tempdir();
+    run_ok(wasmctl(dir.path()).args(["push", &oci, "--wasm", b.module.to_str().unwrap()]));
     let docker = format!("{}/team/v:docker", registry.addr);
     skopeo(&[
         "copy",
@@ -102,7 +104,7 @@ fn docker_images_are_recognised() {
         &format!("docker://{oci}"),
         &format!("docker://{docker}"),
     ]);
-    let r = run_ok(wasmctl(&b.project).args(["verify", &docker, "--json"]));
+    let r = run_ok(wasmctl(dir.path()).args(["verify", &docker, "--json"]));
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(json["layout"], "docker");
     assert_eq!(json["accepted"], true);
