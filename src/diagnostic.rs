@@ -72,6 +72,10 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::host::HostError,
         crate::host::envoy::EnvoyError,
         crate::scenario::ScenarioError,
+        crate::oci::OciError,
+        crate::oci::ReferenceError,
+        crate::oci::layout::LayoutError,
+        crate::oci::auth::CredentialError,
     );
     Vec::new()
 }

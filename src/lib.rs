@@ -8,6 +8,7 @@ pub mod fs;
 pub mod host;
 pub mod manifest;
 pub mod module;
+pub mod oci;
 pub mod output;
 pub mod project;
 pub mod scaffold;

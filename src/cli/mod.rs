@@ -4,10 +4,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use wasmctl::output::{ColorChoice, Printer, Verbosity};
 
 mod build;
+mod login;
+mod logout;
 mod manifest;
 mod new;
+mod pull;
+mod push;
 mod run;
 mod test;
+mod verify;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
@@ -67,9 +72,14 @@ pub enum Color {
 pub enum Command {
     New(new::NewArgs),
     Build(build::BuildArgs),
-    Manifest(Box<manifest::ManifestArgs>),
     Run(run::RunArgs),
     Test(test::TestArgs),
+    Push(push::PushArgs),
+    Manifest(Box<manifest::ManifestArgs>),
+    Verify(verify::VerifyArgs),
+    Pull(pull::PullArgs),
+    Login(login::LoginArgs),
+    Logout(logout::LogoutArgs),
 }
 
 /// `--json` for commands that have a result.
@@ -89,6 +99,10 @@ impl Command {
             Command::Manifest(args) => args.output.json,
             Command::Run(args) => args.output.json,
             Command::Test(args) => args.output.json,
+            Command::Push(args) => args.output.json,
+            Command::Verify(args) => args.output.json,
+            Command::Pull(args) => args.output.json,
+            Command::Login(_) | Command::Logout(_) => false,
         }
     }
 }
@@ -100,6 +114,11 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
         Command::Manifest(args) => manifest::run(*args, printer),
         Command::Run(args) => run::run(args, printer),
         Command::Test(args) => test::run(args, printer),
+        Command::Push(args) => push::run(args, printer),
+        Command::Verify(args) => verify::run(args, printer),
+        Command::Pull(args) => pull::run(args, printer),
+        Command::Login(args) => login::run(args, printer),
+        Command::Logout(args) => logout::run(args, printer),
     }
 }
 

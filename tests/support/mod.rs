@@ -137,3 +137,4 @@ pub fn new_project(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let r = run_ok(wasmctl(dir).args(["new", name, "--yes"]).args(args));
     PathBuf::from(r.stdout.trim())
 }
+pub mod registry;

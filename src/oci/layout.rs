@@ -1,0 +1,154 @@
+//! OCI image layouts on disk (`oci-layout:DIR[:TAG]`): `oci-layout`, `index.json` and
+//! `blobs/sha256/*`, as `skopeo copy oci:DIR:TAG` and other tools read them.
+
+use std::path::{Path, PathBuf};
+
+use super::image::{Image, MANIFEST_MEDIA_TYPE, sha256_digest};
+use crate::diagnostic::Hint;
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("failed to write the image layout in `{}`", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to read the image layout in `{}`", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not an OCI image layout: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("the image layout `{}` has no tag `{tag}`", .path.display())]
+    NoTag { path: PathBuf, tag: String },
+    #[error("blob {digest} in `{}` does not match its digest", .path.display())]
+    Corrupt { path: PathBuf, digest: String },
+}
+
+impl Hint for LayoutError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            LayoutError::NoTag { .. } => vec!["name the tag: `oci-layout:DIR:TAG`".into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Writes the image into the layout at `dir` under `tag`, keeping other tags; blobs already
+/// present are left alone. Returns how many blobs (config and layers) and bytes were written.
+pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), LayoutError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LayoutError::Write { path, source }
+    };
+    let blobs_dir = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs_dir).map_err(io(&blobs_dir))?;
+    let layout_file = dir.join("oci-layout");
+    if !layout_file.exists() {
+        crate::fs::write_atomic(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(io(&layout_file))?;
+    }
+    let (mut written, mut bytes) = (0, 0);
+    for blob in image.blobs() {
+        let path = blob_path(dir, &blob.digest);
+        if !path.exists() {
+            crate::fs::write_atomic(&path, &blob.data).map_err(io(&path))?;
+            written += 1;
+            bytes += blob.data.len() as u64;
+        }
+    }
+    let path = blob_path(dir, &image.digest);
+    crate::fs::write_atomic(&path, &image.manifest).map_err(io(&path))?;
+    // The index is written last: until then, no tag points at the new image.
+    let index_path = dir.join("index.json");
+    let mut index = match std::fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+            LayoutError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!("index.json: {e}"),
+            }
+        })?,
+        Err(_) => serde_json::json!({"schemaVersion": 2, "manifests": []}),
+    };
+    let manifests = index
+        .get_mut("manifests")
+        .and_then(|m| m.as_array_mut())
+        .ok_or_else(|| LayoutError::Invalid {
+            path: dir.to_path_buf(),
+            message: "index.json has no manifests list".into(),
+        })?;
+    manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+    manifests.push(serde_json::json!({
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "digest": image.digest,
+        "size": image.manifest.len(),
+        "annotations": {REF_NAME: tag},
+    }));
+    let text = serde_json::to_vec(&index).expect("json serializes");
+    crate::fs::write_atomic(&index_path, &text).map_err(io(&index_path))?;
+    Ok((written, bytes))
+}
+
+fn blob_path(dir: &Path, digest: &str) -> PathBuf {
+    let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+    dir.join("blobs").join(algorithm).join(hex)
+}
+
+/// An image layout opened for reading one tag.
+pub struct LayoutImage {
+    dir: PathBuf,
+    pub manifest: Vec<u8>,
+    pub digest: String,
+}
+
+impl LayoutImage {
+    pub fn open(dir: &Path, tag: &str) -> Result<LayoutImage, LayoutError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| LayoutError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let index: serde_json::Value = serde_json::from_slice(&read(&dir.join("index.json"))?)
+            .map_err(|e| LayoutError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!("index.json: {e}"),
+            })?;
+        let entry = index["manifests"]
+            .as_array()
+            .and_then(|m| {
+                m.iter()
+                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
+            })
+            .ok_or_else(|| LayoutError::NoTag {
+                path: dir.to_path_buf(),
+                tag: tag.to_string(),
+            })?;
+        let digest = entry["digest"].as_str().unwrap_or_default().to_string();
+        let layout = LayoutImage {
+            dir: dir.to_path_buf(),
+            manifest: Vec::new(),
+            digest: digest.clone(),
+        };
+        let manifest = layout.blob(&digest)?;
+        Ok(LayoutImage { manifest, ..layout })
+    }
+
+    /// A blob's bytes, checked against its digest.
+    pub fn blob(&self, digest: &str) -> Result<Vec<u8>, LayoutError> {
+        let path = blob_path(&self.dir, digest);
+        let data = std::fs::read(&path).map_err(|source| LayoutError::Read { path, source })?;
+        if sha256_digest(&data) != digest {
+            return Err(LayoutError::Corrupt {
+                path: self.dir.clone(),
+                digest: digest.to_string(),
+            });
+        }
+        Ok(data)
+    }
+}

@@ -1,0 +1,137 @@
+//! OCI images for proxy-wasm modules: references, credentials, the image formats, and pushing to,
+//! pulling from and verifying against registries and on-disk image layouts.
+
+pub mod auth;
+pub mod image;
+pub mod layout;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod registry;
+
+use crate::diagnostic::Hint;
+
+pub use image::Format;
+pub use reference::{ImageRef, Location, ReferenceError};
+
+/// What can go wrong talking to a registry, phrased for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("{registry} refused the credentials{}", user_suffix(.user))]
+    Unauthorized {
+        registry: String,
+        user: Option<String>,
+    },
+    #[error("{registry} denied access to `{repository}`")]
+    Denied {
+        registry: String,
+        repository: String,
+    },
+    #[error("`{0}` was not found")]
+    NotFound(String),
+    #[error("the TLS certificate of {registry} is not trusted: {message}")]
+    UnknownCa { registry: String, message: String },
+    #[error("{registry} does not speak TLS: {message}")]
+    NotTls { registry: String, message: String },
+    #[error("could not connect to {registry}: {message}")]
+    Connect { registry: String, message: String },
+    #[error("{registry} failed to {action}: {message}")]
+    Registry {
+        registry: String,
+        action: String,
+        message: String,
+    },
+    #[error("{registry} stored the manifest as {actual}, but its content hashes to {expected}")]
+    DigestMismatch {
+        registry: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot push to a digest reference `{0}`: a push names a tag")]
+    PushToDigest(String),
+    #[error("failed to read CA file `{}`", .path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid annotation `{0}`: expected KEY=VALUE")]
+    BadAnnotation(String),
+    #[error("refusing to publish the module")]
+    Module(#[source] crate::module::ModuleError),
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
+    #[error("no module to push: the project has not been built")]
+    NoBuild,
+    #[error("no destination: pass REF, or set `repository` in [package.metadata.wasmctl]")]
+    NoReference,
+    #[error("Istio would reject `{reference}`")]
+    Rejected {
+        reference: String,
+        reasons: Vec<String>,
+    },
+}
+
+fn user_suffix(user: &Option<String>) -> String {
+    user.as_ref()
+        .map(|u| format!(" of user `{u}`"))
+        .unwrap_or_else(|| " (anonymous access)".into())
+}
+
+impl Hint for OciError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            OciError::Unauthorized { registry, user } => match user {
+                None => vec![format!(
+                    "log in first: `wasmctl login {registry} -u USER --password-stdin`"
+                )],
+                Some(_) => vec![format!(
+                    "check the user and password, then `wasmctl login {registry} -u USER --password-stdin`"
+                )],
+            },
+            OciError::Denied { .. } => {
+                vec!["the account may lack push rights on this repository".into()]
+            }
+            OciError::UnknownCa { .. } => vec![
+                "pass the private CA that signed the registry's certificate with `--ca-file CA.pem`"
+                    .into(),
+            ],
+            OciError::Connect { registry, .. } => vec![
+                "check the registry is running and the host and port are right".into(),
+                format!("for a registry that speaks plain HTTP, pass `--insecure {registry}`"),
+            ],
+            OciError::NotTls { registry, .. } => vec![format!(
+                "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
+            )],
+            OciError::PushToDigest(_) => vec!["use `HOST/REPO:TAG`".into()],
+            OciError::Layout(e) => e.hints(),
+            OciError::NoBuild => vec![
+                "run `wasmctl build` first, pass `--build`, or name a module with `--wasm FILE`"
+                    .into(),
+            ],
+            OciError::NoReference => {
+                vec!["e.g. `wasmctl push localhost:5000/team/demo:v1`".into()]
+            }
+            OciError::Rejected { reasons, .. } => {
+                let mut hints: Vec<String> =
+                    reasons.iter().map(|r| format!("rejected: {r}")).collect();
+                hints.push("push it again with `wasmctl push --format compat`".into());
+                hints
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Runs one registry operation to completion on a fresh current-thread runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+/// The one async runtime the OCI client needs; a current-thread one suffices for sequential I/O.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime starts")
+}

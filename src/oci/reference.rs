@@ -1,0 +1,359 @@
+//! Image references, parsed once at the boundary by the distribution reference grammar
+//! (`[oci://]host[:port]/path[:tag][@digest]`), and the destinations `push` accepts.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::diagnostic::Hint;
+
+/// Distribution caps the full name (host and path) at 255 characters.
+const NAME_TOTAL_MAX: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("empty image reference")]
+    Empty,
+    #[error("invalid image reference `{0}`: it names no registry host")]
+    NoHost(String),
+    #[error("invalid image reference `{reference}`: bad registry host `{host}`")]
+    BadHost { reference: String, host: String },
+    #[error(
+        "invalid image reference `{reference}`: bad repository component `{component}` (lowercase letters, digits and single `.`, `_`, `__` or `-` separators)"
+    )]
+    BadPath {
+        reference: String,
+        component: String,
+    },
+    #[error(
+        "invalid image reference `{reference}`: bad tag `{tag}` (letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`)"
+    )]
+    BadTag { reference: String, tag: String },
+    #[error(
+        "invalid image reference `{reference}`: bad digest `{digest}` (expected sha256: and 64 lowercase hex digits)"
+    )]
+    BadDigest { reference: String, digest: String },
+    #[error("invalid image reference `{0}`: the name is longer than 255 characters")]
+    TooLong(String),
+}
+
+impl Hint for ReferenceError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ReferenceError::NoHost(reference) => vec![format!(
+                "write the registry first, e.g. `docker.io/{reference}` or `localhost:5000/{reference}`"
+            )],
+            ReferenceError::BadPath { .. } => {
+                vec!["repository names are lowercase, e.g. `ghcr.io/team/my-plugin:v1`".into()]
+            }
+            _ => vec!["the form is `[oci://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`".into()],
+        }
+    }
+}
+
+/// A parsed image reference: registry host, repository path, and a tag and/or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// `host[:port]` exactly as written (`docker.io` is kept, not rewritten).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    let component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    let ipv6 = r"\[[a-fA-F0-9:]+\]";
+    Regex::new(&format!(
+        r"^(?:{component}(?:\.{component})*|{ipv6})(?::[0-9]+)?$"
+    ))
+    .expect("domain regex")
+});
+static PATH_COMPONENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$").expect("path regex"));
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("tag regex"));
+static DIGEST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("digest regex"));
+
+impl ImageRef {
+    /// Parses `[oci://]host[:port]/path[:tag][@digest]`; a registry host is required.
+    pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
+        let text = input.strip_prefix("oci://").unwrap_or(input);
+        if text.is_empty() {
+            return Err(ReferenceError::Empty);
+        }
+        let reference = input.to_string();
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                if !DIGEST.is_match(digest) {
+                    return Err(ReferenceError::BadDigest {
+                        reference,
+                        digest: digest.to_string(),
+                    });
+                }
+                (rest, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        // A tag follows the last `:` only when no `/` comes after it (`host:5000/repo` has none).
+        let (name, tag) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+            _ => (rest, None),
+        };
+        if let Some(tag) = tag
+            && !TAG.is_match(tag)
+        {
+            return Err(ReferenceError::BadTag {
+                reference,
+                tag: tag.to_string(),
+            });
+        }
+        let Some((host, path)) = name.split_once('/') else {
+            return Err(ReferenceError::NoHost(text.to_string()));
+        };
+        // As in distribution: the first component is a host only if it looks like one.
+        let looks_like_host = host.contains('.')
+            || host.contains(':')
+            || host == "localhost"
+            || host.chars().any(|c| c.is_ascii_uppercase());
+        if !looks_like_host {
+            return Err(ReferenceError::NoHost(text.to_string()));
+        }
+        if !DOMAIN.is_match(host) {
+            return Err(ReferenceError::BadHost {
+                reference,
+                host: host.to_string(),
+            });
+        }
+        if let Some(component) = path.split('/').find(|c| !PATH_COMPONENT.is_match(c)) {
+            return Err(ReferenceError::BadPath {
+                reference,
+                component: component.to_string(),
+            });
+        }
+        if name.len() > NAME_TOTAL_MAX {
+            return Err(ReferenceError::TooLong(reference));
+        }
+        Ok(ImageRef {
+            registry: host.to_string(),
+            repository: path.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
+    }
+
+    /// The host without its port, for loopback checks and credential lookups.
+    pub fn hostname(&self) -> &str {
+        hostname_of(&self.registry)
+    }
+
+    /// `host/repo` without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The same image pinned to `digest` (the tag is kept for readers).
+    pub fn with_digest(&self, digest: &str) -> ImageRef {
+        ImageRef {
+            digest: Some(digest.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The tag, or `latest` when neither tag nor digest was given.
+    pub fn tag_or_latest(&self) -> &str {
+        self.tag.as_deref().unwrap_or("latest")
+    }
+
+    /// The reference as oci-client wants it.
+    pub(crate) fn to_client(&self) -> oci_client::Reference {
+        match (&self.tag, &self.digest) {
+            (Some(tag), Some(digest)) => oci_client::Reference::with_tag_and_digest(
+                self.registry.clone(),
+                self.repository.clone(),
+                tag.clone(),
+                digest.clone(),
+            ),
+            (None, Some(digest)) => oci_client::Reference::with_digest(
+                self.registry.clone(),
+                self.repository.clone(),
+                digest.clone(),
+            ),
+            _ => oci_client::Reference::with_tag(
+                self.registry.clone(),
+                self.repository.clone(),
+                self.tag_or_latest().to_string(),
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for ImageRef {
+    type Err = ReferenceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImageRef::parse(s)
+    }
+}
+
+/// `host[:port]` -> `host` (IPv6 brackets kept off).
+pub fn hostname_of(registry: &str) -> &str {
+    if let Some(rest) = registry.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    registry.split(':').next().unwrap_or(registry)
+}
+
+/// Loopback hosts are the only ones spoken to over plain HTTP without `--insecure`.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = hostname_of(registry);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where an image goes to or comes from: a registry, or an OCI image layout on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Registry(ImageRef),
+    /// `oci-layout:DIR[:TAG]`
+    Layout {
+        dir: PathBuf,
+        tag: String,
+    },
+}
+
+impl Location {
+    pub fn parse(input: &str) -> Result<Location, ReferenceError> {
+        match input.strip_prefix("oci-layout:") {
+            Some(rest) => {
+                if rest.is_empty() {
+                    return Err(ReferenceError::Empty);
+                }
+                // DIR may hold `:`; the text after the last `:` is a tag only if it is a valid one.
+                let (dir, tag) = match rest.rsplit_once(':') {
+                    Some((dir, tag)) if !dir.is_empty() && TAG.is_match(tag) => (dir, tag),
+                    _ => (rest, "latest"),
+                };
+                Ok(Location::Layout {
+                    dir: PathBuf::from(dir),
+                    tag: tag.to_string(),
+                })
+            }
+            None => ImageRef::parse(input).map(Location::Registry),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Registry(r) => r.fmt(f),
+            Location::Layout { dir, tag } => write!(f, "oci-layout:{}:{tag}", dir.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_host_port_repo_tag() {
+        let r = ImageRef::parse("oci://127.0.0.1:5000/team/demo:v1").unwrap();
+        assert_eq!(r.registry, "127.0.0.1:5000");
+        assert_eq!(r.repository, "team/demo");
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.digest, None);
+        assert_eq!(r.to_string(), "127.0.0.1:5000/team/demo:v1");
+    }
+
+    #[test]
+    fn parses_digest_and_tag_with_digest() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = ImageRef::parse(&format!("ghcr.io/x/y@{d}")).unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        let r = ImageRef::parse(&format!("localhost/y:1.0@{d}")).unwrap();
+        assert_eq!(r.tag.as_deref(), Some("1.0"));
+        assert_eq!(r.registry, "localhost");
+    }
+
+    #[test]
+    fn no_tag_means_latest_and_port_is_not_a_tag() {
+        let r = ImageRef::parse("localhost:5000/demo").unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.tag_or_latest(), "latest");
+        assert!(is_loopback(&r.registry));
+        assert!(!is_loopback("ghcr.io"));
+        assert!(is_loopback("[::1]:5000"));
+    }
+
+    #[test]
+    fn rejects_what_distribution_rejects() {
+        for bad in [
+            "",
+            "demo",
+            "team/demo:v1",
+            "Host.io/Team/demo",
+            "ghcr.io/team//demo",
+            "ghcr.io/team/demo:",
+            "ghcr.io/team/demo:-v1",
+            "ghcr.io/team/demo@sha256:abc",
+            "ghcr.io/-team/demo",
+            "ghcr.io/team/demo.",
+            "bad_host.io/demo",
+        ] {
+            assert!(ImageRef::parse(bad).is_err(), "accepted {bad:?}");
+        }
+        let long = format!("ghcr.io/{}", "a".repeat(250));
+        assert_eq!(
+            ImageRef::parse(&long),
+            Err(ReferenceError::TooLong(long.clone()))
+        );
+    }
+
+    #[test]
+    fn error_without_host_hints_at_one() {
+        let err = ImageRef::parse("team/demo:v1").unwrap_err();
+        assert!(err.hints()[0].contains("docker.io/team/demo:v1"));
+    }
+
+    #[test]
+    fn layout_locations() {
+        assert_eq!(
+            Location::parse("oci-layout:out/img:v2").unwrap(),
+            Location::Layout {
+                dir: "out/img".into(),
+                tag: "v2".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("oci-layout:/tmp/x").unwrap(),
+            Location::Layout {
+                dir: "/tmp/x".into(),
+                tag: "latest".into()
+            }
+        );
+        assert!(matches!(
+            Location::parse("localhost/x:1").unwrap(),
+            Location::Registry(_)
+        ));
+    }
+}

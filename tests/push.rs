@@ -1,0 +1,602 @@
+//! `wasmctl push` against a real registry on loopback, cross-checked with skopeo.
+
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use support::registry::{FlakyProxy, Registry};
+use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+
+/// One plugin project, built once for every test in this file.
+struct Built {
+    _dir: tempfile::TempDir,
+    project: PathBuf,
+    module: PathBuf,
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempdir();
+        let project = new_project(dir.path(), "push-demo", &[]);
+        let r = run_ok(wasmctl(&project).args(["build"]));
+        let module = PathBuf::from(r.stdout.trim());
+        Built {
+            _dir: dir,
+            project,
+            module,
+        }
+    })
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn raw_manifest(addr: &str, image: &str) -> serde_json::Value {
+    let text = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{addr}/{image}"),
+    ]);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Copies the image to an oci: dir with skopeo and returns the bytes of the blob `digest` there.
+fn skopeo_blob(source: &str, digest: &str) -> Vec<u8> {
+    let out = tempdir();
+    let dest = format!("oci:{}:x", out.path().display());
+    skopeo(&["copy", "--src-tls-verify=false", source, &dest]);
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    std::fs::read(out.path().join("blobs/sha256").join(hex)).unwrap()
+}
+
+fn plugin_from_tar_gz(blob: &[u8]) -> Vec<u8> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("plugin.wasm") {
+            let mut out = Vec::new();
+            entry.read_to_end(&mut out).unwrap();
+            return out;
+        }
+    }
+    panic!("no plugin.wasm in the layer");
+}
+
+fn blob_uploads(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter(|l| l.contains("/blobs/uploads/"))
+        .count()
+}
+
+#[test]
+fn push_compat_is_what_skopeo_sees() {
+    let b = built();
+    let registry = Registry::start();
+    let reference = format!("{}/team/demo:v1", registry.addr);
+    let r = run_ok(wasmctl(&b.project).args(["push", &reference]));
+    let line = r.stdout.trim();
+    let (pushed, digest) = line.split_once('@').expect("REF@DIGEST");
+    assert_eq!(pushed, reference);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{line}"
+    );
+    assert_eq!(r.stdout.lines().count(), 1, "stdout is the result only");
+    assert!(
+        !r.stderr.contains("B/s"),
+        "no progress bar without a terminal:\n{}",
+        r.stderr
+    );
+
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.title"],
+        "push-demo"
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        "0.1.0"
+    );
+
+    let layer = skopeo_blob(
+        &format!("docker://{reference}"),
+        layers[0]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        plugin_from_tar_gz(&layer),
+        std::fs::read(&b.module).unwrap()
+    );
+
+    // Done when: the pushed image passes verify.
+    let v = run_ok(wasmctl(&b.project).args(["verify", &reference]));
+    assert_eq!(v.stdout.trim(), line);
+    assert!(v.stderr.contains("compat"), "{}", v.stderr);
+}
+
+#[test]
+fn repush_is_deterministic_and_uploads_no_blob() {
+    let b = built();
+    let registry = Registry::start();
+    let reference = format!("{}/team/again:v1", registry.addr);
+    let first = run_ok(wasmctl(&b.project).args(["push", &reference]));
+    let before = registry.requests();
+    assert_eq!(
+        blob_uploads(&before),
+        4,
+        "POST + PUT for config and layer:\n{before:#?}"
+    );
+
+    let second = run_ok(wasmctl(&b.project).args(["push", &reference, "--json"]));
+    let after = registry.requests();
+    let repush = &after[before.len()..];
+    assert_eq!(blob_uploads(repush), 0, "{repush:#?}");
+    assert!(repush.len() <= 5, "{repush:#?}");
+    let json: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(
+        first.stdout.trim(),
+        format!(
+            "{}@{}",
+            json["reference"].as_str().unwrap(),
+            json["digest"].as_str().unwrap()
+        )
+    );
+    assert_eq!(json["format"], "compat");
+    assert_eq!(json["layers"].as_array().unwrap().len(), 1);
+    assert!(json["size"].as_u64().unwrap() > 1000);
+}
+
+#[test]
+fn default_reference_is_repository_and_crate_version() {
+    let registry = Registry::start();
+    let dir = tempdir();
+    let project = new_project(
+        dir.path(),
+        "push-default",
+        &["--repository", &format!("{}/team/default", registry.addr)],
+    );
+    // --build builds first; the module is the one just built.
+    let r = run_ok(wasmctl(&project).args(["push", "--build"]));
+    let reference = format!("{}/team/default:0.1.0", registry.addr);
+    let (pushed, digest) = r.stdout.trim().split_once('@').unwrap();
+    assert_eq!(pushed, reference);
+
+    // The project remembers the push for `wasmctl manifest` (only this test pushes this project,
+    // so the record is this push's).
+    let record = support::plugin_target_dir().join("wasmctl/push-default.push.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    assert_eq!(record["reference"], reference);
+    assert_eq!(record["digest"], digest);
+    assert_eq!(record["format"], "compat");
+    let build: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(support::plugin_target_dir().join("wasmctl/push-default.build.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["module_sha256"], build["sha256"]);
+}
+
+#[test]
+fn without_a_build_push_says_how_to_get_one() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "push-unbuilt", &[]);
+    let r = run_err(wasmctl(&project).args(["push", "127.0.0.1:1/x:v1"]));
+    assert!(r.stderr.contains("has not been built"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hint: run `wasmctl build` first"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn oci_and_cncf_formats() {
+    let b = built();
+    let registry = Registry::start();
+    let module = std::fs::read(&b.module).unwrap();
+
+    let oci = format!("{}/team/fmt:oci", registry.addr);
+    let r = run_ok(wasmctl(&b.project).args([
+        "push",
+        &oci,
+        "--format",
+        "oci",
+        "--annotation",
+        "team=edge",
+    ]));
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    let m = raw_manifest(&registry.addr, "team/fmt:oci");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.module.wasm.config.v1+json"
+    );
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    let content = layers
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.module.wasm.content.layer.v1+wasm")
+        .unwrap();
+    assert_eq!(m["annotations"]["team"], "edge");
+    assert_eq!(
+        skopeo_blob(
+            &format!("docker://{oci}"),
+            content["digest"].as_str().unwrap()
+        ),
+        module
+    );
+    run_ok(wasmctl(&b.project).args(["verify", &oci]));
+
+    let cncf = format!("{}/team/fmt:cncf", registry.addr);
+    let r = run_ok(wasmctl(&b.project).args(["push", &cncf, "--format", "cncf"]));
+    assert!(
+        r.stderr.contains("warning: the cncf format"),
+        "{}",
+        r.stderr
+    );
+    let m = raw_manifest(&registry.addr, "team/fmt:cncf");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(
+        skopeo_blob(
+            &format!("docker://{cncf}"),
+            m["layers"][0]["digest"].as_str().unwrap()
+        ),
+        module
+    );
+    // ORAS, an artifact client, pulls it as plugin.wasm.
+    let out = tempdir();
+    let script = format!(
+        "import oras.client\n\
+         c = oras.client.OrasClient(hostname='{addr}', insecure=True)\n\
+         print(c.pull(target='{cncf}', outdir='{dir}'))\n",
+        addr = registry.addr,
+        dir = out.path().display()
+    );
+    let pulled = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("plugin.wasm")).unwrap(),
+        module
+    );
+    // Istio rejects it, and verify says exactly why.
+    let v = run_err(wasmctl(&b.project).args(["verify", &cncf]));
+    assert!(
+        v.stderr.contains("error: Istio would reject"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains("number of layers must be 2 but got 1"),
+        "{}",
+        v.stderr
+    );
+    assert!(v.stdout.is_empty());
+}
+
+#[test]
+fn oci_layout_destination_reads_with_skopeo() {
+    let b = built();
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let dest = format!("oci-layout:{}:v3", layout.display());
+    let r = run_ok(wasmctl(&b.project).args(["push", &dest]));
+    let digest = r.stdout.trim().rsplit_once('@').unwrap().1.to_string();
+    // A second tag in the same layout keeps the first.
+    run_ok(wasmctl(&b.project).args([
+        "push",
+        &format!("oci-layout:{}:other", layout.display()),
+        "--format",
+        "oci",
+    ]));
+
+    let raw = skopeo(&["inspect", "--raw", &format!("oci:{}:v3", layout.display())]);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let layer = skopeo_blob(
+        &format!("oci:{}:v3", layout.display()),
+        manifest["layers"][0]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        plugin_from_tar_gz(&layer),
+        std::fs::read(&b.module).unwrap()
+    );
+    run_ok(wasmctl(dir.path()).args(["verify", &format!("oci-layout:{}:other", layout.display())]));
+
+    // The same image pushed to a registry has the same digest.
+    let registry = Registry::start();
+    let r =
+        run_ok(wasmctl(&b.project).args(["push", &format!("{}/team/layout:v3", registry.addr)]));
+    assert!(r.stdout.trim().ends_with(&digest), "{}", r.stdout);
+}
+
+#[test]
+fn a_file_that_is_not_proxy_wasm_is_refused_before_any_upload() {
+    let registry = Registry::start();
+    let dir = tempdir();
+    let plain = dir.path().join("plain.wasm");
+    std::fs::write(&plain, b"\0asm\x01\0\0\0").unwrap();
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, b"hello").unwrap();
+    for file in [&plain, &text] {
+        let r = run_err(wasmctl(dir.path()).args([
+            "push",
+            &format!("{}/team/bad:v1", registry.addr),
+            "--wasm",
+            file.to_str().unwrap(),
+        ]));
+        assert!(
+            r.stderr.contains("error: refusing to publish the module"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("caused by: not"), "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    assert!(registry.requests().is_empty(), "{:#?}", registry.requests());
+}
+
+#[test]
+fn bad_references_are_refused_with_a_hint() {
+    let dir = tempdir();
+    let module = dir.path().join("m.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let r = run_err(wasmctl(dir.path()).args([
+        "push",
+        "team/demo:v1",
+        "--wasm",
+        module.to_str().unwrap(),
+    ]));
+    assert!(r.stderr.contains("names no registry host"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("hint: write the registry first, e.g. `docker.io/team/demo:v1`"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(wasmctl(dir.path()).args([
+        "push",
+        "localhost:5000/Team/demo",
+        "--wasm",
+        module.to_str().unwrap(),
+    ]));
+    assert!(
+        r.stderr.contains("bad repository component `Team`"),
+        "{}",
+        r.stderr
+    );
+    let b = built();
+    let module = b.module.to_str().unwrap();
+    let pinned = format!("localhost:5000/team/demo@sha256:{}", "a".repeat(64));
+    let r = run_err(wasmctl(dir.path()).args(["push", &pinned, "--wasm", module]));
+    assert!(
+        r.stderr.contains("cannot push to a digest reference"),
+        "{}",
+        r.stderr
+    );
+    let r = run_err(wasmctl(dir.path()).args([
+        "push",
+        "localhost:5000/x:1",
+        "--wasm",
+        module,
+        "--annotation",
+        "novalue",
+    ]));
+    assert!(
+        r.stderr.contains("invalid annotation `novalue`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_500_is_retried_and_the_push_completes() {
+    let b = built();
+    let registry = Registry::start();
+    // Every first blob upload attempt fails once.
+    let proxy = FlakyProxy::start(&registry.addr, "POST", 1);
+    let reference = format!("{}/team/flaky:v1", proxy.addr);
+    let r = run_ok(wasmctl(&b.project).args(["push", &reference]));
+    assert!(r.stdout.starts_with(&reference), "{}", r.stdout);
+    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    raw_manifest(&registry.addr, "team/flaky:v1");
+}
+
+#[test]
+fn a_registry_killed_mid_push_gives_a_clear_error_and_a_rerun_completes() {
+    let b = built();
+    let mut registry = Registry::start();
+    let proxy = FlakyProxy::killing_on_blob_put(&registry.addr, registry.pid());
+    let reference = format!("{}/team/gone:v1", proxy.addr);
+    let r = run_err(wasmctl(&b.project).args(["push", &reference]));
+    assert!(
+        r.stderr
+            .contains(&format!("could not connect to {}", proxy.addr)),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+
+    // Back up on the same storage: the tag does not exist, no half image behind it.
+    registry.restart();
+    let direct = format!("docker://{}/team/gone:v1", registry.addr);
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &direct])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a manifest exists after the crash");
+
+    let r = run_ok(wasmctl(&b.project).args(["push", &reference]));
+    let digest = r.stdout.trim().rsplit_once('@').unwrap().1;
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &direct]);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
+    // Every blob the manifest names is there: skopeo copies the whole image.
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    skopeo_blob(&direct, manifest["layers"][0]["digest"].as_str().unwrap());
+    run_ok(wasmctl(&b.project).args(["verify", &format!("{}/team/gone:v1", registry.addr)]));
+}
+
+#[test]
+fn a_registry_that_answers_another_digest_is_an_error() {
+    let b = built();
+    let registry = Registry::start();
+    let liar = FlakyProxy::lying_about_manifest_digest(&registry.addr);
+    let r = run_err(wasmctl(&b.project).args(["push", &format!("{}/team/liar:v1", liar.addr)]));
+    assert!(
+        r.stderr
+            .contains("stored the manifest as sha256:0000000000"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn a_stopped_registry_gives_a_clear_error() {
+    let b = built();
+    let mut registry = Registry::start();
+    registry.stop();
+    let r = run_err(wasmctl(&b.project).args(["push", &format!("{}/team/down:v1", registry.addr)]));
+    assert!(
+        r.stderr
+            .contains(&format!("could not connect to {}", registry.addr)),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: check the registry is running"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pull_writes_the_module() {
+    let b = built();
+    let registry = Registry::start();
+    let reference = format!("{}/team/pull:v1", registry.addr);
+    run_ok(wasmctl(&b.project).args(["push", &reference]));
+    let dir = tempdir();
+    let out = dir.path().join("got.wasm");
+    let r = run_ok(wasmctl(dir.path()).args(["pull", &reference, "-o", out.to_str().unwrap()]));
+    assert_eq!(r.stdout.trim(), out.display().to_string());
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&b.module).unwrap()
+    );
+    let missing = run_err(wasmctl(dir.path()).args([
+        "pull",
+        &format!("{}/team/none:v1", registry.addr),
+        "-o",
+        "x.wasm",
+    ]));
+    assert!(
+        missing.stderr.contains("was not found"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!dir.path().join("x.wasm").exists());
+}
+
+/// `module` with a custom section of `extra` bytes appended: still a valid proxy-wasm module.
+fn padded(module: &[u8], extra: usize) -> Vec<u8> {
+    let name = b"padding";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend((0..extra).map(|i| (i * 31 % 251) as u8));
+    let mut out = module.to_vec();
+    out.push(0);
+    let mut n = payload.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn blobs_over_64_mib_go_up_in_chunks() {
+    let b = built();
+    let registry = Registry::start();
+    let dir = tempdir();
+    let big = dir.path().join("big.wasm");
+    let module = padded(&std::fs::read(&b.module).unwrap(), 70 << 20);
+    std::fs::write(&big, &module).unwrap();
+    let reference = format!("{}/team/big:v1", registry.addr);
+    run_ok(wasmctl(dir.path()).args([
+        "push",
+        &reference,
+        "--format",
+        "oci",
+        "--wasm",
+        big.to_str().unwrap(),
+    ]));
+    let requests = registry.requests();
+    assert!(
+        requests.iter().any(|l| l.contains("\"PATCH ")),
+        "no chunk was sent"
+    );
+    let out = dir.path().join("back.wasm");
+    run_ok(wasmctl(dir.path()).args(["pull", &reference, "-o", out.to_str().unwrap()]));
+    assert!(
+        std::fs::read(&out).unwrap() == module,
+        "pulled module differs"
+    );
+}
