@@ -388,6 +388,15 @@ pub struct PushRecord {
     pub module_sha256: Option<String>,
 }
 
+impl PushRecord {
+    /// The `oci-layout:DIR[:TAG]` the image was written to, when it went to disk, not a registry.
+    pub fn layout_reference(&self) -> Option<&str> {
+        self.reference
+            .starts_with("oci-layout:")
+            .then_some(self.reference.as_str())
+    }
+}
+
 fn read_record<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()

@@ -163,6 +163,19 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         ));
     }
     let manifest = manifest::generate(&options, project.as_ref())?;
+    let layout_push = project
+        .as_ref()
+        .filter(|_| options.url.is_none())
+        .and_then(|p| p.last_push().zip(p.settings.repository.clone()));
+    if let Some((record, repository)) = layout_push
+        && let Some(layout) = record.layout_reference()
+    {
+        printer.warn(format_args!(
+            "the last push wrote an image layout ({layout}); the manifest points at {repository}: \
+             copy the image there before applying, e.g. `skopeo copy --preserve-digests oci:{} docker://{repository}:TAG`",
+            layout.trim_start_matches("oci-layout:")
+        ));
+    }
     let text = if printer.json() {
         manifest.to_json()
     } else {

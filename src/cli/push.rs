@@ -169,7 +169,7 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
             outcome.uploaded_bytes
         ),
     );
-    if let (Some(project), Location::Registry(_)) = (&project, &location) {
+    if let Some(project) = &project {
         project.save_push(&PushRecord {
             reference: outcome.reference.clone(),
             digest: outcome.digest.clone(),

@@ -359,7 +359,15 @@ fn module_location(
             .strip_prefix("sha256:")
             .unwrap_or(&record.digest)
             .to_string();
-        let url = format!("oci://{}@sha256:{hex}", repository_of(&record.reference));
+        let repository = match record.layout_reference() {
+            // An image layout on disk is not a url a proxy can fetch: the image goes to the
+            // project's repository, by copying the layout with its digest unchanged.
+            Some(_) => project
+                .and_then(|p| p.settings.repository.clone())
+                .ok_or(ManifestError::NoUrl)?,
+            None => record.reference.clone(),
+        };
+        let url = format!("oci://{}@sha256:{hex}", repository_of(&repository));
         let sha256 = options.sha256.clone().or(Some(hex));
         return Ok((url, sha256));
     };
