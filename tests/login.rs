@@ -2,34 +2,19 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use support::registry::{FlakyProxy, Registry};
-use support::{Run, new_project, run, run_err, run_ok, tempdir, wasmctl};
+use support::{BuiltProject, Run, build_project, run, run_err, run_ok, tempdir, wasmctl};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct-horse-7";
 
-struct Built {
-    _dir: tempfile::TempDir,
-    module: PathBuf,
-}
-
 fn module() -> &'static Path {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    &BUILT
-        .get_or_init(|| {
-            let dir = tempdir();
-            let project = new_project(dir.path(), "login-demo", &[]);
-            let r = run_ok(wasmctl(&project).args(["build"]));
-            Built {
-                _dir: dir,
-                module: PathBuf::from(r.stdout.trim()),
-            }
-        })
-        .module
+    static BUILT: OnceLock<BuiltProject> = OnceLock::new();
+    &BUILT.get_or_init(|| build_project("login-demo")).module
 }
 
 /// `wasmctl` with its own docker config and no podman or environment credentials.

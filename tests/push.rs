@@ -3,33 +3,16 @@
 mod support;
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use support::registry::{FlakyProxy, Registry};
-use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+use support::{BuiltProject, build_project, new_project, run_err, run_ok, tempdir, wasmctl};
 
 /// One plugin project, built once for every test in this file.
-struct Built {
-    _dir: tempfile::TempDir,
-    project: PathBuf,
-    module: PathBuf,
-}
-
-fn built() -> &'static Built {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempdir();
-        let project = new_project(dir.path(), "push-demo", &[]);
-        let r = run_ok(wasmctl(&project).args(["build"]));
-        let module = PathBuf::from(r.stdout.trim());
-        Built {
-            _dir: dir,
-            project,
-            module,
-        }
-    })
+fn built() -> &'static BuiltProject {
+    static BUILT: OnceLock<BuiltProject> = OnceLock::new();
+    BUILT.get_or_init(|| build_project("push-demo"))
 }
 
 fn skopeo(args: &[&str]) -> String {

@@ -4,31 +4,17 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use support::registry::Registry;
-use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+use support::{BuiltProject, build_project, run_err, run_ok, tempdir, wasmctl};
 
-struct Built {
-    _dir: tempfile::TempDir,
-    project: PathBuf,
-    module: PathBuf,
-}
-
-fn built() -> &'static Built {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempdir();
-        let project = new_project(dir.path(), "verify-demo", &[]);
-        let r = run_ok(wasmctl(&project).args(["build"]));
-        Built {
-            _dir: dir,
-            module: PathBuf::from(r.stdout.trim()),
-            project,
-        }
-    })
+/// One plugin project, built once for every test in this file.
+fn built() -> &'static BuiltProject {
+    static BUILT: OnceLock<BuiltProject> = OnceLock::new();
+    BUILT.get_or_init(|| build_project("verify-demo"))
 }
 
 fn skopeo(args: &[&str]) {

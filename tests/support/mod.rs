@@ -138,3 +138,24 @@ pub fn new_project(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     PathBuf::from(r.stdout.trim())
 }
 pub mod registry;
+
+/// A generated project and the module `wasmctl build` made of it.
+pub struct BuiltProject {
+    _dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub module: PathBuf,
+}
+
+/// `wasmctl new NAME --yes` then `wasmctl build`, in a fresh temporary directory. Test files that
+/// share one build keep it in a `OnceLock`.
+#[track_caller]
+pub fn build_project(name: &str) -> BuiltProject {
+    let dir = tempdir();
+    let project = new_project(dir.path(), name, &[]);
+    let r = run_ok(wasmctl(&project).arg("build"));
+    BuiltProject {
+        _dir: dir,
+        module: PathBuf::from(r.stdout.trim()),
+        project,
+    }
+}
