@@ -369,7 +369,7 @@ impl Registry {
                         cap: retry_after::human(RETRY_AFTER_CAP),
                         until: SystemTime::now()
                             .checked_add(wait)
-                            .map(retry_after::format_http_date),
+                            .and_then(retry_after::format_http_date),
                     });
                 }
                 Some(wait) => {

@@ -28,11 +28,13 @@ fn parse_http_date(value: &str) -> Option<SystemTime> {
     Some(date.and_utc().into())
 }
 
-/// `at` as an IMF-fixdate, the form registries send.
-pub fn format_http_date(at: SystemTime) -> String {
-    DateTime::<Utc>::from(at)
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+/// `at` as an IMF-fixdate, the form registries send; None beyond the calendar's range, where a
+/// registry asking for millions of years would otherwise take the process down.
+pub fn format_http_date(at: SystemTime) -> Option<String> {
+    let since = at.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    let at: DateTime<Utc> =
+        DateTime::from_timestamp(i64::try_from(since.as_secs()).ok()?, since.subsec_nanos())?;
+    Some(at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 /// Whole seconds, rounded up: a wait of 0.2 s is still a wait.
@@ -119,9 +121,15 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        let text = format_http_date(rfc_example());
+        let text = format_http_date(rfc_example()).unwrap();
         assert_eq!(text, "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(parse_http_date(&text), Some(rfc_example()));
+    }
+
+    #[test]
+    fn a_date_past_the_calendar_is_not_formatted() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 60);
+        assert_eq!(format_http_date(far), None);
     }
 
     #[test]

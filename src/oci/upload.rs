@@ -18,7 +18,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use super::retry_after;
 
 /// Blobs up to this size go up in one PUT; larger ones in chunks, so a slow link still progresses.
-pub const MONOLITHIC_MAX: usize = 64 * 1024 * 1024;
+const MONOLITHIC_MAX: usize = 64 * 1024 * 1024;
 const CHUNK: usize = 8 * 1024 * 1024;
 
 /// A failed request, with the wait the registry asked for, if it named one.
