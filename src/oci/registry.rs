@@ -678,7 +678,8 @@ fn speaks_plain_http(registry: &str) -> bool {
     answer.starts_with("HTTP/") && !answer.contains("HTTPS")
 }
 
-/// Full jitter over an exponential step: 250 ms, 500 ms, 1 s, ... capped at 8 s.
+/// A random 50-100% of an exponential step (250 ms, 500 ms, 1 s, ... capped at 8 s), so clients
+/// that failed together do not retry together.
 fn backoff(attempt: u32) -> Duration {
     let step = BACKOFF_BASE
         .saturating_mul(1 << attempt.saturating_sub(1).min(16))
