@@ -438,6 +438,90 @@ fn a_500_is_retried_and_the_push_completes() {
 }
 
 #[test]
+fn a_429_with_retry_after_is_waited_out_and_the_push_completes() {
+    let b = built();
+    let registry = Registry::start();
+    let proxy = FlakyProxy::asking_to_wait(&registry.addr, "POST", "429 Too Many Requests", "1");
+    let reference = format!("{}/team/busy:v1", proxy.addr);
+    let r = run_ok(wasmctl(&b.project).args(["push", &reference, "-vv"]));
+    assert!(
+        r.stderr
+            .contains("retrying upload a blob: waiting 1s as the registry asked (Retry-After)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.starts_with(&reference), "{}", r.stdout);
+    assert!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    raw_manifest(&registry.addr, "team/busy:v1");
+}
+
+#[test]
+fn a_503_with_retry_after_on_the_blob_check_is_waited_out() {
+    let b = built();
+    let registry = Registry::start();
+    let proxy = FlakyProxy::asking_to_wait(&registry.addr, "HEAD", "503 Service Unavailable", "1");
+    let reference = format!("{}/team/maintenance:v1", proxy.addr);
+    let r = run_ok(
+        wasmctl(&b.project)
+            .env("WASMCTL_LOG", "debug")
+            .args(["push", &reference]),
+    );
+    assert!(
+        r.stderr
+            .contains("retrying check a blob: waiting 1s as the registry asked (Retry-After)"),
+        "{}",
+        r.stderr
+    );
+    raw_manifest(&registry.addr, "team/maintenance:v1");
+}
+
+#[test]
+fn a_retry_after_beyond_the_limit_is_an_error_that_says_when_to_try_again() {
+    let b = built();
+    let registry = Registry::start();
+    let proxy = FlakyProxy::asking_to_wait(
+        &registry.addr,
+        "PUT",
+        "503 Service Unavailable",
+        "Fri, 31 Dec 2100 23:59:59 GMT",
+    );
+    let reference = format!("{}/team/closed:v1", proxy.addr);
+    let r = run_err(wasmctl(&b.project).args(["push", &reference]));
+    assert!(
+        r.stderr.contains(&format!(
+            "error: {} failed to upload a blob: HTTP 503, and asked to wait",
+            proxy.addr
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("wasmctl waits 1m at most"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: run the command again after Fri, 31 Dec 2100 23:59:59 GMT"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+    // Given up at once: the one PUT that was answered 503 is the only one sent.
+    assert_eq!(proxy.failed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/closed:v1", registry.addr),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a manifest exists after giving up");
+}
+
+#[test]
 fn a_registry_killed_mid_push_gives_a_clear_error_and_a_rerun_completes() {
     let b = built();
     let mut registry = Registry::start();

@@ -8,6 +8,8 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
+mod retry_after;
+mod upload;
 
 use crate::diagnostic::Hint;
 
@@ -40,6 +42,14 @@ pub enum OciError {
         registry: String,
         action: String,
         message: String,
+    },
+    #[error("{error}, and asked to wait {wait} before trying again; wasmctl waits {cap} at most")]
+    RetryLater {
+        error: Box<OciError>,
+        wait: String,
+        cap: String,
+        /// When the wait is over, as an HTTP-date; None if beyond what the clock can name.
+        until: Option<String>,
     },
     #[error("{registry} stored the manifest as {actual}, but its content hashes to {expected}")]
     DigestMismatch {
@@ -103,6 +113,10 @@ impl Hint for OciError {
             OciError::NotTls { registry, .. } => vec![format!(
                 "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
             )],
+            OciError::RetryLater { until, .. } => vec![match until {
+                Some(until) => format!("run the command again after {until}"),
+                None => "the registry is not taking requests for now".into(),
+            }],
             OciError::PushToDigest(_) => vec!["use `HOST/REPO:TAG`".into()],
             OciError::Layout(e) => e.hints(),
             OciError::NoBuild => vec![

@@ -1,9 +1,10 @@
 //! A registry connection on top of oci-client: which hosts speak plain HTTP, which CAs to trust,
-//! credentials, and retries with bounded, jittered exponential backoff.
+//! credentials, and retries with bounded, jittered exponential backoff that waits as long as a
+//! registry's `Retry-After` asks, up to a limit.
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressBar;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -11,18 +12,22 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use rand::Rng;
+use reqwest::header::HeaderValue;
 
 use super::OciError;
 use super::auth::Credential;
 use super::auth::token::{self, TokenError};
 use super::reference::{ImageRef, is_loopback};
+use super::retry_after;
+use super::upload::{Endpoint, Failure};
 
 /// Attempts per request, the first one included.
 const MAX_ATTEMPTS: u32 = 5;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
-/// Blobs up to this size go up in one PUT; larger ones in chunks, so a slow link still progresses.
-pub const MONOLITHIC_MAX: usize = 64 * 1024 * 1024;
+/// The longest `Retry-After` waited out; a registry asking for more gets an error saying when to
+/// try again, rather than a command that seems to hang.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// How to reach registries: hosts allowed plain HTTP, and extra CAs to trust.
 #[derive(Debug, Clone, Default)]
@@ -44,10 +49,12 @@ impl Transport {
                 .any(|h| h == registry || h == super::reference::hostname_of(registry))
     }
 
-    /// A plain reqwest client trusting the same CAs, for the token exchange oci-client lacks.
+    /// A plain reqwest client trusting the same CAs, for the token exchange oci-client lacks and
+    /// for the push requests whose answers must be read whole (see `upload`).
     fn http_client(&self) -> Result<reqwest::Client, OciError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("wasmctl/", env!("CARGO_PKG_VERSION")));
         let mut certs = Vec::new();
         for path in &self.ca_files {
@@ -71,12 +78,7 @@ impl Transport {
         })
     }
 
-    fn client_config(
-        &self,
-        registry: &str,
-        monolithic: bool,
-        plain: bool,
-    ) -> Result<ClientConfig, OciError> {
+    fn client_config(&self, registry: &str, plain: bool) -> Result<ClientConfig, OciError> {
         let mut extra_root_certificates = Vec::new();
         for path in &self.ca_files {
             let data = std::fs::read(path).map_err(|source| OciError::CaFile {
@@ -96,7 +98,6 @@ impl Transport {
         Ok(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain),
             extra_root_certificates,
-            use_monolithic_push: monolithic,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(120)),
             user_agent: concat!("wasmctl/", env!("CARGO_PKG_VERSION")),
@@ -115,10 +116,13 @@ pub struct Registry {
     plain: bool,
     /// A plain-HTTP client to fall back to when an allowed host does not speak TLS.
     fallback: Option<Client>,
-    /// Built on first use, for blobs too large for one PUT.
-    chunked: Option<Client>,
+    /// Built on first use, for the push requests.
+    http: Option<reqwest::Client>,
     transport: Transport,
     auth: RegistryAuth,
+    /// What push requests carry once authenticated: the token oci-client negotiated for pushing,
+    /// or the Basic credentials a registry without a token service takes.
+    authorization: Option<HeaderValue>,
     /// Traded for a bearer token on authentication (docker's `identitytoken`).
     identity_token: Option<String>,
     user: Option<String>,
@@ -135,7 +139,7 @@ impl Registry {
         push: bool,
     ) -> Result<Registry, OciError> {
         let make = |plain| -> Result<Client, OciError> {
-            Client::try_from(transport.client_config(&image.registry, true, plain)?).map_err(|e| {
+            Client::try_from(transport.client_config(&image.registry, plain)?).map_err(|e| {
                 OciError::Connect {
                     registry: image.registry.clone(),
                     message: e.to_string(),
@@ -178,9 +182,10 @@ impl Registry {
             client,
             plain,
             fallback,
-            chunked: None,
+            http: None,
             transport: transport.clone(),
             auth,
+            authorization: None,
             identity_token,
             user,
             ops,
@@ -199,15 +204,34 @@ impl Registry {
         if let Some(identity_token) = self.identity_token.clone() {
             self.exchange_identity_token(&identity_token).await?;
         }
+        let mut token = None;
         for op in self.ops.clone() {
             let client = self.client.clone();
             let (reference, auth) = (self.reference.clone(), self.auth.clone());
-            self.with_retries("authenticate", move || {
-                let (client, reference, auth) = (client.clone(), reference.clone(), auth.clone());
-                async move { client.auth(&reference, &auth, op).await.map(|_| ()) }
-            })
-            .await?;
+            // The last operation is the widest: push when pushing.
+            token = self
+                .with_retries("authenticate", move || {
+                    let (client, reference, auth) =
+                        (client.clone(), reference.clone(), auth.clone());
+                    async move { client.auth(&reference, &auth, op).await }
+                })
+                .await?;
         }
+        self.authorization = match (token, &self.auth) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Basic(user, password)) => {
+                use base64::Engine;
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(format!("Basic {pair}"))
+            }
+            (None, _) => None,
+        }
+        .and_then(|value| HeaderValue::from_str(&value).ok())
+        .map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
         self.authenticated = true;
         Ok(())
     }
@@ -252,12 +276,13 @@ impl Registry {
         Ok(())
     }
 
-    /// Runs `f` with retries; on a first 401 from an anonymous connection, asks for a token and
-    /// tries again.
-    async fn call<T, F, Fut>(&mut self, action: &str, f: F) -> Result<T, OciError>
+    /// Runs `f` with retries; on a 401 before authenticating, or with a bearer token that may
+    /// have expired, authenticates and tries again once.
+    async fn call<T, E, F, Fut>(&mut self, action: &str, f: F) -> Result<T, OciError>
     where
-        F: Fn(Client, oci_client::Reference) -> Fut,
-        Fut: Future<Output = Result<T, OciDistributionError>>,
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Failure>,
     {
         let mut result = self.call_once(action, &f).await;
         if let Err(OciError::NotTls { .. }) = &result
@@ -267,67 +292,122 @@ impl Registry {
             self.client = plain;
             self.plain = true;
             self.authenticated = false;
-            self.chunked = None;
             result = self.call_once(action, &f).await;
         }
         result
     }
 
-    async fn call_once<T, F, Fut>(&mut self, action: &str, f: &F) -> Result<T, OciError>
+    async fn call_once<T, E, F, Fut>(&mut self, action: &str, f: &F) -> Result<T, OciError>
     where
-        F: Fn(Client, oci_client::Reference) -> Fut,
-        Fut: Future<Output = Result<T, OciDistributionError>>,
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Failure>,
     {
         self.ensure_auth().await?;
-        let (client, reference) = (self.client.clone(), self.reference.clone());
-        let result = self
-            .with_retries(action, || f(client.clone(), reference.clone()))
-            .await;
+        let conn = self.conn()?;
+        let result = self.with_retries(action, || f(conn.clone())).await;
+        let bearer = self
+            .authorization
+            .as_ref()
+            .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
         match result {
-            Err(OciError::Unauthorized { .. }) if !self.authenticated => {
+            Err(OciError::Unauthorized { .. }) if !self.authenticated || bearer => {
+                self.authenticated = false;
                 self.authenticate().await?;
-                self.with_retries(action, || f(client.clone(), reference.clone()))
-                    .await
+                let conn = self.conn()?;
+                self.with_retries(action, || f(conn.clone())).await
             }
             other => other,
         }
     }
 
-    async fn with_retries<T, F, Fut>(&self, action: &str, f: F) -> Result<T, OciError>
+    /// What one attempt needs, as things stand: oci-client for pulls, the endpoint for pushes.
+    fn conn(&mut self) -> Result<Conn, OciError> {
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => self.http.insert(self.transport.http_client()?).clone(),
+        };
+        let scheme = if self.plain { "http" } else { "https" };
+        let base = format!("{scheme}://{}/", self.reference.resolve_registry());
+        let base = reqwest::Url::parse(&base).map_err(|e| OciError::Connect {
+            registry: self.image.registry.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Conn {
+            client: self.client.clone(),
+            reference: self.reference.clone(),
+            endpoint: Endpoint {
+                http,
+                base,
+                repository: self.image.repository.clone(),
+                authorization: self.authorization.clone(),
+            },
+        })
+    }
+
+    async fn with_retries<T, E, F, Fut>(&self, action: &str, f: F) -> Result<T, OciError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, OciDistributionError>>,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Failure>,
     {
         let mut attempt = 1;
         loop {
-            match f().await {
+            let Failure { error, retry_after } = match f().await {
                 Ok(value) => return Ok(value),
-                Err(err) => {
-                    let (error, retryable) = self.classify(action, &err);
-                    if !retryable || attempt >= MAX_ATTEMPTS {
-                        return Err(error);
-                    }
+                Err(failure) => failure.into(),
+            };
+            let (error, retryable) = self.classify(action, &error);
+            if !retryable || attempt >= MAX_ATTEMPTS {
+                return Err(error);
+            }
+            let delay = match retry_after {
+                Some(wait) if wait > RETRY_AFTER_CAP => {
+                    return Err(OciError::RetryLater {
+                        error: Box::new(error),
+                        wait: retry_after::human(wait),
+                        cap: retry_after::human(RETRY_AFTER_CAP),
+                        until: SystemTime::now()
+                            .checked_add(wait)
+                            .and_then(retry_after::format_http_date),
+                    });
+                }
+                Some(wait) => {
+                    // Never sooner than asked; the backoff step on top spreads clients that were
+                    // all told the same date.
+                    let delay = wait + backoff(attempt);
+                    tracing::debug!(
+                        %error,
+                        attempt,
+                        ?delay,
+                        "retrying {action}: waiting {}s as the registry asked (Retry-After)",
+                        retry_after::whole_seconds(wait)
+                    );
+                    delay
+                }
+                None => {
                     let delay = backoff(attempt);
                     tracing::debug!(%error, attempt, ?delay, "retrying {action}");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
+                    delay
                 }
-            }
+            };
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 
     /// Whether the registry already holds the blob.
     pub async fn blob_exists(&mut self, digest: &str) -> Result<bool, OciError> {
         let digest = digest.to_string();
-        self.call("check a blob", move |client, reference| {
+        self.call("check a blob", move |conn| {
             let digest = digest.clone();
-            async move { client.blob_exists(&reference, &digest).await }
+            async move { conn.endpoint.blob_exists(&digest).await }
         })
         .await
     }
 
-    /// Uploads a blob: one POST and one streamed PUT when small, chunks otherwise. `bar` advances
-    /// as bytes are handed to the connection, and steps back if an attempt is retried.
+    /// Uploads a blob. `bar` advances as bytes are handed to the connection, and steps back if an
+    /// attempt is retried.
     pub async fn push_blob(
         &mut self,
         data: bytes::Bytes,
@@ -336,56 +416,15 @@ impl Registry {
     ) -> Result<(), OciError> {
         let digest = digest.to_string();
         let start = bar.position();
-        if data.len() <= MONOLITHIC_MAX {
-            let bar = bar.clone();
-            return self
-                .call("upload a blob", move |client, reference| {
-                    let (data, digest, bar) = (data.clone(), digest.clone(), bar.clone());
-                    async move {
-                        bar.set_position(start);
-                        let size = data.len() as u64;
-                        client
-                            .push_blob_stream(
-                                &reference,
-                                progress_stream(data, bar),
-                                &digest,
-                                Some(size),
-                            )
-                            .await
-                            .map(|_| ())
-                    }
-                })
-                .await;
-        }
-        if self.chunked.is_none() {
-            let config = self
-                .transport
-                .client_config(&self.image.registry, false, self.plain)?;
-            let client = Client::try_from(config).map_err(|e| OciError::Connect {
-                registry: self.image.registry.clone(),
-                message: e.to_string(),
-            })?;
-            if !matches!(self.auth, RegistryAuth::Anonymous) || self.authenticated {
-                for op in self.ops.clone() {
-                    let _ = client.auth(&self.reference, &self.auth, op).await;
-                }
-            }
-            self.chunked = Some(client);
-        }
-        let chunked = self.chunked.clone().expect("just built");
-        let len = data.len() as u64;
-        self.call("upload a blob", move |_, reference| {
-            let (client, data, digest) = (chunked.clone(), data.clone(), digest.clone());
+        let bar = bar.clone();
+        self.call("upload a blob", move |conn| {
+            let (data, digest, bar) = (data.clone(), digest.clone(), bar.clone());
             async move {
-                client
-                    .push_blob(&reference, data, &digest)
-                    .await
-                    .map(|_| ())
+                bar.set_position(start);
+                conn.endpoint.push_blob(data, &digest, &bar).await
             }
         })
-        .await?;
-        bar.set_position(start + len);
-        Ok(())
+        .await
     }
 
     /// Uploads the manifest under the tag, and checks the registry stored what was sent.
@@ -396,30 +435,23 @@ impl Registry {
         expected_digest: &str,
     ) -> Result<(), OciError> {
         let body = bytes::Bytes::copy_from_slice(manifest);
-        let content_type: http::HeaderValue = media_type
-            .parse()
-            .expect("media types are valid header values");
-        let location = self
-            .call("store the manifest", move |client, reference| {
-                let (body, content_type) = (body.clone(), content_type.clone());
-                async move {
-                    client
-                        .push_manifest_raw(&reference, body, content_type)
-                        .await
-                }
+        let (tag, media_type) = (
+            self.image.tag_or_latest().to_string(),
+            media_type.to_string(),
+        );
+        let stored = self
+            .call("store the manifest", move |conn| {
+                let (body, tag, media_type) = (body.clone(), tag.clone(), media_type.clone());
+                async move { conn.endpoint.push_manifest(&tag, body, &media_type).await }
             })
             .await?;
-        // Distribution answers with the manifest's own URL; its digest must be ours.
-        if let Some(actual) = location
-            .rsplit_once("/manifests/")
-            .map(|(_, d)| d)
-            .filter(|d| d.starts_with("sha256:"))
+        if let Some(actual) = stored
             && actual != expected_digest
         {
             return Err(OciError::DigestMismatch {
                 registry: self.image.registry.clone(),
                 expected: expected_digest.to_string(),
-                actual: actual.to_string(),
+                actual,
             });
         }
         Ok(())
@@ -428,12 +460,12 @@ impl Registry {
     /// The raw manifest and its digest (checked against the content by oci-client).
     pub async fn pull_manifest(&mut self) -> Result<(Vec<u8>, String), OciError> {
         let auth = self.auth.clone();
-        self.call("fetch the manifest", move |client, reference| {
+        self.call("fetch the manifest", move |conn| {
             let auth = auth.clone();
             async move {
-                client
+                conn.client
                     .pull_manifest_raw(
-                        &reference,
+                        &conn.reference,
                         &auth,
                         &[
                             super::image::MANIFEST_MEDIA_TYPE,
@@ -451,14 +483,14 @@ impl Registry {
     pub async fn pull_blob(&mut self, digest: &str, limit: u64) -> Result<Vec<u8>, OciError> {
         let digest = digest.to_string();
         let data = self
-            .call("download a blob", move |client, reference| {
+            .call("download a blob", move |conn| {
                 let digest = digest.clone();
                 async move {
                     let mut out = Vec::new();
-                    client
-                        .pull_blob(&reference, digest.as_str(), &mut out)
+                    conn.client
+                        .pull_blob(&conn.reference, digest.as_str(), &mut out)
                         .await?;
-                    Ok(out)
+                    Ok::<_, OciDistributionError>(out)
                 }
             })
             .await?;
@@ -607,6 +639,14 @@ impl Registry {
     }
 }
 
+/// One attempt's view of the connection.
+#[derive(Clone)]
+struct Conn {
+    client: Client,
+    reference: oci_client::Reference,
+    endpoint: Endpoint,
+}
+
 /// Whether a host that may use plain HTTP answers a plain `GET /v2/` as an HTTP server (any status
 /// but the 400 a TLS server gives to plain HTTP). Asking costs one loopback round trip, where
 /// trying HTTPS first costs a TLS handshake attempt; either way the answer is used only for hosts
@@ -638,23 +678,8 @@ fn speaks_plain_http(registry: &str) -> bool {
     answer.starts_with("HTTP/") && !answer.contains("HTTPS")
 }
 
-/// The blob as a stream of slices that move the progress bar as the HTTP body consumes them.
-fn progress_stream(
-    data: bytes::Bytes,
-    bar: ProgressBar,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
-    const SLICE: usize = 256 * 1024;
-    let slices: Vec<bytes::Bytes> = (0..data.len())
-        .step_by(SLICE)
-        .map(|at| data.slice(at..(at + SLICE).min(data.len())))
-        .collect();
-    futures_util::stream::iter(slices.into_iter().map(move |slice| {
-        bar.inc(slice.len() as u64);
-        Ok(slice)
-    }))
-}
-
-/// Full jitter over an exponential step: 250 ms, 500 ms, 1 s, ... capped at 8 s.
+/// A random 50-100% of an exponential step (250 ms, 500 ms, 1 s, ... capped at 8 s), so clients
+/// that failed together do not retry together.
 fn backoff(attempt: u32) -> Duration {
     let step = BACKOFF_BASE
         .saturating_mul(1 << attempt.saturating_sub(1).min(16))

@@ -303,7 +303,8 @@ pub struct FlakyProxy {
 /// What the proxy does to a matching request.
 #[derive(Clone, Copy)]
 enum Fault {
-    Status(&'static str),
+    /// Answers this status line with this `Retry-After` value.
+    Status(&'static str, &'static str),
     /// SIGKILL this process (the registry) before forwarding, as a crash mid-push would.
     Kill(u32),
     /// Forward, then name another digest in the manifest `Location` the registry answered with.
@@ -322,7 +323,17 @@ impl FlakyProxy {
         fail_first: usize,
         status: &'static str,
     ) -> FlakyProxy {
-        FlakyProxy::spawn(upstream, method, fail_first, Fault::Status(status))
+        FlakyProxy::spawn(upstream, method, fail_first, Fault::Status(status, "0"))
+    }
+
+    /// Answers the first `method` request with `status` and `Retry-After: {retry_after}`.
+    pub fn asking_to_wait(
+        upstream: &str,
+        method: &'static str,
+        status: &'static str,
+        retry_after: &'static str,
+    ) -> FlakyProxy {
+        FlakyProxy::spawn(upstream, method, 1, Fault::Status(status, retry_after))
     }
 
     /// Kills the registry (`pid`) when the first blob upload PUT arrives, then forwards it.
@@ -407,16 +418,17 @@ fn serve(
         }
         let matches = head_text.starts_with(&format!("{method} "))
             && match fault {
-                Fault::Status(_) => true,
+                Fault::Status(..) => true,
                 Fault::Kill(_) => head_text.contains("/blobs/uploads/"),
                 Fault::WrongDigest => head_text.contains("/manifests/"),
             };
         let mut lie = false;
         if matches && failed.fetch_add(1, Ordering::SeqCst) < fail_first {
             match fault {
-                Fault::Status(status) => {
-                    let response =
-                        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nRetry-After: 0\r\n\r\n");
+                Fault::Status(status, retry_after) => {
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nRetry-After: {retry_after}\r\n\r\n"
+                    );
                     client.write_all(response.as_bytes())?;
                     continue;
                 }
