@@ -70,14 +70,7 @@ pub fn run_file_in_envoy(
         report.cases.push(case);
     }
     for (i, exchange) in scenario.exchanges.iter().enumerate() {
-        let name = exchange.name.clone().unwrap_or_else(|| {
-            format!(
-                "exchange {}: {} {}",
-                i + 1,
-                exchange.request.method,
-                exchange.request.path
-            )
-        });
+        let name = exchange.display_name(i);
         let mut case = CaseReport::new(&name);
         let skip = if !exchange.http_calls.is_empty() {
             Some("scripted http_calls")

@@ -150,6 +150,20 @@ pub struct Exchange {
     pub expect: Expect,
 }
 
+impl Exchange {
+    /// The name reports use: the given one, else its position and request line.
+    pub fn display_name(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            format!(
+                "exchange {}: {} {}",
+                index + 1,
+                self.request.method,
+                self.request.path
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSpec {

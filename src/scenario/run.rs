@@ -93,14 +93,7 @@ pub fn run_file(
 
     let mut dead = false;
     for (i, exchange) in scenario.exchanges.iter().enumerate() {
-        let name = exchange.name.clone().unwrap_or_else(|| {
-            format!(
-                "exchange {}: {} {}",
-                i + 1,
-                exchange.request.method,
-                exchange.request.path
-            )
-        });
+        let name = exchange.display_name(i);
         let mut case = CaseReport::new(&name);
         if dead {
             case.fail("not run: the plugin failed in an earlier exchange".into());
