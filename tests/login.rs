@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use support::registry::{FlakyProxy, Registry};
-use support::{BuiltProject, Run, build_project, run, run_err, run_ok, tempdir, wasmctl};
+use support::{
+    BuiltProject, Run, build_project, run, run_err, run_ok, sha256_digest, skopeo, tempdir, wasmctl,
+};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct-horse-7";
@@ -151,22 +153,14 @@ fn login_checks_stores_0600_and_push_uses_it() {
         "secret in logs"
     );
     assert!(r.stderr.contains("using credentials for"), "{}", r.stderr);
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &format!("{USER}:{PASSWORD}"),
-        ])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+    ]);
     run_ok(isolated(home.path()).args(["verify", &reference]).args(&ca));
 
     // logout forgets them.
@@ -341,27 +335,15 @@ fn token_auth_registry_like_docker_hub() {
     let r = push(home.path());
     assert!(r.success(), "{}", r.stderr);
     let digest = r.stdout.trim().rsplit_once('@').unwrap().1.to_string();
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &format!("{USER}:{PASSWORD}"),
-        ])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    use sha2::Digest;
-    assert_eq!(
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&out.stdout))),
-        digest
-    );
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+    ]);
+    assert_eq!(sha256_digest(&raw), digest);
     run_ok(isolated(home.path()).args(["verify", &reference]));
 }
 

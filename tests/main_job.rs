@@ -3,29 +3,17 @@
 
 mod support;
 
-use std::process::Command;
-
-use sha2::{Digest, Sha256};
 use support::registry::Registry;
-use support::{crd, new_project, run_ok, tempdir, wasmctl};
+use support::{crd, new_project, run_ok, sha256_digest, skopeo, tempdir, wasmctl};
 
 /// The manifest digest skopeo reads back from the registry: the sha256 of the raw manifest bytes.
 fn skopeo_manifest_digest(image: &str) -> String {
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{image}"),
-        ])
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout)))
+    sha256_digest(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]))
 }
 
 #[test]
@@ -106,19 +94,8 @@ fn the_readme_job_needs_no_registry() {
             .arg(format!("oci-layout:{}:v1", layout.display())),
     );
     let (_, digest) = r.stdout.trim().rsplit_once('@').expect("REF@DIGEST");
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", &format!("oci:{}:v1", layout.display())])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        digest,
-        format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout)))
-    );
+    let raw = skopeo(&["inspect", "--raw", &format!("oci:{}:v1", layout.display())]);
+    assert_eq!(digest, sha256_digest(&raw));
     let r = run_ok(wasmctl(&project).arg("manifest"));
     let documents = crd::yaml_documents(&r.stdout);
     crd::assert_valid(&documents[0]);

@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use support::registry::{FlakyProxy, Registry};
-use support::{BuiltProject, build_project, new_project, run_err, run_ok, tempdir, wasmctl};
+use support::{
+    BuiltProject, build_project, new_project, run_err, run_ok, skopeo, tempdir, wasmctl,
+};
 
 /// One plugin project, built once for every test in this file.
 fn built() -> &'static BuiltProject {
@@ -15,21 +17,13 @@ fn built() -> &'static BuiltProject {
     BUILT.get_or_init(|| build_project("push-demo"))
 }
 
-fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// skopeo's stdout as text.
+fn skopeo_text(args: &[&str]) -> String {
+    String::from_utf8(skopeo(args)).expect("skopeo prints UTF-8")
 }
 
 fn raw_manifest(addr: &str, image: &str) -> serde_json::Value {
-    let text = skopeo(&[
+    let text = skopeo_text(&[
         "inspect",
         "--raw",
         "--tls-verify=false",
@@ -92,7 +86,7 @@ fn push_compat_is_what_skopeo_sees() {
         r.stderr
     );
 
-    let raw = skopeo(&[
+    let raw = skopeo_text(&[
         "inspect",
         "--raw",
         "--tls-verify=false",
@@ -325,7 +319,7 @@ fn oci_layout_destination_reads_with_skopeo() {
         "oci",
     ]));
 
-    let raw = skopeo(&["inspect", "--raw", &format!("oci:{}:v3", layout.display())]);
+    let raw = skopeo_text(&["inspect", "--raw", &format!("oci:{}:v3", layout.display())]);
     assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let layer = skopeo_blob(
@@ -547,7 +541,7 @@ fn a_registry_killed_mid_push_gives_a_clear_error_and_a_rerun_completes() {
 
     let r = run_ok(wasmctl(&b.project).args(["push", &reference]));
     let digest = r.stdout.trim().rsplit_once('@').unwrap().1;
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &direct]);
+    let raw = skopeo_text(&["inspect", "--raw", "--tls-verify=false", &direct]);
     assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
     // Every blob the manifest names is there: skopeo copies the whole image.
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();

@@ -5,33 +5,17 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use support::registry::Registry;
-use support::{BuiltProject, build_project, run_err, run_ok, tempdir, wasmctl};
+use support::{
+    BuiltProject, build_project, run_err, run_ok, sha256_digest, skopeo, tempdir, wasmctl,
+};
 
 /// One plugin project, built once for every test in this file.
 fn built() -> &'static BuiltProject {
     static BUILT: OnceLock<BuiltProject> = OnceLock::new();
     BUILT.get_or_init(|| build_project("verify-demo"))
-}
-
-fn skopeo(args: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sha256(data: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
 fn tar_gz(name: &str, body: &[u8]) -> Vec<u8> {
@@ -51,7 +35,7 @@ fn handmade_layout(dir: &Path, media_type: &str, layer: &[u8]) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |data: &[u8]| {
-        let digest = sha256(data);
+        let digest = sha256_digest(data);
         std::fs::write(blobs.join(&digest[7..]), data).unwrap();
         digest
     };
@@ -96,7 +80,7 @@ fn docker_images_are_recognised() {
     assert_eq!(json["accepted"], true);
     assert_eq!(json["abi"], "0.2.1");
     let module = std::fs::read(&b.module).unwrap();
-    assert_eq!(json["module_sha256"], sha256(&module)[7..]);
+    assert_eq!(json["module_sha256"], sha256_digest(&module)[7..]);
 }
 
 #[test]

@@ -159,3 +159,25 @@ pub fn build_project(name: &str) -> BuiltProject {
         project,
     }
 }
+
+/// Runs skopeo, the independent OCI client the tests check wasmctl against; it must succeed.
+/// Returns its stdout.
+#[track_caller]
+pub fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `sha256:HEX` of `data`, as registries name blobs and manifests.
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
