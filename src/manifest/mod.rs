@@ -75,12 +75,6 @@ pub enum ManifestError {
         registry: String,
         searched: Vec<PathBuf>,
     },
-    #[error("failed to read the login for `{registry}` from `{}`: {message}", .path.display())]
-    Credentials {
-        registry: String,
-        path: PathBuf,
-        message: String,
-    },
     #[error("invalid {kind}: {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid { kind: Kind, problems: Vec<Problem> },
 }

@@ -1,5 +1,6 @@
-//! Registry credentials, layered: the environment, then the docker config (`auths`, `credsStore`,
-//! `credHelpers`), then podman's auth file, then anonymous.
+//! Registry credentials, layered: the environment, then an auth file `REGISTRY_AUTH_FILE` names,
+//! then the docker config (`auths`, `credsStore`, `credHelpers`), then podman's default auth file,
+//! then anonymous.
 //!
 //! Docker Hub is stored under several keys by different tools (`https://index.docker.io/v1/`,
 //! `docker.io`, `index.docker.io`, `registry-1.docker.io`); all of them are tried.
@@ -19,6 +20,9 @@ use crate::diagnostic::Hint;
 /// Environment variables that override every stored credential (for CI).
 pub const USERNAME_ENV: &str = "WASMCTL_REGISTRY_USERNAME";
 pub const PASSWORD_ENV: &str = "WASMCTL_REGISTRY_PASSWORD";
+
+/// podman's, skopeo's and buildah's way to name their auth file.
+const AUTH_FILE_ENV: &str = "REGISTRY_AUTH_FILE";
 
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 const DOCKER_HUB_ALIASES: [&str; 4] = [
@@ -116,8 +120,9 @@ fn keys_for(registry: &str) -> Vec<String> {
     }
 }
 
-/// The key `login` writes for a registry (Docker's own choice for Docker Hub).
-fn store_key(registry: &str) -> String {
+/// The key `login` writes for a registry (Docker's own choice for Docker Hub), and the one a
+/// pull Secret's docker config uses.
+pub fn store_key(registry: &str) -> String {
     if DOCKER_HUB_ALIASES.contains(&registry) {
         DOCKER_HUB_KEY.to_string()
     } else {
@@ -126,6 +131,9 @@ fn store_key(registry: &str) -> String {
 }
 
 /// Finds the credential for `registry` (`host[:port]`), or None for anonymous access.
+///
+/// The one lookup for every command: `push`, `verify` and `pull` authenticate with it, and
+/// `manifest --pull-secret-from-docker-config` copies what it finds.
 pub fn lookup(registry: &str) -> Option<(Credential, Source)> {
     if let (Ok(username), Ok(password)) = (std::env::var(USERNAME_ENV), std::env::var(PASSWORD_ENV))
         && !username.is_empty()
@@ -135,18 +143,44 @@ pub fn lookup(registry: &str) -> Option<(Credential, Source)> {
             Source::Environment,
         ));
     }
+    // An auth file named explicitly comes before the default docker config, as podman and skopeo
+    // read it.
+    let auth_file_named = std::env::var_os(AUTH_FILE_ENV).is_some();
+    if auth_file_named && let Some(found) = podman(registry) {
+        return Some(found);
+    }
     for key in keys_for(registry) {
         match docker_credential::get_credential(&key) {
             Ok(found) => return Some((from_docker(found), Source::DockerConfig(key))),
             Err(e) => tracing::debug!(key, error = ?e, "no docker credential"),
         }
     }
-    for key in keys_for(registry) {
-        if let Ok(found) = docker_credential::get_podman_credential(&key) {
-            return Some((from_docker(found), Source::Podman(key)));
-        }
+    if auth_file_named {
+        None
+    } else {
+        podman(registry)
     }
-    None
+}
+
+fn podman(registry: &str) -> Option<(Credential, Source)> {
+    keys_for(registry).into_iter().find_map(|key| {
+        docker_credential::get_podman_credential(&key)
+            .ok()
+            .map(|found| (from_docker(found), Source::Podman(key)))
+    })
+}
+
+/// The files `lookup` reads, in order, for messages that say where nothing was found.
+pub fn searched_files() -> Vec<PathBuf> {
+    let auth_file = std::env::var_os(AUTH_FILE_ENV).map(PathBuf::from);
+    let podman_default = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(|dir| PathBuf::from(dir).join("containers/auth.json"))
+        .filter(|_| auth_file.is_none());
+    auth_file
+        .into_iter()
+        .chain(docker_config_path().ok())
+        .chain(podman_default)
+        .collect()
 }
 
 fn from_docker(found: DockerCredential) -> Credential {
