@@ -22,11 +22,36 @@ pub fn load(path: &Path) -> Result<PluginConfig, ManifestError> {
 }
 
 fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
-    let bad = |message: String, line: Option<usize>| ManifestError::BadConfig {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    parse_text(text)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ManifestError::BadConfig {
+            path: path.to_path_buf(),
+            line: e.line,
+            message: e.message,
+        })
+}
+
+/// Why a pluginConfig text was refused, and on which line when that is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigTextError {
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for ConfigTextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Reads pluginConfig text (YAML, of which JSON is a subset) into the JSON object Istio hands the
+/// plugin; `None` for an empty document. The one conversion for `manifest`, `run` and `test`, so
+/// the plugin sees in wasmctl's host what it will see in the proxy.
+pub fn parse_text(text: &str) -> Result<Option<PluginConfig>, ConfigTextError> {
+    let bad = |message: String, line: Option<usize>| ConfigTextError { message, line };
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(value) => value,
         Err(e) => {
@@ -46,8 +71,8 @@ fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
         .map_err(|e| bad(e.to_string(), e.location().map(|l| l.line())))?;
     let value = yaml_to_json(value, "").map_err(|message| bad(message, None))?;
     match value {
-        Value::Null => Ok(Map::new()),
-        Value::Object(map) => Ok(map),
+        Value::Null => Ok(None),
+        Value::Object(map) => Ok(Some(map)),
         other => Err(bad(
             format!(
                 "pluginConfig must be a mapping, not {}",

@@ -486,18 +486,15 @@ pub fn relative_to(scenario_path: &Path, path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
-/// Converts a YAML or JSON pluginConfig to the JSON bytes the proxy delivers (Istio turns a
-/// WasmPlugin's `pluginConfig` into JSON the same way). An empty document means no configuration.
+/// Converts a YAML or JSON pluginConfig file to the JSON bytes the proxy delivers, by the same
+/// conversion `wasmctl manifest` uses for a WasmPlugin's `pluginConfig`. An empty document means no
+/// configuration.
 pub fn config_to_json(text: &[u8]) -> Result<Vec<u8>, String> {
     let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
+    match crate::manifest::config::parse_text(text).map_err(|e| e.to_string())? {
+        None => Ok(Vec::new()),
+        Some(config) => Ok(serde_json::to_vec(&config).expect("JSON values serialize")),
     }
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    if value.is_null() {
-        return Ok(Vec::new());
-    }
-    serde_json::to_vec(&value).map_err(|e| e.to_string())
 }
 
 impl Matcher {
@@ -604,6 +601,12 @@ mod tests {
         assert_eq!(config_to_json(b"  \n").unwrap(), b"");
         assert_eq!(config_to_json(b"# only a comment\n").unwrap(), b"");
         assert!(config_to_json(b"a: [").is_err());
+        // As in a WasmPlugin: a pluginConfig is a mapping, and YAML merge keys are applied.
+        assert!(config_to_json(b"[1, 2]\n").is_err());
+        assert_eq!(
+            config_to_json(b"base: &b {x: 1}\nother: {<<: *b, y: 2}\n").unwrap(),
+            br#"{"base":{"x":1},"other":{"y":2,"x":1}}"#
+        );
     }
 
     #[test]
