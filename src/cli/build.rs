@@ -1,13 +1,10 @@
 //! `wasmctl build`: flags in, `build::build` out.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
 use wasmctl::output::Printer;
-use wasmctl::project::ProjectSelector;
 
-use super::JsonArg;
+use super::{JsonArg, ProjectArgs};
 
 /// Compile the plugin to Wasm, check it is proxy-wasm, and shrink it
 #[derive(Debug, Args)]
@@ -21,12 +18,8 @@ pub struct BuildArgs {
     /// Skip `wasm-opt -Oz` (custom sections are still stripped)
     #[arg(long)]
     no_opt: bool,
-    /// Path to the project's Cargo.toml
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
-    /// Package to build, in a workspace
-    #[arg(short, long, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
     /// Extra arguments for cargo, after `--` (e.g. `-- --features x`)
     #[arg(last = true, value_name = "CARGO_ARGS")]
     cargo_args: Vec<String>,
@@ -36,10 +29,7 @@ pub struct BuildArgs {
 
 pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
     let options = BuildOptions {
-        project: ProjectSelector {
-            manifest_path: args.manifest_path,
-            package: args.package,
-        },
+        project: args.project.selector(),
         target: args.target,
         release: !args.debug,
         optimize: !args.no_opt,

@@ -8,9 +8,9 @@ use wasmctl::manifest::{
     self, FailStrategy, IstioVersion, Kind, ManifestOptions, Phase, PluginType, PullPolicy,
 };
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectError, ProjectSelector};
+use wasmctl::project::{Project, ProjectError};
 
-use super::JsonArg;
+use super::{JsonArg, ProjectArgs};
 
 /// Print an Istio WasmPlugin (or TrafficExtension) for the plugin, pinned to its last push
 #[derive(Debug, Args)]
@@ -101,21 +101,14 @@ pub struct ManifestArgs {
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     out_file: Option<PathBuf>,
-    /// Path to the project's Cargo.toml
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
-    /// Package to use, in a workspace
-    #[arg(short, long, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
     #[command(flatten)]
     pub output: JsonArg,
 }
 
 pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = ProjectSelector {
-        manifest_path: args.manifest_path,
-        package: args.package,
-    };
+    let selector = args.project.selector();
     let project = match Project::discover_fast(&selector) {
         Ok(project) => Some(project),
         // Outside a project everything can still come from flags.

@@ -1,7 +1,10 @@
 //! The command line: one file per subcommand, each parsing flags into library options.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wasmctl::output::{ColorChoice, Printer, Verbosity};
+use wasmctl::project::ProjectSelector;
 
 mod build;
 mod login;
@@ -80,6 +83,26 @@ pub enum Command {
     Pull(pull::PullArgs),
     Login(login::LoginArgs),
     Logout(logout::LogoutArgs),
+}
+
+/// Which project a command works on: `--manifest-path` and `-p/--package`, as cargo names them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProjectArgs {
+    /// Path to the project's Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Package to use, in a workspace
+    #[arg(short, long, value_name = "SPEC")]
+    package: Option<String>,
+}
+
+impl ProjectArgs {
+    pub fn selector(&self) -> ProjectSelector {
+        ProjectSelector {
+            manifest_path: self.manifest_path.clone(),
+            package: self.package.clone(),
+        }
+    }
 }
 
 /// `--json` for commands that have a result.

@@ -10,9 +10,9 @@ use wasmctl::oci::push::{self, PushOptions};
 use wasmctl::oci::registry::Transport;
 use wasmctl::oci::{Format, Location, OciError, auth};
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectError, ProjectSelector, PushRecord};
+use wasmctl::project::{Project, ProjectError, PushRecord};
 
-use super::JsonArg;
+use super::{JsonArg, ProjectArgs};
 
 /// How to reach registries; shared by push, pull, verify and login.
 #[derive(Debug, Args, Clone, Default)]
@@ -53,12 +53,8 @@ pub struct PushArgs {
     /// Extra manifest annotation; repeatable
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     annotations: Vec<String>,
-    /// Path to the project's Cargo.toml
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
-    /// Package to push, in a workspace
-    #[arg(short, long, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -66,10 +62,7 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = ProjectSelector {
-        manifest_path: args.manifest_path.clone(),
-        package: args.package.clone(),
-    };
+    let selector = args.project.selector();
     // A named module pushed to a named place needs no project; anything else defaults from one.
     let project = if args.wasm.is_some() && args.reference.is_some() && !args.build {
         match Project::discover(&selector) {

