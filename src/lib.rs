@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod module;
 pub mod oci;
 pub mod output;
+pub mod progress;
 pub mod project;
 pub mod scaffold;
 pub mod scenario;

@@ -1,0 +1,33 @@
+//! How long operations tell their caller what they are doing, without touching the terminal.
+//!
+//! The library reports events through [`Reporter`]; the CLI draws them (status lines, notes, a byte
+//! progress bar). Library callers that want silence pass [`Silent`].
+
+/// Events of a long operation (a build, a push, a pull), in the order they happen.
+pub trait Reporter: Send + Sync {
+    /// A step begins: a cargo-style verb (`Pushing`, `Shrinking`) and what it acts on.
+    fn status(&self, verb: &str, message: &str);
+    /// Extra detail, for users who asked for it (`-v`).
+    fn note(&self, message: &str);
+    /// Something the user should know that does not stop the operation.
+    fn warning(&self, message: &str);
+    /// A byte transfer of `total` bytes begins; `label` names it (`Pushing`, `Pulling`).
+    fn transfer_started(&self, label: &str, total: u64);
+    /// The transfer has reached `position` bytes. It may step back when a retry starts a blob again.
+    fn transfer_position(&self, position: u64);
+    /// The transfer ended, successfully or not.
+    fn transfer_finished(&self);
+}
+
+/// A reporter that drops every event; for library callers and tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn status(&self, _verb: &str, _message: &str) {}
+    fn note(&self, _message: &str) {}
+    fn warning(&self, _message: &str) {}
+    fn transfer_started(&self, _label: &str, _total: u64) {}
+    fn transfer_position(&self, _position: u64) {}
+    fn transfer_finished(&self) {}
+}
