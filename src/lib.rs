@@ -4,8 +4,10 @@
 
 pub mod build;
 pub mod diagnostic;
+pub mod digest;
 pub mod fs;
 pub mod host;
+pub mod key_value;
 pub mod manifest;
 pub mod module;
 pub mod oci;

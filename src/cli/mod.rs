@@ -7,6 +7,7 @@ use wasmctl::output::{ColorChoice, Printer, Verbosity};
 use wasmctl::project::ProjectSelector;
 
 mod build;
+mod key_value;
 mod login;
 mod logout;
 mod manifest;
