@@ -10,10 +10,11 @@ use std::fmt::Display;
 
 use wasmtime::{Caller, Engine, ExternType, Linker, Module, Val};
 
+use super::error::{GuestFault, HostError};
 use super::headers::HeaderMap;
 use super::http::LocalReply;
 use super::state::{CallRecord, HostState, LogLevel, Metric, MetricKind, PendingCall};
-use super::{GuestFault, HostError, properties, wasi};
+use super::{properties, wasi};
 
 pub(crate) type C<'a> = Caller<'a, HostState>;
 pub(crate) type R<T> = wasmtime::Result<T>;
@@ -768,7 +769,7 @@ fn define_env(
         |mut c: C<'_>, id: i32| -> R<i32> {
             let state = c.data_mut();
             let id = id as u32;
-            if id == super::ROOT_CONTEXT
+            if id == super::vm::ROOT_CONTEXT
                 || (id == state.stream_context
                     && !matches!(state.stream, super::state::Stream::None))
             {

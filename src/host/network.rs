@@ -84,7 +84,7 @@ impl Vm {
     ) -> Result<(), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
-                create.call(store, (context as i32, super::ROOT_CONTEXT as i32))
+                create.call(store, (context as i32, super::vm::ROOT_CONTEXT as i32))
             })?;
         }
         if let Some(f) = self.exports.on_new_connection.clone() {

@@ -167,7 +167,7 @@ impl HostState {
             memory: None,
             allocator: None,
             callback: "start",
-            active_context: super::ROOT_CONTEXT,
+            active_context: super::vm::ROOT_CONTEXT,
             configuration: None,
             stream: Stream::None,
             stream_context: 0,
