@@ -18,12 +18,10 @@ mod http;
 mod network;
 mod options;
 mod plugin;
-mod properties;
 mod state;
 #[cfg(test)]
 mod tests;
 mod vm;
-mod wasi;
 
 pub use error::HostError;
 pub use headers::HeaderMap;
