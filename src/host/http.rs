@@ -414,16 +414,8 @@ impl Vm {
     }
 
     fn stream(&mut self) -> &mut HttpStream {
-        let state = self.store.data_mut();
-        state.active_context = state.stream_context;
-        // http() installs the stream before the lifecycle starts; this only keeps the types honest.
-        if !matches!(state.stream, Stream::Http(_)) {
-            state.stream = Stream::Http(Box::default());
-        }
-        match &mut state.stream {
-            Stream::Http(s) => s,
-            _ => unreachable!("installed above"),
-        }
+        let install = || Stream::Http(Box::default());
+        self.store.data_mut().enter_stream(Stream::as_http, install)
     }
 }
 

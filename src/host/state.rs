@@ -64,6 +64,17 @@ pub enum MetricKind {
     Histogram,
 }
 
+impl MetricKind {
+    pub fn from_abi(kind: i32) -> Option<MetricKind> {
+        Some(match kind {
+            0 => MetricKind::Counter,
+            1 => MetricKind::Gauge,
+            2 => MetricKind::Histogram,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metric {
     pub name: String,
@@ -121,6 +132,22 @@ pub(crate) enum Stream {
     None,
     Http(Box<HttpStream>),
     Network(Box<NetStream>),
+}
+
+impl Stream {
+    pub fn as_http(&mut self) -> Option<&mut HttpStream> {
+        match self {
+            Stream::Http(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_network(&mut self) -> Option<&mut NetStream> {
+        match self {
+            Stream::Network(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct HostState {
@@ -197,18 +224,31 @@ impl HostState {
         });
     }
 
+    /// The HTTP stream, when the active context is its context.
     pub fn http(&mut self) -> Option<&mut HttpStream> {
-        match &mut self.stream {
-            Stream::Http(s) if self.active_context == self.stream_context => Some(s),
-            _ => None,
-        }
+        let own = self.active_context == self.stream_context;
+        self.stream.as_http().filter(|_| own)
     }
 
+    /// The connection, when the active context is its context.
     pub fn network(&mut self) -> Option<&mut NetStream> {
-        match &mut self.stream {
-            Stream::Network(s) if self.active_context == self.stream_context => Some(s),
-            _ => None,
+        let own = self.active_context == self.stream_context;
+        self.stream.as_network().filter(|_| own)
+    }
+
+    /// The stream in progress, with its context made the active one. The lifecycle installs the
+    /// stream before any callback; should `pick` find none, `install`'s stands in, which keeps
+    /// the types honest without a panic path.
+    pub fn enter_stream<S>(
+        &mut self,
+        pick: fn(&mut Stream) -> Option<&mut S>,
+        install: fn() -> Stream,
+    ) -> &mut S {
+        self.active_context = self.stream_context;
+        if pick(&mut self.stream).is_none() {
+            self.stream = install();
         }
+        pick(&mut self.stream).expect("a stream of this kind was installed above")
     }
 
     /// Takes the first scripted answer for `upstream`.

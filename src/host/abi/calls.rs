@@ -3,23 +3,8 @@
 
 use super::super::headers::HeaderMap;
 use super::super::state::{CallRecord, HostState, PendingCall};
-use super::{
-    BAD_ARGUMENT, HostCaller, HostFunctions, HostResult, NOT_FOUND, OK, define_all, fault,
-    memory_and_state, return_bytes,
-};
-
-pub(super) fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
-    define_all!(
-        host,
-        "env",
-        [
-            proxy_http_call,
-            proxy_grpc_call,
-            proxy_get_status,
-            proxy_call_foreign_function,
-        ]
-    )
-}
+use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK};
+use super::{fault, hostcalls, memory_and_state, return_bytes};
 
 /// A call the plugin asked for, before it is queued.
 struct OutgoingCall {
@@ -31,109 +16,75 @@ struct OutgoingCall {
     path: String,
 }
 
-#[allow(clippy::too_many_arguments)] // the ABI's signature
-fn proxy_http_call(
-    mut c: HostCaller<'_>,
-    upstream_ptr: i32,
-    upstream_len: i32,
-    headers_ptr: i32,
-    headers_len: i32,
-    body_ptr: i32,
-    body_len: i32,
-    trailers_ptr: i32,
-    trailers_len: i32,
-    _timeout: i32,
-    ret_token: i32,
-) -> HostResult<i32> {
-    let call = "proxy_http_call";
-    let (mut memory, state) = memory_and_state(&mut c, call)?;
-    let upstream = memory.text(upstream_ptr, upstream_len)?;
-    let headers = memory.header_map(headers_ptr, headers_len)?;
-    let body = memory.bytes(body_ptr, body_len)?.to_vec();
-    memory.bytes(trailers_ptr, trailers_len)?;
-    if [":method", ":path", ":authority"]
-        .iter()
-        .any(|h| !headers.contains(h))
-    {
-        return Ok(BAD_ARGUMENT);
+hostcalls! { "env":
+    fn proxy_http_call(
+        c, upstream_ptr, upstream_len, headers_ptr, headers_len, body_ptr, body_len,
+        trailers_ptr, trailers_len, _timeout, ret_token,
+    ) {
+        let call = "proxy_http_call";
+        let (mut memory, state) = memory_and_state(&mut c, call)?;
+        let upstream = memory.text(upstream_ptr, upstream_len)?;
+        let headers = memory.header_map(headers_ptr, headers_len)?;
+        let body = memory.bytes(body_ptr, body_len)?.to_vec();
+        memory.bytes(trailers_ptr, trailers_len)?;
+        if [":method", ":path", ":authority"].iter().any(|h| !headers.contains(h)) {
+            return Ok(BAD_ARGUMENT);
+        }
+        let outgoing = OutgoingCall {
+            method: headers.get(":method").unwrap_or_default(),
+            path: headers.get(":path").unwrap_or_default(),
+            upstream,
+            headers,
+            body,
+            grpc: false,
+        };
+        let token = queue_call(state, call, outgoing)?;
+        memory.write_u32(ret_token, token)?;
+        Ok(OK)
     }
-    let outgoing = OutgoingCall {
-        method: headers.get(":method").unwrap_or_default(),
-        path: headers.get(":path").unwrap_or_default(),
-        upstream,
-        headers,
-        body,
-        grpc: false,
-    };
-    let token = queue_call(state, call, outgoing)?;
-    memory.write_u32(ret_token, token)?;
-    Ok(OK)
-}
 
-#[allow(clippy::too_many_arguments)] // the ABI's signature
-fn proxy_grpc_call(
-    mut c: HostCaller<'_>,
-    upstream_ptr: i32,
-    upstream_len: i32,
-    service_ptr: i32,
-    service_len: i32,
-    method_ptr: i32,
-    method_len: i32,
-    metadata_ptr: i32,
-    metadata_len: i32,
-    message_ptr: i32,
-    message_len: i32,
-    _timeout: i32,
-    ret_token: i32,
-) -> HostResult<i32> {
-    let call = "proxy_grpc_call";
-    let (mut memory, state) = memory_and_state(&mut c, call)?;
-    let upstream = memory.text(upstream_ptr, upstream_len)?;
-    let service = memory.text(service_ptr, service_len)?;
-    let method = memory.text(method_ptr, method_len)?;
-    let metadata = memory.bytes(metadata_ptr, metadata_len)?;
-    let outgoing = OutgoingCall {
-        upstream,
-        headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
-        body: memory.bytes(message_ptr, message_len)?.to_vec(),
-        grpc: true,
-        method: "POST".into(),
-        path: format!("/{service}/{method}"),
-    };
-    let token = queue_call(state, call, outgoing)?;
-    memory.write_u32(ret_token, token)?;
-    Ok(OK)
-}
+    fn proxy_grpc_call(
+        c, upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len,
+        metadata_ptr, metadata_len, message_ptr, message_len, _timeout, ret_token,
+    ) {
+        let call = "proxy_grpc_call";
+        let (mut memory, state) = memory_and_state(&mut c, call)?;
+        let upstream = memory.text(upstream_ptr, upstream_len)?;
+        let service = memory.text(service_ptr, service_len)?;
+        let method = memory.text(method_ptr, method_len)?;
+        let metadata = memory.bytes(metadata_ptr, metadata_len)?;
+        let outgoing = OutgoingCall {
+            upstream,
+            headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
+            body: memory.bytes(message_ptr, message_len)?.to_vec(),
+            grpc: true,
+            method: "POST".into(),
+            path: format!("/{service}/{method}"),
+        };
+        let token = queue_call(state, call, outgoing)?;
+        memory.write_u32(ret_token, token)?;
+        Ok(OK)
+    }
 
-/// The gRPC status of the answer being delivered.
-fn proxy_get_status(
-    mut c: HostCaller<'_>,
-    ret_code: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-) -> HostResult<i32> {
-    let call = "proxy_get_status";
-    let (code, message) = match &c.data().call_response {
-        Some(r) => (r.grpc_status, r.grpc_message.clone()),
-        None => (0, String::new()),
-    };
-    let (mut memory, _) = memory_and_state(&mut c, call)?;
-    memory.write_u32(ret_code, code)?;
-    return_bytes(&mut c, call, message.as_bytes(), ret_ptr, ret_size)?;
-    Ok(OK)
-}
+    /// The gRPC status of the answer being delivered.
+    fn proxy_get_status(c, ret_code, ret_ptr, ret_size) {
+        let call = "proxy_get_status";
+        let (code, message) = match &c.data().call_response {
+            Some(r) => (r.grpc_status, r.grpc_message.clone()),
+            None => (0, String::new()),
+        };
+        let (mut memory, _) = memory_and_state(&mut c, call)?;
+        memory.write_u32(ret_code, code)?;
+        return_bytes(&mut c, call, message.as_bytes(), ret_ptr, ret_size)?;
+        Ok(OK)
+    }
 
-fn proxy_call_foreign_function(
-    _c: HostCaller<'_>,
-    _name_ptr: i32,
-    _name_len: i32,
-    _args_ptr: i32,
-    _args_len: i32,
-    _ret_ptr: i32,
-    _ret_size: i32,
-) -> HostResult<i32> {
-    // No foreign functions are registered, as in a proxy without extensions.
-    Ok(NOT_FOUND)
+    fn proxy_call_foreign_function(
+        _c, _name_ptr, _name_len, _args_ptr, _args_len, _ret_ptr, _ret_size,
+    ) {
+        // No foreign functions are registered, as in a proxy without extensions.
+        Ok(NOT_FOUND)
+    }
 }
 
 /// Records the call, takes its scripted answer, and queues the answer for delivery once the

@@ -2,25 +2,23 @@
 
 use super::super::state::Stream;
 use super::super::vm::ROOT_CONTEXT;
-use super::{BAD_ARGUMENT, HostCaller, HostFunctions, HostResult, OK, define_all};
+use super::{BAD_ARGUMENT, OK, hostcalls};
 
-pub(super) fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
-    define_all!(host, "env", [proxy_set_effective_context, proxy_done])
-}
-
-fn proxy_set_effective_context(mut c: HostCaller<'_>, id: i32) -> HostResult<i32> {
-    let state = c.data_mut();
-    let id = id as u32;
-    let stream_open = !matches!(state.stream, Stream::None);
-    if id == ROOT_CONTEXT || (id == state.stream_context && stream_open) {
-        state.active_context = id;
-        Ok(OK)
-    } else {
-        Ok(BAD_ARGUMENT)
+hostcalls! { "env":
+    fn proxy_set_effective_context(c, id) {
+        let state = c.data_mut();
+        let id = id as u32;
+        let stream_open = !matches!(state.stream, Stream::None);
+        if id == ROOT_CONTEXT || (id == state.stream_context && stream_open) {
+            state.active_context = id;
+            Ok(OK)
+        } else {
+            Ok(BAD_ARGUMENT)
+        }
     }
-}
 
-fn proxy_done(mut c: HostCaller<'_>) -> HostResult<i32> {
-    c.data_mut().done_called = true;
-    Ok(OK)
+    fn proxy_done(c) {
+        c.data_mut().done_called = true;
+        Ok(OK)
+    }
 }

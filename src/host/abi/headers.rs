@@ -3,142 +3,81 @@
 
 use super::super::headers::HeaderMap;
 use super::super::state::HostState;
-use super::{
-    BAD_ARGUMENT, HostCaller, HostFunctions, HostResult, NOT_FOUND, OK, define_all,
-    memory_and_state, return_bytes,
-};
+use super::{BAD_ARGUMENT, HostCaller, HostResult, NOT_FOUND, OK};
+use super::{hostcalls, memory_and_state, return_bytes};
 
-pub(super) fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
-    define_all!(
-        host,
-        "env",
-        [
-            proxy_get_header_map_pairs,
-            proxy_get_header_map_size,
-            proxy_set_header_map_pairs,
-            proxy_get_header_map_value,
-            proxy_add_header_map_value,
-            proxy_replace_header_map_value,
-            proxy_remove_header_map_value,
-        ]
-    )
+hostcalls! { "env":
+    fn proxy_get_header_map_pairs(c, kind, ret_ptr, ret_size) {
+        let bytes = match map(c.data_mut(), kind) {
+            Ok(map) => map.serialize(),
+            Err(status) => return Ok(status),
+        };
+        return_bytes(&mut c, "proxy_get_header_map_pairs", &bytes, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_get_header_map_size(c, kind, ret_size) {
+        let (mut memory, state) = memory_and_state(&mut c, "proxy_get_header_map_size")?;
+        let size = match map(state, kind) {
+            Ok(map) => map.serialize().len(),
+            Err(status) => return Ok(status),
+        };
+        memory.write_u32(ret_size, size as u32)?;
+        Ok(OK)
+    }
+
+    fn proxy_set_header_map_pairs(c, kind, map_ptr, map_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_set_header_map_pairs")?;
+        let new = memory.header_map(map_ptr, map_len)?;
+        Ok(edit(state, kind, |map| *map = new))
+    }
+
+    fn proxy_get_header_map_value(c, kind, key_ptr, key_len, ret_ptr, ret_size) {
+        let call = "proxy_get_header_map_value";
+        let (memory, state) = memory_and_state(&mut c, call)?;
+        let key = memory.text(key_ptr, key_len)?;
+        let value = match map(state, kind) {
+            Err(status) => return Ok(status),
+            // Envoy returns the first value of a repeated header.
+            Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) {
+                Some((_, v)) => v.to_string(),
+                None => return Ok(NOT_FOUND),
+            },
+        };
+        return_bytes(&mut c, call, value.as_bytes(), ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_add_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
+        let field = ((key_ptr, key_len), (value_ptr, value_len));
+        edit_field(&mut c, "proxy_add_header_map_value", kind, field, HeaderMap::add)
+    }
+
+    fn proxy_replace_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
+        let field = ((key_ptr, key_len), (value_ptr, value_len));
+        edit_field(&mut c, "proxy_replace_header_map_value", kind, field, HeaderMap::replace)
+    }
+
+    fn proxy_remove_header_map_value(c, kind, key_ptr, key_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_remove_header_map_value")?;
+        let key = memory.utf8(key_ptr, key_len, "header name")?;
+        Ok(edit(state, kind, |map| map.remove(key)))
+    }
 }
 
-fn proxy_get_header_map_pairs(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-) -> HostResult<i32> {
-    let bytes = match map(c.data_mut(), kind) {
-        Ok(map) => map.serialize(),
-        Err(status) => return Ok(status),
-    };
-    return_bytes(
-        &mut c,
-        "proxy_get_header_map_pairs",
-        &bytes,
-        ret_ptr,
-        ret_size,
-    )?;
-    Ok(OK)
-}
-
-fn proxy_get_header_map_size(mut c: HostCaller<'_>, kind: i32, ret_size: i32) -> HostResult<i32> {
-    let (mut memory, state) = memory_and_state(&mut c, "proxy_get_header_map_size")?;
-    let size = match map(state, kind) {
-        Ok(map) => map.serialize().len(),
-        Err(status) => return Ok(status),
-    };
-    memory.write_u32(ret_size, size as u32)?;
-    Ok(OK)
-}
-
-fn proxy_set_header_map_pairs(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    ptr: i32,
-    len: i32,
-) -> HostResult<i32> {
-    let (memory, state) = memory_and_state(&mut c, "proxy_set_header_map_pairs")?;
-    let new = memory.header_map(ptr, len)?;
-    Ok(edit(state, kind, |map| *map = new))
-}
-
-fn proxy_get_header_map_value(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    key_ptr: i32,
-    key_len: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-) -> HostResult<i32> {
-    let call = "proxy_get_header_map_value";
-    let (memory, state) = memory_and_state(&mut c, call)?;
-    let key = memory.text(key_ptr, key_len)?;
-    let value = match map(state, kind) {
-        Err(status) => return Ok(status),
-        // Envoy returns the first value of a repeated header.
-        Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) {
-            Some((_, v)) => v.to_string(),
-            None => return Ok(NOT_FOUND),
-        },
-    };
-    return_bytes(&mut c, call, value.as_bytes(), ret_ptr, ret_size)?;
-    Ok(OK)
-}
-
-fn proxy_add_header_map_value(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    key_ptr: i32,
-    key_len: i32,
-    value_ptr: i32,
-    value_len: i32,
-) -> HostResult<i32> {
-    let (key, value) = ((key_ptr, key_len), (value_ptr, value_len));
-    let call = "proxy_add_header_map_value";
-    edit_field(&mut c, call, kind, key, value, HeaderMap::add)
-}
-
-fn proxy_replace_header_map_value(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    key_ptr: i32,
-    key_len: i32,
-    value_ptr: i32,
-    value_len: i32,
-) -> HostResult<i32> {
-    let (key, value) = ((key_ptr, key_len), (value_ptr, value_len));
-    let call = "proxy_replace_header_map_value";
-    edit_field(&mut c, call, kind, key, value, HeaderMap::replace)
-}
-
-/// Reads a header name and value (pointer, length) and applies `change` with them to the map
-/// `kind` names.
+/// Reads a header name and value, each a (pointer, length), and applies `change` with them to the
+/// map `kind` names.
 fn edit_field(
     c: &mut HostCaller<'_>,
     call: &'static str,
     kind: i32,
-    (key_ptr, key_len): (i32, i32),
-    (value_ptr, value_len): (i32, i32),
+    ((key_ptr, key_len), (value_ptr, value_len)): ((i32, i32), (i32, i32)),
     change: fn(&mut HeaderMap, &str, &str),
 ) -> HostResult<i32> {
     let (memory, state) = memory_and_state(c, call)?;
     let key = memory.utf8(key_ptr, key_len, "header name")?;
     let value = memory.utf8(value_ptr, value_len, "header value")?;
     Ok(edit(state, kind, |map| change(map, key, value)))
-}
-
-fn proxy_remove_header_map_value(
-    mut c: HostCaller<'_>,
-    kind: i32,
-    key_ptr: i32,
-    key_len: i32,
-) -> HostResult<i32> {
-    let (memory, state) = memory_and_state(&mut c, "proxy_remove_header_map_value")?;
-    let key = memory.utf8(key_ptr, key_len, "header name")?;
-    Ok(edit(state, kind, |map| map.remove(key)))
 }
 
 /// Applies `change` to the map `kind` names; the status to return.
@@ -154,26 +93,19 @@ fn edit(state: &mut HostState, kind: i32, change: impl FnOnce(&mut HeaderMap)) -
 
 /// The header map `kind` names, or the status to return when it is not available.
 fn map(state: &mut HostState, kind: i32) -> Result<&mut HeaderMap, i32> {
+    if let 0..=3 = kind {
+        let s = state.http().ok_or(BAD_ARGUMENT)?;
+        return Ok(match kind {
+            0 => &mut s.request_headers,
+            1 => &mut s.request_trailers,
+            2 => &mut s.response_headers,
+            _ => &mut s.response_trailers,
+        });
+    }
+    let answer = state.call_response.as_mut().ok_or(BAD_ARGUMENT);
     match kind {
-        0..=3 => {
-            let s = state.http().ok_or(BAD_ARGUMENT)?;
-            Ok(match kind {
-                0 => &mut s.request_headers,
-                1 => &mut s.request_trailers,
-                2 => &mut s.response_headers,
-                _ => &mut s.response_trailers,
-            })
-        }
-        4 | 6 => state
-            .call_response
-            .as_mut()
-            .map(|r| &mut r.headers)
-            .ok_or(BAD_ARGUMENT),
-        5 | 7 => state
-            .call_response
-            .as_mut()
-            .map(|r| &mut r.trailers)
-            .ok_or(BAD_ARGUMENT),
+        4 | 6 => Ok(&mut answer?.headers),
+        5 | 7 => Ok(&mut answer?.trailers),
         _ => Err(BAD_ARGUMENT),
     }
 }

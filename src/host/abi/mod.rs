@@ -65,14 +65,32 @@ impl HostFunctions<'_> {
     }
 }
 
-/// Defines each named Rust function as the host function of the same name in `$module`.
-macro_rules! define_all {
-    ($host:expr, $module:literal, [$($f:ident),* $(,)?]) => {{
-        $( $host.define($module, stringify!($f), $f)?; )*
-        Ok(())
-    }};
+/// Declares an ABI area's host functions as the spec lists them, with parameter names and no
+/// repeated types: parameters are `i32` and the result is `i32` (a status) unless written out. The
+/// first parameter names the [`HostCaller`]. Also defines `define`, which links them all.
+macro_rules! hostcalls {
+    ($module:literal: $(
+        $(#[$meta:meta])*
+        fn $name:ident($caller:ident $(, $arg:ident $(: $ty:ty)?)* $(,)?) $(-> $ret:ty)? $body:block
+    )*) => {
+        $(
+            $(#[$meta])*
+            #[allow(unused_mut, clippy::too_many_arguments)]
+            fn $name(
+                mut $caller: super::HostCaller<'_>,
+                $($arg: hostcalls!(@or_i32 $($ty)?)),*
+            ) -> super::HostResult<hostcalls!(@or_i32 $($ret)?)> $body
+        )*
+
+        pub(super) fn define(host: &mut super::HostFunctions<'_>) -> wasmtime::Result<()> {
+            $( host.define($module, stringify!($name), $name)?; )*
+            Ok(())
+        }
+    };
+    (@or_i32) => { i32 };
+    (@or_i32 $ty:ty) => { $ty };
 }
-use define_all;
+use hostcalls;
 
 /// Builds the linker for one module: every host function, then a stand-in for each import the host
 /// does not provide.

@@ -4,44 +4,27 @@
 
 use super::super::http::HttpStream;
 use super::super::state::{HostState, Stream};
-use super::{
-    HostCaller, HostFunctions, HostResult, NOT_FOUND, OK, define_all, memory_and_state,
-    return_bytes,
-};
+use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
 
-pub(super) fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
-    define_all!(host, "env", [proxy_get_property, proxy_set_property])
-}
+hostcalls! { "env":
+    fn proxy_get_property(c, path_ptr, path_len, ret_ptr, ret_size) {
+        let call = "proxy_get_property";
+        let (memory, state) = memory_and_state(&mut c, call)?;
+        let path = path_from_abi(memory.bytes(path_ptr, path_len)?);
+        let Some(value) = get(state, &path) else {
+            return Ok(NOT_FOUND);
+        };
+        return_bytes(&mut c, call, &value, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
 
-fn proxy_get_property(
-    mut c: HostCaller<'_>,
-    path_ptr: i32,
-    path_len: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-) -> HostResult<i32> {
-    let call = "proxy_get_property";
-    let (memory, state) = memory_and_state(&mut c, call)?;
-    let path = path_from_abi(memory.bytes(path_ptr, path_len)?);
-    let Some(value) = get(state, &path) else {
-        return Ok(NOT_FOUND);
-    };
-    return_bytes(&mut c, call, &value, ret_ptr, ret_size)?;
-    Ok(OK)
-}
-
-fn proxy_set_property(
-    mut c: HostCaller<'_>,
-    path_ptr: i32,
-    path_len: i32,
-    value_ptr: i32,
-    value_len: i32,
-) -> HostResult<i32> {
-    let (memory, state) = memory_and_state(&mut c, "proxy_set_property")?;
-    let path = path_from_abi(memory.bytes(path_ptr, path_len)?);
-    let value = memory.text(value_ptr, value_len)?;
-    state.options.properties.push((path, value));
-    Ok(OK)
+    fn proxy_set_property(c, path_ptr, path_len, value_ptr, value_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_set_property")?;
+        let path = path_from_abi(memory.bytes(path_ptr, path_len)?);
+        let value = memory.text(value_ptr, value_len)?;
+        state.options.properties.push((path, value));
+        Ok(OK)
+    }
 }
 
 fn text(s: &str) -> Option<Vec<u8>> {

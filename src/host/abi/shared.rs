@@ -3,138 +3,80 @@
 use std::collections::VecDeque;
 
 use super::super::state::HostState;
-use super::{
-    CAS_MISMATCH, EMPTY, HostCaller, HostFunctions, HostResult, NOT_FOUND, OK, define_all,
-    memory_and_state, return_bytes,
-};
+use super::{CAS_MISMATCH, EMPTY, NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
 
-pub(super) fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
-    define_all!(
-        host,
-        "env",
-        [
-            proxy_get_shared_data,
-            proxy_set_shared_data,
-            proxy_register_shared_queue,
-            proxy_resolve_shared_queue,
-            proxy_enqueue_shared_queue,
-            proxy_dequeue_shared_queue,
-        ]
-    )
-}
-
-fn proxy_get_shared_data(
-    mut c: HostCaller<'_>,
-    key_ptr: i32,
-    key_len: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-    ret_cas: i32,
-) -> HostResult<i32> {
-    let call = "proxy_get_shared_data";
-    let (memory, state) = memory_and_state(&mut c, call)?;
-    let key = memory.text(key_ptr, key_len)?;
-    let Some((value, cas)) = state.shared_data.get(&key).cloned() else {
-        return Ok(NOT_FOUND);
-    };
-    return_bytes(&mut c, call, &value, ret_ptr, ret_size)?;
-    let (mut memory, _) = memory_and_state(&mut c, call)?;
-    memory.write_u32(ret_cas, cas)?;
-    Ok(OK)
-}
-
-fn proxy_set_shared_data(
-    mut c: HostCaller<'_>,
-    key_ptr: i32,
-    key_len: i32,
-    value_ptr: i32,
-    value_len: i32,
-    cas: i32,
-) -> HostResult<i32> {
-    let (memory, state) = memory_and_state(&mut c, "proxy_set_shared_data")?;
-    let key = memory.text(key_ptr, key_len)?;
-    let value = memory.bytes(value_ptr, value_len)?.to_vec();
-    let current = state.shared_data.get(&key).map(|(_, cas)| *cas);
-    if cas != 0 && current.is_some_and(|c| c != cas as u32) {
-        return Ok(CAS_MISMATCH);
+hostcalls! { "env":
+    fn proxy_get_shared_data(c, key_ptr, key_len, ret_ptr, ret_size, ret_cas) {
+        let call = "proxy_get_shared_data";
+        let (memory, state) = memory_and_state(&mut c, call)?;
+        let key = memory.text(key_ptr, key_len)?;
+        let Some((value, cas)) = state.shared_data.get(&key).cloned() else {
+            return Ok(NOT_FOUND);
+        };
+        return_bytes(&mut c, call, &value, ret_ptr, ret_size)?;
+        let (mut memory, _) = memory_and_state(&mut c, call)?;
+        memory.write_u32(ret_cas, cas)?;
+        Ok(OK)
     }
-    let next = current.unwrap_or(0).wrapping_add(1).max(1);
-    state.shared_data.insert(key, (value, next));
-    Ok(OK)
-}
 
-fn proxy_register_shared_queue(
-    mut c: HostCaller<'_>,
-    name_ptr: i32,
-    name_len: i32,
-    ret_id: i32,
-) -> HostResult<i32> {
-    let (mut memory, state) = memory_and_state(&mut c, "proxy_register_shared_queue")?;
-    let name = memory.text(name_ptr, name_len)?;
-    let id = match queue_id(state, &name) {
-        Some(id) => id,
-        None => {
-            state.queues.push((name, VecDeque::new()));
-            state.queues.len() as u32
+    fn proxy_set_shared_data(c, key_ptr, key_len, value_ptr, value_len, cas) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_set_shared_data")?;
+        let key = memory.text(key_ptr, key_len)?;
+        let value = memory.bytes(value_ptr, value_len)?.to_vec();
+        let current = state.shared_data.get(&key).map(|(_, cas)| *cas);
+        if cas != 0 && current.is_some_and(|c| c != cas as u32) {
+            return Ok(CAS_MISMATCH);
         }
-    };
-    memory.write_u32(ret_id, id)?;
-    Ok(OK)
-}
+        let next = current.unwrap_or(0).wrapping_add(1).max(1);
+        state.shared_data.insert(key, (value, next));
+        Ok(OK)
+    }
 
-fn proxy_resolve_shared_queue(
-    mut c: HostCaller<'_>,
-    _vm_id_ptr: i32,
-    _vm_id_len: i32,
-    name_ptr: i32,
-    name_len: i32,
-    ret_id: i32,
-) -> HostResult<i32> {
-    let (mut memory, state) = memory_and_state(&mut c, "proxy_resolve_shared_queue")?;
-    let name = memory.text(name_ptr, name_len)?;
-    let Some(id) = queue_id(state, &name) else {
-        return Ok(NOT_FOUND);
-    };
-    memory.write_u32(ret_id, id)?;
-    Ok(OK)
-}
+    fn proxy_register_shared_queue(c, name_ptr, name_len, ret_id) {
+        let (mut memory, state) = memory_and_state(&mut c, "proxy_register_shared_queue")?;
+        let name = memory.text(name_ptr, name_len)?;
+        let id = match queue_id(state, &name) {
+            Some(id) => id,
+            None => {
+                state.queues.push((name, VecDeque::new()));
+                state.queues.len() as u32
+            }
+        };
+        memory.write_u32(ret_id, id)?;
+        Ok(OK)
+    }
 
-fn proxy_enqueue_shared_queue(
-    mut c: HostCaller<'_>,
-    id: i32,
-    value_ptr: i32,
-    value_len: i32,
-) -> HostResult<i32> {
-    let (memory, state) = memory_and_state(&mut c, "proxy_enqueue_shared_queue")?;
-    let value = memory.bytes(value_ptr, value_len)?.to_vec();
-    let Some(queue) = queue(state, id) else {
-        return Ok(NOT_FOUND);
-    };
-    queue.push_back(value);
-    state.ready_queues.push(id as u32);
-    Ok(OK)
-}
+    fn proxy_resolve_shared_queue(c, _vm_id_ptr, _vm_id_len, name_ptr, name_len, ret_id) {
+        let (mut memory, state) = memory_and_state(&mut c, "proxy_resolve_shared_queue")?;
+        let name = memory.text(name_ptr, name_len)?;
+        let Some(id) = queue_id(state, &name) else {
+            return Ok(NOT_FOUND);
+        };
+        memory.write_u32(ret_id, id)?;
+        Ok(OK)
+    }
 
-fn proxy_dequeue_shared_queue(
-    mut c: HostCaller<'_>,
-    id: i32,
-    ret_ptr: i32,
-    ret_size: i32,
-) -> HostResult<i32> {
-    let Some(queue) = queue(c.data_mut(), id) else {
-        return Ok(NOT_FOUND);
-    };
-    let Some(value) = queue.pop_front() else {
-        return Ok(EMPTY);
-    };
-    return_bytes(
-        &mut c,
-        "proxy_dequeue_shared_queue",
-        &value,
-        ret_ptr,
-        ret_size,
-    )?;
-    Ok(OK)
+    fn proxy_enqueue_shared_queue(c, id, value_ptr, value_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_enqueue_shared_queue")?;
+        let value = memory.bytes(value_ptr, value_len)?.to_vec();
+        let Some(queue) = queue(state, id) else {
+            return Ok(NOT_FOUND);
+        };
+        queue.push_back(value);
+        state.ready_queues.push(id as u32);
+        Ok(OK)
+    }
+
+    fn proxy_dequeue_shared_queue(c, id, ret_ptr, ret_size) {
+        let Some(queue) = queue(c.data_mut(), id) else {
+            return Ok(NOT_FOUND);
+        };
+        let Some(value) = queue.pop_front() else {
+            return Ok(EMPTY);
+        };
+        return_bytes(&mut c, "proxy_dequeue_shared_queue", &value, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
 }
 
 /// The id of the queue called `name`: its position, counted from 1.
