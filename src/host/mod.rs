@@ -29,5 +29,5 @@ pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request
 pub use network::{NetworkEvent, NetworkOutcome};
 pub use options::{Limits, VmOptions};
 pub use plugin::Plugin;
-pub use state::{CallRecord, CallResponse, HttpCall, LogLevel, LogRecord, Metric, MetricKind};
+pub use state::{CallAnswer, CallRecord, CallResponse, LogLevel, LogRecord, Metric, MetricKind};
 pub use vm::Vm;

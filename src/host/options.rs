@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::state::HttpCall;
+use super::state::CallAnswer;
 
 /// How long one callback may run before it is stopped, and how much memory the instance may use.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct VmOptions {
     pub root_id: String,
     pub vm_id: String,
     /// Answers to http_call and grpc_call, taken in order.
-    pub http_calls: Vec<HttpCall>,
+    pub call_answers: Vec<CallAnswer>,
     pub limits: Limits,
 }
 
@@ -50,7 +50,7 @@ impl Default for VmOptions {
             plugin_name: "plugin".into(),
             root_id: String::new(),
             vm_id: String::new(),
-            http_calls: Vec::new(),
+            call_answers: Vec::new(),
             limits: Limits::default(),
         }
     }

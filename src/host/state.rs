@@ -85,7 +85,7 @@ pub struct Metric {
 /// A scripted answer to an http_call or grpc_call; `upstream` picks the calls it answers (any
 /// when absent).
 #[derive(Debug, Clone, Default)]
-pub struct HttpCall {
+pub struct CallAnswer {
     pub upstream: Option<String>,
     pub response: CallResponse,
 }
@@ -170,7 +170,7 @@ pub(crate) struct HostState {
     pub tick_period_ms: u32,
     pub shared_data: HashMap<String, (Vec<u8>, u32)>,
     pub queues: Vec<(String, VecDeque<Vec<u8>>)>,
-    pub scripted: VecDeque<HttpCall>,
+    pub scripted: VecDeque<CallAnswer>,
     pub pending_calls: VecDeque<PendingCall>,
     pub call_log: Vec<super::state::CallRecord>,
     pub next_token: u32,
@@ -187,7 +187,7 @@ impl HostState {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let scripted = options.http_calls.iter().cloned().collect();
+        let scripted = options.call_answers.iter().cloned().collect();
         HostState {
             options,
             limits,

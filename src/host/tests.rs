@@ -191,22 +191,22 @@ fn http_call_answers_come_from_the_script() {
                                         (i32.const 0) (i32.const 0) (i32.const 0))))))"#,
     );
     let mut vm = start(&bytes, VmOptions::default()).expect("starts");
-    let answer = |status: &str| HttpCall {
+    let answer = |status: &str| CallAnswer {
         upstream: Some("authz".into()),
         response: CallResponse {
             headers: [(":status", status)].into_iter().collect(),
             ..CallResponse::default()
         },
     };
-    vm.script_calls([answer("200")]);
+    vm.script_answers([answer("200")]);
     let allowed = vm.http(&Request::default(), &Response::default()).unwrap();
     assert!(allowed.upstream.is_some(), "{allowed:?}");
     assert_eq!(
-        vm.http_calls()[0].headers.get(":path").as_deref(),
+        vm.calls_made()[0].headers.get(":path").as_deref(),
         Some("/check")
     );
 
-    vm.script_calls([answer("500")]);
+    vm.script_answers([answer("500")]);
     let denied = vm.http(&Request::default(), &Response::default()).unwrap();
     assert!(denied.upstream.is_none());
     assert_eq!(denied.response.unwrap().status, 403);

@@ -9,7 +9,7 @@ use super::error::{HostError, describe_trap, link_or_trap};
 use super::exports::Exports;
 use super::options::{Limits, VmOptions};
 use super::plugin::{Plugin, deadline_ticks};
-use super::state::{self, CallRecord, HostState, HttpCall, LogRecord, Metric};
+use super::state::{self, CallAnswer, CallRecord, HostState, LogRecord, Metric};
 use crate::module::AbiVersion;
 
 /// One running plugin instance with its root context configured.
@@ -148,13 +148,13 @@ impl Vm {
     }
 
     /// Every http_call and grpc_call made so far.
-    pub fn http_calls(&self) -> &[CallRecord] {
+    pub fn calls_made(&self) -> &[CallRecord] {
         &self.store.data().call_log
     }
 
     /// Adds answers for later http_call or grpc_call.
-    pub fn script_calls(&mut self, calls: impl IntoIterator<Item = HttpCall>) {
-        self.store.data_mut().scripted.extend(calls);
+    pub fn script_answers(&mut self, answers: impl IntoIterator<Item = CallAnswer>) {
+        self.store.data_mut().scripted.extend(answers);
     }
 
     /// The tick period the plugin asked for, if any.
