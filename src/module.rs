@@ -1,5 +1,6 @@
 //! What a proxy-wasm module is: wasm that exports `memory`, a `proxy_abi_version_*` function and an
-//! allocator the host can call. Shared by `build`, `push`, `verify` and `run`.
+//! allocator the host can call. Shared by `build`, `push`, `verify` and the host behind `run` and
+//! `test`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
