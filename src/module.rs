@@ -1,7 +1,9 @@
 //! What a proxy-wasm module is: wasm that exports `memory`, a `proxy_abi_version_*` function and an
-//! allocator the host can call. Shared by `build`, `push`, `verify` and `run`.
+//! allocator the host can call. Shared by `build`, `push`, `verify` and the host behind `run` and
+//! `test`.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use wasmparser::{ExternalKind, Parser, Payload};
@@ -13,12 +15,27 @@ pub const WASM_MAGIC: [u8; 4] = *b"\0asm";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
+    #[error("failed to read `{}`", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("not a wasm module: the file does not start with the wasm magic bytes")]
     BadMagic,
     #[error("invalid wasm module: {0}")]
     Invalid(String),
+    /// The runtime (wasmtime, for `run` and `test`) refused to compile the module.
+    #[error("not a loadable wasm module: {0}")]
+    Compile(String),
     #[error("not a proxy-wasm module: it does not export {0}")]
     NotProxyWasm(&'static str),
+    #[error("export `{name}` has the wrong signature for ABI {abi}: {found}")]
+    ExportSignature {
+        name: &'static str,
+        abi: AbiVersion,
+        found: String,
+    },
 }
 
 impl Hint for ModuleError {
@@ -82,6 +99,14 @@ pub struct ModuleInfo {
     pub exports: Vec<String>,
 }
 
+/// Reads a module file.
+pub fn read(path: &Path) -> Result<Vec<u8>, ModuleError> {
+    std::fs::read(path).map_err(|source| ModuleError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Checks that `bytes` is a valid proxy-wasm module and reports what it declares.
 pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
@@ -91,7 +116,13 @@ pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     validator
         .validate_all(bytes)
         .map_err(|e| ModuleError::Invalid(e.to_string()))?;
+    declarations(bytes)
+}
 
+/// What a module already known to be valid wasm declares, and whether that makes it proxy-wasm.
+/// The host calls this after wasmtime has compiled (and so validated) the bytes, rather than
+/// validating them a second time.
+pub fn declarations(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     let mut has_memory = false;
     let mut abi = None;
     let mut allocator = None;

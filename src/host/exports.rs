@@ -2,8 +2,9 @@
 
 use wasmtime::{Instance, Memory, Store, TypedFunc, WasmParams, WasmResults};
 
+use super::error::HostError;
 use super::state::HostState;
-use super::{Abi, HostError};
+use crate::module::{AbiVersion, ModuleError, ModuleInfo};
 
 type F<P, R> = Option<TypedFunc<P, R>>;
 
@@ -66,17 +67,16 @@ impl Exports {
     pub fn resolve(
         store: &mut Store<HostState>,
         instance: &Instance,
-        abi: Abi,
+        info: &ModuleInfo,
     ) -> Result<Exports, HostError> {
+        let abi = info.abi;
+        // `module::declarations` checked both when the plugin was loaded.
         let memory = instance
             .get_memory(&mut *store, "memory")
-            .ok_or(HostError::NoMemory)?;
-        // The Rust SDK on wasm32-unknown-unknown exports only `malloc`; the spec prefers
-        // proxy_on_memory_allocate when both exist.
-        let allocator = match get(store, instance, abi, "proxy_on_memory_allocate")? {
-            Some(f) => f,
-            None => get(store, instance, abi, "malloc")?.ok_or(HostError::NoAllocator)?,
-        };
+            .ok_or(ModuleError::NotProxyWasm("`memory`"))?;
+        let allocator = get(store, instance, abi, info.allocator)?.ok_or(
+            ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
+        )?;
         Ok(Exports {
             memory,
             allocator,
@@ -122,25 +122,25 @@ impl Exports {
 fn get<P: WasmParams, R: WasmResults>(
     store: &mut Store<HostState>,
     instance: &Instance,
-    abi: Abi,
+    abi: AbiVersion,
     name: &'static str,
 ) -> Result<Option<TypedFunc<P, R>>, HostError> {
     let Some(func) = instance.get_func(&mut *store, name) else {
         return Ok(None);
     };
-    func.typed::<P, R>(&*store)
-        .map(Some)
-        .map_err(|_| HostError::ExportSignature {
+    func.typed::<P, R>(&*store).map(Some).map_err(|_| {
+        HostError::from(ModuleError::ExportSignature {
             name,
-            abi: abi.as_str(),
+            abi,
             found: format!("{}", func.ty(&*store)),
         })
+    })
 }
 
 fn headers(
     store: &mut Store<HostState>,
     instance: &Instance,
-    abi: Abi,
+    abi: AbiVersion,
     name: &'static str,
 ) -> Result<Option<HeadersCallback>, HostError> {
     let Some(func) = instance.get_func(&mut *store, name) else {

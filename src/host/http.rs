@@ -251,7 +251,7 @@ impl Vm {
     ) -> Result<(Option<ForwardedRequest>, Option<String>), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
-                create.call(store, (context as i32, super::ROOT_CONTEXT as i32))
+                create.call(store, (context as i32, super::vm::ROOT_CONTEXT as i32))
             })?;
         }
         let has_body = !request.body.is_empty();
@@ -409,21 +409,13 @@ impl Vm {
         if let Some(f) = self.exports.on_delete.clone() {
             self.call("proxy_on_delete", |store| f.call(store, context as i32))?;
         }
-        self.store.data_mut().active_context = super::ROOT_CONTEXT;
+        self.store.data_mut().active_context = super::vm::ROOT_CONTEXT;
         Ok(())
     }
 
     fn stream(&mut self) -> &mut HttpStream {
-        let state = self.store.data_mut();
-        state.active_context = state.stream_context;
-        // http() installs the stream before the lifecycle starts; this only keeps the types honest.
-        if !matches!(state.stream, Stream::Http(_)) {
-            state.stream = Stream::Http(Box::default());
-        }
-        match &mut state.stream {
-            Stream::Http(s) => s,
-            _ => unreachable!("installed above"),
-        }
+        let install = || Stream::Http(Box::default());
+        self.store.data_mut().enter_stream(Stream::as_http, install)
     }
 }
 

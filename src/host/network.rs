@@ -43,6 +43,17 @@ pub(crate) struct NetStream {
     pub closed: bool,
 }
 
+impl NetStream {
+    /// The data waiting on one side, and whether the plugin resumed that side.
+    fn side(&mut self, downstream: bool) -> (&mut Vec<u8>, &mut bool) {
+        if downstream {
+            (&mut self.downstream_data, &mut self.downstream_resumed)
+        } else {
+            (&mut self.upstream_data, &mut self.upstream_resumed)
+        }
+    }
+}
+
 const PEER_UNKNOWN: i32 = 0;
 const PEER_LOCAL: i32 = 1;
 
@@ -84,7 +95,7 @@ impl Vm {
     ) -> Result<(), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
-                create.call(store, (context as i32, super::ROOT_CONTEXT as i32))
+                create.call(store, (context as i32, super::vm::ROOT_CONTEXT as i32))
             })?;
         }
         if let Some(f) = self.exports.on_new_connection.clone() {
@@ -100,36 +111,14 @@ impl Vm {
             }
             match event {
                 NetworkEvent::Downstream(bytes) => {
-                    self.net().downstream_data.extend_from_slice(bytes);
-                    if let Some(f) = self.exports.on_downstream_data.clone() {
-                        let size = self.net().downstream_data.len() as i32;
-                        let action = self.call("proxy_on_downstream_data", |store| {
-                            f.call(store, (context as i32, size, 0))
-                        })?;
-                        self.deliver_calls(context)?;
-                        let s = self.net();
-                        if action != 0 && !std::mem::take(&mut s.downstream_resumed) {
-                            continue;
-                        }
+                    if let Some(data) = self.data(context, bytes, true)? {
+                        outcome.to_upstream.extend_from_slice(&data);
                     }
-                    let data = std::mem::take(&mut self.net().downstream_data);
-                    outcome.to_upstream.extend_from_slice(&data);
                 }
                 NetworkEvent::Upstream(bytes) => {
-                    self.net().upstream_data.extend_from_slice(bytes);
-                    if let Some(f) = self.exports.on_upstream_data.clone() {
-                        let size = self.net().upstream_data.len() as i32;
-                        let action = self.call("proxy_on_upstream_data", |store| {
-                            f.call(store, (context as i32, size, 0))
-                        })?;
-                        self.deliver_calls(context)?;
-                        let s = self.net();
-                        if action != 0 && !std::mem::take(&mut s.upstream_resumed) {
-                            continue;
-                        }
+                    if let Some(data) = self.data(context, bytes, false)? {
+                        outcome.to_downstream.extend_from_slice(&data);
                     }
-                    let data = std::mem::take(&mut self.net().upstream_data);
-                    outcome.to_downstream.extend_from_slice(&data);
                 }
                 NetworkEvent::CloseDownstream | NetworkEvent::CloseUpstream => break,
             }
@@ -144,6 +133,35 @@ impl Vm {
         self.close(context, false, PEER_UNKNOWN)?;
         self.close(context, true, PEER_LOCAL)?;
         Ok(())
+    }
+
+    /// Hands the plugin a chunk from the client (`downstream`) or from the upstream; what passes
+    /// on to the other side, unless the plugin holds it back.
+    fn data(
+        &mut self,
+        context: u32,
+        bytes: &[u8],
+        downstream: bool,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        let exports = &self.exports;
+        let (f, callback) = match downstream {
+            true => (
+                exports.on_downstream_data.clone(),
+                "proxy_on_downstream_data",
+            ),
+            false => (exports.on_upstream_data.clone(), "proxy_on_upstream_data"),
+        };
+        self.net().side(downstream).0.extend_from_slice(bytes);
+        if let Some(f) = f {
+            let size = self.net().side(downstream).0.len() as i32;
+            let action = self.call(callback, |store| f.call(store, (context as i32, size, 0)))?;
+            self.deliver_calls(context)?;
+            let resumed = self.net().side(downstream).1;
+            if action != 0 && !std::mem::take(resumed) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(std::mem::take(self.net().side(downstream).0)))
     }
 
     fn close(&mut self, context: u32, downstream: bool, peer: i32) -> Result<(), HostError> {
@@ -166,14 +184,9 @@ impl Vm {
     }
 
     fn net(&mut self) -> &mut NetStream {
-        let state = self.store.data_mut();
-        state.active_context = state.stream_context;
-        if !matches!(state.stream, Stream::Network(_)) {
-            state.stream = Stream::Network(Box::default());
-        }
-        match &mut state.stream {
-            Stream::Network(s) => s,
-            _ => unreachable!("installed above"),
-        }
+        let install = || Stream::Network(Box::default());
+        self.store
+            .data_mut()
+            .enter_stream(Stream::as_network, install)
     }
 }

@@ -64,6 +64,17 @@ pub enum MetricKind {
     Histogram,
 }
 
+impl MetricKind {
+    pub fn from_abi(kind: i32) -> Option<MetricKind> {
+        Some(match kind {
+            0 => MetricKind::Counter,
+            1 => MetricKind::Gauge,
+            2 => MetricKind::Histogram,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metric {
     pub name: String,
@@ -74,7 +85,7 @@ pub struct Metric {
 /// A scripted answer to an http_call or grpc_call; `upstream` picks the calls it answers (any
 /// when absent).
 #[derive(Debug, Clone, Default)]
-pub struct HttpCall {
+pub struct CallAnswer {
     pub upstream: Option<String>,
     pub response: CallResponse,
 }
@@ -123,6 +134,22 @@ pub(crate) enum Stream {
     Network(Box<NetStream>),
 }
 
+impl Stream {
+    pub fn as_http(&mut self) -> Option<&mut HttpStream> {
+        match self {
+            Stream::Http(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_network(&mut self) -> Option<&mut NetStream> {
+        match self {
+            Stream::Network(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) struct HostState {
     pub options: VmOptions,
     pub limits: StoreLimits,
@@ -143,7 +170,7 @@ pub(crate) struct HostState {
     pub tick_period_ms: u32,
     pub shared_data: HashMap<String, (Vec<u8>, u32)>,
     pub queues: Vec<(String, VecDeque<Vec<u8>>)>,
-    pub scripted: VecDeque<HttpCall>,
+    pub scripted: VecDeque<CallAnswer>,
     pub pending_calls: VecDeque<PendingCall>,
     pub call_log: Vec<super::state::CallRecord>,
     pub next_token: u32,
@@ -160,14 +187,14 @@ impl HostState {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let scripted = options.http_calls.iter().cloned().collect();
+        let scripted = options.call_answers.iter().cloned().collect();
         HostState {
             options,
             limits,
             memory: None,
             allocator: None,
             callback: "start",
-            active_context: super::ROOT_CONTEXT,
+            active_context: super::vm::ROOT_CONTEXT,
             configuration: None,
             stream: Stream::None,
             stream_context: 0,
@@ -197,18 +224,31 @@ impl HostState {
         });
     }
 
+    /// The HTTP stream, when the active context is its context.
     pub fn http(&mut self) -> Option<&mut HttpStream> {
-        match &mut self.stream {
-            Stream::Http(s) if self.active_context == self.stream_context => Some(s),
-            _ => None,
-        }
+        let own = self.active_context == self.stream_context;
+        self.stream.as_http().filter(|_| own)
     }
 
+    /// The connection, when the active context is its context.
     pub fn network(&mut self) -> Option<&mut NetStream> {
-        match &mut self.stream {
-            Stream::Network(s) if self.active_context == self.stream_context => Some(s),
-            _ => None,
+        let own = self.active_context == self.stream_context;
+        self.stream.as_network().filter(|_| own)
+    }
+
+    /// The stream in progress, with its context made the active one. The lifecycle installs the
+    /// stream before any callback; should `pick` find none, `install`'s stands in, which keeps
+    /// the types honest without a panic path.
+    pub fn enter_stream<S>(
+        &mut self,
+        pick: fn(&mut Stream) -> Option<&mut S>,
+        install: fn() -> Stream,
+    ) -> &mut S {
+        self.active_context = self.stream_context;
+        if pick(&mut self.stream).is_none() {
+            self.stream = install();
         }
+        pick(&mut self.stream).expect("a stream of this kind was installed above")
     }
 
     /// Takes the first scripted answer for `upstream`.

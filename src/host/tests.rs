@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::module::{AbiVersion, ModuleError};
 
 /// A module with a bump allocator, the given imports and the given body.
 fn module(abi: &str, imports: &str, body: &str) -> Vec<u8> {
@@ -149,7 +150,7 @@ fn abi_0_1_0_headers_callbacks_and_configuration() {
         ..VmOptions::default()
     };
     let mut vm = start(&bytes, options).expect("starts");
-    assert_eq!(vm.abi(), Abi::V0_1_0);
+    assert_eq!(vm.abi(), AbiVersion::V0_1_0);
     assert_eq!(vm.logs()[0].message, "{\"a\":1}");
     let outcome = vm.http(&Request::default(), &Response::default()).unwrap();
     assert!(outcome.upstream.is_none());
@@ -190,22 +191,22 @@ fn http_call_answers_come_from_the_script() {
                                         (i32.const 0) (i32.const 0) (i32.const 0))))))"#,
     );
     let mut vm = start(&bytes, VmOptions::default()).expect("starts");
-    let answer = |status: &str| HttpCall {
+    let answer = |status: &str| CallAnswer {
         upstream: Some("authz".into()),
         response: CallResponse {
             headers: [(":status", status)].into_iter().collect(),
             ..CallResponse::default()
         },
     };
-    vm.script_calls([answer("200")]);
+    vm.script_answers([answer("200")]);
     let allowed = vm.http(&Request::default(), &Response::default()).unwrap();
     assert!(allowed.upstream.is_some(), "{allowed:?}");
     assert_eq!(
-        vm.http_calls()[0].headers.get(":path").as_deref(),
+        vm.calls_made()[0].headers.get(":path").as_deref(),
         Some("/check")
     );
 
-    vm.script_calls([answer("500")]);
+    vm.script_answers([answer("500")]);
     let denied = vm.http(&Request::default(), &Response::default()).unwrap();
     assert!(denied.upstream.is_none());
     assert_eq!(denied.response.unwrap().status, 403);
@@ -324,10 +325,13 @@ fn network_data_flows_and_close_order() {
 #[test]
 fn modules_that_are_not_proxy_wasm_are_refused() {
     let bytes = wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap();
-    assert!(matches!(Plugin::load(&bytes), Err(HostError::NotProxyWasm)));
+    assert!(matches!(
+        Plugin::load(&bytes),
+        Err(HostError::Module(ModuleError::NotProxyWasm(_)))
+    ));
     assert!(matches!(
         Plugin::load(b"not wasm"),
-        Err(HostError::Compile(_))
+        Err(HostError::Module(ModuleError::Compile(_)))
     ));
 }
 
@@ -342,7 +346,7 @@ fn abi_0_2_0_is_recognised_and_runs() {
              (i32.const 0))"#,
     );
     let mut vm = start(&bytes, VmOptions::default()).expect("starts");
-    assert_eq!(vm.abi(), Abi::V0_2_0);
+    assert_eq!(vm.abi(), AbiVersion::V0_2_0);
     let outcome = vm.http(&Request::default(), &Response::default()).unwrap();
     let headers = outcome.response.unwrap().headers;
     assert_eq!(headers.get("X-ABI020").as_deref(), Some("x-abi"));

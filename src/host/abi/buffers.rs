@@ -1,0 +1,83 @@
+//! Buffers: bodies, connection data, call answers and the configurations, by `proxy_buffer_type_t`.
+
+use super::super::state::{ConfigBuffer, HostState};
+use super::{BAD_ARGUMENT, NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
+
+hostcalls! { "env":
+    /// ABI 0.1.0's way to read the configuration being delivered.
+    fn proxy_get_configuration(c, ret_ptr, ret_size) {
+        let state = c.data();
+        let bytes = match state.configuration {
+            Some(ConfigBuffer::Vm) => state.options.vm_config.clone(),
+            _ => state.options.plugin_config.clone(),
+        };
+        return_bytes(&mut c, "proxy_get_configuration", &bytes, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_get_buffer_bytes(c, kind, start, max, ret_ptr, ret_size) {
+        let (start, max) = (start as u32 as usize, max as u32 as usize);
+        if start.checked_add(max).is_none() {
+            return Ok(BAD_ARGUMENT);
+        }
+        let bytes = match buffer(c.data_mut(), kind) {
+            Err(status) => return Ok(status),
+            Ok(buffer) => {
+                let end = start.saturating_add(max).min(buffer.len());
+                buffer.get(start..end).unwrap_or_default().to_vec()
+            }
+        };
+        return_bytes(&mut c, "proxy_get_buffer_bytes", &bytes, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_get_buffer_status(c, kind, ret_size, ret_flags) {
+        let (mut memory, state) = memory_and_state(&mut c, "proxy_get_buffer_status")?;
+        let size = match buffer(state, kind) {
+            Err(status) => return Ok(status),
+            Ok(buffer) => buffer.len(),
+        };
+        memory.write_u32(ret_size, size as u32)?;
+        memory.write_u32(ret_flags, 0)?;
+        Ok(OK)
+    }
+
+    fn proxy_set_buffer_bytes(c, kind, start, size, data_ptr, data_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_set_buffer_bytes")?;
+        let data = memory.bytes(data_ptr, data_len)?;
+        if matches!(kind, 4..=8) {
+            // Call answers and configurations are read-only.
+            return Ok(BAD_ARGUMENT);
+        }
+        let buffer = match buffer(state, kind) {
+            Err(status) => return Ok(status),
+            Ok(buffer) => buffer,
+        };
+        // Envoy's Buffer::copyFrom: replace a prefix, or append at/after the end; nothing else.
+        let (start, size) = (start as u32 as usize, size as u32 as usize);
+        if start == 0 {
+            buffer.drain(..size.min(buffer.len()));
+            buffer.splice(0..0, data.iter().copied());
+        } else if start >= buffer.len() {
+            buffer.extend_from_slice(data);
+        } else {
+            return Ok(BAD_ARGUMENT);
+        }
+        Ok(OK)
+    }
+}
+
+/// The buffer `kind` names, or the status to return when it is not available.
+fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
+    match kind {
+        0 => Ok(&mut state.http().ok_or(NOT_FOUND)?.request_body),
+        1 => Ok(&mut state.http().ok_or(NOT_FOUND)?.response_body),
+        2 => Ok(&mut state.network().ok_or(NOT_FOUND)?.downstream_data),
+        3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream_data),
+        4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.body),
+        6 => Ok(&mut state.options.vm_config),
+        7 => Ok(&mut state.options.plugin_config),
+        8 => Err(NOT_FOUND),
+        _ => Err(BAD_ARGUMENT),
+    }
+}

@@ -1,0 +1,111 @@
+//! Header maps: the request's and response's headers and trailers, and an http_call answer's, by
+//! `proxy_map_type_t`.
+
+use super::super::headers::HeaderMap;
+use super::super::state::HostState;
+use super::{BAD_ARGUMENT, HostCaller, HostResult, NOT_FOUND, OK};
+use super::{hostcalls, memory_and_state, return_bytes};
+
+hostcalls! { "env":
+    fn proxy_get_header_map_pairs(c, kind, ret_ptr, ret_size) {
+        let bytes = match map(c.data_mut(), kind) {
+            Ok(map) => map.serialize(),
+            Err(status) => return Ok(status),
+        };
+        return_bytes(&mut c, "proxy_get_header_map_pairs", &bytes, ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_get_header_map_size(c, kind, ret_size) {
+        let (mut memory, state) = memory_and_state(&mut c, "proxy_get_header_map_size")?;
+        let size = match map(state, kind) {
+            Ok(map) => map.serialize().len(),
+            Err(status) => return Ok(status),
+        };
+        memory.write_u32(ret_size, size as u32)?;
+        Ok(OK)
+    }
+
+    fn proxy_set_header_map_pairs(c, kind, map_ptr, map_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_set_header_map_pairs")?;
+        let new = memory.header_map(map_ptr, map_len)?;
+        Ok(edit(state, kind, |map| *map = new))
+    }
+
+    fn proxy_get_header_map_value(c, kind, key_ptr, key_len, ret_ptr, ret_size) {
+        let call = "proxy_get_header_map_value";
+        let (memory, state) = memory_and_state(&mut c, call)?;
+        let key = memory.text(key_ptr, key_len)?;
+        let value = match map(state, kind) {
+            Err(status) => return Ok(status),
+            // Envoy returns the first value of a repeated header.
+            Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) {
+                Some((_, v)) => v.to_string(),
+                None => return Ok(NOT_FOUND),
+            },
+        };
+        return_bytes(&mut c, call, value.as_bytes(), ret_ptr, ret_size)?;
+        Ok(OK)
+    }
+
+    fn proxy_add_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
+        let field = ((key_ptr, key_len), (value_ptr, value_len));
+        edit_field(&mut c, "proxy_add_header_map_value", kind, field, HeaderMap::add)
+    }
+
+    fn proxy_replace_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
+        let field = ((key_ptr, key_len), (value_ptr, value_len));
+        edit_field(&mut c, "proxy_replace_header_map_value", kind, field, HeaderMap::replace)
+    }
+
+    fn proxy_remove_header_map_value(c, kind, key_ptr, key_len) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_remove_header_map_value")?;
+        let key = memory.utf8(key_ptr, key_len, "header name")?;
+        Ok(edit(state, kind, |map| map.remove(key)))
+    }
+}
+
+/// Reads a header name and value, each a (pointer, length), and applies `change` with them to the
+/// map `kind` names.
+fn edit_field(
+    c: &mut HostCaller<'_>,
+    call: &'static str,
+    kind: i32,
+    ((key_ptr, key_len), (value_ptr, value_len)): ((i32, i32), (i32, i32)),
+    change: fn(&mut HeaderMap, &str, &str),
+) -> HostResult<i32> {
+    let (memory, state) = memory_and_state(c, call)?;
+    let key = memory.utf8(key_ptr, key_len, "header name")?;
+    let value = memory.utf8(value_ptr, value_len, "header value")?;
+    Ok(edit(state, kind, |map| change(map, key, value)))
+}
+
+/// Applies `change` to the map `kind` names; the status to return.
+fn edit(state: &mut HostState, kind: i32, change: impl FnOnce(&mut HeaderMap)) -> i32 {
+    match map(state, kind) {
+        Ok(map) => {
+            change(map);
+            OK
+        }
+        Err(status) => status,
+    }
+}
+
+/// The header map `kind` names, or the status to return when it is not available.
+fn map(state: &mut HostState, kind: i32) -> Result<&mut HeaderMap, i32> {
+    if let 0..=3 = kind {
+        let s = state.http().ok_or(BAD_ARGUMENT)?;
+        return Ok(match kind {
+            0 => &mut s.request_headers,
+            1 => &mut s.request_trailers,
+            2 => &mut s.response_headers,
+            _ => &mut s.response_trailers,
+        });
+    }
+    let answer = state.call_response.as_mut().ok_or(BAD_ARGUMENT);
+    match kind {
+        4 | 6 => Ok(&mut answer?.headers),
+        5 | 7 => Ok(&mut answer?.trailers),
+        _ => Err(BAD_ARGUMENT),
+    }
+}

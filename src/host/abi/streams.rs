@@ -1,0 +1,74 @@
+//! Stream control: resuming or closing the stream in progress, and answering a request locally.
+
+use super::super::http::LocalReply;
+use super::super::state::HostState;
+use super::{BAD_ARGUMENT, OK, hostcalls, memory_and_state};
+
+hostcalls! { "env":
+    fn proxy_continue_stream(c, kind) {
+        Ok(stream_flag(c.data_mut(), kind, false))
+    }
+
+    fn proxy_close_stream(c, kind) {
+        Ok(stream_flag(c.data_mut(), kind, true))
+    }
+
+    fn proxy_send_local_response(
+        c, status, details_ptr, details_len, body_ptr, body_len, headers_ptr, headers_len,
+        _grpc_status,
+    ) {
+        let (memory, state) = memory_and_state(&mut c, "proxy_send_local_response")?;
+        let details = memory.text(details_ptr, details_len)?;
+        let body = memory.bytes(body_ptr, body_len)?.to_vec();
+        let headers = memory.header_map(headers_ptr, headers_len)?;
+        let callback = state.callback;
+        let Some(stream) = state.http() else {
+            return Ok(BAD_ARGUMENT);
+        };
+        let reply = LocalReply {
+            status: u16::try_from(status).unwrap_or(500),
+            details,
+            headers,
+            body,
+            callback,
+        };
+        if !stream.send_local_reply(reply) {
+            // Too late: the response is on its way. Envoy resets the stream.
+            stream.closed = true;
+        }
+        Ok(OK)
+    }
+}
+
+/// ABI 0.1.0's `proxy_continue_request` and `proxy_continue_response` (`name`), linked whatever
+/// signature the SDK gave them; `proxy_clear_route_cache` does nothing.
+pub(super) fn resume_v0_1(state: &mut HostState, name: &str) {
+    if let Some(s) = state.http() {
+        match name {
+            "proxy_continue_request" => s.request_resumed = true,
+            "proxy_continue_response" => s.response_resumed = true,
+            _ => {}
+        }
+    }
+}
+
+/// Sets the flag that resumes (or, with `close`, closes) the stream `kind` names
+/// (`proxy_stream_type_t`): the status to return.
+fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
+    let flag = match (kind, close) {
+        (0 | 1, true) => state.http().map(|s| &mut s.closed),
+        (0, false) => state.http().map(|s| &mut s.request_resumed),
+        (1, false) => state.http().map(|s| &mut s.response_resumed),
+        (2 | 3, true) => state.network().map(|s| &mut s.closed),
+        (2, false) => state.network().map(|s| &mut s.downstream_resumed),
+        (3, false) => state.network().map(|s| &mut s.upstream_resumed),
+        _ => None,
+    };
+    match flag {
+        Some(flag) => {
+            *flag = true;
+            OK
+        }
+        None => BAD_ARGUMENT,
+    }
+}

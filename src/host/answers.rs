@@ -1,0 +1,85 @@
+//! Delivering what the plugin waits for between callbacks: the scripted answers to its http_call
+//! and grpc_call requests, and the items put on its shared queues.
+
+use super::error::HostError;
+use super::state::PendingCall;
+use super::vm::{ROOT_CONTEXT, Vm};
+
+/// A plugin that calls out from every answer would loop forever; Envoy would too, but slowly.
+const MAX_DELIVERIES: usize = 1000;
+
+impl Vm {
+    /// Answers the http_call and grpc_call requests made so far, each from its script, calling the
+    /// plugin's response callbacks, and tells it of queues that received items. Answers can
+    /// trigger further calls; they are answered too.
+    pub(super) fn deliver_calls(&mut self, context: u32) -> Result<(), HostError> {
+        for _ in 0..MAX_DELIVERIES {
+            match self.store.data_mut().pending_calls.pop_front() {
+                Some(call) => self.answer(context, call)?,
+                None => {
+                    let ready = std::mem::take(&mut self.store.data_mut().ready_queues);
+                    if ready.is_empty() {
+                        return Ok(());
+                    }
+                    self.queues_ready(&ready)?;
+                }
+            }
+            self.store.data_mut().active_context = context;
+        }
+        Ok(())
+    }
+
+    fn queues_ready(&mut self, ready: &[u32]) -> Result<(), HostError> {
+        let Some(f) = self.exports.on_queue_ready.clone() else {
+            return Ok(());
+        };
+        for &queue in ready {
+            self.store.data_mut().active_context = ROOT_CONTEXT;
+            self.call("proxy_on_queue_ready", |store| {
+                f.call(store, (ROOT_CONTEXT as i32, queue as i32))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Hands `call` its answer through the plugin's response callbacks, in `context`.
+    fn answer(&mut self, context: u32, call: PendingCall) -> Result<(), HostError> {
+        let Some(response) = call.response else {
+            let message = format!(
+                "no response scripted for the call to upstream `{}` ({} {})",
+                call.upstream, call.method, call.path
+            );
+            let logs = self.store.data().logs.clone();
+            return Err(HostError::Trap {
+                callback: call.callback,
+                message,
+                logs,
+            });
+        };
+        let (context, token) = (context as i32, call.token as i32);
+        let num_headers = response.headers.len() as i32;
+        let body_size = response.body.len() as i32;
+        let num_trailers = response.trailers.len() as i32;
+        let grpc_status = response.grpc_status as i32;
+        let state = self.store.data_mut();
+        state.active_context = context as u32;
+        state.call_response = Some(response);
+        if call.grpc {
+            if let Some(f) = self.exports.on_grpc_receive.clone() {
+                self.call("proxy_on_grpc_receive", |store| {
+                    f.call(store, (context, token, body_size))
+                })?;
+            }
+            if let Some(f) = self.exports.on_grpc_close.clone() {
+                self.call("proxy_on_grpc_close", |store| {
+                    f.call(store, (context, token, grpc_status))
+                })?;
+            }
+        } else if let Some(f) = self.exports.on_http_call_response.clone() {
+            let args = (context, token, num_headers, body_size, num_trailers);
+            self.call("proxy_on_http_call_response", |store| f.call(store, args))?;
+        }
+        self.store.data_mut().call_response = None;
+        Ok(())
+    }
+}
