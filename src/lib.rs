@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod diagnostic;
+pub mod envoy;
 pub mod fs;
 pub mod host;
 pub mod manifest;

@@ -9,7 +9,7 @@
 //! does, the host answers with a [`HostError`] naming the callback, never a panic.
 
 mod abi;
-pub mod envoy;
+pub use crate::envoy;
 mod exports;
 mod headers;
 mod http;
