@@ -258,21 +258,24 @@ fn split_pair(text: &str, sep: char, flag: &str) -> anyhow::Result<(String, Stri
     }
 }
 
+/// `--json`: the outcome, with what the plugin logged at start and the metrics after.
 #[derive(Serialize)]
-struct HttpReport<'a> {
+struct JsonReport<'a, T: Serialize> {
     #[serde(flatten)]
-    outcome: &'a HttpOutcome,
+    outcome: &'a T,
     start_logs: &'a [LogRecord],
-    http_calls: &'a [CallRecord],
+    /// Only an HTTP plugin has calls to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_calls: Option<&'a [CallRecord]>,
     metrics: &'a [Metric],
 }
 
 fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> anyhow::Result<()> {
     if printer.json() {
-        return printer.result_json(&HttpReport {
+        return printer.result_json(&JsonReport {
             outcome,
             start_logs: &report.start_logs,
-            http_calls: &report.http_calls,
+            http_calls: Some(&report.http_calls),
             metrics: &report.metrics,
         });
     }
@@ -327,23 +330,16 @@ fn print_http_outcome(printer: &Printer, outcome: &HttpOutcome) {
     }
 }
 
-#[derive(Serialize)]
-struct NetworkReport<'a> {
-    #[serde(flatten)]
-    outcome: &'a NetworkOutcome,
-    start_logs: &'a [LogRecord],
-    metrics: &'a [Metric],
-}
-
 fn report_network(
     printer: &Printer,
     report: &RunReport,
     outcome: &NetworkOutcome,
 ) -> anyhow::Result<()> {
     if printer.json() {
-        return printer.result_json(&NetworkReport {
+        return printer.result_json(&JsonReport {
             outcome,
             start_logs: &report.start_logs,
+            http_calls: None,
             metrics: &report.metrics,
         });
     }

@@ -143,12 +143,9 @@ fn exchange_case(
     plugin_failed: &mut bool,
 ) -> Result<CaseReport, ScenarioError> {
     let mut case = CaseReport::new(&exchange.display_name(index));
-    if let Some(why) = host.unsupported_exchange(exchange) {
-        case.skipped = Some(why);
-        return Ok(case);
-    }
-    if *plugin_failed {
-        case.fail("not run: the plugin failed in an earlier exchange".into());
+    let unsupported = host.unsupported_exchange(exchange);
+    let earlier = "not run: the plugin failed in an earlier exchange";
+    if !runnable(&mut case, unsupported, *plugin_failed, earlier) {
         return Ok(case);
     }
     let calls = exchange
@@ -184,12 +181,9 @@ fn connection_case(
     plugin_failed: &mut bool,
 ) -> Result<CaseReport, ScenarioError> {
     let mut case = CaseReport::new(&connection.display_name(index));
-    if let Some(why) = host.unsupported_connection(connection) {
-        case.skipped = Some(why);
-        return Ok(case);
-    }
-    if *plugin_failed {
-        case.fail("not run: the plugin failed earlier".into());
+    let unsupported = host.unsupported_connection(connection);
+    let earlier = "not run: the plugin failed earlier";
+    if !runnable(&mut case, unsupported, *plugin_failed, earlier) {
         return Ok(case);
     }
     let events: Vec<NetworkEvent> = connection.events.iter().map(|e| e.to_event()).collect();
@@ -207,6 +201,25 @@ fn connection_case(
         },
     )?;
     Ok(case)
+}
+
+/// Whether a case runs: not when the host cannot run it (skipped), nor after the plugin failed
+/// (failed with `not_run`).
+fn runnable(
+    case: &mut CaseReport,
+    unsupported: Option<String>,
+    plugin_failed: bool,
+    not_run: &str,
+) -> bool {
+    if let Some(why) = unsupported {
+        case.skipped = Some(why);
+        return false;
+    }
+    if plugin_failed {
+        case.fail(not_run.into());
+        return false;
+    }
+    true
 }
 
 /// Checks what a step gave: its outcome with `check_outcome`, or the plugin's failure against the
