@@ -198,8 +198,8 @@ fn with_logs(err: ScenarioError, printer: &Printer) -> anyhow::Error {
 }
 
 fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
-    let mut parts = args.request.split_whitespace();
-    let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+    let mut words = args.request.split_whitespace();
+    let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
         bail!(
             "--request must be `METHOD PATH`, e.g. 'GET /', not `{}`",
             args.request

@@ -142,20 +142,20 @@ impl std::fmt::Display for Matcher {
 
 impl std::fmt::Display for MatchRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts = Vec::new();
+        let mut conditions = Vec::new();
         if let Some(e) = &self.equals {
-            parts.push(format!("equal to {e:?}"));
+            conditions.push(format!("equal to {e:?}"));
         }
         if let Some(c) = &self.contains {
-            parts.push(format!("containing {c:?}"));
+            conditions.push(format!("containing {c:?}"));
         }
         if let Some(r) = &self.regex {
-            parts.push(format!("matching /{r}/"));
+            conditions.push(format!("matching /{r}/"));
         }
-        if parts.is_empty() {
-            parts.push("anything".into());
+        if conditions.is_empty() {
+            conditions.push("anything".into());
         }
-        f.write_str(&parts.join(" and "))
+        f.write_str(&conditions.join(" and "))
     }
 }
 
