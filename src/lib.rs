@@ -5,6 +5,7 @@
 pub mod build;
 pub mod diagnostic;
 pub mod digest;
+pub mod envoy;
 pub mod fs;
 pub mod host;
 pub mod key_value;

@@ -12,9 +12,11 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::{new_project, run_ok, tempdir, wasmctl};
-use wasmctl::host::envoy::{self, Envoy, EnvoyListener};
-use wasmctl::host::{HeaderMap, HttpOutcome, NetworkEvent, Plugin, Vm};
-use wasmctl::scenario::{self, Configure, Scenario, run as scenario_run};
+use wasmctl::envoy::{self, Envoy, EnvoyListener};
+use wasmctl::host::{HeaderMap, HttpOutcome};
+use wasmctl::scenario::{
+    self, BuiltinHost, CaseOutcome, Configure, EnvoyHost, PluginCache, ScenarioFile, ScenarioReport,
+};
 
 const TEMPLATES: [&str; 4] = ["http-headers", "http-auth", "http-body", "network"];
 
@@ -63,78 +65,43 @@ fn envoy_agrees_with_the_built_in_host_on_every_template() {
 }
 
 fn compare_template(binary: &Path, project: &Path, wasm: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(project.join("scenarios"))
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(project.join("scenarios"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .collect();
-    files.sort();
-    let mut scenarios = Vec::new();
-    for path in files {
-        let scenario = Scenario::load(&path).unwrap();
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let file = ScenarioFile::load(&path, Some(wasm)).unwrap();
         // A configuration Envoy rejects stops the whole bootstrap; those are the host's to check.
-        if scenario.configure == Configure::Accepted {
-            scenarios.push((path, scenario));
+        if file.scenario.configure == Configure::Accepted {
+            files.push(file);
         }
     }
-    let listeners: Vec<EnvoyListener> = scenarios
+    let listeners: Vec<EnvoyListener> = files
         .iter()
-        .map(|(path, scenario)| {
-            let options = scenario_run::vm_options(scenario, path).unwrap();
-            EnvoyListener {
-                wasm: wasm.to_path_buf(),
-                plugin_config: options.plugin_config,
-                vm_config: options.vm_config,
-                env: options.env,
-                network: !scenario.connections.is_empty(),
-            }
-        })
+        .map(|f| EnvoyListener::new(&f.setup.wasm, &f.setup.options, f.setup.network).unwrap())
         .collect();
     // One Envoy for the whole template: every scenario file has its own listener.
     let mut envoy = Envoy::start(binary, &listeners).unwrap();
 
-    let plugin = Plugin::from_file(wasm).unwrap();
+    let mut plugins = PluginCache::default();
     let mut failures = Vec::new();
-    for (listener, (path, scenario)) in scenarios.iter().enumerate() {
-        let file = path.file_name().unwrap().to_string_lossy();
-        let mut vm = Vm::start(&plugin, scenario_run::vm_options(scenario, path).unwrap()).unwrap();
-        for (i, exchange) in scenario.exchanges.iter().enumerate() {
-            let label = format!("{file} exchange {}", i + 1);
-            // Trailers need HTTP/2 and ticks need time; neither is in a template's scenarios.
-            if !exchange.request.trailers.is_empty() || exchange.advance_ms > 0 {
-                continue;
-            }
-            let request = scenario_run::request(&exchange.request);
-            let response = scenario_run::response(&exchange.response);
-            let host = vm.http(&request, &response).unwrap();
-            let real = envoy.http(listener, &request, &response).unwrap();
-            let mut expect = exchange.expect.clone();
-            expect.metrics.clear();
-            for f in scenario::check_exchange(&real, &[], &expect) {
-                failures.push(format!("{label}: in Envoy, {f}"));
-            }
-            compare_http(&label, &host, &real, &exchange.expect, &mut failures);
-        }
-        for (i, connection) in scenario.connections.iter().enumerate() {
-            let label = format!("{file} connection {}", i + 1);
-            let events: Vec<NetworkEvent> = connection.events.iter().map(event).collect();
-            let host = vm.connection(&events).unwrap();
-            let real = envoy.connection(listener, &events).unwrap();
-            let mut expect = connection.expect.clone();
-            expect.metrics.clear();
-            for f in scenario::check_connection(&real, &[], &expect) {
-                failures.push(format!("{label}: in Envoy, {f}"));
-            }
-            if host.to_upstream != real.to_upstream || host.to_downstream != real.to_downstream {
-                failures.push(format!(
-                    "{label}: bytes differ: host {:?}/{:?}, Envoy {:?}/{:?}",
-                    String::from_utf8_lossy(&host.to_upstream),
-                    String::from_utf8_lossy(&host.to_downstream),
-                    String::from_utf8_lossy(&real.to_upstream),
-                    String::from_utf8_lossy(&real.to_downstream)
-                ));
+    for (listener, file) in files.iter().enumerate() {
+        let name = file.path.file_name().unwrap().to_string_lossy();
+        // The same driver and the same checks in both hosts; then the two must agree.
+        let host = scenario::run_scenario(&mut BuiltinHost::new(&mut plugins), file).unwrap();
+        let mut in_envoy = EnvoyHost::on_listener(&mut envoy, listener);
+        let real = scenario::run_scenario(&mut in_envoy, file).unwrap();
+        for (report, proxy) in [(&host, "the built-in host"), (&real, "Envoy")] {
+            for case in &report.cases {
+                for f in &case.failures {
+                    failures.push(format!("{name} {}: in {proxy}, {f}", case.name));
+                }
             }
         }
+        compare_outcomes(&name, file, &host, &real, &mut failures);
     }
     if !failures.is_empty() {
         // Keep Envoy's log for whoever reads the failure.
@@ -145,15 +112,46 @@ fn compare_template(binary: &Path, project: &Path, wasm: &Path) -> Vec<String> {
     failures
 }
 
-fn event(spec: &scenario::EventSpec) -> NetworkEvent {
-    if let Some(d) = &spec.downstream {
-        NetworkEvent::Downstream(d.clone().into_bytes())
-    } else if let Some(d) = &spec.upstream {
-        NetworkEvent::Upstream(d.clone().into_bytes())
-    } else if spec.close == Some(scenario::Side::Upstream) {
-        NetworkEvent::CloseUpstream
-    } else {
-        NetworkEvent::CloseDownstream
+/// Compares the two hosts' outcomes case by case. A report ends with one case per exchange, then
+/// one per connection, whether or not a start case comes first.
+fn compare_outcomes(
+    name: &str,
+    file: &ScenarioFile,
+    host: &ScenarioReport,
+    real: &ScenarioReport,
+    failures: &mut Vec<String>,
+) {
+    let scenario = &file.scenario;
+    let traffic = scenario.exchanges.len() + scenario.connections.len();
+    let host_cases = &host.cases[host.cases.len() - traffic..];
+    let real_cases = &real.cases[real.cases.len() - traffic..];
+    let expectations = scenario
+        .exchanges
+        .iter()
+        .map(Some)
+        .chain(scenario.connections.iter().map(|_| None));
+    for ((host_case, real_case), exchange) in host_cases.iter().zip(real_cases).zip(expectations) {
+        let label = format!("{name} {}", host_case.name);
+        match (&host_case.outcome, &real_case.outcome, exchange) {
+            (Some(CaseOutcome::Http(h)), Some(CaseOutcome::Http(r)), Some(exchange)) => {
+                compare_http(&label, h, r, &exchange.expect, failures)
+            }
+            (Some(CaseOutcome::Connection(h)), Some(CaseOutcome::Connection(r)), None) => {
+                if h.to_upstream != r.to_upstream || h.to_downstream != r.to_downstream {
+                    failures.push(format!(
+                        "{label}: bytes differ: host {:?}/{:?}, Envoy {:?}/{:?}",
+                        String::from_utf8_lossy(&h.to_upstream),
+                        String::from_utf8_lossy(&h.to_downstream),
+                        String::from_utf8_lossy(&r.to_upstream),
+                        String::from_utf8_lossy(&r.to_downstream)
+                    ));
+                }
+            }
+            // What Envoy cannot be given (trailers need HTTP/2, ticks need time) it skips; there
+            // is nothing to compare.
+            (_, None, _) if real_case.skipped.is_some() => {}
+            _ => failures.push(format!("{label}: an outcome is missing")),
+        }
     }
 }
 

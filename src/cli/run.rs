@@ -1,19 +1,20 @@
-//! `wasmctl run`: one request (or connection) through the plugin in the built-in host.
+//! `wasmctl run`: flags into [`RunOptions`], then one request (or connection) through the plugin
+//! by the library; this file prints what came out.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use wasmctl::host::envoy::{self, Envoy, EnvoyListener};
 use wasmctl::host::{
-    CallRecord, CallResponse, HostError, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
-    NetworkOutcome, Plugin, Request, Response, Vm, VmOptions,
+    CallRecord, CallResponse, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
+    NetworkOutcome, Request, Response,
 };
 use wasmctl::output::Printer;
-use wasmctl::project::{PluginType, Project};
-use wasmctl::scenario::{self, ScenarioError};
+use wasmctl::project::PluginType;
+use wasmctl::scenario::{
+    self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, ScenarioError, Traffic,
+};
 
 use super::{JsonArg, ProjectArgs};
 
@@ -83,176 +84,76 @@ enum TypeArg {
 }
 
 pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = args.project.selector();
-    // The project supplies defaults; with an explicit module and config it is not needed.
-    let project = if args.wasm.is_none() || args.config.is_none() || args.plugin_type.is_none() {
-        match Project::discover(&selector) {
-            Ok(project) => Some(project),
-            Err(err) if args.wasm.is_none() => return Err(err.into()),
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
-    let wasm = match (&args.wasm, &project) {
-        (Some(path), _) => path.clone(),
-        (None, Some(project)) => scenario::project_plugin(project)?,
-        (None, None) => bail!("no module given and no project found"),
-    };
-    let config_path = args.config.clone().or_else(|| {
-        let project = project.as_ref()?;
-        let path = project.resolve(project.settings.config.as_ref()?);
-        path.is_file().then_some(path)
-    });
-    let network = match args.plugin_type {
-        Some(t) => t == TypeArg::Network,
-        None => project
-            .as_ref()
-            .is_some_and(|p| p.settings.plugin_type == Some(PluginType::Network)),
-    };
-
-    let mut options = VmOptions {
-        plugin_name: project
-            .as_ref()
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| stem(&wasm)),
-        ..VmOptions::default()
-    };
-    if let Some(path) = &config_path {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        options.plugin_config =
-            scenario::config_to_json(&bytes).map_err(|message| ScenarioError::BadConfig {
-                path: path.clone(),
-                message,
-            })?;
-    }
-    if let Some(path) = &args.vm_config {
-        options.vm_config =
-            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    }
-    options.env = args
-        .env
-        .iter()
-        .map(|e| split_pair(e, '=', "--env"))
-        .collect::<anyhow::Result<_>>()?;
-    options.properties = args
-        .properties
-        .iter()
-        .map(|e| split_pair(e, '=', "--property"))
-        .collect::<anyhow::Result<_>>()?;
-
-    options.http_calls = args
-        .call_responses
-        .iter()
-        .map(|spec| call_response(spec))
-        .collect::<anyhow::Result<_>>()?;
-
-    if args.envoy {
-        return run_in_envoy(&args, printer, &wasm, options, network);
-    }
-
-    let started = Instant::now();
-    let plugin = Plugin::from_file(&wasm)?;
-    let compiled = started.elapsed();
-    let mut vm = Vm::start(&plugin, options).map_err(|e| with_logs(e, printer))?;
-    let start_logs = vm.logs().to_vec();
-
-    if network {
-        let events = network_events(&args)?;
-        let outcome = vm.connection(&events).map_err(|e| with_logs(e, printer))?;
-        printer.status(
-            "Ran",
-            format!(
-                "{} (abi {}) in {:.1?}",
-                wasm.display(),
-                plugin.abi().as_str(),
-                started.elapsed()
-            ),
-        );
-        return report_network(printer, &start_logs, &outcome, &vm.metrics());
-    }
-
-    let request = build_request(&args)?;
-    let response = build_response(&args)?;
-    if let Some(n) = args.bench {
-        return bench(printer, &mut vm, &request, &response, n);
-    }
-    let outcome = vm
-        .http(&request, &response)
-        .map_err(|e| with_logs(e, printer))?;
-    printer.status(
-        "Ran",
-        format!(
-            "{} (abi {}): compiled in {:.1?}, ran in {:.1?}",
-            wasm.display(),
-            plugin.abi().as_str(),
-            compiled,
-            started.elapsed() - compiled
-        ),
-    );
-    report_http(
-        printer,
-        &start_logs,
-        &outcome,
-        vm.http_calls(),
-        &vm.metrics(),
-    )
-}
-
-/// The same request (or connection) through a real Envoy with the plugin loaded.
-fn run_in_envoy(
-    args: &RunArgs,
-    printer: &Printer,
-    wasm: &Path,
-    options: VmOptions,
-    network: bool,
-) -> anyhow::Result<()> {
-    if !options.properties.is_empty() || !options.http_calls.is_empty() {
+    if args.envoy && (!args.properties.is_empty() || !args.call_responses.is_empty()) {
         printer.warn("--property and --call-response apply to the built-in host only; ignored");
     }
-    if args.bench.is_some() {
+    if args.envoy && args.bench.is_some() {
         bail!("--bench measures the built-in host; see scripts/bench-run.sh for Envoy");
     }
-    let binary = envoy::find_binary().ok_or(envoy::EnvoyError::NotFound)?;
-    let wasm = std::fs::canonicalize(wasm)
-        .with_context(|| format!("failed to read `{}`", wasm.display()))?;
-    let started = Instant::now();
-    let spinner = printer.spinner("starting envoy");
-    let listener = EnvoyListener {
-        wasm: wasm.clone(),
-        plugin_config: options.plugin_config,
-        vm_config: options.vm_config,
-        env: options.env,
-        network,
-    };
-    let mut proxy = Envoy::start(&binary, std::slice::from_ref(&listener))?;
-    spinner.finish_and_clear();
-    let start_logs = proxy.start_logs().to_vec();
-    if network {
-        let outcome = proxy.connection(0, &network_events(args)?)?;
-        printer.status(
-            "Ran",
-            format!(
-                "{} in {} ({:.1?})",
-                wasm.display(),
-                binary.display(),
-                started.elapsed()
-            ),
-        );
-        return report_network(printer, &start_logs, &outcome, &[]);
+    let options = run_options(&args)?;
+    if let Some(requests) = args.bench {
+        let report = scenario::bench(&options, requests).map_err(|e| with_logs(e, printer))?;
+        return report_bench(printer, &report);
     }
-    let outcome = proxy.http(0, &build_request(args)?, &build_response(args)?)?;
-    printer.status(
-        "Ran",
-        format!(
-            "{} in {} ({:.1?})",
-            wasm.display(),
-            binary.display(),
-            started.elapsed()
+    let spinner = args.envoy.then(|| printer.spinner("starting envoy"));
+    let report = scenario::run_once(&options);
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    let report = report.map_err(|e| with_logs(e, printer))?;
+    printer.status("Ran", ran_line(&report));
+    match &report.outcome {
+        CaseOutcome::Http(outcome) => report_http(printer, &report, outcome),
+        CaseOutcome::Connection(outcome) => report_network(printer, &report, outcome),
+    }
+}
+
+/// The flags as library options; flag values are checked here, files are read by the library.
+fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
+    let pairs = |values: &[String], flag: &str| -> anyhow::Result<Vec<(String, String)>> {
+        values.iter().map(|v| split_pair(v, '=', flag)).collect()
+    };
+    Ok(RunOptions {
+        wasm: args.wasm.clone(),
+        config: args.config.clone(),
+        vm_config: args.vm_config.clone(),
+        env: pairs(&args.env, "--env")?,
+        properties: pairs(&args.properties, "--property")?,
+        call_responses: args
+            .call_responses
+            .iter()
+            .map(|spec| call_response(spec))
+            .collect::<anyhow::Result<_>>()?,
+        plugin_type: args.plugin_type.map(|t| match t {
+            TypeArg::Http => PluginType::Http,
+            TypeArg::Network => PluginType::Network,
+        }),
+        traffic: Traffic {
+            request: build_request(args)?,
+            response: build_response(args)?,
+            connection: network_events(args)?,
+        },
+        envoy: args.envoy,
+        project: args.project.selector(),
+    })
+}
+
+/// The status line: what ran where, and how long it took.
+fn ran_line(report: &RunReport) -> String {
+    let wasm = report.wasm.display();
+    match (&report.ran_in, &report.outcome) {
+        (RanIn::Envoy { binary }, _) => {
+            format!("{wasm} in {} ({:.1?})", binary.display(), report.elapsed)
+        }
+        (RanIn::BuiltIn { abi, .. }, CaseOutcome::Connection(_)) => {
+            format!("{wasm} (abi {}) in {:.1?}", abi.as_str(), report.elapsed)
+        }
+        (RanIn::BuiltIn { abi, compiled }, CaseOutcome::Http(_)) => format!(
+            "{wasm} (abi {}): compiled in {compiled:.1?}, ran in {:.1?}",
+            abi.as_str(),
+            report.elapsed.saturating_sub(*compiled)
         ),
-    );
-    report_http(printer, &start_logs, &outcome, &[], &[])
+    }
 }
 
 fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
@@ -283,15 +184,9 @@ fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
     })
 }
 
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plugin".into())
-}
-
 /// Shows what the plugin logged before it failed, then returns the error.
-fn with_logs(err: HostError, printer: &Printer) -> anyhow::Error {
-    for log in err.logs() {
+fn with_logs(err: ScenarioError, printer: &Printer) -> anyhow::Error {
+    for log in err.plugin_logs() {
         printer.verbose(format!(
             "plugin log: {} [{}] {}",
             log.level.as_str(),
@@ -303,8 +198,8 @@ fn with_logs(err: HostError, printer: &Printer) -> anyhow::Error {
 }
 
 fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
-    let mut parts = args.request.split_whitespace();
-    let (Some(method), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+    let mut words = args.request.split_whitespace();
+    let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
         bail!(
             "--request must be `METHOD PATH`, e.g. 'GET /', not `{}`",
             args.request
@@ -363,31 +258,28 @@ fn split_pair(text: &str, sep: char, flag: &str) -> anyhow::Result<(String, Stri
     }
 }
 
+/// `--json`: the outcome, with what the plugin logged at start and the metrics after.
 #[derive(Serialize)]
-struct HttpReport<'a> {
+struct JsonReport<'a, T: Serialize> {
     #[serde(flatten)]
-    outcome: &'a HttpOutcome,
+    outcome: &'a T,
     start_logs: &'a [LogRecord],
-    http_calls: &'a [CallRecord],
+    /// Only an HTTP plugin has calls to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_calls: Option<&'a [CallRecord]>,
     metrics: &'a [Metric],
 }
 
-fn report_http(
-    printer: &Printer,
-    start_logs: &[LogRecord],
-    outcome: &HttpOutcome,
-    http_calls: &[CallRecord],
-    metrics: &[Metric],
-) -> anyhow::Result<()> {
+fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> anyhow::Result<()> {
     if printer.json() {
-        return printer.result_json(&HttpReport {
+        return printer.result_json(&JsonReport {
             outcome,
-            start_logs,
-            http_calls,
-            metrics,
+            start_logs: &report.start_logs,
+            http_calls: Some(&report.http_calls),
+            metrics: &report.metrics,
         });
     }
-    for call in http_calls {
+    for call in &report.http_calls {
         if call.grpc {
             printer.result(format!("grpc_call to `{}`", call.upstream));
         } else {
@@ -399,6 +291,13 @@ fn report_http(
             ));
         }
     }
+    print_http_outcome(printer, outcome);
+    print_logs(printer, report.start_logs.iter().chain(&outcome.logs));
+    print_metrics(printer, &report.metrics);
+    Ok(())
+}
+
+fn print_http_outcome(printer: &Printer, outcome: &HttpOutcome) {
     match (&outcome.upstream, &outcome.local_reply) {
         (Some(req), _) => {
             printer.result("request (as forwarded upstream):");
@@ -429,30 +328,19 @@ fn report_http(
         );
         print_body(printer, &resp.body);
     }
-    print_logs(printer, start_logs.iter().chain(&outcome.logs));
-    print_metrics(printer, metrics);
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct NetworkReport<'a> {
-    #[serde(flatten)]
-    outcome: &'a NetworkOutcome,
-    start_logs: &'a [LogRecord],
-    metrics: &'a [Metric],
 }
 
 fn report_network(
     printer: &Printer,
-    start_logs: &[LogRecord],
+    report: &RunReport,
     outcome: &NetworkOutcome,
-    metrics: &[Metric],
 ) -> anyhow::Result<()> {
     if printer.json() {
-        return printer.result_json(&NetworkReport {
+        return printer.result_json(&JsonReport {
             outcome,
-            start_logs,
-            metrics,
+            start_logs: &report.start_logs,
+            http_calls: None,
+            metrics: &report.metrics,
         });
     }
     printer.result(format!(
@@ -466,8 +354,8 @@ fn report_network(
     if outcome.closed_by_plugin {
         printer.result("the plugin closed the connection");
     }
-    print_logs(printer, start_logs.iter().chain(&outcome.logs));
-    print_metrics(printer, metrics);
+    print_logs(printer, report.start_logs.iter().chain(&outcome.logs));
+    print_metrics(printer, &report.metrics);
     Ok(())
 }
 
@@ -507,41 +395,22 @@ fn print_metrics(printer: &Printer, metrics: &[Metric]) {
     }
 }
 
-/// Requests per second through one instance, on this thread.
-fn bench(
-    printer: &Printer,
-    vm: &mut Vm,
-    request: &Request,
-    response: &Response,
-    n: u64,
-) -> anyhow::Result<()> {
-    // Warm up caches and the allocator before timing.
-    for _ in 0..n.min(1000) {
-        vm.http(request, response)?;
-    }
-    vm.clear_logs();
-    let started = Instant::now();
-    for i in 0..n {
-        vm.http(request, response)?;
-        if i % 1024 == 0 {
-            vm.clear_logs();
-        }
-    }
-    let elapsed = started.elapsed();
-    let rate = n as f64 / elapsed.as_secs_f64();
+/// The benchmark's numbers, as scripts/bench-run.sh reads them.
+fn report_bench(printer: &Printer, report: &BenchReport) -> anyhow::Result<()> {
+    let seconds = report.elapsed.as_secs_f64();
     if printer.json() {
         return printer.result_json(&serde_json::json!({
-            "requests": n,
-            "seconds": elapsed.as_secs_f64(),
-            "requests_per_second": rate.round(),
-            "nanoseconds_per_request": elapsed.as_nanos() as f64 / n as f64,
+            "requests": report.requests,
+            "seconds": seconds,
+            "requests_per_second": report.requests_per_second().round(),
+            "nanoseconds_per_request": report.nanoseconds_per_request(),
         }));
     }
     printer.result(format!(
-        "{n} requests in {:.3} s: {:.0} requests/s ({:.0} ns each)",
-        elapsed.as_secs_f64(),
-        rate,
-        elapsed.as_nanos() as f64 / n.max(1) as f64
+        "{} requests in {seconds:.3} s: {:.0} requests/s ({:.0} ns each)",
+        report.requests,
+        report.requests_per_second(),
+        report.nanoseconds_per_request()
     ));
     Ok(())
 }

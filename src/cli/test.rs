@@ -1,13 +1,13 @@
-//! `wasmctl test`: runs scenario files through the built-in host and reports what differs.
+//! `wasmctl test`: flags into [`TestOptions`]; the library runs the scenario files through the
+//! built-in host (or Envoy) and this file prints what differs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::Args;
-use wasmctl::host::envoy;
+use indicatif::ProgressBar;
 use wasmctl::output::Printer;
-use wasmctl::project::Project;
-use wasmctl::scenario::{self, PluginCache, ScenarioReport};
+use wasmctl::scenario::{self, ScenarioReport, TestObserver, TestOptions};
 
 use super::{JsonArg, ProjectArgs};
 
@@ -34,87 +34,39 @@ pub struct TestArgs {
 }
 
 pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = args.project.selector();
-    let project = if args.files.is_empty() || args.plugin.is_none() {
-        match Project::discover(&selector) {
-            Ok(project) => Some(project),
-            Err(err) if args.files.is_empty() => return Err(err.into()),
-            Err(_) => None,
-        }
-    } else {
-        None
+    let options = TestOptions {
+        files: args.files,
+        plugin: args.plugin,
+        envoy: args.envoy,
+        project: args.project.selector(),
     };
-    let files = if args.files.is_empty() {
-        let Some(project) = project.as_ref() else {
-            bail!("no scenario files given and no project found");
-        };
-        let files = scenario::project_scenarios(project);
-        if files.is_empty() {
-            bail!(
-                "no scenarios in `{}`",
-                project.root.join("scenarios").display()
-            );
-        }
-        files
-    } else {
-        args.files
+    let mut progress = Progress {
+        printer,
+        spinner: None,
     };
-    let plugin = match (args.plugin, &project) {
-        (Some(path), _) => Some(path),
-        (None, Some(project)) => Some(scenario::project_plugin(project)?),
-        (None, None) => None,
-    };
-
-    let envoy = match args.envoy {
-        true => Some(envoy::find_binary().ok_or(envoy::EnvoyError::NotFound)?),
-        false => None,
-    };
-    let mut cache = PluginCache::default();
-    let mut reports = Vec::new();
-    for file in &files {
-        let report = match &envoy {
-            Some(binary) => {
-                let spinner = printer.spinner(&format!("{} in envoy", file.display()));
-                let report = scenario::run_file_in_envoy(file, plugin.as_deref(), binary);
-                spinner.finish_and_clear();
-                report?
-            }
-            None => scenario::run_file(file, plugin.as_deref(), &mut cache)?,
-        };
-        if !printer.json() {
-            print_report(printer, &report);
-        }
-        reports.push(report);
-    }
-    let cases: usize = reports.iter().map(|r| r.cases.len()).sum();
-    let failed: usize = reports
-        .iter()
-        .map(|r| r.cases.iter().filter(|c| !c.passed()).count())
-        .sum();
-    let skipped: usize = reports
-        .iter()
-        .map(|r| r.cases.iter().filter(|c| c.skipped.is_some()).count())
-        .sum();
+    let summary = scenario::run_tests(&options, &mut progress);
+    progress.clear_spinner();
+    let summary = summary?;
+    let (cases, failed, skipped) = (summary.cases(), summary.failed(), summary.skipped());
     if printer.json() {
         printer.result_json(&serde_json::json!({
             "passed": failed == 0,
             "cases": cases,
             "failed": failed,
             "skipped": skipped,
-            "scenarios": reports,
+            "scenarios": summary.scenarios,
         }))?;
     } else if failed == 0 {
+        let skipped = match skipped {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        let where_ = if summary.in_envoy { ", in envoy" } else { "" };
         printer.status(
             "Passed",
             format!(
-                "{} scenario file(s), {cases} case(s){}{}",
-                reports.len(),
-                if skipped > 0 {
-                    format!(", {skipped} skipped")
-                } else {
-                    String::new()
-                },
-                if envoy.is_some() { ", in envoy" } else { "" }
+                "{} scenario file(s), {cases} case(s){skipped}{where_}",
+                summary.scenarios.len()
             ),
         );
     }
@@ -122,6 +74,38 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
         bail!("{failed} of {cases} scenario case(s) failed");
     }
     Ok(())
+}
+
+/// Shows a spinner while a file runs in Envoy, and each report as soon as it is there.
+struct Progress<'p> {
+    printer: &'p Printer,
+    spinner: Option<ProgressBar>,
+}
+
+impl Progress<'_> {
+    fn clear_spinner(&mut self) {
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
+impl TestObserver for Progress<'_> {
+    fn file_started(&mut self, path: &Path, in_envoy: bool) {
+        if in_envoy {
+            let spinner = self
+                .printer
+                .spinner(&format!("{} in envoy", path.display()));
+            self.spinner = Some(spinner);
+        }
+    }
+
+    fn file_finished(&mut self, report: &ScenarioReport) {
+        self.clear_spinner();
+        if !self.printer.json() {
+            print_report(self.printer, report);
+        }
+    }
 }
 
 fn print_report(printer: &Printer, report: &ScenarioReport) {

@@ -10,7 +10,6 @@
 
 mod abi;
 mod answers;
-pub mod envoy;
 mod error;
 mod exports;
 mod headers;

@@ -1,83 +1,16 @@
 //! Comparing what the plugin did with what a scenario expects, and saying exactly what differs.
 
-use std::path::PathBuf;
-
 use indexmap::IndexMap;
-use serde::Serialize;
 
+use super::expect::{ConnectionExpect, Expect, LogExpect, Matcher, MessageExpect};
+use super::report::CaseReport;
 use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
 
-use super::{ConnectionExpect, Expect, LogExpect, Matcher, MessageExpect};
-
-/// The result of one scenario file.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioReport {
-    pub path: PathBuf,
-    pub name: String,
-    pub plugin: PathBuf,
-    pub cases: Vec<CaseReport>,
-}
-
-impl ScenarioReport {
-    pub fn passed(&self) -> bool {
-        self.cases.iter().all(CaseReport::passed)
-    }
-}
-
-/// One exchange, connection or the start-up, with every expectation it missed.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseReport {
-    pub name: String,
-    pub failures: Vec<String>,
-    /// Why the case was not run, when it was not (e.g. what Envoy cannot be scripted to do).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-    /// What the plugin did, for --json and for debugging a failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<serde_json::Value>,
-}
-
-impl CaseReport {
-    pub fn new(name: &str) -> CaseReport {
-        CaseReport {
-            name: name.to_string(),
-            failures: Vec::new(),
-            skipped: None,
-            outcome: None,
-        }
-    }
-
-    pub fn passed(&self) -> bool {
-        self.failures.is_empty()
-    }
-
-    pub fn fail(&mut self, message: String) {
-        self.failures.push(message);
-    }
-}
-
-/// The expectations of one exchange that `outcome` misses, one message each.
-pub fn check_exchange(outcome: &HttpOutcome, metrics: &[Metric], expect: &Expect) -> Vec<String> {
-    let mut case = CaseReport::new("");
-    exchange(&mut case, outcome, metrics, expect);
-    case.failures
-}
-
-/// The expectations of one connection that `outcome` misses, one message each.
-pub fn check_connection(
-    outcome: &NetworkOutcome,
-    metrics: &[Metric],
-    expect: &ConnectionExpect,
-) -> Vec<String> {
-    let mut case = CaseReport::new("");
-    connection(&mut case, outcome, metrics, expect);
-    case.failures
-}
-
-pub(crate) fn exchange(
+/// Checks one exchange; `metrics_now` is `None` where the host cannot read metrics.
+pub(super) fn exchange(
     case: &mut CaseReport,
     outcome: &HttpOutcome,
-    metrics_now: &[Metric],
+    metrics_now: Option<&[Metric]>,
     expect: &Expect,
 ) {
     if let Some(why) = &outcome.stalled {
@@ -132,13 +65,16 @@ pub(crate) fn exchange(
         }
     }
     logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    metrics(case, metrics_now, &expect.metrics);
+    if let Some(metrics_now) = metrics_now {
+        metrics(case, metrics_now, &expect.metrics);
+    }
 }
 
-pub(crate) fn connection(
+/// Checks one connection; `metrics_now` is `None` where the host cannot read metrics.
+pub(super) fn connection(
     case: &mut CaseReport,
     outcome: &NetworkOutcome,
-    metrics_now: &[Metric],
+    metrics_now: Option<&[Metric]>,
     expect: &ConnectionExpect,
 ) {
     if let Some(failure) = &expect.failure {
@@ -166,11 +102,14 @@ pub(crate) fn connection(
         }
     }
     logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    metrics(case, metrics_now, &expect.metrics);
+    if let Some(metrics_now) = metrics_now {
+        metrics(case, metrics_now, &expect.metrics);
+    }
 }
 
-pub(crate) fn failure(case: &mut CaseReport, err: &HostError, expected: Option<&Matcher>) {
-    let text = super::run::failure_text(err);
+/// Checks a plugin failure against the one expected, if any.
+pub(super) fn failure(case: &mut CaseReport, err: &HostError, expected: Option<&Matcher>) {
+    let text = failure_text(err);
     match expected {
         Some(m) if m.matches(&err.to_string()) || m.matches(&text) => {}
         Some(m) => case.fail(format!("expected a failure {m}, got: {text}")),
@@ -225,7 +164,7 @@ fn message(
     }
 }
 
-pub(crate) fn logs(
+pub(super) fn logs(
     case: &mut CaseReport,
     logs: &[LogRecord],
     want: &[LogExpect],
@@ -273,4 +212,15 @@ fn metrics(case: &mut CaseReport, metrics: &[Metric], want: &IndexMap<String, i6
             Some(_) => {}
         }
     }
+}
+
+/// The error text with the plugin's last error log, as the report shows it.
+pub(super) fn failure_text(err: &HostError) -> String {
+    use crate::diagnostic::Hint;
+    let mut text = err.to_string();
+    for hint in err.hints() {
+        text.push_str("\n  ");
+        text.push_str(&hint);
+    }
+    text
 }

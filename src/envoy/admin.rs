@@ -1,0 +1,84 @@
+//! Envoy's admin API: whether the server is live, which ports its listeners got, and how many
+//! connections a listener still holds. Asking it opens no connection a plugin would see.
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use super::http1::read_message;
+use super::{EnvoyError, io};
+
+/// The admin API of one Envoy, at the address it wrote to `--admin-address-path`.
+pub(super) struct Admin {
+    address: String,
+}
+
+impl Admin {
+    /// The admin API once Envoy has written its address; `None` before.
+    pub fn from_address_file(path: &Path) -> Option<Admin> {
+        let address = std::fs::read_to_string(path).ok()?.trim().to_string();
+        (!address.is_empty()).then_some(Admin { address })
+    }
+
+    /// Whether the server is live: listeners bound and every worker running its plugins.
+    pub fn live(&self) -> bool {
+        matches!(self.get("/ready"), Ok((200, _)))
+    }
+
+    /// The port each named listener is bound to, in the order of `names`.
+    pub fn listener_ports(&self, names: &[String]) -> Result<Vec<u16>, EnvoyError> {
+        let (_, body) = self.get("/listeners?format=json")?;
+        let listing: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| EnvoyError::Io(format!("admin /listeners: {e}")))?;
+        let statuses = listing["listener_statuses"].as_array();
+        names
+            .iter()
+            .map(|name| {
+                statuses
+                    .into_iter()
+                    .flatten()
+                    .find(|status| status["name"] == name.as_str())
+                    .and_then(|status| {
+                        status["local_address"]["socket_address"]["port_value"].as_u64()
+                    })
+                    .and_then(|port| u16::try_from(port).ok())
+                    .ok_or_else(|| EnvoyError::Io(format!("admin lists no port for `{name}`")))
+            })
+            .collect()
+    }
+
+    /// The downstream connections listener `name` has open. Envoy counts one off only after the
+    /// plugin's last callback for it has run, so zero means every log line is written.
+    pub fn active_connections(&self, name: &str) -> Result<u64, EnvoyError> {
+        let stat = format!("listener.{name}.downstream_cx_active");
+        let (_, body) = self.get(&format!("/stats?format=json&filter=^{stat}$"))?;
+        let stats: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| EnvoyError::Io(format!("admin /stats: {e}")))?;
+        stats["stats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == stat.as_str())
+            .and_then(|s| s["value"].as_u64())
+            .ok_or_else(|| EnvoyError::Io(format!("admin has no stat `{stat}`")))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, Vec<u8>), EnvoyError> {
+        let stream =
+            TcpStream::connect(&self.address).map_err(io("connecting to the admin API"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(io("socket"))?;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+        (&stream)
+            .write_all(request.as_bytes())
+            .map_err(io("asking the admin API"))?;
+        let message = read_message(&mut BufReader::new(stream))
+            .ok_or_else(|| EnvoyError::Io(format!("admin {path}: no response")))?;
+        let status = message
+            .status()
+            .ok_or_else(|| EnvoyError::Io(format!("admin {path}: `{}`", message.start_line)))?;
+        Ok((status, message.body))
+    }
+}

@@ -1,0 +1,202 @@
+//! The downstream client: sends one request, or plays one connection, through a listener over a
+//! real socket, and gathers what came out the other side.
+
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::bootstrap::listener_name;
+use super::http1::read_message;
+use super::{Envoy, EnvoyError, io};
+use crate::host::{
+    FinalResponse, HeaderMap, HttpOutcome, LocalReply, NetworkEvent, NetworkOutcome, Request,
+    Response,
+};
+
+impl Envoy {
+    /// Sends one request through the plugin on `listener`; `response` is what the upstream answers.
+    pub fn http(
+        &mut self,
+        listener: usize,
+        request: &Request,
+        response: &Response,
+    ) -> Result<HttpOutcome, EnvoyError> {
+        let port = self.port(listener)?;
+        let log_start = self.log.end();
+        self.upstream.set_response(response.clone());
+        let stream = connect(port, Duration::from_secs(10))?;
+        (&stream)
+            .write_all(&request_bytes(request))
+            .map_err(io("sending the request"))?;
+        let message = read_message(&mut BufReader::new(&stream))
+            .ok_or_else(|| EnvoyError::Io("envoy sent no response".into()))?;
+        let status = message
+            .status()
+            .ok_or_else(|| EnvoyError::Io(format!("bad status line `{}`", message.start_line)))?;
+        // Closing ends the stream's life in Envoy, the plugin's last callbacks included.
+        let _ = stream.shutdown(Shutdown::Both);
+        self.wait_until_idle(listener)?;
+        let mut headers = HeaderMap::new();
+        headers.add(":status", &status.to_string());
+        for (name, value) in message.headers.iter() {
+            headers.add(name, value);
+        }
+        let reached = self.upstream.take_received();
+        let local_reply = reached.is_none().then(|| LocalReply {
+            status,
+            details: String::new(),
+            headers: headers.clone(),
+            body: message.body.clone(),
+            callback: "envoy",
+        });
+        Ok(HttpOutcome {
+            upstream: reached,
+            local_reply,
+            response: Some(FinalResponse {
+                status,
+                headers,
+                body: message.body,
+                trailers: HeaderMap::new(),
+            }),
+            stalled: None,
+            logs: self
+                .log
+                .plugin_lines_since(log_start, &listener_name(listener)),
+        })
+    }
+
+    /// Runs one connection through the network plugin on `listener`.
+    pub fn connection(
+        &mut self,
+        listener: usize,
+        events: &[NetworkEvent],
+    ) -> Result<NetworkOutcome, EnvoyError> {
+        let port = self.port(listener)?;
+        let log_start = self.log.end();
+        self.peer.reset();
+        let mut client = connect(port, Duration::from_secs(5))?;
+        // tcp_proxy connects upstream as soon as the client connects.
+        wait_until("the upstream connection", || self.peer.stream().is_some())?;
+        let to_downstream = self.play(&mut client, events)?;
+        let _ = client.shutdown(Shutdown::Both);
+        wait_until("the upstream to close", || self.peer.closed())?;
+        self.wait_until_idle(listener)?;
+        Ok(NetworkOutcome {
+            to_upstream: self.peer.received(),
+            to_downstream,
+            closed_by_plugin: false,
+            logs: self
+                .log
+                .plugin_lines_since(log_start, &listener_name(listener)),
+        })
+    }
+
+    /// Plays `events` on the client and the TCP peer; returns what reached the client.
+    fn play(
+        &mut self,
+        client: &mut TcpStream,
+        events: &[NetworkEvent],
+    ) -> Result<Vec<u8>, EnvoyError> {
+        let mut sent = 0;
+        let mut to_downstream = Vec::new();
+        for event in events {
+            match event {
+                NetworkEvent::Downstream(data) => {
+                    client.write_all(data).map_err(io("writing"))?;
+                    sent += data.len();
+                    wait_until("data upstream", || self.peer.received().len() >= sent)?;
+                }
+                NetworkEvent::Upstream(data) => {
+                    let mut peer = self
+                        .peer
+                        .stream()
+                        .ok_or_else(|| EnvoyError::Io("no upstream".into()))?;
+                    peer.write_all(data).map_err(io("writing upstream"))?;
+                    let mut buf = vec![0; data.len()];
+                    client.read_exact(&mut buf).map_err(io("reading"))?;
+                    to_downstream.extend_from_slice(&buf);
+                }
+                NetworkEvent::CloseDownstream => break,
+                NetworkEvent::CloseUpstream => {
+                    if let Some(peer) = self.peer.stream() {
+                        let _ = peer.shutdown(Shutdown::Both);
+                    }
+                    let mut rest = Vec::new();
+                    let _ = client.read_to_end(&mut rest);
+                    to_downstream.extend_from_slice(&rest);
+                    break;
+                }
+            }
+        }
+        Ok(to_downstream)
+    }
+
+    /// Waits until `listener` holds no connection: then the plugin has run its last callback and
+    /// its log lines are written.
+    fn wait_until_idle(&self, listener: usize) -> Result<(), EnvoyError> {
+        let name = listener_name(listener);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.admin.active_connections(&name)? > 0 {
+            if Instant::now() > deadline {
+                return Err(EnvoyError::Io(format!(
+                    "timed out waiting for listener `{name}` to close its connections"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
+fn connect(port: u16, read_timeout: Duration) -> Result<TcpStream, EnvoyError> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(io("connecting to envoy"))?;
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .map_err(io("socket"))?;
+    Ok(stream)
+}
+
+/// The request on the wire, with the same defaults the built-in host gives a request.
+fn request_bytes(request: &Request) -> Vec<u8> {
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nhost: {}\r\n",
+        request.method, request.path, request.authority
+    );
+    let has = |name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    if !has("user-agent") {
+        head.push_str(concat!(
+            "user-agent: wasmctl/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n"
+        ));
+    }
+    if !has("accept") {
+        head.push_str("accept: */*\r\n");
+    }
+    for (name, value) in &request.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !request.body.is_empty() && !has("content-length") {
+        head.push_str(&format!("content-length: {}\r\n", request.body.len()));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&request.body);
+    bytes
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Result<(), EnvoyError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(EnvoyError::Io(format!("timed out waiting for {what}")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The HTTP upstream behind every HTTP listener: answers with the response the exchange scripts and
+//! records each request as it arrived.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use super::http1::{Message, read_message};
+use super::{EnvoyError, io};
+use crate::host::{ForwardedRequest, HeaderMap, Response};
+
+/// An HTTP/1.1 upstream answering every request with the response set last.
+pub(super) struct HttpUpstream {
+    pub port: u16,
+    response: Arc<Mutex<Response>>,
+    received: Arc<Mutex<VecDeque<ForwardedRequest>>>,
+}
+
+impl HttpUpstream {
+    pub fn start() -> Result<HttpUpstream, EnvoyError> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(io("upstream"))?;
+        let port = listener.local_addr().map_err(io("upstream"))?.port();
+        let response = Arc::new(Mutex::new(Response::default()));
+        let received = Arc::new(Mutex::new(VecDeque::new()));
+        let (answer, record) = (response.clone(), received.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (answer, record) = (answer.clone(), record.clone());
+                std::thread::spawn(move || serve(stream, &answer, &record));
+            }
+        });
+        Ok(HttpUpstream {
+            port,
+            response,
+            received,
+        })
+    }
+
+    /// What to answer from now on; forgets the requests recorded so far.
+    pub fn set_response(&self, response: Response) {
+        if let Ok(mut r) = self.response.lock() {
+            *r = response;
+        }
+        if let Ok(mut r) = self.received.lock() {
+            r.clear();
+        }
+    }
+
+    /// The first request recorded since the response was set, if one arrived.
+    pub fn take_received(&self) -> Option<ForwardedRequest> {
+        self.received.lock().ok()?.pop_front()
+    }
+}
+
+/// Serves one connection from Envoy until it closes.
+fn serve(
+    stream: TcpStream,
+    response: &Mutex<Response>,
+    received: &Mutex<VecDeque<ForwardedRequest>>,
+) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(message) = read_message(&mut reader) {
+        if let Ok(mut r) = received.lock() {
+            r.push_back(forwarded(message));
+        }
+        let Ok(answer) = response.lock().map(|r| r.clone()) else {
+            return;
+        };
+        if writer.write_all(&response_bytes(&answer)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A request as the built-in host shows one forwarded upstream: pseudo-headers first.
+fn forwarded(message: Message) -> ForwardedRequest {
+    let mut request_line = message.start_line.split_whitespace();
+    let mut headers = HeaderMap::new();
+    headers.add(":method", request_line.next().unwrap_or_default());
+    headers.add(":path", request_line.next().unwrap_or_default());
+    for (name, value) in message.headers.iter() {
+        headers.add(if name == "host" { ":authority" } else { name }, value);
+    }
+    ForwardedRequest {
+        headers,
+        body: message.body,
+        trailers: HeaderMap::new(),
+    }
+}
+
+/// The same response headers the built-in host gives a scripted upstream.
+fn response_bytes(answer: &Response) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {} X\r\n", answer.status).into_bytes();
+    let mut has_type = false;
+    for (name, value) in &answer.headers {
+        has_type |= name.eq_ignore_ascii_case("content-type");
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    if !answer.body.is_empty() && !has_type {
+        out.extend_from_slice(b"content-type: text/plain\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", answer.body.len()).as_bytes());
+    out.extend_from_slice(&answer.body);
+    out
+}

@@ -1,0 +1,143 @@
+//! A real Envoy as a [`ScenarioHost`]. What Envoy cannot be made to do here — answer http_call
+//! from a script, advance time, HTTP/1.1 trailers, report metrics — is skipped (and said so), not
+//! passed off as checked.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::driver::{DriveError, ScenarioHost, Started};
+use super::error::ScenarioError;
+use super::load::PluginSetup;
+use super::spec::{Connection, Exchange};
+use crate::envoy::{Envoy, EnvoyError, EnvoyListener};
+use crate::host::{HttpCall, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response};
+
+/// One plugin in Envoy: an Envoy of its own, started with the plugin, or one listener of an Envoy
+/// already serving several plugins.
+pub struct EnvoyHost<'e> {
+    instance: Instance<'e>,
+    listener: usize,
+}
+
+enum Instance<'e> {
+    NotStarted(PathBuf),
+    Own(Envoy),
+    Shared(&'e mut Envoy),
+}
+
+impl EnvoyHost<'static> {
+    /// Starts its own Envoy (`binary`) when the plugin starts.
+    pub fn new(binary: PathBuf) -> Self {
+        EnvoyHost {
+            instance: Instance::NotStarted(binary),
+            listener: 0,
+        }
+    }
+}
+
+impl<'e> EnvoyHost<'e> {
+    /// The plugin on `listener` of a running Envoy, which was started with its configuration.
+    pub fn on_listener(envoy: &'e mut Envoy, listener: usize) -> Self {
+        EnvoyHost {
+            instance: Instance::Shared(envoy),
+            listener,
+        }
+    }
+
+    /// The running Envoy, once started.
+    pub fn envoy(&self) -> Option<&Envoy> {
+        match &self.instance {
+            Instance::NotStarted(_) => None,
+            Instance::Own(envoy) => Some(envoy),
+            Instance::Shared(envoy) => Some(envoy),
+        }
+    }
+
+    fn running(&mut self) -> Result<&mut Envoy, DriveError> {
+        match &mut self.instance {
+            Instance::NotStarted(_) => {
+                Err(DriveError::Proxy(ScenarioError::NotStarted("Envoy".into())))
+            }
+            Instance::Own(envoy) => Ok(envoy),
+            Instance::Shared(envoy) => Ok(envoy),
+        }
+    }
+}
+
+fn proxy_error(err: EnvoyError) -> DriveError {
+    DriveError::Proxy(err.into())
+}
+
+impl ScenarioHost for EnvoyHost<'_> {
+    fn start(&mut self, setup: &PluginSetup) -> Result<Started, DriveError> {
+        let binary = match &self.instance {
+            Instance::NotStarted(binary) => binary,
+            Instance::Own(envoy) => return Ok(Started::Accepted(envoy.start_logs(0).to_vec())),
+            Instance::Shared(envoy) => {
+                return Ok(Started::Accepted(envoy.start_logs(self.listener).to_vec()));
+            }
+        };
+        let listener =
+            EnvoyListener::new(&setup.wasm, &setup.options, setup.network).map_err(proxy_error)?;
+        match Envoy::start(binary, &[listener]) {
+            Ok(envoy) => {
+                let logs = envoy.start_logs(0).to_vec();
+                self.instance = Instance::Own(envoy);
+                Ok(Started::Accepted(logs))
+            }
+            // Envoy refuses to start with a plugin that rejects its configuration; the plugin's
+            // own log says it was the plugin.
+            Err(EnvoyError::Exited { reason, logs }) => Ok(Started::Rejected {
+                logs: logs.clone(),
+                error: proxy_error(EnvoyError::Exited { reason, logs }),
+            }),
+            Err(err) => Err(proxy_error(err)),
+        }
+    }
+
+    fn unsupported_exchange(&self, exchange: &Exchange) -> Option<String> {
+        let what = if !exchange.http_calls.is_empty() {
+            "scripted http_calls"
+        } else if exchange.advance_ms > 0 {
+            "simulated time"
+        } else if !exchange.request.trailers.is_empty() {
+            "request trailers"
+        } else if exchange.expect.failure.is_some() {
+            "an expected plugin failure"
+        } else {
+            return None;
+        };
+        Some(format!("Envoy cannot be given {what} here"))
+    }
+
+    fn unsupported_connection(&self, connection: &Connection) -> Option<String> {
+        connection
+            .expect
+            .failure
+            .is_some()
+            .then(|| "Envoy cannot be given an expected plugin failure here".into())
+    }
+
+    /// Nothing to do: exchanges that need calls answered or time to pass are unsupported here.
+    fn prepare(&mut self, _calls: Vec<HttpCall>, _advance: Duration) -> Result<(), DriveError> {
+        Ok(())
+    }
+
+    fn http(&mut self, request: &Request, response: &Response) -> Result<HttpOutcome, DriveError> {
+        let listener = self.listener;
+        self.running()?
+            .http(listener, request, response)
+            .map_err(proxy_error)
+    }
+
+    fn connection(&mut self, events: &[NetworkEvent]) -> Result<NetworkOutcome, DriveError> {
+        let listener = self.listener;
+        self.running()?
+            .connection(listener, events)
+            .map_err(proxy_error)
+    }
+
+    fn metrics(&self) -> Option<Vec<Metric>> {
+        None
+    }
+}

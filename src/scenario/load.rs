@@ -1,0 +1,188 @@
+//! Loading a scenario file: parsing, the checks serde cannot make, and what the plugin starts with.
+
+use std::path::{Path, PathBuf};
+
+use super::config::config_to_json;
+use super::error::ScenarioError;
+use super::spec::{Configure, Scenario, pairs};
+use crate::host::VmOptions;
+
+/// A scenario file, loaded, with the module it runs and the options that module starts with.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+    pub setup: PluginSetup,
+}
+
+/// What a host loads: a module, its VM options, and whether it is a network filter.
+#[derive(Debug, Clone)]
+pub struct PluginSetup {
+    pub wasm: PathBuf,
+    pub options: VmOptions,
+    pub network: bool,
+}
+
+impl ScenarioFile {
+    /// Loads the scenario at `path`; `default_plugin` is the module when the scenario names none.
+    pub fn load(path: &Path, default_plugin: Option<&Path>) -> Result<ScenarioFile, ScenarioError> {
+        let scenario = Scenario::load(path)?;
+        let wasm = match &scenario.plugin {
+            Some(p) => relative_to(path, p),
+            None => default_plugin
+                .map(Path::to_path_buf)
+                .ok_or_else(|| ScenarioError::NoPlugin(path.to_path_buf()))?,
+        };
+        let setup = PluginSetup {
+            wasm,
+            options: scenario.vm_options(path)?,
+            network: !scenario.connections.is_empty(),
+        };
+        Ok(ScenarioFile {
+            path: path.to_path_buf(),
+            scenario,
+            setup,
+        })
+    }
+
+    /// The name reports use: the scenario's own, else the file name.
+    pub fn name(&self) -> String {
+        self.scenario.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let scenario: Scenario =
+            serde_yaml::from_str(&text).map_err(|e| ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        scenario.validate(path)?;
+        Ok(scenario)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        if self.config.is_some() && self.config_file.is_some() {
+            return Err(invalid("give `config` or `config_file`, not both".into()));
+        }
+        if self.configure == Configure::Accepted
+            && self.exchanges.is_empty()
+            && self.connections.is_empty()
+        {
+            return Err(invalid("no `exchanges` and no `connections`".into()));
+        }
+        for (i, connection) in self.connections.iter().enumerate() {
+            for event in &connection.events {
+                let given = [
+                    event.downstream.is_some(),
+                    event.upstream.is_some(),
+                    event.close.is_some(),
+                ];
+                if given.iter().filter(|g| **g).count() != 1 {
+                    return Err(invalid(format!(
+                        "connections[{i}]: each event is one of `downstream`, `upstream` or `close`"
+                    )));
+                }
+            }
+        }
+        for exchange in &self.exchanges {
+            for m in exchange
+                .expect
+                .response
+                .iter()
+                .chain(&exchange.expect.upstream)
+            {
+                for matcher in m.headers.values().chain(&m.body) {
+                    matcher.compile().map_err(invalid)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pluginConfig bytes the proxy would deliver: the config as JSON, empty when there is none.
+    pub fn plugin_config(&self, scenario_path: &Path) -> Result<Vec<u8>, ScenarioError> {
+        if let Some(file) = &self.config_file {
+            let path = relative_to(scenario_path, file);
+            let text = std::fs::read(&path).map_err(|source| ScenarioError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            return config_to_json(&text)
+                .map_err(|message| ScenarioError::BadConfig { path, message });
+        }
+        match &self.config {
+            None => Ok(Vec::new()),
+            Some(value) => serde_json::to_vec(value).map_err(|e| ScenarioError::BadConfig {
+                path: scenario_path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The VM options the scenario describes.
+    pub fn vm_options(&self, path: &Path) -> Result<VmOptions, ScenarioError> {
+        Ok(VmOptions {
+            plugin_config: self.plugin_config(path)?,
+            vm_config: self.vm_config.clone().unwrap_or_default().into_bytes(),
+            env: pairs(&self.env),
+            properties: pairs(&self.properties),
+            http_calls: self.http_calls.iter().map(|c| c.to_http_call()).collect(),
+            ..VmOptions::default()
+        })
+    }
+}
+/// A path from a scenario, relative to the scenario's directory.
+pub fn relative_to(scenario_path: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    scenario_path
+        .parent()
+        .map(|dir| dir.join(path))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_events_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        for (text, message) in [
+            ("exchanges:\n  - requets: {}\n", "unknown field `requets`"),
+            (
+                "connections:\n  - events: [{downstream: a, close: upstream}]\n",
+                "each event is one of",
+            ),
+            (
+                "name: nothing to do\n",
+                "no `exchanges` and no `connections`",
+            ),
+            (
+                "config: {}\nconfig_file: c.yaml\nexchanges: [{}]\n",
+                "not both",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `wasmctl run`: one request, or one connection, given on the command line, through the plugin
+//! in the built-in host or in Envoy.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::builtin::{BuiltinHost, PluginCache};
+use super::config::config_to_json;
+use super::driver::{ScenarioHost, Started};
+use super::error::ScenarioError;
+use super::in_envoy::EnvoyHost;
+use super::load::PluginSetup;
+use super::project::{optional_project, project_config, project_plugin};
+use super::report::CaseOutcome;
+use crate::envoy::{EnvoyError, find_binary};
+use crate::host::{
+    Abi, CallRecord, HttpCall, LogRecord, Metric, NetworkEvent, Request, Response, VmOptions,
+};
+use crate::project::{PluginType, ProjectSelector};
+
+/// What `wasmctl run` runs: the plugin, its configuration, and the traffic.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The module; the project's last build when absent.
+    pub wasm: Option<PathBuf>,
+    /// pluginConfig, YAML or JSON; the project's config file when absent.
+    pub config: Option<PathBuf>,
+    /// vm_config configuration, sent as is.
+    pub vm_config: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub properties: Vec<(String, String)>,
+    /// Answers to the plugin's http_calls, in order.
+    pub call_responses: Vec<HttpCall>,
+    /// The project's when absent, else HTTP.
+    pub plugin_type: Option<PluginType>,
+    pub traffic: Traffic,
+    /// In a real Envoy instead of the built-in host.
+    pub envoy: bool,
+    pub project: ProjectSelector,
+}
+
+/// The traffic for either kind of plugin; the plugin type picks one.
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    pub request: Request,
+    /// What the upstream answers.
+    pub response: Response,
+    /// What happens on the connection, for a network plugin.
+    pub connection: Vec<NetworkEvent>,
+}
+
+/// What the run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub wasm: PathBuf,
+    pub ran_in: RanIn,
+    /// From loading the plugin to the end of the traffic.
+    pub elapsed: Duration,
+    pub start_logs: Vec<LogRecord>,
+    pub outcome: CaseOutcome,
+    pub http_calls: Vec<CallRecord>,
+    pub metrics: Vec<Metric>,
+}
+
+/// Where the plugin ran.
+#[derive(Debug, Clone)]
+pub enum RanIn {
+    BuiltIn { abi: Abi, compiled: Duration },
+    Envoy { binary: PathBuf },
+}
+
+/// The module and options a run resolves to, with the project's defaults filled in.
+pub(super) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError> {
+    // The project supplies defaults; with an explicit module, config and type it is not needed.
+    let wanted =
+        options.wasm.is_none() || options.config.is_none() || options.plugin_type.is_none();
+    let project = optional_project(&options.project, wanted, options.wasm.is_none())?;
+    let wasm = match (&options.wasm, &project) {
+        (Some(path), _) => path.clone(),
+        (None, Some(project)) => project_plugin(project)?,
+        (None, None) => return Err(ScenarioError::NoModule),
+    };
+    let config = options
+        .config
+        .clone()
+        .or_else(|| project.as_ref().and_then(project_config));
+    let plugin_type = options
+        .plugin_type
+        .or_else(|| project.as_ref().and_then(|p| p.settings.plugin_type));
+    let mut vm = VmOptions {
+        plugin_name: match &project {
+            Some(project) => project.name.clone(),
+            None => stem(&wasm),
+        },
+        env: options.env.clone(),
+        properties: options.properties.clone(),
+        http_calls: options.call_responses.clone(),
+        ..VmOptions::default()
+    };
+    if let Some(path) = &config {
+        vm.plugin_config =
+            config_to_json(&read(path)?).map_err(|message| ScenarioError::BadConfig {
+                path: path.clone(),
+                message,
+            })?;
+    }
+    if let Some(path) = &options.vm_config {
+        vm.vm_config = read(path)?;
+    }
+    Ok(PluginSetup {
+        wasm,
+        options: vm,
+        network: plugin_type == Some(PluginType::Network),
+    })
+}
+
+/// Runs the request (or connection) of `options` through the plugin.
+pub fn run_once(options: &RunOptions) -> Result<RunReport, ScenarioError> {
+    let setup = resolve(options)?;
+    let started = Instant::now();
+    if options.envoy {
+        let binary = find_binary().ok_or(EnvoyError::NotFound)?;
+        let mut host = EnvoyHost::new(binary.clone());
+        let ran_in = RanIn::Envoy { binary };
+        return drive(&mut host, &setup, &options.traffic, ran_in, started);
+    }
+    let mut plugins = PluginCache::default();
+    let abi = plugins.load(&setup.wasm)?.abi();
+    let ran_in = RanIn::BuiltIn {
+        abi,
+        compiled: started.elapsed(),
+    };
+    drive(
+        &mut BuiltinHost::new(&mut plugins),
+        &setup,
+        &options.traffic,
+        ran_in,
+        started,
+    )
+}
+
+fn drive(
+    host: &mut dyn ScenarioHost,
+    setup: &PluginSetup,
+    traffic: &Traffic,
+    ran_in: RanIn,
+    started: Instant,
+) -> Result<RunReport, ScenarioError> {
+    let start_logs = match host.start(setup)? {
+        Started::Accepted(logs) => logs,
+        Started::Rejected { error, .. } => return Err(error.into()),
+    };
+    let outcome = if setup.network {
+        CaseOutcome::Connection(host.connection(&traffic.connection)?)
+    } else {
+        CaseOutcome::Http(Box::new(host.http(&traffic.request, &traffic.response)?))
+    };
+    Ok(RunReport {
+        wasm: setup.wasm.clone(),
+        ran_in,
+        elapsed: started.elapsed(),
+        start_logs,
+        outcome,
+        http_calls: host.calls_made(),
+        metrics: host.metrics().unwrap_or_default(),
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ScenarioError> {
+    std::fs::read(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".into())
+}

@@ -1,0 +1,54 @@
+//! What `run` and `test` take from the project when the command line does not say: the last build,
+//! the scenarios directory, the config file.
+
+use std::path::PathBuf;
+
+use super::error::ScenarioError;
+use crate::project::{Project, ProjectSelector};
+
+/// The project, when one is wanted; an error only when it is `required`, since with explicit files
+/// and modules a command runs anywhere.
+pub(super) fn optional_project(
+    selector: &ProjectSelector,
+    wanted: bool,
+    required: bool,
+) -> Result<Option<Project>, ScenarioError> {
+    if !wanted {
+        return Ok(None);
+    }
+    match Project::discover(selector) {
+        Ok(project) => Ok(Some(project)),
+        Err(err) if required => Err(err.into()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The module `run` and `test` use by default: the project's last build.
+pub fn project_plugin(project: &Project) -> Result<PathBuf, ScenarioError> {
+    project
+        .last_build()
+        .map(|b| b.path)
+        .filter(|p| p.is_file())
+        .ok_or_else(|| ScenarioError::NotBuilt(project.name.clone()))
+}
+
+/// The scenario files of a project: `scenarios/*.yaml` (and `.yml`) under its root, sorted.
+pub fn project_scenarios(project: &Project) -> Vec<PathBuf> {
+    let dir = project.root.join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The project's pluginConfig file (`config` in its settings), when it exists.
+pub(super) fn project_config(project: &Project) -> Option<PathBuf> {
+    let path = project.resolve(project.settings.config.as_ref()?);
+    path.is_file().then_some(path)
+}

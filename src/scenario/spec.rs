@@ -1,0 +1,291 @@
+//! What a scenario file says: the plugin, its configuration, and the traffic to send through it.
+//! The expectations are in `expect.rs`.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::expect::{ConnectionExpect, Expect, LogExpect};
+use crate::host::{CallResponse, HeaderMap, HttpCall, NetworkEvent, Request, Response};
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Shown in reports; defaults to the file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The module to run, relative to the scenario file; defaults to the project's last build.
+    #[serde(default)]
+    pub plugin: Option<PathBuf>,
+    /// pluginConfig, inline (YAML, sent to the plugin as JSON).
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
+    /// pluginConfig from a YAML or JSON file, relative to the scenario file.
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
+    /// vm_config.configuration, as a string.
+    #[serde(default)]
+    pub vm_config: Option<String>,
+    /// Environment variables (vmConfig.env).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Property overrides, dotted paths.
+    #[serde(default)]
+    pub properties: IndexMap<String, String>,
+    /// Whether the plugin must accept its configuration (default) or reject it.
+    #[serde(default)]
+    pub configure: Configure,
+    /// Logs expected while the plugin starts (on_vm_start, on_configure).
+    #[serde(default)]
+    pub start_logs: Vec<LogExpect>,
+    /// Answers for http_call/grpc_call made while the plugin starts (e.g. fetching keys).
+    #[serde(default)]
+    pub http_calls: Vec<CallSpec>,
+    #[serde(default)]
+    pub exchanges: Vec<Exchange>,
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Configure {
+    #[default]
+    Accepted,
+    Rejected,
+}
+
+/// Headers as a map (`name: value`), in order.
+pub type Headers = IndexMap<String, String>;
+
+/// One HTTP request/response through the plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub request: RequestSpec,
+    /// What the upstream answers; 200 with no body when absent.
+    #[serde(default)]
+    pub response: ResponseSpec,
+    /// Answers for the plugin's http_call/grpc_call, in order.
+    #[serde(default)]
+    pub http_calls: Vec<CallSpec>,
+    /// Milliseconds of simulated time to pass before this exchange (fires on_tick).
+    #[serde(default)]
+    pub advance_ms: u64,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+impl Exchange {
+    /// The name reports use: the given one, else its position and request line.
+    pub fn display_name(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            format!(
+                "exchange {}: {} {}",
+                index + 1,
+                self.request.method,
+                self.request.path
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub trailers: Headers,
+}
+
+impl Default for RequestSpec {
+    fn default() -> Self {
+        RequestSpec {
+            method: default_method(),
+            path: default_path(),
+            authority: default_authority(),
+            headers: Headers::new(),
+            body: String::new(),
+            trailers: Headers::new(),
+        }
+    }
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_path() -> String {
+    "/".into()
+}
+fn default_authority() -> String {
+    "example.com".into()
+}
+fn default_status() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub trailers: Headers,
+}
+
+impl Default for ResponseSpec {
+    fn default() -> Self {
+        ResponseSpec {
+            status: 200,
+            headers: Headers::new(),
+            body: String::new(),
+            trailers: Headers::new(),
+        }
+    }
+}
+
+/// A scripted answer to an http_call (or grpc_call).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSpec {
+    /// The cluster the call goes to; any when absent.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub grpc_status: u32,
+}
+
+/// One TCP connection through a network filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub events: Vec<EventSpec>,
+    #[serde(default)]
+    pub expect: ConnectionExpect,
+}
+
+/// `{downstream: "bytes"}`, `{upstream: "bytes"}` or `{close: downstream|upstream}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    #[serde(default)]
+    pub downstream: Option<String>,
+    #[serde(default)]
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub close: Option<Side>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Downstream,
+    Upstream,
+}
+
+impl Connection {
+    /// The name reports use: the given one, else its position.
+    pub fn display_name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("connection {}", index + 1))
+    }
+}
+
+impl RequestSpec {
+    /// The request as the hosts take it.
+    pub fn to_request(&self) -> Request {
+        Request {
+            method: self.method.clone(),
+            path: self.path.clone(),
+            authority: self.authority.clone(),
+            scheme: "http".into(),
+            headers: pairs(&self.headers),
+            body: self.body.clone().into_bytes(),
+            trailers: pairs(&self.trailers),
+        }
+    }
+}
+
+impl ResponseSpec {
+    /// The upstream's answer as the hosts take it.
+    pub fn to_response(&self) -> Response {
+        Response {
+            status: self.status,
+            headers: pairs(&self.headers),
+            body: self.body.clone().into_bytes(),
+            trailers: pairs(&self.trailers),
+        }
+    }
+}
+
+/// A name-to-value map as the pairs the hosts take.
+pub(super) fn pairs(headers: &IndexMap<String, String>) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl CallSpec {
+    /// The built-in host's form of a scripted answer.
+    pub fn to_http_call(&self) -> HttpCall {
+        let mut headers = HeaderMap::new();
+        headers.add(":status", &self.status.to_string());
+        for (k, v) in &self.headers {
+            headers.add(k, v);
+        }
+        HttpCall {
+            upstream: self.upstream.clone(),
+            response: CallResponse {
+                headers,
+                body: self.body.clone().into_bytes(),
+                trailers: HeaderMap::new(),
+                grpc_status: self.grpc_status,
+                grpc_message: String::new(),
+            },
+        }
+    }
+}
+
+impl EventSpec {
+    /// The event as the hosts take it; `validate` made sure exactly one field is given.
+    pub fn to_event(&self) -> NetworkEvent {
+        if let Some(data) = &self.downstream {
+            NetworkEvent::Downstream(data.clone().into_bytes())
+        } else if let Some(data) = &self.upstream {
+            NetworkEvent::Upstream(data.clone().into_bytes())
+        } else if self.close == Some(Side::Upstream) {
+            NetworkEvent::CloseUpstream
+        } else {
+            NetworkEvent::CloseDownstream
+        }
+    }
+}

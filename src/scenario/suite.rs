@@ -1,0 +1,108 @@
+//! `wasmctl test`: scenario files through the built-in host or Envoy, one report per file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::builtin::{BuiltinHost, PluginCache};
+use super::driver::run_scenario;
+use super::error::ScenarioError;
+use super::in_envoy::EnvoyHost;
+use super::load::ScenarioFile;
+use super::project::{optional_project, project_plugin, project_scenarios};
+use super::report::ScenarioReport;
+use crate::envoy::{EnvoyError, find_binary};
+use crate::project::ProjectSelector;
+
+/// What `wasmctl test` runs.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Scenario files; the project's `scenarios/*.yaml` when empty.
+    pub files: Vec<PathBuf>,
+    /// The module for scenarios that name none; the project's last build when absent.
+    pub plugin: Option<PathBuf>,
+    /// Through a real Envoy (one per file) instead of the built-in host.
+    pub envoy: bool,
+    pub project: ProjectSelector,
+}
+
+/// Told as each file runs, so results show while later files still run.
+pub trait TestObserver {
+    /// A file begins; in Envoy this takes a few seconds.
+    fn file_started(&mut self, _path: &Path, _in_envoy: bool) {}
+    /// A file has its report.
+    fn file_finished(&mut self, _report: &ScenarioReport) {}
+}
+
+/// Every file's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestSummary {
+    pub scenarios: Vec<ScenarioReport>,
+    #[serde(skip)]
+    pub in_envoy: bool,
+}
+
+impl TestSummary {
+    pub fn cases(&self) -> usize {
+        self.scenarios.iter().map(|r| r.cases.len()).sum()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(|case| !case.passed())
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.count(|case| case.skipped.is_some())
+    }
+
+    fn count(&self, which: impl Fn(&super::report::CaseReport) -> bool) -> usize {
+        self.scenarios
+            .iter()
+            .map(|r| r.cases.iter().filter(|c| which(c)).count())
+            .sum()
+    }
+}
+
+/// Runs every scenario file `options` names (or the project's) and reports each.
+pub fn run_tests(
+    options: &TestOptions,
+    observer: &mut dyn TestObserver,
+) -> Result<TestSummary, ScenarioError> {
+    let wanted = options.files.is_empty() || options.plugin.is_none();
+    let project = optional_project(&options.project, wanted, options.files.is_empty())?;
+    let files = if options.files.is_empty() {
+        let project = project.as_ref().ok_or(ScenarioError::NoScenarioFiles)?;
+        let files = project_scenarios(project);
+        if files.is_empty() {
+            return Err(ScenarioError::NoScenariosIn(project.root.join("scenarios")));
+        }
+        files
+    } else {
+        options.files.clone()
+    };
+    let plugin = match (&options.plugin, &project) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(project)) => Some(project_plugin(project)?),
+        (None, None) => None,
+    };
+    let envoy = match options.envoy {
+        true => Some(find_binary().ok_or(EnvoyError::NotFound)?),
+        false => None,
+    };
+    let mut cache = PluginCache::default();
+    let mut scenarios = Vec::new();
+    for path in &files {
+        observer.file_started(path, envoy.is_some());
+        let file = ScenarioFile::load(path, plugin.as_deref())?;
+        let report = match &envoy {
+            Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), &file)?,
+            None => run_scenario(&mut BuiltinHost::new(&mut cache), &file)?,
+        };
+        observer.file_finished(&report);
+        scenarios.push(report);
+    }
+    Ok(TestSummary {
+        scenarios,
+        in_envoy: envoy.is_some(),
+    })
+}
