@@ -156,3 +156,44 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer {
+            image: ImageRef::parse("registry.example/team/demo:v1").unwrap(),
+            user: Some("alice".into()),
+        }
+    }
+
+    fn status(code: u16) -> OciDistributionError {
+        OciDistributionError::ServerError {
+            code,
+            url: "https://registry.example/v2/".into(),
+            message: "busy".into(),
+        }
+    }
+
+    #[test]
+    fn server_trouble_is_retried_refusals_are_not() {
+        let retried = peer().classify("upload a blob", &status(503));
+        assert!(retried.retryable);
+        assert_eq!(
+            retried.error.to_string(),
+            "registry.example failed to upload a blob: HTTP 503: busy"
+        );
+        for code in [401, 403, 404, 400] {
+            assert!(!peer().classify("x", &status(code)).retryable, "{code}");
+        }
+        assert!(matches!(
+            peer().classify("x", &status(401)).error,
+            OciError::Unauthorized { user: Some(_), .. }
+        ));
+        assert!(matches!(
+            peer().classify("x", &status(404)).error,
+            OciError::NotFound(image) if image == "registry.example/team/demo:v1"
+        ));
+    }
+}

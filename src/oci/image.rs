@@ -303,31 +303,17 @@ mod tests {
 
     const MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
+    fn compat(module: &[u8], created: &str) -> Image {
+        build(module, Format::Compat, "0.2.1", &BTreeMap::new(), created)
+    }
+
     #[test]
     fn same_module_same_digest() {
-        let a = build(
-            MODULE,
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            &created_time(),
-        );
-        let b = build(
-            MODULE,
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            &created_time(),
-        );
+        let a = compat(MODULE, &created_time());
+        let b = compat(MODULE, &created_time());
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.manifest, b.manifest);
-        let c = build(
-            b"\0asm\x01\0\0\0\0",
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            "x",
-        );
+        let c = compat(b"\0asm\x01\0\0\0\0", "x");
         assert_ne!(a.digest, c.digest);
     }
 

@@ -312,9 +312,12 @@ mod tests {
     use super::super::image::{Format, build};
     use super::*;
 
+    fn manifest_of(format: Format) -> Vec<u8> {
+        build(b"\0asm\x01\0\0\0", format, "0.2.1", &BTreeMap::new(), "t").manifest
+    }
+
     fn plan_of(format: Format) -> (Option<ModuleLayer>, Vec<String>) {
-        let image = build(b"\0asm\x01\0\0\0", format, "0.2.1", &BTreeMap::new(), "t");
-        let search = find_module_layer(&image.manifest);
+        let search = find_module_layer(&manifest_of(format));
         (search.layer, search.reasons)
     }
 
@@ -348,14 +351,8 @@ mod tests {
 
     #[test]
     fn oversized_layers_are_refused_before_download() {
-        let image = build(
-            b"\0asm\x01\0\0\0",
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            "t",
-        );
-        let mut manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&manifest_of(Format::Compat)).unwrap();
         manifest["layers"][0]["size"] = (300u64 << 20).into();
         let manifest = serde_json::to_vec(&manifest).unwrap();
         let ModuleSearch {

@@ -136,7 +136,7 @@ fn last_push(selector: &ProjectSelector) -> Result<Location, OciError> {
 }
 
 /// Fetches the image at `location` and reads it the way Istio would.
-pub fn fetch_image(
+fn fetch_image(
     location: &Location,
     transport: &Transport,
     credential: Option<Credential>,

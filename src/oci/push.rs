@@ -145,17 +145,17 @@ fn destination(options: &PushOptions, project: Option<&Project>) -> Result<Locat
 
 /// Where an image goes and how it is packaged.
 #[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub location: &'a Location,
-    pub format: Format,
+struct Target<'a> {
+    location: &'a Location,
+    format: Format,
     /// Manifest annotations (org.opencontainers.image.* and the user's own).
-    pub annotations: &'a BTreeMap<String, String>,
-    pub transport: &'a Transport,
+    annotations: &'a BTreeMap<String, String>,
+    transport: &'a Transport,
 }
 
 /// Checks the module is proxy-wasm, packages it, and publishes it. Nothing is sent for a module
 /// that fails the checks.
-pub fn push(
+fn push(
     module_bytes: &[u8],
     target: &Target<'_>,
     credential: Option<Credential>,

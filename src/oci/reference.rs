@@ -424,6 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn registry_hosts_for_login() {
+        assert_eq!(parse_registry_host("https://ghcr.io/").unwrap(), "ghcr.io");
+        assert_eq!(
+            parse_registry_host("localhost:5000").unwrap(),
+            "localhost:5000"
+        );
+        assert_eq!(
+            parse_registry_host("ghcr.io/team"),
+            Err(ReferenceError::BadRegistryHost("ghcr.io/team".into()))
+        );
+        assert!(parse_registry_host("bad_host.io").is_err());
+    }
+
+    #[test]
     fn layout_locations() {
         assert_eq!(
             Location::parse("oci-layout:out/img:v2").unwrap(),
