@@ -1,12 +1,11 @@
-//! `wasmctl login`: check credentials against a registry, then store them for push and pull.
+//! `wasmctl login`: flags and the password in, `oci::login::login` out.
 
 use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use wasmctl::oci::ImageRef;
-use wasmctl::oci::auth::{self, Credential};
-use wasmctl::oci::registry::Registry;
+use wasmctl::oci::login::{self, LoginOptions};
+use wasmctl::oci::reference::parse_registry_host;
 use wasmctl::output::Printer;
 
 use super::push::RegistryArgs;
@@ -27,49 +26,40 @@ pub struct LoginArgs {
     registry: RegistryArgs,
 }
 
-/// `https://ghcr.io/` -> `ghcr.io`; the host is validated by the reference grammar.
-pub fn parse_host(text: &str) -> anyhow::Result<String> {
-    let host = text
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let probe = ImageRef::parse(&format!("{host}/wasmctl-login"))?;
-    if probe.registry != host {
-        bail!("invalid registry host `{text}`");
-    }
-    Ok(host.to_string())
+pub fn run(args: LoginArgs, printer: &Printer) -> anyhow::Result<()> {
+    let host = parse_registry_host(&args.host)?;
+    let password = read_password(&args, &host, printer)?;
+    let options = LoginOptions {
+        host,
+        username: args.username,
+        password,
+        transport: args.registry.transport(),
+    };
+    let stored_in = login::login(&options)?;
+    printer.status(
+        "Logged in",
+        format!(
+            "to {} as {} (stored in {stored_in})",
+            options.host, options.username
+        ),
+    );
+    Ok(())
 }
 
-pub fn run(args: LoginArgs, printer: &Printer) -> anyhow::Result<()> {
-    let host = parse_host(&args.host)?;
-    let password = if args.password_stdin {
+/// The password from stdin with `--password-stdin`, else asked for on a terminal.
+fn read_password(args: &LoginArgs, host: &str, printer: &Printer) -> anyhow::Result<String> {
+    if args.password_stdin {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .context("failed to read the password from stdin")?;
-        text.trim_end_matches(['\n', '\r']).to_string()
+        Ok(text.trim_end_matches(['\n', '\r']).to_string())
     } else if printer.interactive() {
         let term = console::Term::stderr();
         term.write_str(&format!("Password for {} at {host}: ", args.username))?;
         term.read_secure_line()
-            .context("failed to read the password")?
+            .context("failed to read the password")
     } else {
         bail!("no password: pass --password-stdin and pipe the password in");
-    };
-    if password.is_empty() {
-        bail!("the password is empty");
     }
-    let probe = ImageRef::parse(&format!("{host}/wasmctl-login"))?;
-    let credential = Credential::Basic {
-        username: args.username.clone(),
-        password: password.clone(),
-    };
-    let mut registry = Registry::new(&probe, &args.registry.transport(), Some(credential), false)?;
-    wasmctl::oci::block_on(registry.check_password(&args.username, &password))?;
-    let stored_in = auth::store(&host, &args.username, &password)?;
-    printer.status(
-        "Logged in",
-        format!("to {host} as {} (stored in {stored_in})", args.username),
-    );
-    Ok(())
 }

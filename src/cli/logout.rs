@@ -1,10 +1,9 @@
-//! `wasmctl logout`: forget the stored credentials of a registry.
+//! `wasmctl logout`: flags in, `oci::login::logout` out.
 
 use clap::Args;
-use wasmctl::oci::auth;
+use wasmctl::oci::login;
+use wasmctl::oci::reference::parse_registry_host;
 use wasmctl::output::Printer;
-
-use super::login::parse_host;
 
 /// Remove the stored credentials of a registry
 #[derive(Debug, Args)]
@@ -15,8 +14,8 @@ pub struct LogoutArgs {
 }
 
 pub fn run(args: LogoutArgs, printer: &Printer) -> anyhow::Result<()> {
-    let host = parse_host(&args.host)?;
-    if auth::remove(&host)? {
+    let host = parse_registry_host(&args.host)?;
+    if login::logout(&host)? {
         printer.status("Logged out", format!("of {host}"));
     } else {
         printer.warn(format!("not logged in to {host}"));

@@ -14,6 +14,7 @@ mod manifest;
 mod new;
 mod pull;
 mod push;
+mod reporter;
 mod run;
 mod test;
 mod verify;

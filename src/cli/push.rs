@@ -1,17 +1,16 @@
-//! `wasmctl push`: flags in, `oci::push::push` out.
+//! `wasmctl push`: flags in, `oci::push::publish` out.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
+use wasmctl::key_value::KeyValue;
 use wasmctl::oci::push::{self, PushOptions};
-use wasmctl::oci::registry::Transport;
-use wasmctl::oci::{Format, Location, OciError, auth};
+use wasmctl::oci::{Format, Location, Transport};
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectError, PushRecord};
 
+use super::key_value::KeyValueParser;
+use super::reporter::PrinterReporter;
 use super::{JsonArg, ProjectArgs};
 
 /// How to reach registries; shared by push, pull, verify and login.
@@ -51,8 +50,8 @@ pub struct PushArgs {
     #[arg(long, default_value = "compat", value_parser = Format::NAMES, value_name = "FORMAT")]
     format: String,
     /// Extra manifest annotation; repeatable
-    #[arg(long = "annotation", value_name = "KEY=VALUE")]
-    annotations: Vec<String>,
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = KeyValueParser::new("annotation"))]
+    annotations: Vec<KeyValue>,
     #[command(flatten)]
     project: ProjectArgs,
     #[command(flatten)]
@@ -62,158 +61,45 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
-    let selector = args.project.selector();
-    // A named module pushed to a named place needs no project; anything else defaults from one.
-    let project = if args.wasm.is_some() && args.reference.is_some() && !args.build {
-        match Project::discover(&selector) {
-            Ok(project) => Some(project),
-            Err(ProjectError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        Some(Project::discover(&selector)?)
-    };
+    let destination = args.reference.as_deref().map(Location::parse).transpose()?;
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
-    let mut annotations = BTreeMap::new();
-    for text in &args.annotations {
-        let (k, v) = push::parse_annotation(text)?;
-        annotations.insert(k, v);
-    }
-    let location = match (&args.reference, &project) {
-        (Some(text), _) => Location::parse(text)?,
-        (None, Some(project)) => match &project.settings.repository {
-            Some(repository) => Location::parse(&format!("{repository}:{}", project.version))
-                .with_context(|| {
-                    format!(
-                        "`repository` in {} is not valid",
-                        project.manifest_path.display()
-                    )
-                })?,
-            None => return Err(OciError::NoReference.into()),
-        },
-        (None, None) => return Err(OciError::NoReference.into()),
-    };
-
-    let module_path = if let Some(path) = &args.wasm {
-        path.clone()
+    let module = if args.build {
+        let options = BuildOptions {
+            project: args.project.selector(),
+            target: build::DEFAULT_TARGET.to_string(),
+            release: true,
+            optimize: true,
+            cargo_args: Vec::new(),
+        };
+        Some(build::build(&options, printer)?.path)
     } else {
-        let project = project.as_ref().expect("a project without --wasm");
-        if args.build {
-            let options = BuildOptions {
-                project: selector.clone(),
-                target: build::DEFAULT_TARGET.to_string(),
-                release: true,
-                optimize: true,
-                cargo_args: Vec::new(),
-            };
-            build::build(&options, printer)?.path
-        } else {
-            project.last_build().ok_or(OciError::NoBuild)?.path
-        }
+        args.wasm
     };
-    let module = std::fs::read(&module_path)
-        .with_context(|| format!("failed to read `{}`", module_path.display()))?;
-
-    let mut defaults = standard_annotations(project.as_ref(), &module_path);
-    defaults.extend(annotations);
-    if format == Format::Cncf {
-        printer.warn(
-            "the cncf format is the CNCF wasm artifact; Istio rejects it (use compat or oci for Istio)",
-        );
-    }
-    let credential = match &location {
-        Location::Registry(image) => auth::lookup(&image.registry).map(|(credential, source)| {
-            printer.verbose(format!(
-                "using credentials for {} from {source}",
-                image.registry
-            ));
-            credential
-        }),
-        Location::Layout { .. } => None,
-    };
-    printer.status(
-        "Pushing",
-        format!(
-            "{} as {} ({} bytes)",
-            module_path.display(),
-            format.as_str(),
-            module.len()
-        ),
-    );
     let options = PushOptions {
-        location: location.clone(),
+        destination,
+        module,
         format,
-        annotations: defaults,
+        annotations: args.annotations,
+        project: args.project.selector(),
         transport: args.registry.transport(),
     };
-    let outcome = push::push(&module, &options, credential, printer)?;
+    let outcome = push::publish(&options, &PrinterReporter::new(printer))?;
+    let sent = if outcome.to_layout {
+        "written"
+    } else {
+        "uploaded"
+    };
     printer.status(
         "Pushed",
         format!(
-            "{} ({} of {} blobs {}, {} bytes)",
-            outcome.reference,
-            outcome.uploaded_blobs,
-            outcome.total_blobs,
-            if matches!(location, Location::Layout { .. }) {
-                "written"
-            } else {
-                "uploaded"
-            },
-            outcome.uploaded_bytes
+            "{} ({} of {} blobs {sent}, {} bytes)",
+            outcome.reference, outcome.uploaded_blobs, outcome.total_blobs, outcome.uploaded_bytes
         ),
     );
-    if let Some(project) = &project {
-        project.save_push(&PushRecord {
-            reference: outcome.reference.clone(),
-            digest: outcome.digest.clone(),
-            format: format.as_str().to_string(),
-            module_sha256: Some(outcome.module_sha256.clone()),
-        })?;
-    }
     if printer.json() {
         printer.result_json(&outcome)
     } else {
         printer.result(format!("{}@{}", outcome.reference, outcome.digest));
         Ok(())
     }
-}
-
-/// org.opencontainers.image.* annotations from what is known about the project.
-fn standard_annotations(
-    project: Option<&Project>,
-    module_path: &std::path::Path,
-) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let key = |k: &str| format!("org.opencontainers.image.{k}");
-    let title = project.map(|p| p.name.clone()).or_else(|| {
-        module_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-    });
-    if let Some(title) = title {
-        out.insert(key("title"), title);
-    }
-    if let Some(project) = project {
-        out.insert(key("version"), project.version.clone());
-        if let Some(source) = &project.repository_url {
-            out.insert(key("source"), source.clone());
-        }
-        if let Some(revision) = git_revision(&project.root) {
-            out.insert(key("revision"), revision);
-        }
-    }
-    out
-}
-
-/// The commit the project is at, when it is a git checkout.
-fn git_revision(dir: &std::path::Path) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let text = text.trim();
-    (out.status.success() && text.len() == 40).then(|| text.to_string())
 }

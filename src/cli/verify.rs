@@ -1,105 +1,65 @@
-//! `wasmctl verify`: flags in, `oci::pull::inspect` out.
-
-use std::path::PathBuf;
+//! `wasmctl verify`: flags in, `oci::verify::verify` out.
 
 use clap::Args;
-use wasmctl::oci::pull::{self, Inspection};
-use wasmctl::oci::{Location, OciError, auth};
+use wasmctl::oci::pull::ImageSource;
+use wasmctl::oci::{Location, verify};
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectSelector};
 
-use super::JsonArg;
 use super::push::RegistryArgs;
+use super::reporter::PrinterReporter;
+use super::{JsonArg, ProjectArgs};
+
+/// Which image verify and pull fetch; shared by both.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// HOST[:PORT]/REPO[:TAG|@DIGEST] or oci-layout:DIR[:TAG] [default: this project's last push]
+    #[arg(value_name = "REF")]
+    reference: Option<String>,
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+impl ImageArgs {
+    pub fn source(&self) -> anyhow::Result<ImageSource> {
+        Ok(ImageSource {
+            location: self.reference.as_deref().map(Location::parse).transpose()?,
+            project: self.project.selector(),
+            transport: self.registry.transport(),
+        })
+    }
+}
 
 /// Check that an image holds a proxy-wasm module in a layout Istio loads
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// HOST[:PORT]/REPO[:TAG|@DIGEST] or oci-layout:DIR[:TAG] [default: this project's last push]
-    #[arg(value_name = "REF")]
-    reference: Option<String>,
-    /// Path to the project's Cargo.toml (for the default REF)
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
     #[command(flatten)]
-    registry: RegistryArgs,
+    image: ImageArgs,
     #[command(flatten)]
     pub output: JsonArg,
 }
 
-/// The REF given, or the project's last push pinned by digest.
-pub fn location_or_last_push(
-    reference: Option<&str>,
-    manifest_path: Option<PathBuf>,
-) -> anyhow::Result<Location> {
-    if let Some(text) = reference {
-        return Ok(Location::parse(text)?);
-    }
-    let project = Project::discover(&ProjectSelector {
-        manifest_path,
-        package: None,
-    })?;
-    let record = project.last_push().ok_or(OciError::NoReference)?;
-    Ok(Location::parse(&format!(
-        "{}@{}",
-        record.reference, record.digest
-    ))?)
-}
-
-/// Fetches and inspects, with the credentials stored for the registry.
-pub fn inspect(
-    location: &Location,
-    registry: &RegistryArgs,
-    printer: &Printer,
-) -> anyhow::Result<Inspection> {
-    let credential = match location {
-        Location::Registry(image) => auth::lookup(&image.registry).map(|(credential, source)| {
-            printer.verbose(format!(
-                "using credentials for {} from {source}",
-                image.registry
-            ));
-            credential
-        }),
-        Location::Layout { .. } => None,
-    };
-    Ok(pull::inspect(location, &registry.transport(), credential)?)
-}
-
 pub fn run(args: VerifyArgs, printer: &Printer) -> anyhow::Result<()> {
-    let location = location_or_last_push(args.reference.as_deref(), args.manifest_path)?;
-    let found = inspect(&location, &args.registry, printer)?;
+    let found = verify::verify(&args.image.source()?, &PrinterReporter::new(printer))?;
     if printer.json() {
         printer.result_json(&found)?;
     }
-    match (found.accepted, found.layout) {
-        (true, Some(layout)) => {
-            printer.status(
-                "Verified",
-                format!(
-                    "{}: {}, proxy-wasm ABI {}, {} bytes",
-                    found.reference,
-                    layout.describe(),
-                    found.abi.as_deref().unwrap_or("?"),
-                    found.module_size.unwrap_or(0)
-                ),
-            );
-            if !printer.json() {
-                printer.result(pinned(&found));
-            }
-            Ok(())
-        }
-        _ => Err(OciError::Rejected {
-            reference: pinned(&found),
-            reasons: found.reasons,
-        }
-        .into()),
+    let Some(layout) = found.layout.filter(|_| found.accepted) else {
+        return Err(found.rejection().into());
+    };
+    printer.status(
+        "Verified",
+        format!(
+            "{}: {}, proxy-wasm ABI {}, {} bytes",
+            found.reference,
+            layout.describe(),
+            found.abi.as_deref().unwrap_or("?"),
+            found.module_size.unwrap_or(0)
+        ),
+    );
+    if !printer.json() {
+        printer.result(found.pinned());
     }
-}
-
-/// `REF@sha256:...`, without repeating a digest the reference already has.
-pub fn pinned(found: &Inspection) -> String {
-    if found.reference.contains('@') {
-        found.reference.clone()
-    } else {
-        format!("{}@{}", found.reference, found.digest)
-    }
+    Ok(())
 }

@@ -11,23 +11,12 @@ use serde_json::json;
 
 use super::ManifestError;
 use super::types::{ObjectMeta, PullSecret};
+use crate::oci::ImageRef;
 use crate::oci::auth::{Credential, credentials};
 
 /// The registry host of an `oci://` (or scheme-less) url, as docker config keys name it.
-pub fn registry_of(url: &str) -> Option<String> {
-    let rest = match url.split_once("://") {
-        Some(("oci", rest)) => rest,
-        Some(_) => return None,
-        None => url,
-    };
-    let first = rest.split('/').next().unwrap_or_default();
-    let is_host =
-        rest.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    Some(if is_host {
-        first.to_string()
-    } else {
-        "docker.io".to_string()
-    })
+fn registry_of(url: &str) -> Option<String> {
+    ImageRef::parse_lenient(url).map(|image| image.registry)
 }
 
 /// Builds the Secret named `name` with the login for the registry of `url`.

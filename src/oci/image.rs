@@ -12,8 +12,10 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -26,6 +28,7 @@ pub const CNCF_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 pub const CNCF_LAYER: &str = "application/wasm";
 /// The file Istio looks for inside a tar layer.
 pub const PLUGIN_FILE: &str = "plugin.wasm";
+const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 
 /// How the module is packaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -70,7 +73,7 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct Blob {
     pub media_type: &'static str,
-    pub digest: String,
+    pub digest: Digest,
     pub data: Vec<u8>,
     pub annotations: BTreeMap<String, String>,
 }
@@ -79,10 +82,18 @@ impl Blob {
     fn new(media_type: &'static str, data: Vec<u8>) -> Blob {
         Blob {
             media_type,
-            digest: sha256_digest(&data),
+            digest: Digest::of(&data),
             data,
             annotations: BTreeMap::new(),
         }
+    }
+
+    /// The same blob titled `plugin.wasm`: tools that pull a layer to a file (ORAS and other
+    /// artifact clients) name the file after the title.
+    fn titled_plugin(mut self) -> Blob {
+        self.annotations
+            .insert(TITLE_ANNOTATION.into(), PLUGIN_FILE.into());
+        self
     }
 
     fn descriptor(&self) -> serde_json::Value {
@@ -105,7 +116,7 @@ pub struct Image {
     pub config: Blob,
     pub layers: Vec<Blob>,
     pub manifest: Vec<u8>,
-    pub digest: String,
+    pub digest: Digest,
 }
 
 impl Image {
@@ -130,9 +141,11 @@ impl Image {
     }
 }
 
-/// `sha256:` + hex of the bytes.
-pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+/// A format's config and layers, and the manifest annotations it adds.
+struct Packaged {
+    config: Blob,
+    layers: Vec<Blob>,
+    annotations: Vec<(&'static str, &'static str)>,
 }
 
 /// Packages `module` in `format`, with the manifest `annotations` given.
@@ -146,61 +159,15 @@ pub fn build(
     annotations: &BTreeMap<String, String>,
     created: &str,
 ) -> Image {
-    let mut annotations = annotations.clone();
-    let (config, layers) = match format {
-        Format::Compat => {
-            let tar = plugin_tar(module);
-            // Hash the tar on another core while this one compresses it.
-            let (diff_id, gz) = std::thread::scope(|scope| {
-                let hashing = scope.spawn(|| sha256_digest(&tar));
-                let gz = gzip(&tar);
-                (hashing.join().expect("hashing does not panic"), gz)
-            });
-            let mut layer = Blob::new(OCI_LAYER_TAR_GZIP, gz);
-            layer
-                .annotations
-                .insert("org.opencontainers.image.title".into(), PLUGIN_FILE.into());
-            let config = serde_json::json!({
-                "created": created,
-                "architecture": "wasm",
-                "os": "wasip1",
-                "config": {},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            });
-            annotations.insert("module.wasm.image/variant".into(), "compat".into());
-            (
-                Blob::new(OCI_CONFIG_MEDIA_TYPE, to_json(&config)),
-                vec![layer],
-            )
-        }
-        Format::Oci => {
-            let config = serde_json::json!({
-                "type": "envoy_proxy",
-                "abiVersions": [format!("proxy_abi_version_{}", abi.replace('.', "_"))],
-            });
-            let config = Blob::new(WASM_VARIANT_CONFIG, to_json(&config));
-            let mut content = Blob::new(WASM_VARIANT_CONTENT, module.to_vec());
-            content
-                .annotations
-                .insert("org.opencontainers.image.title".into(), PLUGIN_FILE.into());
-            // Istio's variant reader wants exactly two layers: the config and the module.
-            (config.clone(), vec![config, content])
-        }
-        Format::Cncf => {
-            let mut layer = Blob::new(CNCF_LAYER, module.to_vec());
-            // ORAS and other artifact clients name the pulled file after the title.
-            layer
-                .annotations
-                .insert("org.opencontainers.image.title".into(), PLUGIN_FILE.into());
-            let config = serde_json::json!({
-                "created": created,
-                "architecture": "wasm",
-                "os": "wasip1",
-                "layerDigests": [layer.digest],
-            });
-            (Blob::new(CNCF_CONFIG, to_json(&config)), vec![layer])
-        }
+    let packaged = match format {
+        Format::Compat => compat(module, created),
+        Format::Oci => variant(module, abi),
+        Format::Cncf => cncf(module, created),
     };
+    let mut annotations = annotations.clone();
+    for (key, value) in packaged.annotations {
+        annotations.insert(key.into(), value.into());
+    }
     let mut manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -208,18 +175,73 @@ pub fn build(
     if format == Format::Cncf {
         manifest["artifactType"] = CNCF_CONFIG.into();
     }
-    manifest["config"] = config.descriptor();
-    manifest["layers"] = layers.iter().map(Blob::descriptor).collect();
+    manifest["config"] = packaged.config.descriptor();
+    manifest["layers"] = packaged.layers.iter().map(Blob::descriptor).collect();
     if !annotations.is_empty() {
         manifest["annotations"] = serde_json::to_value(&annotations).expect("map serializes");
     }
     let manifest = to_json(&manifest);
     Image {
         format,
-        digest: sha256_digest(&manifest),
-        config,
-        layers,
+        digest: Digest::of(&manifest),
+        config: packaged.config,
+        layers: packaged.layers,
         manifest,
+    }
+}
+
+/// One tar+gzip layer holding plugin.wasm, and an image config listing its diff id.
+fn compat(module: &[u8], created: &str) -> Packaged {
+    let tar = plugin_tar(module);
+    // Hash the tar on another core while this one compresses it.
+    let (diff_id, gz) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| Digest::of(&tar));
+        let gz = gzip(&tar);
+        (hashing.join().expect("hashing does not panic"), gz)
+    });
+    let config = serde_json::json!({
+        "created": created,
+        "architecture": "wasm",
+        "os": "wasip1",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    Packaged {
+        config: Blob::new(OCI_CONFIG_MEDIA_TYPE, to_json(&config)),
+        layers: vec![Blob::new(OCI_LAYER_TAR_GZIP, gz).titled_plugin()],
+        annotations: vec![("module.wasm.image/variant", "compat")],
+    }
+}
+
+/// The module.wasm variant: the wasm config and the raw module.
+fn variant(module: &[u8], abi: &str) -> Packaged {
+    let config = serde_json::json!({
+        "type": "envoy_proxy",
+        "abiVersions": [format!("proxy_abi_version_{}", abi.replace('.', "_"))],
+    });
+    let config = Blob::new(WASM_VARIANT_CONFIG, to_json(&config));
+    let content = Blob::new(WASM_VARIANT_CONTENT, module.to_vec()).titled_plugin();
+    // Istio's variant reader wants exactly two layers: the config and the module.
+    Packaged {
+        config: config.clone(),
+        layers: vec![config, content],
+        annotations: Vec::new(),
+    }
+}
+
+/// The CNCF wasm artifact: one `application/wasm` layer.
+fn cncf(module: &[u8], created: &str) -> Packaged {
+    let layer = Blob::new(CNCF_LAYER, module.to_vec()).titled_plugin();
+    let config = serde_json::json!({
+        "created": created,
+        "architecture": "wasm",
+        "os": "wasip1",
+        "layerDigests": [layer.digest],
+    });
+    Packaged {
+        config: Blob::new(CNCF_CONFIG, to_json(&config)),
+        layers: vec![layer],
+        annotations: Vec::new(),
     }
 }
 
@@ -268,21 +290,11 @@ pub fn created_time() -> String {
     rfc3339(secs)
 }
 
+/// Seconds since the epoch in RFC 3339; the epoch itself for a time beyond the calendar.
 fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one timestamp.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
@@ -291,31 +303,17 @@ mod tests {
 
     const MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
+    fn compat(module: &[u8], created: &str) -> Image {
+        build(module, Format::Compat, "0.2.1", &BTreeMap::new(), created)
+    }
+
     #[test]
     fn same_module_same_digest() {
-        let a = build(
-            MODULE,
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            &created_time(),
-        );
-        let b = build(
-            MODULE,
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            &created_time(),
-        );
+        let a = compat(MODULE, &created_time());
+        let b = compat(MODULE, &created_time());
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.manifest, b.manifest);
-        let c = build(
-            b"\0asm\x01\0\0\0\0",
-            Format::Compat,
-            "0.2.1",
-            &BTreeMap::new(),
-            "x",
-        );
+        let c = compat(b"\0asm\x01\0\0\0\0", "x");
         assert_ne!(a.digest, c.digest);
     }
 

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::image::{Image, MANIFEST_MEDIA_TYPE, sha256_digest};
+use super::image::{Image, MANIFEST_MEDIA_TYPE};
 use crate::diagnostic::Hint;
+use crate::digest::Digest;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -55,14 +56,14 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
     }
     let (mut written, mut bytes) = (0, 0);
     for blob in image.blobs() {
-        let path = blob_path(dir, &blob.digest);
+        let path = blob_path(dir, &blob.digest.oci());
         if !path.exists() {
             crate::fs::write_atomic(&path, &blob.data).map_err(io(&path))?;
             written += 1;
             bytes += blob.data.len() as u64;
         }
     }
-    let path = blob_path(dir, &image.digest);
+    let path = blob_path(dir, &image.digest.oci());
     crate::fs::write_atomic(&path, &image.manifest).map_err(io(&path))?;
     // The index is written last: until then, no tag points at the new image.
     let index_path = dir.join("index.json");
@@ -94,6 +95,7 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
     Ok((written, bytes))
 }
 
+/// `blobs/ALGORITHM/HEX`; the digest is text here, as a foreign index or manifest names it.
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
     dir.join("blobs").join(algorithm).join(hex)
@@ -143,7 +145,8 @@ impl LayoutImage {
     pub fn blob(&self, digest: &str) -> Result<Vec<u8>, LayoutError> {
         let path = blob_path(&self.dir, digest);
         let data = std::fs::read(&path).map_err(|source| LayoutError::Read { path, source })?;
-        if sha256_digest(&data) != digest {
+        // Compared as text: a digest of another algorithm cannot match, and is reported as such.
+        if Digest::of(&data).oci() != digest {
             return Err(LayoutError::Corrupt {
                 path: self.dir.clone(),
                 digest: digest.to_string(),

@@ -1,20 +1,34 @@
 //! OCI images for proxy-wasm modules: references, credentials, the image formats, and pushing to,
 //! pulling from and verifying against registries and on-disk image layouts.
+//!
+//! The commands are `push::publish`, `pull::pull`, `verify::verify`, `login::login` and
+//! `login::logout`; each takes its options and a [`crate::progress::Reporter`].
 
+mod annotations;
 pub mod auth;
+pub(crate) mod classify;
 pub mod image;
+pub mod istio;
 pub mod layout;
+pub mod login;
+mod probe;
 pub mod pull;
 pub mod push;
 pub mod reference;
-pub mod registry;
-mod retry_after;
+mod registry;
+pub(crate) mod retry;
+mod transfer;
+pub mod transport;
 mod upload;
+pub mod verify;
+
+use std::path::PathBuf;
 
 use crate::diagnostic::Hint;
 
 pub use image::Format;
 pub use reference::{ImageRef, Location, ReferenceError};
+pub use transport::Transport;
 
 /// What can go wrong talking to a registry, phrased for the person who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +79,6 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid annotation `{0}`: expected KEY=VALUE")]
-    BadAnnotation(String),
     #[error("refusing to publish the module")]
     Module(#[source] crate::module::ModuleError),
     #[error(transparent)]
@@ -80,6 +92,32 @@ pub enum OciError {
         reference: String,
         reasons: Vec<String>,
     },
+    #[error("failed to read `{}`", .path.display())]
+    ReadModule {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write `{}`", .path.display())]
+    WriteModule {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`repository` in {} is not valid", .manifest_path.display())]
+    BadRepositorySetting {
+        manifest_path: PathBuf,
+        #[source]
+        source: ReferenceError,
+    },
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Credential(#[from] auth::CredentialError),
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
 }
 
 fn user_suffix(user: &Option<String>) -> String {
@@ -118,7 +156,11 @@ impl Hint for OciError {
                 None => "the registry is not taking requests for now".into(),
             }],
             OciError::PushToDigest(_) => vec!["use `HOST/REPO:TAG`".into()],
+            // Transparent variants keep their inner error out of the source chain: forward its hints.
             OciError::Layout(e) => e.hints(),
+            OciError::Reference(e) => e.hints(),
+            OciError::Credential(e) => e.hints(),
+            OciError::Project(e) => e.hints(),
             OciError::NoBuild => vec![
                 "run `wasmctl build` first, pass `--build`, or name a module with `--wasm FILE`"
                     .into(),
@@ -137,15 +179,12 @@ impl Hint for OciError {
     }
 }
 
-/// Runs one registry operation to completion on a fresh current-thread runtime.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    runtime().block_on(future)
-}
-
-/// The one async runtime the OCI client needs; a current-thread one suffices for sequential I/O.
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
+/// Runs one registry operation to completion on a runtime built for it: each command makes one
+/// sequence of requests, so a current-thread runtime per operation is all the OCI client needs.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread tokio runtime starts")
+        .block_on(future)
 }

@@ -1,29 +1,38 @@
-//! `push`: package a module in an image format and publish it to a registry or an image layout.
+//! `push`: package a module in an image format and publish it to a registry or an image layout,
+//! then record the push in the project for `manifest` and `verify`.
 //!
 //! Blobs the registry already holds are skipped (one HEAD each), so pushing the same module again
 //! sends only the manifest. Blobs go up before the manifest, and registries refuse a manifest whose
 //! blobs are missing, so an interrupted push never leaves a half image behind a tag.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::auth::Credential;
+use super::auth::{self, Credential};
 use super::image::{self, Format, Image};
-use super::layout;
 use super::reference::Location;
-use super::registry::{Registry, Transport};
-use super::{OciError, runtime};
+use super::registry::Registry;
+use super::transport::Transport;
+use super::{OciError, annotations, block_on};
+use crate::digest::Digest;
+use crate::key_value::KeyValue;
 use crate::module::{self, ModuleInfo};
-use crate::output::Printer;
+use crate::progress::Reporter;
+use crate::project::{Project, ProjectError, ProjectSelector, PushRecord};
 
-/// Everything `push` needs, already validated.
+/// What to push and where, as the user asked.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
-    pub location: Location,
+    /// Where to; None: the project's `repository`, tagged with its crate version.
+    pub destination: Option<Location>,
+    /// The module; None: the project's last `wasmctl build`.
+    pub module: Option<PathBuf>,
     pub format: Format,
-    /// Manifest annotations (org.opencontainers.image.* and the user's own).
-    pub annotations: BTreeMap<String, String>,
+    /// The user's own manifest annotations, over the standard `org.opencontainers.image.*` ones.
+    pub annotations: Vec<KeyValue>,
+    pub project: ProjectSelector,
     pub transport: Transport,
 }
 
@@ -32,7 +41,7 @@ pub struct PushOptions {
 pub struct LayerSummary {
     #[serde(rename = "mediaType")]
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -42,11 +51,14 @@ pub struct PushOutcome {
     /// The destination as given, with its tag (`host/repo:tag` or `oci-layout:DIR:TAG`).
     pub reference: String,
     /// The image manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Bytes of the manifest and its distinct blobs.
     pub size: u64,
     pub format: Format,
     pub layers: Vec<LayerSummary>,
+    /// Whether the image went to an image layout on disk rather than a registry.
+    #[serde(skip)]
+    pub to_layout: bool,
     /// Blobs actually sent; 0 when the registry had them all.
     #[serde(skip)]
     pub uploaded_blobs: usize,
@@ -55,63 +67,143 @@ pub struct PushOutcome {
     /// Distinct blobs the image has (config included).
     #[serde(skip)]
     pub total_blobs: usize,
-    /// The module's own sha256 (hex).
+    /// The digest of the module itself.
     #[serde(skip)]
-    pub module_sha256: String,
+    pub module_sha256: Digest,
+}
+
+/// `wasmctl push`: finds the module and the destination (from the options, else the project),
+/// pushes, and records the push in the project.
+pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> Result<PushOutcome, OciError> {
+    // A named module pushed to a named place needs no project; anything else defaults from one.
+    let needed = options.module.is_none() || options.destination.is_none();
+    let project = match Project::discover(&options.project) {
+        Ok(project) => Some(project),
+        Err(ProjectError::NotFound(_)) if !needed => None,
+        Err(e) => return Err(e.into()),
+    };
+    let location = destination(options, project.as_ref())?;
+    let module_path = match (&options.module, &project) {
+        (Some(path), _) => path.clone(),
+        (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
+        (None, None) => return Err(OciError::NoBuild),
+    };
+    let module = std::fs::read(&module_path).map_err(|source| OciError::ReadModule {
+        path: module_path.clone(),
+        source,
+    })?;
+    let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);
+    if options.format == Format::Cncf {
+        reporter.warning(
+            "the cncf format is the CNCF wasm artifact; Istio rejects it (use compat or oci for Istio)",
+        );
+    }
+    let credential = auth::for_location(&location, reporter);
+    let what = format!(
+        "{} as {} ({} bytes)",
+        module_path.display(),
+        options.format.as_str(),
+        module.len()
+    );
+    reporter.status("Pushing", &what);
+    let target = Target {
+        location: &location,
+        format: options.format,
+        annotations: &annotations,
+        transport: &options.transport,
+    };
+    let outcome = push(&module, &target, credential, reporter)?;
+    if let Some(project) = &project {
+        project.save_push(&PushRecord {
+            reference: outcome.reference.clone(),
+            digest: outcome.digest.oci(),
+            format: options.format.as_str().to_string(),
+            module_sha256: Some(outcome.module_sha256.hex()),
+        })?;
+    }
+    Ok(outcome)
+}
+
+/// The destination given, else the project's repository tagged with its version.
+fn destination(options: &PushOptions, project: Option<&Project>) -> Result<Location, OciError> {
+    if let Some(location) = &options.destination {
+        return Ok(location.clone());
+    }
+    let project = project.ok_or(OciError::NoReference)?;
+    let repository = project
+        .settings
+        .repository
+        .as_ref()
+        .ok_or(OciError::NoReference)?;
+    Location::parse(&format!("{repository}:{}", project.version)).map_err(|source| {
+        OciError::BadRepositorySetting {
+            manifest_path: project.manifest_path.clone(),
+            source,
+        }
+    })
+}
+
+/// Where an image goes and how it is packaged.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    location: &'a Location,
+    format: Format,
+    /// Manifest annotations (org.opencontainers.image.* and the user's own).
+    annotations: &'a BTreeMap<String, String>,
+    transport: &'a Transport,
 }
 
 /// Checks the module is proxy-wasm, packages it, and publishes it. Nothing is sent for a module
 /// that fails the checks.
-pub fn push(
+fn push(
     module_bytes: &[u8],
-    options: &PushOptions,
+    target: &Target<'_>,
     credential: Option<Credential>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Result<PushOutcome, OciError> {
     let info: ModuleInfo = module::inspect(module_bytes).map_err(OciError::Module)?;
     let (image, module_sha256) = std::thread::scope(|scope| {
-        let hashing =
-            scope.spawn(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(module_bytes)));
+        let hashing = scope.spawn(|| Digest::of(module_bytes));
         let image = image::build(
             module_bytes,
-            options.format,
+            target.format,
             info.abi.as_str(),
-            &options.annotations,
+            target.annotations,
             &image::created_time(),
         );
         (image, hashing.join().expect("hashing does not panic"))
     });
-    let (reference, uploaded_blobs, uploaded_bytes) = match &options.location {
-        Location::Registry(target) => {
-            if target.digest.is_some() {
-                return Err(OciError::PushToDigest(target.to_string()));
+    let (reference, uploaded_blobs, uploaded_bytes) = match target.location {
+        Location::Registry(destination) => {
+            if destination.digest.is_some() {
+                return Err(OciError::PushToDigest(destination.to_string()));
             }
-            let mut target = target.clone();
-            target.tag = Some(target.tag_or_latest().to_string());
-            let mut registry = Registry::new(&target, &options.transport, credential, true)?;
-            let (blobs, bytes) =
-                runtime().block_on(push_to_registry(&mut registry, &image, printer))?;
-            (target.to_string(), blobs, bytes)
+            let mut destination = destination.clone();
+            destination.tag = Some(destination.tag_or_latest().to_string());
+            let mut registry = Registry::new(&destination, target.transport, credential, true)?;
+            let (blobs, bytes) = block_on(push_to_registry(&mut registry, &image, reporter))?;
+            (destination.to_string(), blobs, bytes)
         }
         Location::Layout { dir, tag } => {
-            let (blobs, bytes) = layout::write(dir, tag, &image)?;
-            (options.location.to_string(), blobs, bytes)
+            let (blobs, bytes) = super::layout::write(dir, tag, &image)?;
+            (target.location.to_string(), blobs, bytes)
         }
     };
     Ok(PushOutcome {
         reference,
-        digest: image.digest.clone(),
+        digest: image.digest,
         size: image.size(),
-        format: options.format,
+        format: target.format,
         layers: image
             .layers
             .iter()
             .map(|l| LayerSummary {
                 media_type: l.media_type.to_string(),
-                digest: l.digest.clone(),
+                digest: l.digest,
                 size: l.data.len() as u64,
             })
             .collect(),
+        to_layout: matches!(target.location, Location::Layout { .. }),
         uploaded_blobs,
         uploaded_bytes,
         total_blobs: image.blobs().len(),
@@ -119,55 +211,38 @@ pub fn push(
     })
 }
 
+/// Uploads the blobs the registry lacks, then the manifest; returns the blobs and bytes sent.
 async fn push_to_registry(
     registry: &mut Registry,
     image: &Image,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Result<(usize, u64), OciError> {
-    let blobs = image.blobs();
     let mut missing = Vec::new();
-    for blob in &blobs {
+    for blob in image.blobs() {
         if registry.blob_exists(&blob.digest).await? {
-            printer.verbose(format!(
-                "{} already in {}",
-                short(&blob.digest),
-                registry.image.registry
-            ));
+            let host = &registry.image().registry;
+            reporter.note(&format!("{} already in {host}", blob.digest.short()));
         } else {
-            missing.push(*blob);
+            missing.push(blob);
         }
     }
     let total: u64 = missing.iter().map(|b| b.data.len() as u64).sum();
-    let bar = printer.progress_bytes(total, "Pushing");
+    reporter.transfer_started("Pushing", total);
+    let mut sent = 0;
     for blob in &missing {
-        printer.verbose(format!(
-            "uploading {} ({} bytes)",
-            short(&blob.digest),
-            blob.data.len()
-        ));
-        registry
-            .push_blob(
-                bytes::Bytes::copy_from_slice(&blob.data),
-                &blob.digest,
-                &bar,
-            )
-            .await?;
+        let size = blob.data.len() as u64;
+        reporter.note(&format!("uploading {} ({size} bytes)", blob.digest.short()));
+        let data = bytes::Bytes::copy_from_slice(&blob.data);
+        let pushed = registry.push_blob(data, &blob.digest, sent, reporter).await;
+        if let Err(e) = pushed {
+            reporter.transfer_finished();
+            return Err(e);
+        }
+        sent += size;
     }
-    bar.finish_and_clear();
+    reporter.transfer_finished();
     registry
         .push_manifest(&image.manifest, image::MANIFEST_MEDIA_TYPE, &image.digest)
         .await?;
     Ok((missing.len(), total))
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(19)]
-}
-
-/// Parses `KEY=VALUE` annotations from the command line.
-pub fn parse_annotation(text: &str) -> Result<(String, String), OciError> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(OciError::BadAnnotation(text.to_string())),
-    }
 }

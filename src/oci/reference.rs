@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::diagnostic::Hint;
+use crate::digest::Digest;
 
 /// Distribution caps the full name (host and path) at 255 characters.
 const NAME_TOTAL_MAX: usize = 255;
@@ -37,6 +38,8 @@ pub enum ReferenceError {
     BadDigest { reference: String, digest: String },
     #[error("invalid image reference `{0}`: the name is longer than 255 characters")]
     TooLong(String),
+    #[error("invalid registry host `{0}`")]
+    BadRegistryHost(String),
 }
 
 impl Hint for ReferenceError {
@@ -48,6 +51,7 @@ impl Hint for ReferenceError {
             ReferenceError::BadPath { .. } => {
                 vec!["repository names are lowercase, e.g. `ghcr.io/team/my-plugin:v1`".into()]
             }
+            ReferenceError::BadRegistryHost(_) => Vec::new(),
             _ => vec!["the form is `[oci://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`".into()],
         }
     }
@@ -60,8 +64,11 @@ pub struct ImageRef {
     pub registry: String,
     pub repository: String,
     pub tag: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
+
+/// Docker's default registry, for a lenient reference that names none.
+const DEFAULT_REGISTRY: &str = "docker.io";
 
 static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
     let component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
@@ -75,8 +82,6 @@ static PATH_COMPONENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$").expect("path regex"));
 static TAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("tag regex"));
-static DIGEST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^sha256:[a-f0-9]{64}$").expect("digest regex"));
 
 impl ImageRef {
     /// Parses `[oci://]host[:port]/path[:tag][@digest]`; a registry host is required.
@@ -86,24 +91,21 @@ impl ImageRef {
             return Err(ReferenceError::Empty);
         }
         let reference = input.to_string();
-        let (rest, digest) = match text.split_once('@') {
-            Some((rest, digest)) => {
-                if !DIGEST.is_match(digest) {
-                    return Err(ReferenceError::BadDigest {
-                        reference,
-                        digest: digest.to_string(),
-                    });
-                }
-                (rest, Some(digest.to_string()))
+        let parts = Parts::split(text);
+        let digest = match parts.digest {
+            Some(digest) => {
+                Some(
+                    digest
+                        .parse::<Digest>()
+                        .map_err(|_| ReferenceError::BadDigest {
+                            reference: reference.clone(),
+                            digest: digest.to_string(),
+                        })?,
+                )
             }
-            None => (text, None),
+            None => None,
         };
-        // A tag follows the last `:` only when no `/` comes after it (`host:5000/repo` has none).
-        let (name, tag) = match rest.rfind(':') {
-            Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
-            _ => (rest, None),
-        };
-        if let Some(tag) = tag
+        if let Some(tag) = parts.tag
             && !TAG.is_match(tag)
         {
             return Err(ReferenceError::BadTag {
@@ -111,56 +113,59 @@ impl ImageRef {
                 tag: tag.to_string(),
             });
         }
-        let Some((host, path)) = name.split_once('/') else {
+        let Some(host) = parts.host else {
             return Err(ReferenceError::NoHost(text.to_string()));
         };
-        // As in distribution: the first component is a host only if it looks like one.
-        let looks_like_host = host.contains('.')
-            || host.contains(':')
-            || host == "localhost"
-            || host.chars().any(|c| c.is_ascii_uppercase());
-        if !looks_like_host {
-            return Err(ReferenceError::NoHost(text.to_string()));
-        }
         if !DOMAIN.is_match(host) {
             return Err(ReferenceError::BadHost {
                 reference,
                 host: host.to_string(),
             });
         }
-        if let Some(component) = path.split('/').find(|c| !PATH_COMPONENT.is_match(c)) {
+        if let Some(component) = parts.path.split('/').find(|c| !PATH_COMPONENT.is_match(c)) {
             return Err(ReferenceError::BadPath {
                 reference,
                 component: component.to_string(),
             });
         }
-        if name.len() > NAME_TOTAL_MAX {
+        if parts.name.len() > NAME_TOTAL_MAX {
             return Err(ReferenceError::TooLong(reference));
         }
         Ok(ImageRef {
             registry: host.to_string(),
-            repository: path.to_string(),
-            tag: tag.map(str::to_string),
+            repository: parts.path.to_string(),
+            tag: parts.tag.map(str::to_string),
             digest,
         })
     }
 
-    /// The host without its port, for loopback checks and credential lookups.
-    pub fn hostname(&self) -> &str {
-        hostname_of(&self.registry)
+    /// Reads a reference someone else wrote (a pushed reference, a `repository` setting, an
+    /// `oci://` url) only to name its registry and repository: nothing is validated, a missing
+    /// registry is Docker's, and a tag or digest is kept only when valid. None for a url of
+    /// another scheme (`https://`), which names no image.
+    pub fn parse_lenient(input: &str) -> Option<ImageRef> {
+        let text = match input.split_once("://") {
+            Some(("oci", rest)) => rest,
+            Some(_) => return None,
+            None => input,
+        };
+        let parts = Parts::split(text);
+        let (registry, repository) = match parts.host {
+            Some(host) => (host, parts.path),
+            None => (DEFAULT_REGISTRY, parts.name),
+        };
+        Some(ImageRef {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag: parts.tag.filter(|t| TAG.is_match(t)).map(str::to_string),
+            digest: parts.digest.and_then(|d| d.parse().ok()),
+        })
     }
 
-    /// `host/repo` without tag or digest.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
-    }
-
-    /// The same image pinned to `digest` (the tag is kept for readers).
-    pub fn with_digest(&self, digest: &str) -> ImageRef {
-        ImageRef {
-            digest: Some(digest.to_string()),
-            ..self.clone()
-        }
+    /// `oci://host/repo`, the url of the repository without tag or digest, as Istio's WasmPlugin
+    /// `url` takes it (pin it with `@sha256:...`).
+    pub fn repository_url(&self) -> String {
+        format!("oci://{}/{}", self.registry, self.repository)
     }
 
     /// The tag, or `latest` when neither tag nor digest was given.
@@ -175,12 +180,12 @@ impl ImageRef {
                 self.registry.clone(),
                 self.repository.clone(),
                 tag.clone(),
-                digest.clone(),
+                digest.to_string(),
             ),
             (None, Some(digest)) => oci_client::Reference::with_digest(
                 self.registry.clone(),
                 self.repository.clone(),
-                digest.clone(),
+                digest.to_string(),
             ),
             _ => oci_client::Reference::with_tag(
                 self.registry.clone(),
@@ -189,6 +194,51 @@ impl ImageRef {
             ),
         }
     }
+}
+
+/// A reference cut at its separators, before any part is checked.
+struct Parts<'a> {
+    /// The first path component, when it looks like a host (distribution's rule).
+    host: Option<&'a str>,
+    /// The repository after the host.
+    path: &'a str,
+    /// Host and path together, as written.
+    name: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+}
+
+impl<'a> Parts<'a> {
+    fn split(text: &'a str) -> Parts<'a> {
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest)),
+            None => (text, None),
+        };
+        // A tag follows the last `:` only when no `/` comes after it (`host:5000/repo` has none).
+        let (name, tag) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+            _ => (rest, None),
+        };
+        let (host, path) = match name.split_once('/') {
+            Some((first, path)) if looks_like_host(first) => (Some(first), path),
+            _ => (None, name),
+        };
+        Parts {
+            host,
+            path,
+            name,
+            tag,
+            digest,
+        }
+    }
+}
+
+/// As in distribution: the first component is a host only if it looks like one.
+fn looks_like_host(first: &str) -> bool {
+    first.contains('.')
+        || first.contains(':')
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 impl fmt::Display for ImageRef {
@@ -211,8 +261,22 @@ impl std::str::FromStr for ImageRef {
     }
 }
 
+/// A registry host as `login` and `logout` take it: `https://ghcr.io/` -> `ghcr.io`, checked by
+/// the reference grammar.
+pub fn parse_registry_host(text: &str) -> Result<String, ReferenceError> {
+    let host = text
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let probe = ImageRef::parse(&format!("{host}/wasmctl-login"))?;
+    if probe.registry != host {
+        return Err(ReferenceError::BadRegistryHost(text.to_string()));
+    }
+    Ok(host.to_string())
+}
+
 /// `host[:port]` -> `host` (IPv6 brackets kept off).
-pub fn hostname_of(registry: &str) -> &str {
+pub(crate) fn hostname_of(registry: &str) -> &str {
     if let Some(rest) = registry.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
@@ -220,7 +284,7 @@ pub fn hostname_of(registry: &str) -> &str {
 }
 
 /// Loopback hosts are the only ones spoken to over plain HTTP without `--insecure`.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = hostname_of(registry);
     host == "localhost"
         || host
@@ -289,7 +353,7 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         let r = ImageRef::parse(&format!("ghcr.io/x/y@{d}")).unwrap();
         assert_eq!(r.tag, None);
-        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(r.digest.map(|d| d.to_string()), Some(d.clone()));
         let r = ImageRef::parse(&format!("localhost/y:1.0@{d}")).unwrap();
         assert_eq!(r.tag.as_deref(), Some("1.0"));
         assert_eq!(r.registry, "localhost");
@@ -333,6 +397,44 @@ mod tests {
     fn error_without_host_hints_at_one() {
         let err = ImageRef::parse("team/demo:v1").unwrap_err();
         assert!(err.hints()[0].contains("docker.io/team/demo:v1"));
+    }
+
+    #[test]
+    fn lenient_references_name_their_repository() {
+        // The forms `wasmctl manifest` pins a pushed image by, and a pull Secret's registry.
+        let url = |text: &str| ImageRef::parse_lenient(text).unwrap().repository_url();
+        assert_eq!(
+            url("localhost:5000/team/demo:v1"),
+            "oci://localhost:5000/team/demo"
+        );
+        assert_eq!(url("localhost:5000/demo"), "oci://localhost:5000/demo");
+        assert_eq!(url("ghcr.io/a/b@sha256:00"), "oci://ghcr.io/a/b");
+        assert_eq!(url("ghcr.io/a/b:1@sha256:00"), "oci://ghcr.io/a/b");
+        assert_eq!(url("oci://ghcr.io/a/b:1"), "oci://ghcr.io/a/b");
+        assert_eq!(url("acme/auth:1"), "oci://docker.io/acme/auth");
+        let registry = |text: &str| ImageRef::parse_lenient(text).map(|r| r.registry);
+        assert_eq!(
+            registry("oci://localhost:5000/demo@sha256:ab").as_deref(),
+            Some("localhost:5000")
+        );
+        assert_eq!(registry("acme/auth:1").as_deref(), Some("docker.io"));
+        assert_eq!(registry("https://example.com/x.wasm"), None);
+        let r = ImageRef::parse_lenient("ghcr.io/a/b:1@sha256:00").unwrap();
+        assert_eq!((r.tag.as_deref(), r.digest), (Some("1"), None));
+    }
+
+    #[test]
+    fn registry_hosts_for_login() {
+        assert_eq!(parse_registry_host("https://ghcr.io/").unwrap(), "ghcr.io");
+        assert_eq!(
+            parse_registry_host("localhost:5000").unwrap(),
+            "localhost:5000"
+        );
+        assert_eq!(
+            parse_registry_host("ghcr.io/team"),
+            Err(ReferenceError::BadRegistryHost("ghcr.io/team".into()))
+        );
+        assert!(parse_registry_host("bad_host.io").is_err());
     }
 
     #[test]

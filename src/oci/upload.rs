@@ -5,43 +5,22 @@
 //! requests are sent here, where the answer is read whole; authentication and pulls stay with
 //! oci-client, and the token it negotiated is what these requests carry.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use indicatif::ProgressBar;
 use oci_client::errors::{OciDistributionError, OciEnvelope};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
-use super::retry_after;
+use super::retry::{Failure, after};
+use super::transfer::Sent;
+use crate::digest::Digest;
 
 /// Blobs up to this size go up in one PUT; larger ones in chunks, so a slow link still progresses.
 const MONOLITHIC_MAX: usize = 64 * 1024 * 1024;
 const CHUNK: usize = 8 * 1024 * 1024;
-
-/// A failed request, with the wait the registry asked for, if it named one.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: OciDistributionError,
-    pub retry_after: Option<Duration>,
-}
-
-impl From<OciDistributionError> for Failure {
-    fn from(error: OciDistributionError) -> Self {
-        Failure {
-            error,
-            retry_after: None,
-        }
-    }
-}
-
-impl From<reqwest::Error> for Failure {
-    fn from(error: reqwest::Error) -> Self {
-        OciDistributionError::RequestError(error).into()
-    }
-}
 
 /// One repository on one registry, as push requests address it.
 #[derive(Clone)]
@@ -56,7 +35,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Whether the blob is already there.
-    pub async fn blob_exists(&self, digest: &str) -> Result<bool, Failure> {
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, Failure> {
         let url = self.repository_url(&format!("blobs/{digest}"))?;
         let response = self.request(Method::HEAD, url).send().await?;
         match response.status() {
@@ -67,12 +46,12 @@ impl Endpoint {
     }
 
     /// Uploads a blob: a POST for a session, then one streamed PUT when small, or PATCHes of
-    /// chunks and a closing PUT. `bar` advances as bytes are handed to the connection.
+    /// chunks and a closing PUT. `sent` counts the bytes handed to the connection.
     pub async fn push_blob(
         &self,
         data: Bytes,
-        digest: &str,
-        bar: &ProgressBar,
+        digest: &Digest,
+        sent: &Sent,
     ) -> Result<(), Failure> {
         let start = self.repository_url("blobs/uploads/")?;
         let response = self
@@ -83,7 +62,7 @@ impl Endpoint {
         let mut location = self.location(success(response).await?)?;
         let (body, length) = if data.len() <= MONOLITHIC_MAX {
             let length = data.len() as u64;
-            let body = reqwest::Body::wrap_stream(progress_stream(data, bar.clone()));
+            let body = reqwest::Body::wrap_stream(counted_stream(data, sent.clone()));
             (body, length)
         } else {
             let mut offset = 0;
@@ -100,11 +79,13 @@ impl Endpoint {
                     .await?;
                 location = self.location(success(response).await?)?;
                 offset += len;
-                bar.inc(len as u64);
+                sent.add(len as u64);
             }
             (reqwest::Body::from(Bytes::new()), 0)
         };
-        location.query_pairs_mut().append_pair("digest", digest);
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &digest.oci());
         let response = self
             .request(Method::PUT, location)
             .header(CONTENT_LENGTH, length)
@@ -201,7 +182,7 @@ async fn failure(response: Response) -> Failure {
         let parsed = value
             .to_str()
             .ok()
-            .and_then(|text| retry_after::parse(text, SystemTime::now()));
+            .and_then(|text| after::parse(text, SystemTime::now()));
         if parsed.is_none() {
             tracing::debug!(
                 ?value,
@@ -230,10 +211,10 @@ async fn failure(response: Response) -> Failure {
     Failure { error, retry_after }
 }
 
-/// The blob as a stream of slices that move the progress bar as the HTTP body consumes them.
-fn progress_stream(
+/// The blob as a stream of slices that count themselves as the HTTP body consumes them.
+fn counted_stream(
     data: Bytes,
-    bar: ProgressBar,
+    sent: Sent,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     const SLICE: usize = 256 * 1024;
     let slices: Vec<Bytes> = (0..data.len())
@@ -241,7 +222,7 @@ fn progress_stream(
         .map(|at| data.slice(at..(at + SLICE).min(data.len())))
         .collect();
     futures_util::stream::iter(slices.into_iter().map(move |slice| {
-        bar.inc(slice.len() as u64);
+        sent.add(slice.len() as u64);
         Ok(slice)
     }))
 }

@@ -16,6 +16,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use docker_credential::DockerCredential;
 
 use crate::diagnostic::Hint;
+use crate::oci::reference::Location;
+use crate::progress::Reporter;
 
 /// Environment variables that override every stored credential (for CI).
 pub const USERNAME_ENV: &str = "WASMCTL_REGISTRY_USERNAME";
@@ -160,6 +162,20 @@ pub fn lookup(registry: &str) -> Option<(Credential, Source)> {
     } else {
         podman(registry)
     }
+}
+
+/// The credential `push`, `verify` and `pull` send to `location`: [`lookup`]'s for its registry,
+/// with a note of where it was found; none for an image layout on disk.
+pub fn for_location(location: &Location, reporter: &dyn Reporter) -> Option<Credential> {
+    let Location::Registry(image) = location else {
+        return None;
+    };
+    let (credential, source) = lookup(&image.registry)?;
+    reporter.note(&format!(
+        "using credentials for {} from {source}",
+        image.registry
+    ));
+    Some(credential)
 }
 
 fn podman(registry: &str) -> Option<(Credential, Source)> {

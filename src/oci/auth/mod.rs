@@ -1,6 +1,8 @@
-//! Credentials for registries: where they come from and where `login` keeps them.
+//! Credentials for registries: where they come from, where `login` keeps them, and how a
+//! connection proves who it is.
 
 pub mod credentials;
-
-pub use credentials::{Credential, CredentialError, Source, lookup, remove, store};
+pub(crate) mod session;
 pub mod token;
+
+pub use credentials::{Credential, CredentialError, Source, for_location, lookup, remove, store};

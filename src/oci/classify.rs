@@ -1,0 +1,199 @@
+//! Turning oci-client and reqwest errors into [`OciError`]s the user can act on, and deciding which
+//! failures are worth another attempt.
+//!
+//! A status code or a registry error code says most; a connection error says only in words, so
+//! TLS failures are told apart by rustls' wording.
+
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
+
+use super::OciError;
+use super::reference::ImageRef;
+
+/// The image a connection works on and the user it acts as, so that errors can name them.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub image: ImageRef,
+    /// Who the credentials are for (`None`: anonymous), for "refused the credentials of ...".
+    pub user: Option<String>,
+}
+
+/// An error in wasmctl's words, and whether trying again may help.
+#[derive(Debug)]
+pub(crate) struct Classified {
+    pub error: OciError,
+    pub retryable: bool,
+}
+
+impl Classified {
+    fn fatal(error: OciError) -> Classified {
+        Classified {
+            error,
+            retryable: false,
+        }
+    }
+}
+
+impl Peer {
+    /// Maps an oci-client error met while trying to `action` ("upload a blob") to ours.
+    pub fn classify(&self, action: &str, err: &OciDistributionError) -> Classified {
+        match err {
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => {
+                Classified::fatal(self.unauthorized())
+            }
+            OciDistributionError::ServerError { code, message, .. } => {
+                self.classify_status(action, *code, message)
+            }
+            OciDistributionError::ImageManifestNotFoundError(_) => {
+                Classified::fatal(OciError::NotFound(self.image.to_string()))
+            }
+            OciDistributionError::RegistryError { envelope, .. } => {
+                self.classify_envelope(action, envelope)
+            }
+            OciDistributionError::RequestError(e) => self.classify_request(action, e),
+            other => Classified::fatal(self.failed(action, other.to_string())),
+        }
+    }
+
+    /// The refusal of the credentials in use (or of anonymous access).
+    pub fn unauthorized(&self) -> OciError {
+        OciError::Unauthorized {
+            registry: self.image.registry.clone(),
+            user: self.user.clone(),
+        }
+    }
+
+    /// The registry failed to `action`, for a reason only its own words give.
+    pub fn failed(&self, action: &str, message: String) -> OciError {
+        OciError::Registry {
+            registry: self.image.registry.clone(),
+            action: action.to_string(),
+            message,
+        }
+    }
+
+    /// An HTTP status: timeouts, rate limits and server errors are worth another attempt.
+    fn classify_status(&self, action: &str, code: u16, message: &str) -> Classified {
+        let error = match code {
+            401 => self.unauthorized(),
+            403 => OciError::Denied {
+                registry: self.image.registry.clone(),
+                repository: self.image.repository.clone(),
+            },
+            404 => OciError::NotFound(self.image.to_string()),
+            _ => self.failed(
+                action,
+                if message.is_empty() {
+                    format!("HTTP {code}")
+                } else {
+                    format!("HTTP {code}: {}", message.trim())
+                },
+            ),
+        };
+        Classified {
+            error,
+            retryable: code == 408 || code == 429 || code >= 500,
+        }
+    }
+
+    /// The error codes of a distribution error body.
+    fn classify_envelope(&self, action: &str, envelope: &OciEnvelope) -> Classified {
+        let has =
+            |wanted: fn(&OciErrorCode) -> bool| envelope.errors.iter().any(|e| wanted(&e.code));
+        if has(|c| matches!(c, OciErrorCode::Unauthorized)) {
+            Classified::fatal(self.unauthorized())
+        } else if has(|c| matches!(c, OciErrorCode::Denied)) {
+            self.classify_status(action, 403, "")
+        } else if has(|c| matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown)) {
+            self.classify_status(action, 404, "")
+        } else {
+            Classified {
+                error: self.failed(action, envelope.to_string()),
+                retryable: has(|c| matches!(c, OciErrorCode::Toomanyrequests)),
+            }
+        }
+    }
+
+    /// A request that got no HTTP answer, or one reqwest refused: TLS trouble is final, a broken
+    /// connection may heal.
+    fn classify_request(&self, action: &str, e: &reqwest::Error) -> Classified {
+        if let Some(status) = e.status() {
+            return self.classify_status(action, status.as_u16(), "");
+        }
+        let registry = self.image.registry.clone();
+        let message = error_chain(e);
+        // rustls' words for an answer that is not TLS at all: a plain-HTTP server either answers
+        // the hello with text or drops the connection during the handshake.
+        if message.contains("InvalidContentType")
+            || message.contains("corrupt message")
+            || message.contains("handshake")
+        {
+            return Classified::fatal(OciError::NotTls { registry, message });
+        }
+        if message.contains("UnknownIssuer")
+            || message.contains("certificate")
+            || message.contains("Certificate")
+        {
+            return Classified::fatal(OciError::UnknownCa { registry, message });
+        }
+        Classified {
+            error: OciError::Connect { registry, message },
+            retryable: true,
+        }
+    }
+}
+
+/// The innermost causes carry the useful part ("invalid peer certificate: UnknownIssuer").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer {
+            image: ImageRef::parse("registry.example/team/demo:v1").unwrap(),
+            user: Some("alice".into()),
+        }
+    }
+
+    fn status(code: u16) -> OciDistributionError {
+        OciDistributionError::ServerError {
+            code,
+            url: "https://registry.example/v2/".into(),
+            message: "busy".into(),
+        }
+    }
+
+    #[test]
+    fn server_trouble_is_retried_refusals_are_not() {
+        let retried = peer().classify("upload a blob", &status(503));
+        assert!(retried.retryable);
+        assert_eq!(
+            retried.error.to_string(),
+            "registry.example failed to upload a blob: HTTP 503: busy"
+        );
+        for code in [401, 403, 404, 400] {
+            assert!(!peer().classify("x", &status(code)).retryable, "{code}");
+        }
+        assert!(matches!(
+            peer().classify("x", &status(401)).error,
+            OciError::Unauthorized { user: Some(_), .. }
+        ));
+        assert!(matches!(
+            peer().classify("x", &status(404)).error,
+            OciError::NotFound(image) if image == "registry.example/team/demo:v1"
+        ));
+    }
+}

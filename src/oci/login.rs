@@ -1,0 +1,44 @@
+//! `login` and `logout`: check credentials against a registry, then keep them where `push` and
+//! `pull` look (see `auth::credentials`), or forget them.
+
+use super::auth::{self, Credential};
+use super::reference::ImageRef;
+use super::registry::Registry;
+use super::transport::Transport;
+use super::{OciError, block_on};
+
+/// Who logs in where.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    /// `host[:port]`, as [`super::reference::parse_registry_host`] gives it.
+    pub host: String,
+    pub username: String,
+    pub password: String,
+    pub transport: Transport,
+}
+
+/// `wasmctl login`: checks the credentials with the registry, as `docker login` does, then stores
+/// them. Returns where they were stored.
+pub fn login(options: &LoginOptions) -> Result<String, OciError> {
+    if options.password.is_empty() {
+        return Err(OciError::EmptyPassword);
+    }
+    // Any repository will do: the check addresses the registry, not an image.
+    let probe = ImageRef::parse(&format!("{}/wasmctl-login", options.host))?;
+    let credential = Credential::Basic {
+        username: options.username.clone(),
+        password: options.password.clone(),
+    };
+    let mut registry = Registry::new(&probe, &options.transport, Some(credential), false)?;
+    block_on(registry.check_password(&options.username, &options.password))?;
+    Ok(auth::store(
+        &options.host,
+        &options.username,
+        &options.password,
+    )?)
+}
+
+/// `wasmctl logout`: forgets the stored credentials of `host`; false when there were none.
+pub fn logout(host: &str) -> Result<bool, OciError> {
+    Ok(auth::remove(host)?)
+}

@@ -1,0 +1,134 @@
+//! How to reach registries: which hosts may speak plain HTTP, which private CAs to trust, and the
+//! two HTTP clients built from that (oci-client's, and the plain reqwest one for the requests
+//! oci-client cannot make; see `upload` and `auth::token`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+
+use super::OciError;
+use super::reference::{hostname_of, is_loopback};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+const USER_AGENT: &str = concat!("wasmctl/", env!("CARGO_PKG_VERSION"));
+
+/// How to reach registries: hosts allowed plain HTTP, and extra CAs to trust.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// Hosts (`host[:port]`) reached over plain HTTP besides loopback ones.
+    pub insecure: Vec<String>,
+    /// PEM files of private CAs.
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// One CA file as read from disk.
+struct CaFile {
+    path: PathBuf,
+    pem: Vec<u8>,
+}
+
+impl Transport {
+    /// Whether plain HTTP is allowed: only for loopback hosts and those named with `--insecure`.
+    /// HTTPS is still tried first, as docker does, so a loopback TLS registry works too.
+    pub fn plain_http(&self, registry: &str) -> bool {
+        is_loopback(registry)
+            || self
+                .insecure
+                .iter()
+                .any(|h| h == registry || h == hostname_of(registry))
+    }
+
+    /// The one CA loader: every `--ca-file`, read whole.
+    fn read_ca_files(&self) -> Result<Vec<CaFile>, OciError> {
+        self.ca_files
+            .iter()
+            .map(|path| {
+                let pem = std::fs::read(path).map_err(|source| OciError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(CaFile {
+                    path: path.clone(),
+                    pem,
+                })
+            })
+            .collect()
+    }
+
+    /// A plain reqwest client trusting the same CAs, for the token exchange oci-client lacks and
+    /// for the push requests whose answers must be read whole (see `upload`).
+    pub(super) fn http_client(&self) -> Result<reqwest::Client, OciError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .user_agent(USER_AGENT);
+        let certs = self
+            .read_ca_files()?
+            .into_iter()
+            .map(|ca| {
+                reqwest::Certificate::from_pem(&ca.pem).map_err(|e| OciError::CaFile {
+                    path: ca.path,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs);
+        }
+        builder.build().map_err(|e| OciError::Connect {
+            registry: String::new(),
+            message: e.to_string(),
+        })
+    }
+
+    /// oci-client's settings for `registry`; `plain` asks for plain HTTP, granted only to hosts
+    /// allowed it.
+    pub(super) fn client_config(
+        &self,
+        registry: &str,
+        plain: bool,
+    ) -> Result<ClientConfig, OciError> {
+        let extra_root_certificates = self
+            .read_ca_files()?
+            .into_iter()
+            .map(|ca| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: ca.pem,
+            })
+            .collect();
+        let plain = if plain && self.plain_http(registry) {
+            vec![registry.to_string()]
+        } else {
+            Vec::new()
+        };
+        Ok(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain),
+            extra_root_certificates,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            user_agent: USER_AGENT,
+            platform_resolver: None,
+            ..ClientConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_named_hosts() {
+        let t = Transport {
+            insecure: vec!["registry.lan:5000".into()],
+            ca_files: vec![],
+        };
+        assert!(t.plain_http("127.0.0.1:5000"));
+        assert!(t.plain_http("localhost"));
+        assert!(t.plain_http("registry.lan:5000"));
+        assert!(!t.plain_http("ghcr.io"));
+        assert!(!t.plain_http("registry.lan.evil:5000"));
+    }
+}
