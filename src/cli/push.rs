@@ -86,7 +86,7 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
                 .with_context(|| {
                     format!(
                         "`repository` in {} is not valid",
-                        project.manifest_path.display()
+                        project.cargo_manifest.display()
                     )
                 })?,
             None => return Err(OciError::NoReference.into()),
@@ -101,12 +101,9 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
         if args.build {
             let options = BuildOptions {
                 project: selector.clone(),
-                target: build::DEFAULT_TARGET.to_string(),
-                release: true,
-                optimize: true,
-                cargo_args: Vec::new(),
+                ..super::build::cargo_output(printer)
             };
-            build::build(&options, printer)?.path
+            build::build(&options, &super::build::PrinterReporter(printer))?.path
         } else {
             project.last_build().ok_or(OciError::NoBuild)?.path
         }
@@ -165,9 +162,9 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
     if let Some(project) = &project {
         project.save_push(&PushRecord {
             reference: outcome.reference.clone(),
-            digest: outcome.digest.clone(),
+            digest: outcome.digest.parse()?,
             format: format.as_str().to_string(),
-            module_sha256: Some(outcome.module_sha256.clone()),
+            module_sha256: Some(wasmctl::digest::Digest::from_hex(&outcome.module_sha256)?),
         })?;
     }
     if printer.json() {
