@@ -70,7 +70,7 @@ fn hints_of_one(err: &(dyn StdError + 'static)) -> Vec<String> {
         crate::module::ModuleError,
         crate::manifest::ManifestError,
         crate::host::HostError,
-        crate::host::envoy::EnvoyError,
+        crate::envoy::EnvoyError,
         crate::scenario::ScenarioError,
         crate::oci::OciError,
         crate::oci::ReferenceError,

@@ -650,7 +650,11 @@ fn fast_project_discovery_agrees_with_cargo_metadata() {
         package: None,
     };
     // cargo metadata honours CARGO_TARGET_DIR from the environment, as the fast path does.
-    let fast = wasmctl::project::Project::discover_fast(&selector).unwrap();
+    let fast = wasmctl::project::Project::discover_with(
+        &selector,
+        wasmctl::project::Lookup::PlainCargoTomlFirst,
+    )
+    .unwrap();
     let full = wasmctl::project::Project::discover(&selector).unwrap();
     assert_eq!(fast.name, full.name);
     assert_eq!(fast.version, full.version);

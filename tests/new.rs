@@ -223,9 +223,7 @@ fn quiet_prints_only_the_result() {
 
 #[test]
 fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
-    use std::io::Write;
     use std::process::{Command, Stdio};
-    use std::time::Duration;
 
     // util-linux `script` gives wasmctl a real pseudo-terminal; answers are typed into it.
     let dir = tempdir();
@@ -245,23 +243,27 @@ fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("util-linux `script` is installed");
-    let mut stdin = child.stdin.take().unwrap();
-    let answers: [&[u8]; 5] = [
-        b"\x1b[B",
-        b"\r",
-        b"ghcr.io/acme/tty-demo\r",
-        b"prod\r",
-        b"app=x,tier=edge\r",
+    let mut terminal = Terminal::attach(&mut child);
+    // Each answer is typed once its prompt is on the screen.
+    let answers: [(&str, &[u8]); 5] = [
+        ("Template (--template)", b"\x1b[B"),
+        // The cursor has moved to the second template.
+        ("> http-auth", b"\r"),
+        (
+            "Image repository (--repository)",
+            b"ghcr.io/acme/tty-demo\r",
+        ),
+        ("Namespace (--namespace)", b"prod\r"),
+        ("Workload selector (--selector)", b"app=x,tier=edge\r"),
     ];
-    std::thread::sleep(Duration::from_millis(800));
-    for answer in answers {
-        stdin.write_all(answer).unwrap();
-        stdin.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+    for (prompt, answer) in answers {
+        terminal.wait_for(prompt);
+        terminal.type_in(answer);
     }
-    let out = child.wait_with_output().unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
+    let screen = terminal.finish();
+    let status = child.wait().unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "{screen}");
     for prompt in [
         "Template (--template)",
         "Image repository (--repository)",
@@ -281,4 +283,84 @@ fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
         cargo.contains("selector = { app = \"x\", tier = \"edge\" }"),
         "{cargo}"
     );
+}
+
+/// The keyboard and screen of a program running under `script`: a thread collects what it draws,
+/// so a test can wait for a prompt instead of sleeping.
+struct Terminal {
+    keyboard: std::process::ChildStdin,
+    screen: std::sync::Arc<(std::sync::Mutex<Vec<u8>>, std::sync::Condvar)>,
+    reader: std::thread::JoinHandle<()>,
+    /// How much of the screen earlier prompts used up.
+    seen: usize,
+}
+
+impl Terminal {
+    /// How long one prompt may take to appear.
+    const PROMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn attach(child: &mut std::process::Child) -> Terminal {
+        use std::io::Read;
+        let keyboard = child.stdin.take().expect("stdin is piped");
+        let mut output = child.stdout.take().expect("stdout is piped");
+        let screen =
+            std::sync::Arc::new((std::sync::Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let shared = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = output.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let (text, changed) = &*shared;
+                text.lock().unwrap().extend_from_slice(&buf[..n]);
+                changed.notify_all();
+            }
+        });
+        Terminal {
+            keyboard,
+            screen,
+            reader,
+            seen: 0,
+        }
+    }
+
+    /// Waits until `text` is drawn after the previous prompt; fails the test with the screen on a
+    /// timeout.
+    #[track_caller]
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + Self::PROMPT_TIMEOUT;
+        let (screen, changed) = &*self.screen;
+        let mut drawn = screen.lock().unwrap();
+        loop {
+            if let Some(at) = drawn[self.seen..]
+                .windows(text.len())
+                .position(|window| window == text.as_bytes())
+            {
+                self.seen += at + text.len();
+                return;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {text:?} on the terminal after {:?}:\n{}",
+                Self::PROMPT_TIMEOUT,
+                String::from_utf8_lossy(&drawn)
+            );
+            drawn = changed.wait_timeout(drawn, left).unwrap().0;
+        }
+    }
+
+    fn type_in(&mut self, keys: &[u8]) {
+        use std::io::Write;
+        self.keyboard.write_all(keys).unwrap();
+        self.keyboard.flush().unwrap();
+    }
+
+    /// Closes the keyboard and returns everything drawn once the program has exited.
+    fn finish(self) -> Vec<u8> {
+        drop(self.keyboard);
+        self.reader.join().expect("terminal reader");
+        std::mem::take(&mut *self.screen.0.lock().unwrap())
+    }
 }

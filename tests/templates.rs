@@ -3,16 +3,12 @@
 
 mod support;
 
-use support::{cargo, exports, new_project, run_ok, tempdir, wasmctl};
+use support::{built_template, cargo, exports, run_ok};
 
 fn template_end_to_end(template: &str, root_context_export: &str) {
-    let dir = tempdir();
-    let name = format!("tpl-{template}");
-    let root = new_project(dir.path(), &name, &["--template", template]);
-
-    let r = run_ok(wasmctl(&root).args(["build", "--json"]));
-    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let module = std::fs::read(out["path"].as_str().unwrap()).unwrap();
+    let built = built_template(template);
+    let root = &built.project;
+    let module = std::fs::read(&built.module).unwrap();
     assert_eq!(&module[..4], b"\0asm");
     let names = exports(&module);
     for want in [
@@ -31,7 +27,7 @@ fn template_end_to_end(template: &str, root_context_export: &str) {
         .validate_all(&module)
         .expect("module validates");
 
-    let r = run_ok(cargo(&root).args(["test", "--quiet"]));
+    let r = run_ok(cargo(root).args(["test", "--quiet"]));
     let passed: usize = r
         .stdout
         .lines()

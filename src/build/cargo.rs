@@ -9,7 +9,6 @@ use cargo_metadata::Message;
 
 use super::{BuildError, BuildOptions};
 use crate::diagnostic::ChildFailed;
-use crate::output::{Printer, Verbosity};
 use crate::project::Project;
 
 /// Whether the toolchain that builds in `dir` has the standard library for `target`.
@@ -65,27 +64,23 @@ fn has_std(mut rustc: Command, target: &str) -> bool {
 }
 
 /// Runs `cargo build` for the project's lib and returns the path of the .wasm cargo wrote.
-pub fn build(
-    project: &Project,
-    options: &BuildOptions,
-    printer: &Printer,
-) -> Result<PathBuf, anyhow::Error> {
+pub fn build(project: &Project, options: &BuildOptions) -> Result<PathBuf, BuildError> {
     let mut cmd = Command::new("cargo");
     cmd.arg("build")
         .arg("--lib")
         .arg("--manifest-path")
-        .arg(&project.manifest_path)
+        .arg(&project.cargo_manifest)
         .arg("--package")
         .arg(&project.name)
         .arg("--target")
         .arg(&options.target)
         .arg("--message-format=json-render-diagnostics")
         .arg("--color")
-        .arg(if printer.color() { "always" } else { "never" });
+        .arg(if options.color { "always" } else { "never" });
     if options.release {
         cmd.arg("--release");
     }
-    if printer.verbosity() == Verbosity::Quiet {
+    if options.quiet {
         cmd.arg("--quiet");
     }
     cmd.args(&options.cargo_args);
@@ -98,7 +93,7 @@ pub fn build(
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let Ok(message) = message else { continue };
         if let Message::CompilerArtifact(a) = message {
-            let ours = a.manifest_path.as_std_path() == project.manifest_path
+            let ours = a.manifest_path.as_std_path() == project.cargo_manifest
                 || a.target.name.replace('-', "_") == project.lib_name.clone().unwrap_or_default();
             if ours && a.target.is_cdylib() {
                 artifact = a
@@ -111,11 +106,10 @@ pub fn build(
     }
     let status = child.wait().map_err(BuildError::CargoSpawn)?;
     if !status.success() {
-        return Err(ChildFailed {
+        return Err(BuildError::CargoFailed(ChildFailed {
             program: "cargo build".into(),
             code: status.code().unwrap_or(1),
-        }
-        .into());
+        }));
     }
-    artifact.ok_or_else(|| BuildError::NoArtifact(project.name.clone()).into())
+    artifact.ok_or_else(|| BuildError::NoArtifact(project.name.clone()))
 }

@@ -7,15 +7,15 @@ mod shrink;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::diagnostic::Hint;
+use crate::diagnostic::{ChildFailed, Hint};
+use crate::digest::Digest;
 use crate::module::{self, ModuleError};
-use crate::output::Printer;
-use crate::project::{BuildRecord, Project, ProjectSelector};
+use crate::progress::Reporter;
+use crate::project::{BuildRecord, Project, ProjectError, ProjectSelector};
 
 pub use cargo::target_installed;
-pub use shrink::WasmOpt;
+pub use shrink::{ShrinkError, WasmOpt};
 
 /// The target `wasmctl build` compiles for unless told otherwise.
 pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
@@ -32,6 +32,9 @@ pub enum BuildError {
     NotWasmTarget(String),
     #[error("failed to run `cargo`")]
     CargoSpawn(#[source] std::io::Error),
+    /// cargo printed its own diagnostics; only its exit code is left to report.
+    #[error("cargo build failed")]
+    CargoFailed(#[source] ChildFailed),
     #[error("cargo built no cdylib for package `{0}`")]
     NoArtifact(String),
     #[error("`{}` is not a proxy-wasm plugin", .path.display())]
@@ -52,6 +55,8 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Project(#[from] ProjectError),
 }
 
 impl Hint for BuildError {
@@ -73,6 +78,7 @@ impl Hint for BuildError {
                 vec!["set `crate-type = [\"cdylib\"]` in the [lib] section of Cargo.toml".into()]
             }
             BuildError::NotPlugin { source, .. } => source.hints(),
+            BuildError::Project(source) => source.hints(),
             _ => Vec::new(),
         }
     }
@@ -88,6 +94,10 @@ pub struct BuildOptions {
     pub optimize: bool,
     /// Extra arguments passed to cargo after ours (`--features`, `--locked`...).
     pub cargo_args: Vec<String>,
+    /// Let cargo color its diagnostics (`--color always`, else `never`).
+    pub color: bool,
+    /// Pass `--quiet` to cargo.
+    pub quiet: bool,
 }
 
 impl Default for BuildOptions {
@@ -98,6 +108,8 @@ impl Default for BuildOptions {
             release: true,
             optimize: true,
             cargo_args: Vec::new(),
+            color: false,
+            quiet: false,
         }
     }
 }
@@ -107,7 +119,8 @@ impl Default for BuildOptions {
 pub struct BuildOutput {
     pub path: PathBuf,
     pub size: u64,
-    pub sha256: String,
+    #[serde(with = "crate::project::bare_hex")]
+    pub sha256: Digest,
     pub abi: module::AbiVersion,
     pub target: String,
     /// The size cargo produced, before shrinking.
@@ -119,82 +132,74 @@ pub struct BuildOutput {
 }
 
 /// Builds the project's plugin and writes the final module to `target/wasmctl/<name>.wasm`.
-pub fn build(options: &BuildOptions, printer: &Printer) -> anyhow::Result<BuildOutput> {
+pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildOutput, BuildError> {
     if !options.target.starts_with("wasm") {
-        return Err(BuildError::NotWasmTarget(options.target.clone()).into());
+        return Err(BuildError::NotWasmTarget(options.target.clone()));
     }
     let project = Project::discover(&options.project)?;
     if !cargo::target_installed(&project.root, &options.target) {
         return Err(BuildError::TargetMissing {
             target: options.target.clone(),
             elsewhere: cargo::toolchains_with_target(&options.target),
-        }
-        .into());
+        });
     }
 
-    let built = cargo::build(&project, options, printer)?;
+    let built = cargo::build(&project, options)?;
     let original = std::fs::read(&built).map_err(|source| BuildError::Read {
         path: built.clone(),
         source,
     })?;
-    // Refuse anything that is not proxy-wasm before spending time on shrinking it.
-    module::inspect(&original).map_err(|source| BuildError::NotPlugin {
+    let not_plugin = |source| BuildError::NotPlugin {
         path: built.clone(),
         source,
-    })?;
-
-    let stripped =
-        module::strip_custom_sections(&original).map_err(|source| BuildError::NotPlugin {
-            path: built.clone(),
-            source,
-        })?;
+    };
+    // Refuse anything that is not proxy-wasm before spending time on shrinking it.
+    module::inspect(&original).map_err(not_plugin)?;
+    let stripped = module::strip_custom_sections(&original).map_err(not_plugin)?;
     let (shrunk, optimized) = if options.optimize {
-        match WasmOpt::find() {
-            Some(wasm_opt) => match wasm_opt.optimize(&stripped) {
-                Ok(bytes) => (bytes, true),
-                Err(err) => {
-                    printer.warn(format!(
-                        "wasm-opt failed, keeping the unoptimized module: {err:#}"
-                    ));
-                    (stripped, false)
-                }
-            },
-            None => {
-                printer.verbose(
-                    "wasm-opt is not on PATH; skipping it (install binaryen to shrink further)",
-                );
-                (stripped, false)
-            }
-        }
+        optimize(stripped, reporter)
     } else {
         (stripped, false)
     };
     // Shrinking must never change what the module is.
-    let info = module::inspect(&shrunk).map_err(|source| BuildError::NotPlugin {
-        path: built.clone(),
-        source,
-    })?;
+    let info = module::inspect(&shrunk).map_err(not_plugin)?;
 
-    let path = project.artifact_path();
-    crate::fs::write_atomic(&path, &shrunk).map_err(|source| BuildError::Write {
-        path: path.clone(),
-        source,
-    })?;
     let output = BuildOutput {
-        path,
+        path: project.artifact_path(),
         size: shrunk.len() as u64,
-        sha256: hex::encode(Sha256::digest(&shrunk)),
+        sha256: Digest::of(&shrunk),
         abi: info.abi,
         target: options.target.clone(),
         original_size: original.len() as u64,
         optimized,
     };
+    crate::fs::write_atomic(&output.path, &shrunk).map_err(|source| BuildError::Write {
+        path: output.path.clone(),
+        source,
+    })?;
     project.save_build(&BuildRecord {
         path: output.path.clone(),
         size: output.size,
-        sha256: output.sha256.clone(),
+        sha256: output.sha256,
         abi: output.abi.to_string(),
         target: output.target.clone(),
     })?;
     Ok(output)
+}
+
+/// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says whether it ran.
+fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> (Vec<u8>, bool) {
+    let Some(wasm_opt) = WasmOpt::find() else {
+        reporter.note("wasm-opt is not on PATH; skipping it (install binaryen to shrink further)");
+        return (module, false);
+    };
+    match wasm_opt.optimize(&module) {
+        Ok(bytes) => (bytes, true),
+        Err(err) => {
+            reporter.warning(&format!(
+                "wasm-opt failed, keeping the unoptimized module: {err}"
+            ));
+            (module, false)
+        }
+    }
 }

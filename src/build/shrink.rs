@@ -3,7 +3,24 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::Context;
+/// Why wasm-opt could not shrink a module; the build then keeps the module unoptimized.
+///
+/// Each message carries its cause inline: it is only ever shown as one warning line.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShrinkError {
+    let what = what.into();
+    move |source| ShrinkError::Io { what, source }
+}
 
 /// Features current rustc emits for wasm32 targets; older wasm-opt releases need them spelled out.
 const FEATURES: &[&str] = &[
@@ -31,11 +48,11 @@ impl WasmOpt {
     }
 
     /// Runs `wasm-opt -Oz` on `module`, returning the smaller of the input and the output.
-    pub fn optimize(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let dir = tempfile::tempdir().context("failed to create a temporary directory")?;
+    pub fn optimize(&self, module: &[u8]) -> Result<Vec<u8>, ShrinkError> {
+        let dir = tempfile::tempdir().map_err(io("failed to create a temporary directory"))?;
         let input = dir.path().join("in.wasm");
         let output = dir.path().join("out.wasm");
-        std::fs::write(&input, module).context("failed to write a temporary file")?;
+        std::fs::write(&input, module).map_err(io("failed to write a temporary file"))?;
         let result = Command::new(&self.path)
             .arg("-Oz")
             .arg("--converge")
@@ -46,16 +63,20 @@ impl WasmOpt {
             .arg("-o")
             .arg(&output)
             .output()
-            .with_context(|| format!("failed to run `{}`", self.path.display()))?;
+            .map_err(io(format!("failed to run `{}`", self.path.display())))?;
         if !result.status.success() {
             let stderr = String::from_utf8_lossy(&result.stderr);
             let first = stderr
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("no output");
-            anyhow::bail!("{} ({})", first.trim(), result.status);
+            return Err(ShrinkError::Failed(format!(
+                "{} ({})",
+                first.trim(),
+                result.status
+            )));
         }
-        let optimized = std::fs::read(&output).context("failed to read wasm-opt's output")?;
+        let optimized = std::fs::read(&output).map_err(io("failed to read wasm-opt's output"))?;
         Ok(if optimized.len() < module.len() {
             optimized
         } else {

@@ -2,7 +2,8 @@
 
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
-use wasmctl::output::Printer;
+use wasmctl::output::{Printer, Verbosity};
+use wasmctl::progress::Reporter;
 
 use super::{JsonArg, ProjectArgs};
 
@@ -34,8 +35,9 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         release: !args.debug,
         optimize: !args.no_opt,
         cargo_args: args.cargo_args,
+        ..cargo_output(printer)
     };
-    let out = build::build(&options, printer)?;
+    let out = build::build(&options, &PrinterReporter(printer))?;
     let saved = 100.0 * (1.0 - out.size as f64 / out.original_size.max(1) as f64);
     printer.status(
         "Built",
@@ -46,7 +48,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
             out.size,
             if out.optimized { ", wasm-opt" } else { "" },
             out.abi,
-            out.sha256,
+            out.sha256.hex(),
         ),
     );
     if printer.json() {
@@ -55,4 +57,34 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         printer.result(out.path.display());
         Ok(())
     }
+}
+
+/// Build defaults with cargo's own output following ours: colored when we color, quiet under -q.
+pub fn cargo_output(printer: &Printer) -> BuildOptions {
+    BuildOptions {
+        color: printer.color(),
+        quiet: printer.verbosity() == Verbosity::Quiet,
+        ..BuildOptions::default()
+    }
+}
+
+/// Shows a build's events through the Printer.
+///
+/// Stand-in until the CLI's shared reporter (src/cli/reporter.rs) lands; a build has no byte
+/// transfers, so those events are dropped.
+pub struct PrinterReporter<'a>(pub &'a Printer);
+
+impl Reporter for PrinterReporter<'_> {
+    fn status(&self, verb: &str, message: &str) {
+        self.0.status(verb, message);
+    }
+    fn note(&self, message: &str) {
+        self.0.verbose(message);
+    }
+    fn warning(&self, message: &str) {
+        self.0.warn(message);
+    }
+    fn transfer_started(&self, _label: &str, _total: u64) {}
+    fn transfer_position(&self, _position: u64) {}
+    fn transfer_finished(&self) {}
 }

@@ -4,12 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use wasmctl::key_value::KeyValue;
 use wasmctl::manifest::{
-    self, FailStrategy, IstioVersion, Kind, ManifestOptions, Phase, PluginType, PullPolicy,
+    self, FailStrategy, IstioVersion, Kind, Manifest, ManifestOptions, Phase, PluginType,
+    PullPolicy,
 };
 use wasmctl::output::Printer;
-use wasmctl::project::{Project, ProjectError};
+use wasmctl::project::{Lookup, Project};
 
+use super::key_value::KeyValueParser;
 use super::{JsonArg, ProjectArgs};
 
 /// Print an Istio WasmPlugin (or TrafficExtension) for the plugin, pinned to its last push
@@ -33,14 +36,14 @@ pub struct ManifestArgs {
     #[arg(short, long)]
     namespace: Option<String>,
     /// metadata label KEY=VALUE, repeatable
-    #[arg(long, value_name = "KEY=VALUE")]
-    label: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = KeyValueParser::new("--label"))]
+    label: Vec<KeyValue>,
     /// metadata annotation KEY=VALUE, repeatable
-    #[arg(long, value_name = "KEY=VALUE")]
-    annotation: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = KeyValueParser::new("--annotation"))]
+    annotation: Vec<KeyValue>,
     /// Workload label KEY=VALUE (selector.matchLabels), repeatable [default: the project's selector]
-    #[arg(long, value_name = "KEY=VALUE")]
-    selector: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = KeyValueParser::new("--selector"))]
+    selector: Vec<KeyValue>,
     /// Apply to every workload of the namespace (no selector)
     #[arg(long, conflicts_with = "selector")]
     no_selector: bool,
@@ -72,8 +75,8 @@ pub struct ManifestArgs {
     #[arg(long)]
     no_config: bool,
     /// Override one pluginConfig value: a.b.c=VALUE (VALUE read as YAML), repeatable
-    #[arg(long, value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = KeyValueParser::new("--set"))]
+    set: Vec<KeyValue>,
     /// pluginName (the root id the module sees)
     #[arg(long, value_name = "NAME")]
     plugin_name: Option<String>,
@@ -87,8 +90,10 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "STRATEGY")]
     fail_strategy: Option<FailStrategy>,
     /// VM environment variable NAME=VALUE, repeatable
-    #[arg(long, value_name = "NAME=VALUE")]
-    env: Vec<String>,
+    #[arg(long, value_name = "NAME=VALUE", value_parser = KeyValueParser::new("--env").when_missing(
+        "no value: write NAME=VALUE, or --env-from-host NAME to copy the proxy's own"
+    ))]
+    env: Vec<KeyValue>,
     /// VM environment variable copied from the proxy's own environment, repeatable
     #[arg(long, value_name = "NAME")]
     env_from_host: Vec<String>,
@@ -109,17 +114,36 @@ pub struct ManifestArgs {
 
 pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let selector = args.project.selector();
-    let project = match Project::discover_fast(&selector) {
-        Ok(project) => Some(project),
-        // Outside a project everything can still come from flags.
-        Err(ProjectError::NotFound(_))
-            if selector.manifest_path.is_none() && args.url.is_some() && args.name.is_some() =>
-        {
-            None
-        }
-        Err(e) => return Err(e.into()),
+    // Outside a project everything can still come from flags; without a url and a name it is needed.
+    let project = if args.url.is_some() && args.name.is_some() {
+        Project::discover_optional(&selector, Lookup::PlainCargoTomlFirst)?
+    } else {
+        Some(Project::discover_with(
+            &selector,
+            Lookup::PlainCargoTomlFirst,
+        )?)
     };
-    let options = ManifestOptions {
+    let out_file = args.out_file.clone();
+    let options = options(args);
+    if options.istio_version > IstioVersion::LATEST_KNOWN {
+        printer.warn(format_args!(
+            "Istio {} is newer than {}, the newest release wasmctl knows; checked against {}'s CRDs",
+            options.istio_version,
+            IstioVersion::LATEST_KNOWN,
+            IstioVersion::LATEST_KNOWN
+        ));
+    }
+    let resource = manifest::generate(&options, project.as_ref())?;
+    if options.url.is_none()
+        && let Some(project) = &project
+    {
+        warn_about_layout(project, printer);
+    }
+    write(&resource, out_file, printer)
+}
+
+fn options(args: ManifestArgs) -> ManifestOptions {
+    ManifestOptions {
         kind: args.kind,
         istio_version: args.istio_version,
         name: args.name,
@@ -146,35 +170,32 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         env_from_host: args.env_from_host,
         matches: args.matches,
         plugin_type: args.plugin_type,
-    };
-    if options.istio_version > IstioVersion::LATEST_KNOWN {
-        printer.warn(format_args!(
-            "Istio {} is newer than {}, the newest release wasmctl knows; checked against {}'s CRDs",
-            options.istio_version,
-            IstioVersion::LATEST_KNOWN,
-            IstioVersion::LATEST_KNOWN
-        ));
     }
-    let manifest = manifest::generate(&options, project.as_ref())?;
-    let layout_push = project
-        .as_ref()
-        .filter(|_| options.url.is_none())
-        .and_then(|p| p.last_push().zip(p.settings.repository.clone()));
-    if let Some((record, repository)) = layout_push
-        && let Some(layout) = record.layout_reference()
-    {
+}
+
+/// An image layout on disk is not where the resource points: say the image must be copied there.
+fn warn_about_layout(project: &Project, printer: &Printer) {
+    let Some((record, repository)) = project.last_push().zip(project.settings.repository.clone())
+    else {
+        return;
+    };
+    if let Some(layout) = record.layout_reference() {
         printer.warn(format_args!(
             "the last push wrote an image layout ({layout}); the manifest points at {repository}: \
              copy the image there before applying, e.g. `skopeo copy --preserve-digests oci:{} docker://{repository}:TAG`",
             layout.trim_start_matches("oci-layout:")
         ));
     }
+}
+
+/// YAML, or JSON under --json, to stdout or atomically to a file.
+fn write(resource: &Manifest, out_file: Option<PathBuf>, printer: &Printer) -> anyhow::Result<()> {
     let text = if printer.json() {
-        manifest.to_json()
+        resource.to_json()
     } else {
-        manifest.to_yaml()
+        resource.to_yaml()
     };
-    match args.out_file {
+    match out_file {
         Some(path) => {
             wasmctl::fs::write_atomic(&path, text.as_bytes())
                 .with_context(|| format!("failed to write `{}`", path.display()))?;
@@ -182,8 +203,8 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
                 "Wrote",
                 format!(
                     "{} `{}`",
-                    manifest.extension.kind(),
-                    manifest.extension.metadata.name
+                    resource.extension.kind(),
+                    resource.extension.metadata.name
                 ),
             );
             printer.result(path.display());

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
+use wasmctl::key_value::KeyValue;
 use wasmctl::output::Printer;
 use wasmctl::scaffold::{self, NewOptions, PluginName, ScaffoldError};
 
 use super::JsonArg;
+use super::key_value::KeyValueParser;
 
 /// Create a proxy-wasm plugin project from a template
 #[derive(Debug, Args)]
@@ -35,8 +36,8 @@ pub struct NewArgs {
     #[arg(short, long)]
     namespace: Option<String>,
     /// Workload selector label, repeatable [default: app=NAME]
-    #[arg(long, value_name = "KEY=VALUE")]
-    selector: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = KeyValueParser::new("--selector"))]
+    selector: Vec<KeyValue>,
     /// Replace an existing non-empty directory
     #[arg(long)]
     force: bool,
@@ -80,7 +81,7 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
         options.namespace = namespace;
     }
     if !args.selector.is_empty() {
-        options.selector = parse_selector(&args.selector)?;
+        options.selector = selector_map(&args.selector);
     }
 
     if !args.yes && printer.interactive() {
@@ -121,15 +122,11 @@ fn list(printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_selector(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+/// The selector labels, spaces around keys and values dropped.
+fn selector_map(pairs: &[KeyValue]) -> BTreeMap<String, String> {
     pairs
         .iter()
-        .map(|pair| {
-            let (k, v) = pair
-                .split_once('=')
-                .with_context(|| format!("invalid selector `{pair}`: expected KEY=VALUE"))?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
-        })
+        .map(|pair| (pair.key.trim().to_string(), pair.value.trim().to_string()))
         .collect()
 }
 
@@ -181,12 +178,15 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
             .with_prompt("Workload selector (--selector)")
             .default(current)
             .interact_text()?;
-        let pairs: Vec<String> = answer
+        let pairs = answer
             .split(',')
-            .map(str::to_string)
             .filter(|s| !s.is_empty())
-            .collect();
-        options.selector = parse_selector(&pairs)?;
+            .map(|pair| {
+                pair.parse::<KeyValue>()
+                    .map_err(|_| anyhow::anyhow!("invalid selector `{pair}`: expected KEY=VALUE"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        options.selector = selector_map(&pairs);
     }
     Ok(())
 }

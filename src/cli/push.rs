@@ -66,12 +66,9 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
     let module = if args.build {
         let options = BuildOptions {
             project: args.project.selector(),
-            target: build::DEFAULT_TARGET.to_string(),
-            release: true,
-            optimize: true,
-            cargo_args: Vec::new(),
+            ..super::build::cargo_output(printer)
         };
-        Some(build::build(&options, printer)?.path)
+        Some(build::build(&options, &PrinterReporter::new(printer))?.path)
     } else {
         args.wasm
     };

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::ManifestError;
+use super::{ManifestError, ManifestOptions};
+use crate::key_value::KeyValue;
+use crate::project::Project;
 
 /// A pluginConfig object, keys in the order the file gave them.
 pub type PluginConfig = Map<String, Value>;
@@ -151,16 +153,14 @@ fn yaml_to_json(value: serde_yaml::Value, at: &str) -> Result<Value, String> {
 /// are read as YAML scalars (`8080` a number, `true` a boolean, `"8080"` a string).
 pub fn apply_overrides(
     config: &mut PluginConfig,
-    overrides: &[String],
+    overrides: &[KeyValue],
 ) -> Result<(), ManifestError> {
     for item in overrides {
         let bad = |message: &str| ManifestError::BadOverride {
-            item: item.clone(),
+            item: item.to_string(),
             message: message.to_string(),
         };
-        let (key, raw) = item
-            .split_once('=')
-            .ok_or_else(|| bad("expected KEY=VALUE"))?;
+        let (key, raw) = (item.key.as_str(), item.value.as_str());
         let path: Vec<&str> = key.split('.').collect();
         if path.iter().any(|part| part.is_empty()) {
             return Err(bad("the key has an empty part"));
@@ -190,6 +190,35 @@ pub fn apply_overrides(
         map.insert(last.to_string(), value);
     }
     Ok(())
+}
+
+/// The pluginConfig of a resource: the file given (else the project's, unless left out), the
+/// overrides on top, checked against the project's schema. `None` when it is empty.
+pub(super) fn for_resource(
+    options: &ManifestOptions,
+    project: Option<&Project>,
+) -> Result<Option<PluginConfig>, ManifestError> {
+    let path = match (&options.config, project) {
+        (Some(path), _) => Some(path.clone()),
+        (None, _) if options.no_config => None,
+        (None, Some(project)) => project
+            .settings
+            .config
+            .as_ref()
+            .map(|path| project.resolve(path)),
+        (None, None) => None,
+    };
+    let mut config = match &path {
+        Some(path) => load(path)?,
+        None => PluginConfig::new(),
+    };
+    apply_overrides(&mut config, &options.set)?;
+    if let Some(project) = project
+        && let Some(schema) = &project.settings.config_schema
+    {
+        check_schema(&config, &project.resolve(schema))?;
+    }
+    Ok((!config.is_empty()).then_some(config))
 }
 
 /// Checks the configuration against the project's JSON Schema (YAML or JSON file).
@@ -293,18 +322,22 @@ mod tests {
         ));
     }
 
+    fn pairs(items: &[&str]) -> Vec<KeyValue> {
+        items.iter().map(|item| item.parse().unwrap()).collect()
+    }
+
     #[test]
     fn overrides_nest_and_parse_scalars() {
         let mut config = parsed("headers:\n  x-a: one\nlimit: 3\n").unwrap();
         apply_overrides(
             &mut config,
-            &[
-                "headers.x-b=two".into(),
-                "limit=10".into(),
-                "debug=true".into(),
-                "port=\"8080\"".into(),
-                "deep.er.key=".into(),
-            ],
+            &pairs(&[
+                "headers.x-b=two",
+                "limit=10",
+                "debug=true",
+                "port=\"8080\"",
+                "deep.er.key=",
+            ]),
         )
         .unwrap();
         assert_eq!(
@@ -317,8 +350,9 @@ mod tests {
                 "deep": {"er": {"key": ""}}
             })
         );
-        assert!(apply_overrides(&mut config, &["limit.x=1".into()]).is_err());
-        assert!(apply_overrides(&mut config, &["novalue".into()]).is_err());
-        assert!(apply_overrides(&mut config, &["a..b=1".into()]).is_err());
+        assert!(apply_overrides(&mut config, &pairs(&["limit.x=1"])).is_err());
+        // An item with no `=` never reaches the overrides: the flag's parser refuses it.
+        assert!("novalue".parse::<KeyValue>().is_err());
+        assert!(apply_overrides(&mut config, &pairs(&["a..b=1"])).is_err());
     }
 }

@@ -6,12 +6,7 @@ pub fn check_subdomain(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("must not be empty".into());
     }
-    if value.len() > 253 {
-        return Err(format!(
-            "must be at most 253 characters (it has {})",
-            value.len()
-        ));
-    }
+    at_most(value, 253, "")?;
     if !value.split('.').all(is_dns_label) {
         return Err(
             "must consist of lower case letters, digits, '-' and '.', and start and end with a \
@@ -24,12 +19,7 @@ pub fn check_subdomain(value: &str) -> Result<(), String> {
 
 /// A DNS-1123 label: the rule for namespaces.
 pub fn check_label_name(value: &str) -> Result<(), String> {
-    if value.len() > 63 {
-        return Err(format!(
-            "must be at most 63 characters (it has {})",
-            value.len()
-        ));
-    }
+    at_most(value, 63, "")?;
     if !is_dns_label(value) {
         return Err(
             "must consist of lower case letters, digits and '-', and start and end with a letter \
@@ -52,12 +42,7 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("its name part must not be empty".into());
     }
-    if name.len() > 63 {
-        return Err(format!(
-            "its name part must be at most 63 characters (it has {})",
-            name.len()
-        ));
-    }
+    at_most(name, 63, "its name part ")?;
     if !is_qualified_name(name) {
         return Err(
             "its name part must consist of letters, digits, '-', '_' or '.', and start and end \
@@ -70,18 +55,24 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
 
 /// A label value: empty, or up to 63 characters of the qualified-name alphabet.
 pub fn check_label_value(value: &str) -> Result<(), String> {
-    if value.len() > 63 {
-        return Err(format!(
-            "must be at most 63 characters (it has {})",
-            value.len()
-        ));
-    }
+    at_most(value, 63, "")?;
     if !value.is_empty() && !is_qualified_name(value) {
         return Err(
             "must consist of letters, digits, '-', '_' or '.', and start and end with a letter or \
              digit"
                 .into(),
         );
+    }
+    Ok(())
+}
+
+/// The length rule every name has; `part` says which part of the name it is about.
+fn at_most(value: &str, max: usize, part: &str) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "{part}must be at most {max} characters (it has {})",
+            value.len()
+        ));
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+pub use crate::project::PluginType;
+
 pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
 
 /// Which Istio resource to emit.
@@ -107,10 +109,6 @@ crd_enum!(
     PullPolicy, "image pull policy", { IfNotPresent => "IfNotPresent", Always => "Always" }
 );
 crd_enum!(
-    /// The filter chain the plugin joins.
-    PluginType, "plugin type", { Http => "HTTP", Network => "NETWORK" }
-);
-crd_enum!(
     /// Traffic direction a match entry selects.
     WorkloadMode, "traffic mode", {
         Client => "CLIENT",
@@ -122,15 +120,6 @@ crd_enum!(
     /// Where an environment variable's value comes from.
     EnvValueSource, "env value source", { Inline => "INLINE", Host => "HOST" }
 );
-
-impl From<crate::project::PluginType> for PluginType {
-    fn from(value: crate::project::PluginType) -> Self {
-        match value {
-            crate::project::PluginType::Http => PluginType::Http,
-            crate::project::PluginType::Network => PluginType::Network,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ObjectMeta {

@@ -5,11 +5,11 @@
 //! CEL rule messages are quoted as the API server would print them, so a user who searches for the
 //! message finds Istio's documentation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::names;
-use super::types::{Extension, FailStrategy, Kind, Placement, WasmSource};
+use super::types::{Extension, FailStrategy, Kind, Placement, PolicyTargetReference, WasmSource};
 use super::version::IstioVersion;
 
 /// One reason the manifest would be refused, at a field path such as `spec.vmConfig.env[0]`.
@@ -181,51 +181,9 @@ fn check_placement(placement: &Placement, p: &mut Problems) {
         );
     }
     if let Some(selector) = &placement.selector {
-        let labels = &selector.match_labels;
-        if labels.len() > 4096 {
-            p.add("spec.selector.matchLabels", "must have at most 4096 labels");
-        }
-        for (key, value) in labels {
-            let field = format!("spec.selector.matchLabels[{key}]");
-            // CEL: self.all(key, !key.contains("*")) and self.all(key, key.size() != 0)
-            if key.is_empty() {
-                p.add(&field, "key must not be empty");
-            } else if key.contains('*') {
-                p.add(&field, "wildcard not allowed in label key match");
-            } else if let Err(why) = names::check_label_key(key) {
-                p.add(&field, format!("label key `{key}`: {why}"));
-            }
-            // CEL on values: !self.contains("*"); schema: maxLength 63.
-            if value.contains('*') {
-                p.add(&field, "wildcard not allowed in label value match");
-            } else if let Err(why) = names::check_label_value(value) {
-                p.add(&field, format!("label value `{value}` {why}"));
-            }
-        }
+        check_selector(&selector.match_labels, p);
     }
-    if placement.target_refs.len() > 16 {
-        p.add("spec.targetRefs", "must have at most 16 items");
-    }
-    for (i, target) in placement.target_refs.iter().enumerate() {
-        let field = format!("spec.targetRefs[{i}]");
-        if target.group.len() > 253 || !(target.group.is_empty() || is_group(&target.group)) {
-            p.add(
-                format!("{field}.group"),
-                format!("`{}` is not an API group name", target.group),
-            );
-        }
-        p.length(&format!("{field}.kind"), &target.kind, 1, 63);
-        if !is_kind(&target.kind) {
-            p.add(
-                format!("{field}.kind"),
-                format!(
-                    "`{}` is not a kind name (letters, digits and '-')",
-                    target.kind
-                ),
-            );
-        }
-        p.length(&format!("{field}.name"), &target.name, 1, 253);
-    }
+    check_target_refs(&placement.target_refs, p);
     if let Some(priority) = placement.priority
         && i32::try_from(priority).is_err()
     {
@@ -250,6 +208,55 @@ fn check_placement(placement: &Placement, p: &mut Problems) {
                 p.add(&field, format!("duplicate port {}", port.number));
             }
         }
+    }
+}
+
+fn check_selector(labels: &BTreeMap<String, String>, p: &mut Problems) {
+    if labels.len() > 4096 {
+        p.add("spec.selector.matchLabels", "must have at most 4096 labels");
+    }
+    for (key, value) in labels {
+        let field = format!("spec.selector.matchLabels[{key}]");
+        // CEL: self.all(key, !key.contains("*")) and self.all(key, key.size() != 0)
+        if key.is_empty() {
+            p.add(&field, "key must not be empty");
+        } else if key.contains('*') {
+            p.add(&field, "wildcard not allowed in label key match");
+        } else if let Err(why) = names::check_label_key(key) {
+            p.add(&field, format!("label key `{key}`: {why}"));
+        }
+        // CEL on values: !self.contains("*"); schema: maxLength 63.
+        if value.contains('*') {
+            p.add(&field, "wildcard not allowed in label value match");
+        } else if let Err(why) = names::check_label_value(value) {
+            p.add(&field, format!("label value `{value}` {why}"));
+        }
+    }
+}
+
+fn check_target_refs(target_refs: &[PolicyTargetReference], p: &mut Problems) {
+    if target_refs.len() > 16 {
+        p.add("spec.targetRefs", "must have at most 16 items");
+    }
+    for (i, target) in target_refs.iter().enumerate() {
+        let field = format!("spec.targetRefs[{i}]");
+        if target.group.len() > 253 || !(target.group.is_empty() || is_group(&target.group)) {
+            p.add(
+                format!("{field}.group"),
+                format!("`{}` is not an API group name", target.group),
+            );
+        }
+        p.length(&format!("{field}.kind"), &target.kind, 1, 63);
+        if !is_kind(&target.kind) {
+            p.add(
+                format!("{field}.kind"),
+                format!(
+                    "`{}` is not a kind name (letters, digits and '-')",
+                    target.kind
+                ),
+            );
+        }
+        p.length(&format!("{field}.name"), &target.name, 1, 253);
     }
 }
 

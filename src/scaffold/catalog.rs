@@ -33,10 +33,9 @@ pub fn templates() -> Vec<Template> {
             let files = dir.get_dir(dir.path().join("files"))?;
             let doc: toml_edit::DocumentMut = meta.contents_utf8()?.parse().ok()?;
             let text = |key: &str| doc.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let plugin_type = match text("type").as_deref() {
-                Some("NETWORK") => PluginType::Network,
-                _ => PluginType::Http,
-            };
+            let plugin_type: PluginType = text("type")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default();
             Some(Template {
                 id,
                 description: text("description").unwrap_or_default(),

@@ -2,6 +2,8 @@
 
 mod catalog;
 mod name;
+mod render;
+mod staging;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ pub use catalog::{DEFAULT_TEMPLATE, Template, find, templates};
 pub use name::{NameError, PluginName};
 
 use crate::diagnostic::Hint;
-use crate::project::Settings;
+pub use staging::check_destination;
 
 /// The repository a new project pushes to unless told otherwise: a registry on the local machine,
 /// as kind and k3d clusters use.
@@ -111,31 +113,13 @@ pub struct NewOutput {
     pub files: Vec<PathBuf>,
 }
 
-/// Checks the destination before any prompt or write, so a bad one fails fast.
-pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
-    match std::fs::symlink_metadata(dir) {
-        Err(_) => Ok(()),
-        Ok(meta) if !meta.is_dir() => Err(ScaffoldError::NotADirectory(dir.to_path_buf())),
-        Ok(_) => {
-            let empty = std::fs::read_dir(dir)
-                .map(|mut entries| entries.next().is_none())
-                .unwrap_or(false);
-            if empty || force {
-                Ok(())
-            } else {
-                Err(ScaffoldError::NotEmpty(dir.to_path_buf()))
-            }
-        }
-    }
-}
-
 /// Writes the project into a temporary directory beside the destination, then renames it into place.
 pub fn generate(options: &NewOptions) -> Result<NewOutput, ScaffoldError> {
     let template = find(&options.template)
         .ok_or_else(|| ScaffoldError::UnknownTemplate(options.template.clone()))?;
     check_destination(&options.dir, options.force)?;
 
-    let dest = absolute(&options.dir);
+    let dest = staging::absolute(&options.dir);
     let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -153,8 +137,8 @@ pub fn generate(options: &NewOptions) -> Result<NewOutput, ScaffoldError> {
             .prefix(".wasmctl-new-")
             .tempdir_in(&parent)
             .map_err(write_err(&parent))?;
-        let files = render_into(&template, options, staging.path())?;
-        replace_dir(staging, &dest)?;
+        let files = render::render_into(&template, options, staging.path())?;
+        staging::replace_dir(staging, &dest)?;
         Ok(files)
     })();
     let files = match result {
@@ -172,100 +156,4 @@ pub fn generate(options: &NewOptions) -> Result<NewOutput, ScaffoldError> {
         template: template.id.to_string(),
         files,
     })
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Moves the staged project to `dest`, replacing an existing directory only once the new one is
-/// complete.
-fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), ScaffoldError> {
-    let err = |source| ScaffoldError::Write {
-        path: dest.to_path_buf(),
-        source,
-    };
-    let parent = dest.parent().unwrap_or(Path::new("/"));
-    let old = if dest.exists() {
-        let holder = tempfile::Builder::new()
-            .prefix(".wasmctl-old-")
-            .tempdir_in(parent)
-            .map_err(err)?;
-        let old = holder.path().join("old");
-        std::fs::rename(dest, &old).map_err(err)?;
-        Some((holder, old))
-    } else {
-        None
-    };
-    let staged = staging.keep();
-    if let Err(source) = std::fs::rename(&staged, dest) {
-        let _ = std::fs::remove_dir_all(&staged);
-        if let Some((_, old)) = &old {
-            let _ = std::fs::rename(old, dest);
-        }
-        return Err(err(source));
-    }
-    // `holder` removes the previous contents when dropped.
-    drop(old);
-    Ok(())
-}
-
-fn render_into(
-    template: &Template,
-    options: &NewOptions,
-    root: &Path,
-) -> Result<Vec<PathBuf>, ScaffoldError> {
-    let settings = Settings {
-        template: Some(template.id.to_string()),
-        plugin_type: Some(template.plugin_type),
-        repository: Some(options.repository.clone()),
-        namespace: Some(options.namespace.clone()),
-        selector: options.selector.clone(),
-        config: template.config.as_ref().map(PathBuf::from),
-        config_schema: None,
-    };
-    let vars = [
-        ("{{name}}", options.name.to_string()),
-        ("{{crate_name}}", options.name.crate_name()),
-        ("{{repository}}", options.repository.clone()),
-        ("{{namespace}}", options.namespace.clone()),
-        (
-            "{{wasmctl_metadata}}",
-            settings.to_toml_table().trim_end().to_string(),
-        ),
-    ];
-    let mut written = Vec::new();
-    let mut stack = vec![template.files];
-    while let Some(dir) = stack.pop() {
-        stack.extend(dir.dirs());
-        for file in dir.files() {
-            let relative = file
-                .path()
-                .strip_prefix(template.files.path())
-                .expect("files live under the template's files/");
-            let relative = match relative.file_name().and_then(|n| n.to_str()) {
-                Some("_gitignore") => relative.with_file_name(".gitignore"),
-                _ => relative.to_path_buf(),
-            };
-            let contents = match file.contents_utf8() {
-                Some(text) => vars
-                    .iter()
-                    .fold(text.to_string(), |acc, (k, v)| acc.replace(k, v))
-                    .into_bytes(),
-                None => file.contents().to_vec(),
-            };
-            let path = root.join(&relative);
-            let write_err = |source| ScaffoldError::Write {
-                path: path.clone(),
-                source,
-            };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(write_err)?;
-            }
-            std::fs::write(&path, contents).map_err(write_err)?;
-            written.push(relative);
-        }
-    }
-    written.sort();
-    Ok(written)
 }

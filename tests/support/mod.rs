@@ -4,8 +4,10 @@
 
 pub mod crd;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use assert_cmd::cargo::CommandCargoExt;
 
@@ -158,6 +160,39 @@ pub fn build_project(name: &str) -> BuiltProject {
         module: PathBuf::from(r.stdout.trim()),
         project,
     }
+}
+
+/// The project of one template, `tpl-<ID>`, and the module `wasmctl build` made of it.
+pub struct BuiltTemplate {
+    _dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub module: PathBuf,
+}
+
+/// `wasmctl new tpl-ID --template ID --yes` then `wasmctl build`, done once per test binary for each
+/// template; every later call hands out the same project. Tests must not change it.
+#[track_caller]
+pub fn built_template(template: &str) -> &'static BuiltTemplate {
+    static BUILT: LazyLock<Mutex<HashMap<String, &'static OnceLock<BuiltTemplate>>>> =
+        LazyLock::new(Mutex::default);
+    let cell: &'static OnceLock<BuiltTemplate> = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(template.to_string())
+        .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+    // Built outside the map's lock, so different templates build side by side.
+    cell.get_or_init(|| {
+        let dir = tempdir();
+        let name = format!("tpl-{template}");
+        let project = new_project(dir.path(), &name, &["--template", template]);
+        let r = run_ok(wasmctl(&project).args(["build", "--json"]));
+        let out: serde_json::Value = serde_json::from_str(&r.stdout).expect("build --json");
+        BuiltTemplate {
+            _dir: dir,
+            module: PathBuf::from(out["path"].as_str().expect("a path")),
+            project,
+        }
+    })
 }
 
 /// Runs skopeo, the independent OCI client the tests check wasmctl against; it must succeed.

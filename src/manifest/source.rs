@@ -1,0 +1,116 @@
+//! Where the proxy fetches the module from, and the checksum it verifies: explicit flags, else the
+//! project's last push pinned by digest, else the hash of the local build.
+
+use std::path::{Path, PathBuf};
+
+use super::types::WasmSource;
+use super::{ManifestError, ManifestOptions, Problem, validate};
+use crate::digest::Digest;
+use crate::project::Project;
+
+/// The url and its checksum: explicit flags, else the project's last push pinned by digest.
+pub(super) fn module_location(
+    options: &ManifestOptions,
+    project: Option<&Project>,
+) -> Result<(String, Option<String>), ManifestError> {
+    let Some(url) = &options.url else {
+        let (url, digest) = last_push(project)?;
+        return Ok((url, options.sha256.clone().or(Some(digest.hex()))));
+    };
+    if let Some(sha) = &options.sha256 {
+        return Ok((url.clone(), Some(sha.clone())));
+    }
+    let scheme = validate::url_scheme(url).map(str::to_ascii_lowercase);
+    let sha256 = match scheme.as_deref() {
+        Some("http" | "https") => {
+            let artifact =
+                project
+                    .map(Project::artifact_path)
+                    .ok_or_else(|| ManifestError::NoArtifact {
+                        url: url.clone(),
+                        artifact: PathBuf::from("target/wasmctl/NAME.wasm"),
+                    })?;
+            Some(hash_artifact(url, &artifact)?)
+        }
+        // For an image the checksum is its manifest digest, known only when the url pins it.
+        Some("oci") | None => pinned_hex(url).map(str::to_string),
+        _ => None,
+    };
+    Ok((url.clone(), sha256))
+}
+
+/// The project's last push as an `oci://` url pinned by its digest.
+fn last_push(project: Option<&Project>) -> Result<(String, Digest), ManifestError> {
+    let record = project
+        .and_then(Project::last_push)
+        .ok_or(ManifestError::NoUrl)?;
+    let repository = match record.layout_reference() {
+        // An image layout on disk is not a url a proxy can fetch: the image goes to the
+        // project's repository, by copying the layout with its digest unchanged.
+        Some(_) => project
+            .and_then(|p| p.settings.repository.clone())
+            .ok_or(ManifestError::NoUrl)?,
+        None => record.reference.clone(),
+    };
+    let url = format!("oci://{}@{}", repository_of(&repository), record.digest);
+    Ok((url, record.digest))
+}
+
+/// The hex digits after a url's `@sha256:`, as written (the validation judges them).
+fn pinned_hex(url: &str) -> Option<&str> {
+    url.rsplit_once("@sha256:").map(|(_, hex)| hex)
+}
+
+/// A url pinned with `@sha256:` and a `sha256` field must agree, or the proxy refuses the image.
+pub(super) fn digest_mismatch(wasm: &WasmSource) -> Option<Problem> {
+    let pinned = pinned_hex(&wasm.url)?;
+    let sha = wasm.sha256.as_deref().filter(|s| !s.is_empty())?;
+    (pinned != sha).then(|| Problem {
+        field: "sha256".into(),
+        message: format!("`{sha}` differs from the digest the url pins (`{pinned}`)"),
+        hint: Some("drop --sha256: a pinned url already carries its checksum".into()),
+    })
+}
+
+fn hash_artifact(url: &str, artifact: &Path) -> Result<String, ManifestError> {
+    match std::fs::read(artifact) {
+        Ok(bytes) => Ok(Digest::of(&bytes).hex()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ManifestError::NoArtifact {
+            url: url.to_string(),
+            artifact: artifact.to_path_buf(),
+        }),
+        Err(source) => Err(ManifestError::ReadArtifact {
+            path: artifact.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// `registry/repo:tag` or `registry/repo@sha256:...` -> `registry/repo`; a port is not a tag.
+fn repository_of(reference: &str) -> &str {
+    let reference = reference.strip_prefix("oci://").unwrap_or(reference);
+    let without_digest = reference
+        .split_once('@')
+        .map_or(reference, |(repo, _)| repo);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[last_slash..].rfind(':') {
+        Some(colon) => &without_digest[..last_slash + colon],
+        None => without_digest,
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_of_references() {
+        assert_eq!(
+            repository_of("localhost:5000/team/demo:v1"),
+            "localhost:5000/team/demo"
+        );
+        assert_eq!(repository_of("localhost:5000/demo"), "localhost:5000/demo");
+        assert_eq!(repository_of("ghcr.io/a/b@sha256:00"), "ghcr.io/a/b");
+        assert_eq!(repository_of("ghcr.io/a/b:1@sha256:00"), "ghcr.io/a/b");
+        assert_eq!(repository_of("oci://ghcr.io/a/b:1"), "ghcr.io/a/b");
+    }
+}

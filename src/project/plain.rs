@@ -1,0 +1,99 @@
+//! Reading a plain single-package Cargo.toml directly instead of running `cargo metadata` (tens of
+//! milliseconds), for commands that must start fast. Anything cargo would have to resolve
+//! (workspaces, inherited fields, a configured target dir) is left to cargo.
+
+use std::path::{Path, PathBuf};
+
+use super::settings::{Settings, toml_to_json};
+use super::{Project, ProjectError};
+
+/// The project of a Cargo.toml that needs no resolving, or `None` when cargo must be asked.
+pub(super) fn read(cargo_manifest: &Path) -> Result<Option<Project>, ProjectError> {
+    let Ok(text) = std::fs::read_to_string(cargo_manifest) else {
+        return Ok(None);
+    };
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return Ok(None);
+    };
+    let Some(package) = doc.get("package").and_then(toml_edit::Item::as_table_like) else {
+        return Ok(None);
+    };
+    let field = |key: &str| {
+        package
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let (Some(name), Some(version)) = (field("name"), field("version")) else {
+        return Ok(None);
+    };
+    let root = cargo_manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let root = std::path::absolute(&root).unwrap_or(root);
+    if !doc.contains_key("workspace") && in_parent_workspace(&root) {
+        return Ok(None);
+    }
+    let Some(target_dir) = target_dir(&root) else {
+        return Ok(None);
+    };
+    let wasmctl = package
+        .get("metadata")
+        .and_then(|m| m.get("wasmctl"))
+        .map(toml_to_json);
+    let cargo_manifest = root.join("Cargo.toml");
+    let settings = Settings::from_metadata(wasmctl.as_ref(), &cargo_manifest)?;
+    let lib_name = doc
+        .get("lib")
+        .and_then(|lib| lib.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| name.replace('-', "_"));
+    Ok(Some(Project {
+        name,
+        version,
+        cargo_manifest,
+        root,
+        target_dir,
+        settings,
+        lib_name: Some(lib_name),
+        repository_url: field("repository"),
+    }))
+}
+
+/// Whether a parent directory holds a workspace, which decides membership and the target dir.
+fn in_parent_workspace(root: &Path) -> bool {
+    root.ancestors().skip(1).any(|dir| {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("[workspace")))
+    })
+}
+
+/// The target dir when no cargo configuration can move it: `CARGO_TARGET_DIR`, else `ROOT/target`.
+/// `None` when a cargo config file might set `build.target-dir`.
+fn target_dir(root: &Path) -> Option<PathBuf> {
+    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            return Some(std::path::absolute(&dir).unwrap_or(dir));
+        }
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let config_dirs = cwd
+        .ancestors()
+        .chain(root.ancestors())
+        .map(|dir| dir.join(".cargo"))
+        .chain(cargo_home);
+    for dir in config_dirs {
+        for file in ["config.toml", "config"] {
+            if std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains("target-dir")) {
+                return None;
+            }
+        }
+    }
+    Some(root.join("target"))
+}

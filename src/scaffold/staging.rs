@@ -1,0 +1,60 @@
+//! Writing a project all at once or not at all: it is staged beside the destination, then renamed
+//! into place, and an existing directory is replaced only once the new one is complete.
+
+use std::path::{Path, PathBuf};
+
+use super::ScaffoldError;
+
+/// Checks the destination before any prompt or write, so a bad one fails fast.
+pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(meta) if !meta.is_dir() => Err(ScaffoldError::NotADirectory(dir.to_path_buf())),
+        Ok(_) => {
+            let empty = std::fs::read_dir(dir)
+                .map(|mut entries| entries.next().is_none())
+                .unwrap_or(false);
+            if empty || force {
+                Ok(())
+            } else {
+                Err(ScaffoldError::NotEmpty(dir.to_path_buf()))
+            }
+        }
+    }
+}
+
+pub(super) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Moves the staged project to `dest`, replacing an existing directory only once the new one is
+/// complete.
+pub(super) fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), ScaffoldError> {
+    let err = |source| ScaffoldError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let parent = dest.parent().unwrap_or(Path::new("/"));
+    let old = if dest.exists() {
+        let holder = tempfile::Builder::new()
+            .prefix(".wasmctl-old-")
+            .tempdir_in(parent)
+            .map_err(err)?;
+        let old = holder.path().join("old");
+        std::fs::rename(dest, &old).map_err(err)?;
+        Some((holder, old))
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(source) = std::fs::rename(&staged, dest) {
+        let _ = std::fs::remove_dir_all(&staged);
+        if let Some((_, old)) = &old {
+            let _ = std::fs::rename(old, dest);
+        }
+        return Err(err(source));
+    }
+    // `holder` removes the previous contents when dropped.
+    drop(old);
+    Ok(())
+}
