@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use wasmctl::host::envoy::{self, Envoy, EnvoyListener};
 use wasmctl::host::{
-    CallRecord, CallResponse, HostError, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
+    CallAnswer, CallRecord, CallResponse, HostError, HttpOutcome, LogRecord, Metric, NetworkEvent,
     NetworkOutcome, Plugin, Request, Response, Vm, VmOptions,
 };
 use wasmctl::output::Printer;
@@ -142,7 +142,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
         .map(|e| split_pair(e, '=', "--property"))
         .collect::<anyhow::Result<_>>()?;
 
-    options.http_calls = args
+    options.call_answers = args
         .call_responses
         .iter()
         .map(|spec| call_response(spec))
@@ -195,7 +195,7 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
         printer,
         &start_logs,
         &outcome,
-        vm.http_calls(),
+        vm.calls_made(),
         &vm.metrics(),
     )
 }
@@ -208,7 +208,7 @@ fn run_in_envoy(
     options: VmOptions,
     network: bool,
 ) -> anyhow::Result<()> {
-    if !options.properties.is_empty() || !options.http_calls.is_empty() {
+    if !options.properties.is_empty() || !options.call_answers.is_empty() {
         printer.warn("--property and --call-response apply to the built-in host only; ignored");
     }
     if args.bench.is_some() {
@@ -332,12 +332,12 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
     Ok(request)
 }
 
-fn call_response(spec: &str) -> anyhow::Result<HttpCall> {
+fn call_response(spec: &str) -> anyhow::Result<CallAnswer> {
     let (status, body) = spec.split_once(':').unwrap_or((spec, ""));
     let Ok(status) = status.trim().parse::<u16>() else {
         bail!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`");
     };
-    Ok(HttpCall {
+    Ok(CallAnswer {
         upstream: None,
         response: CallResponse {
             headers: [(":status", status.to_string())].into_iter().collect(),

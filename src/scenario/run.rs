@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::host::{
-    CallResponse, HeaderMap, HostError, HttpCall, NetworkEvent, Plugin, Request, Response, Vm,
+    CallAnswer, CallResponse, HeaderMap, HostError, NetworkEvent, Plugin, Request, Response, Vm,
     VmOptions,
 };
 
@@ -100,7 +100,7 @@ pub fn run_file(
             report.cases.push(case);
             continue;
         }
-        vm.script_calls(exchange.http_calls.iter().map(http_call));
+        vm.script_answers(exchange.http_calls.iter().map(http_call));
         let result = advance(&mut vm, exchange.advance_ms)
             .and_then(|()| vm.http(&request(&exchange.request), &response(&exchange.response)));
         match result {
@@ -175,7 +175,7 @@ pub fn vm_options(scenario: &Scenario, path: &Path) -> Result<VmOptions, Scenari
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        http_calls: scenario.http_calls.iter().map(http_call).collect(),
+        call_answers: scenario.http_calls.iter().map(http_call).collect(),
         ..VmOptions::default()
     })
 }
@@ -209,13 +209,13 @@ fn pairs(headers: &super::Headers) -> Vec<(String, String)> {
 }
 
 /// The host's form of a scripted answer.
-pub fn http_call(spec: &CallSpec) -> HttpCall {
+pub fn http_call(spec: &CallSpec) -> CallAnswer {
     let mut headers = HeaderMap::new();
     headers.add(":status", &spec.status.to_string());
     for (k, v) in &spec.headers {
         headers.add(k, v);
     }
-    HttpCall {
+    CallAnswer {
         upstream: spec.upstream.clone(),
         response: CallResponse {
             headers,
