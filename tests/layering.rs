@@ -5,9 +5,15 @@ use std::path::{Path, PathBuf};
 
 /// What only the command-line layer may use, and why the library may not.
 const CLI_ONLY: &[(&str, &str)] = &[
-    ("indicatif", "progress bars are drawn by the CLI; report through progress::Reporter"),
+    (
+        "indicatif",
+        "progress bars are drawn by the CLI; report through progress::Reporter",
+    ),
     ("console::", "terminal styling is the CLI's"),
-    ("dialoguer", "prompts are the CLI's; the library takes every answer as an option"),
+    (
+        "dialoguer",
+        "prompts are the CLI's; the library takes every answer as an option",
+    ),
     ("println!", "stdout is written by the CLI's Printer only"),
     ("eprintln!", "stderr is written by the CLI's Printer only"),
     ("print!(", "stdout is written by the CLI's Printer only"),
@@ -50,7 +56,11 @@ fn the_library_has_no_terminal_io() {
             }
         }
     }
-    assert!(offences.is_empty(), "terminal I/O in the library:\n{}", offences.join("\n"));
+    assert!(
+        offences.is_empty(),
+        "terminal I/O in the library:\n{}",
+        offences.join("\n")
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use wasmctl::host::{
-    CallRecord, CallResponse, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent,
+    CallAnswer, CallRecord, CallResponse, HttpOutcome, LogRecord, Metric, NetworkEvent,
     NetworkOutcome, Request, Response,
 };
 use wasmctl::output::Printer;
@@ -227,12 +227,12 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
     Ok(request)
 }
 
-fn call_response(spec: &str) -> anyhow::Result<HttpCall> {
+fn call_response(spec: &str) -> anyhow::Result<CallAnswer> {
     let (status, body) = spec.split_once(':').unwrap_or((spec, ""));
     let Ok(status) = status.trim().parse::<u16>() else {
         bail!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`");
     };
-    Ok(HttpCall {
+    Ok(CallAnswer {
         upstream: None,
         response: CallResponse {
             headers: [(":status", status.to_string())].into_iter().collect(),

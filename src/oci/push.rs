@@ -116,9 +116,9 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> Result<PushOut
     if let Some(project) = &project {
         project.save_push(&PushRecord {
             reference: outcome.reference.clone(),
-            digest: outcome.digest.oci(),
+            digest: outcome.digest,
             format: options.format.as_str().to_string(),
-            module_sha256: Some(outcome.module_sha256.hex()),
+            module_sha256: Some(outcome.module_sha256),
         })?;
     }
     Ok(outcome)
@@ -137,7 +137,7 @@ fn destination(options: &PushOptions, project: Option<&Project>) -> Result<Locat
         .ok_or(OciError::NoReference)?;
     Location::parse(&format!("{repository}:{}", project.version)).map_err(|source| {
         OciError::BadRepositorySetting {
-            manifest_path: project.manifest_path.clone(),
+            manifest_path: project.cargo_manifest.clone(),
             source,
         }
     })

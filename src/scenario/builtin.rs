@@ -8,7 +8,7 @@ use super::driver::{DriveError, ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::load::PluginSetup;
 use crate::host::{
-    CallRecord, HostError, HttpCall, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Plugin,
+    CallAnswer, CallRecord, HostError, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Plugin,
     Request, Response, Vm,
 };
 
@@ -76,9 +76,9 @@ impl ScenarioHost for BuiltinHost<'_> {
         }
     }
 
-    fn prepare(&mut self, calls: Vec<HttpCall>, advance: Duration) -> Result<(), DriveError> {
+    fn prepare(&mut self, calls: Vec<CallAnswer>, advance: Duration) -> Result<(), DriveError> {
         let vm = self.vm()?;
-        vm.script_calls(calls);
+        vm.script_answers(calls);
         if !advance.is_zero() {
             vm.advance(advance).map_err(DriveError::Plugin)?;
         }
@@ -102,7 +102,7 @@ impl ScenarioHost for BuiltinHost<'_> {
     fn calls_made(&self) -> Vec<CallRecord> {
         self.vm
             .as_ref()
-            .map(|vm| vm.http_calls().to_vec())
+            .map(|vm| vm.calls_made().to_vec())
             .unwrap_or_default()
     }
 }

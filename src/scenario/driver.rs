@@ -11,8 +11,8 @@ use super::load::{PluginSetup, ScenarioFile};
 use super::report::{CaseOutcome, CaseReport, ScenarioReport};
 use super::spec::{Configure, Connection, Exchange};
 use crate::host::{
-    CallRecord, HostError, HttpCall, HttpOutcome, LogRecord, Metric, NetworkEvent, NetworkOutcome,
-    Request, Response,
+    CallAnswer, CallRecord, HostError, HttpOutcome, LogRecord, Metric, NetworkEvent,
+    NetworkOutcome, Request, Response,
 };
 
 /// A proxy a plugin runs in: loaded once, then any number of exchanges or connections.
@@ -31,7 +31,7 @@ pub trait ScenarioHost {
     }
 
     /// Before an exchange: answers for the plugin's next http_calls, and simulated time to pass.
-    fn prepare(&mut self, calls: Vec<HttpCall>, advance: Duration) -> Result<(), DriveError>;
+    fn prepare(&mut self, calls: Vec<CallAnswer>, advance: Duration) -> Result<(), DriveError>;
 
     /// One request through the plugin; `response` is what the upstream answers.
     fn http(&mut self, request: &Request, response: &Response) -> Result<HttpOutcome, DriveError>;
@@ -151,7 +151,7 @@ fn exchange_case(
     let calls = exchange
         .http_calls
         .iter()
-        .map(|c| c.to_http_call())
+        .map(|c| c.to_call_answer())
         .collect();
     let advance = Duration::from_millis(exchange.advance_ms);
     let result = host.prepare(calls, advance).and_then(|()| {

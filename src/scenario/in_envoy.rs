@@ -10,7 +10,9 @@ use super::error::ScenarioError;
 use super::load::PluginSetup;
 use super::spec::{Connection, Exchange};
 use crate::envoy::{Envoy, EnvoyError, EnvoyListener};
-use crate::host::{HttpCall, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response};
+use crate::host::{
+    CallAnswer, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response,
+};
 
 /// One plugin in Envoy: an Envoy of its own, started with the plugin, or one listener of an Envoy
 /// already serving several plugins.
@@ -119,7 +121,7 @@ impl ScenarioHost for EnvoyHost<'_> {
     }
 
     /// Nothing to do: exchanges that need calls answered or time to pass are unsupported here.
-    fn prepare(&mut self, _calls: Vec<HttpCall>, _advance: Duration) -> Result<(), DriveError> {
+    fn prepare(&mut self, _calls: Vec<CallAnswer>, _advance: Duration) -> Result<(), DriveError> {
         Ok(())
     }
 

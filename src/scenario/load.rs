@@ -141,7 +141,7 @@ impl Scenario {
             vm_config: self.vm_config.clone().unwrap_or_default().into_bytes(),
             env: pairs(&self.env),
             properties: pairs(&self.properties),
-            http_calls: self.http_calls.iter().map(|c| c.to_http_call()).collect(),
+            call_answers: self.http_calls.iter().map(|c| c.to_call_answer()).collect(),
             ..VmOptions::default()
         })
     }

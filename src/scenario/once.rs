@@ -14,8 +14,9 @@ use super::project::{optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
 use crate::envoy::{EnvoyError, find_binary};
 use crate::host::{
-    Abi, CallRecord, HttpCall, LogRecord, Metric, NetworkEvent, Request, Response, VmOptions,
+    CallAnswer, CallRecord, LogRecord, Metric, NetworkEvent, Request, Response, VmOptions,
 };
+use crate::module::AbiVersion;
 use crate::project::{PluginType, ProjectSelector};
 
 /// What `wasmctl run` runs: the plugin, its configuration, and the traffic.
@@ -30,7 +31,7 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     pub properties: Vec<(String, String)>,
     /// Answers to the plugin's http_calls, in order.
-    pub call_responses: Vec<HttpCall>,
+    pub call_responses: Vec<CallAnswer>,
     /// The project's when absent, else HTTP.
     pub plugin_type: Option<PluginType>,
     pub traffic: Traffic,
@@ -65,7 +66,7 @@ pub struct RunReport {
 /// Where the plugin ran.
 #[derive(Debug, Clone)]
 pub enum RanIn {
-    BuiltIn { abi: Abi, compiled: Duration },
+    BuiltIn { abi: AbiVersion, compiled: Duration },
     Envoy { binary: PathBuf },
 }
 
@@ -94,7 +95,7 @@ pub(super) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         },
         env: options.env.clone(),
         properties: options.properties.clone(),
-        http_calls: options.call_responses.clone(),
+        call_answers: options.call_responses.clone(),
         ..VmOptions::default()
     };
     if let Some(path) = &config {

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::expect::{ConnectionExpect, Expect, LogExpect};
-use crate::host::{CallResponse, HeaderMap, HttpCall, NetworkEvent, Request, Response};
+use crate::host::{CallAnswer, CallResponse, HeaderMap, NetworkEvent, Request, Response};
 
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -256,13 +256,13 @@ pub(super) fn pairs(headers: &IndexMap<String, String>) -> Vec<(String, String)>
 
 impl CallSpec {
     /// The built-in host's form of a scripted answer.
-    pub fn to_http_call(&self) -> HttpCall {
+    pub fn to_call_answer(&self) -> CallAnswer {
         let mut headers = HeaderMap::new();
         headers.add(":status", &self.status.to_string());
         for (k, v) in &self.headers {
             headers.add(k, v);
         }
-        HttpCall {
+        CallAnswer {
             upstream: self.upstream.clone(),
             response: CallResponse {
                 headers,
