@@ -14,8 +14,7 @@ use crate::module::{self, ModuleError};
 use crate::progress::Reporter;
 use crate::project::{BuildRecord, Project, ProjectError, ProjectSelector};
 
-pub use cargo::target_installed;
-pub use shrink::{ShrinkError, WasmOpt};
+use shrink::WasmOpt;
 
 /// The target `wasmctl build` compiles for unless told otherwise.
 pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
