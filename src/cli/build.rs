@@ -1,9 +1,9 @@
 //! `wasmctl build`: flags in, `build::build` out.
 
+use super::reporter::PrinterReporter;
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
 use wasmctl::output::{Printer, Verbosity};
-use wasmctl::progress::Reporter;
 
 use super::{JsonArg, ProjectArgs};
 
@@ -37,7 +37,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         cargo_args: args.cargo_args,
         ..cargo_output(printer)
     };
-    let out = build::build(&options, &PrinterReporter(printer))?;
+    let out = build::build(&options, &PrinterReporter::new(printer))?;
     let saved = 100.0 * (1.0 - out.size as f64 / out.original_size.max(1) as f64);
     printer.status(
         "Built",
@@ -66,25 +66,4 @@ pub fn cargo_output(printer: &Printer) -> BuildOptions {
         quiet: printer.verbosity() == Verbosity::Quiet,
         ..BuildOptions::default()
     }
-}
-
-/// Shows a build's events through the Printer.
-///
-/// Stand-in until the CLI's shared reporter (src/cli/reporter.rs) lands; a build has no byte
-/// transfers, so those events are dropped.
-pub struct PrinterReporter<'a>(pub &'a Printer);
-
-impl Reporter for PrinterReporter<'_> {
-    fn status(&self, verb: &str, message: &str) {
-        self.0.status(verb, message);
-    }
-    fn note(&self, message: &str) {
-        self.0.verbose(message);
-    }
-    fn warning(&self, message: &str) {
-        self.0.warn(message);
-    }
-    fn transfer_started(&self, _label: &str, _total: u64) {}
-    fn transfer_position(&self, _position: u64) {}
-    fn transfer_finished(&self) {}
 }
