@@ -3,17 +3,18 @@
 //! The library holds every behaviour; the `wasmctl` binary only parses flags and calls it.
 
 pub mod build;
-pub mod diagnostic;
 pub mod digest;
 pub mod envoy;
+pub mod error;
 pub mod fs;
 pub mod host;
 pub mod key_value;
 pub mod manifest;
 pub mod module;
 pub mod oci;
-pub mod output;
 pub mod progress;
 pub mod project;
 pub mod scaffold;
 pub mod scenario;
+
+pub use error::{Error, Result};

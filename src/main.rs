@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use wasmctl::diagnostic::{ChildFailed, ExitStatus, exit_status_of, hints_of};
-use wasmctl::output::Printer;
 
 mod cli;
+
+use cli::exit::ExitStatus;
 
 fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             // clap prints help and version to stdout and usage errors to stderr.
             let _ = err.print();
             return if err.use_stderr() {
-                ExitStatus::Usage
+                ExitStatus::Error
             } else {
                 ExitStatus::Success
             }
@@ -23,18 +23,7 @@ fn main() -> ExitCode {
     cli::init_logging(&args.global);
     let printer = args.global.printer(args.command.json());
     match cli::run(args, &printer) {
-        Ok(()) => ExitStatus::Success.into(),
-        Err(err) => report(&printer, &err).into(),
+        Ok(status) => status.into(),
+        Err(err) => cli::exit::report(&printer, &err).into(),
     }
-}
-
-/// Prints the error once (children that failed already spoke) and picks the exit code.
-fn report(printer: &Printer, err: &anyhow::Error) -> ExitStatus {
-    let status = exit_status_of(err);
-    if err.chain().any(|e| e.is::<ChildFailed>()) {
-        return status;
-    }
-    let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
-    printer.error(err, &causes, &hints_of(err));
-    status
 }

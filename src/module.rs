@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use wasmparser::{ExternalKind, Parser, Payload};
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 
 /// The wasm binary magic and version 1.
 pub const WASM_MAGIC: [u8; 4] = *b"\0asm";

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Metadata, MetadataCommand, Package};
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 pub use plugin_type::PluginType;
 pub use record::{BuildRecord, PushRecord, bare_hex};
 pub use settings::Settings;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use cargo_metadata::Message;
 
 use super::{BuildError, BuildOptions};
-use crate::diagnostic::ChildFailed;
+use crate::error::ChildFailed;
 use crate::project::Project;
 
 /// Whether the toolchain that builds in `dir` has the standard library for `target`.

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::diagnostic::{ChildFailed, Hint};
 use crate::digest::Digest;
+use crate::error::{ChildFailed, Hint};
 use crate::module::{self, ModuleError};
 use crate::progress::Reporter;
 use crate::project::{BuildRecord, Project, ProjectError, ProjectSelector};
@@ -131,16 +131,17 @@ pub struct BuildOutput {
 }
 
 /// Builds the project's plugin and writes the final module to `target/wasmctl/<name>.wasm`.
-pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildOutput, BuildError> {
+pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<BuildOutput> {
     if !options.target.starts_with("wasm") {
-        return Err(BuildError::NotWasmTarget(options.target.clone()));
+        return Err(BuildError::NotWasmTarget(options.target.clone()).into());
     }
     let project = Project::discover(&options.project)?;
     if !cargo::target_installed(&project.root, &options.target) {
         return Err(BuildError::TargetMissing {
             target: options.target.clone(),
             elsewhere: cargo::toolchains_with_target(&options.target),
-        });
+        }
+        .into());
     }
 
     let built = cargo::build(&project, options)?;

@@ -1,9 +1,9 @@
 //! `wasmctl build`: flags in, `build::build` out.
 
 use super::reporter::PrinterReporter;
+use crate::cli::output::{Printer, Verbosity};
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
-use wasmctl::output::{Printer, Verbosity};
 
 use super::{JsonArg, ProjectArgs};
 

@@ -2,11 +2,11 @@
 
 use std::io::Read as _;
 
+use crate::cli::output::Printer;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use wasmctl::oci::login::{self, LoginOptions};
 use wasmctl::oci::reference::parse_registry_host;
-use wasmctl::output::Printer;
 
 use super::push::RegistryArgs;
 
@@ -27,7 +27,7 @@ pub struct LoginArgs {
 }
 
 pub fn run(args: LoginArgs, printer: &Printer) -> anyhow::Result<()> {
-    let host = parse_registry_host(&args.host)?;
+    let host = parse_registry_host(&args.host).map_err(wasmctl::Error::from)?;
     let password = read_password(&args, &host, printer)?;
     let options = LoginOptions {
         host,

@@ -1,9 +1,9 @@
 //! `wasmctl logout`: flags in, `oci::login::logout` out.
 
+use crate::cli::output::Printer;
 use clap::Args;
 use wasmctl::oci::login;
 use wasmctl::oci::reference::parse_registry_host;
-use wasmctl::output::Printer;
 
 /// Remove the stored credentials of a registry
 #[derive(Debug, Args)]
@@ -14,7 +14,7 @@ pub struct LogoutArgs {
 }
 
 pub fn run(args: LogoutArgs, printer: &Printer) -> anyhow::Result<()> {
-    let host = parse_registry_host(&args.host)?;
+    let host = parse_registry_host(&args.host).map_err(wasmctl::Error::from)?;
     if login::logout(&host)? {
         printer.status("Logged out", format!("of {host}"));
     } else {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::cli::output::Printer;
 use anyhow::Context;
 use clap::Args;
 use wasmctl::key_value::KeyValue;
@@ -9,7 +10,6 @@ use wasmctl::manifest::{
     self, FailStrategy, IstioVersion, Kind, Manifest, ManifestOptions, Phase, PluginType,
     PullPolicy,
 };
-use wasmctl::output::Printer;
 use wasmctl::project::{Lookup, Project};
 
 use super::key_value::KeyValueParser;
@@ -116,12 +116,13 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let selector = args.project.selector();
     // Outside a project everything can still come from flags; without a url and a name it is needed.
     let project = if args.url.is_some() && args.name.is_some() {
-        Project::discover_optional(&selector, Lookup::PlainCargoTomlFirst)?
+        Project::discover_optional(&selector, Lookup::PlainCargoTomlFirst)
+            .map_err(wasmctl::Error::from)?
     } else {
-        Some(Project::discover_with(
-            &selector,
-            Lookup::PlainCargoTomlFirst,
-        )?)
+        Some(
+            Project::discover_with(&selector, Lookup::PlainCargoTomlFirst)
+                .map_err(wasmctl::Error::from)?,
+        )
     };
     let out_file = args.out_file.clone();
     let options = options(args);

@@ -3,15 +3,17 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wasmctl::output::{ColorChoice, Printer, Verbosity};
+use output::{ColorChoice, Printer, Verbosity};
 use wasmctl::project::ProjectSelector;
 
 mod build;
+pub mod exit;
 mod key_value;
 mod login;
 mod logout;
 mod manifest;
 mod new;
+pub mod output;
 mod pull;
 mod push;
 mod reporter;
@@ -25,7 +27,8 @@ mod verify;
     name = "wasmctl",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = exit::EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -132,18 +135,20 @@ impl Command {
     }
 }
 
-pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<()> {
+/// Runs the command; `Ok` carries success, or the failures it found.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
+    let done = |()| exit::ExitStatus::Success;
     match cli.command {
-        Command::New(args) => new::run(args, printer),
-        Command::Build(args) => build::run(args, printer),
-        Command::Manifest(args) => manifest::run(*args, printer),
-        Command::Run(args) => run::run(args, printer),
+        Command::New(args) => new::run(args, printer).map(done),
+        Command::Build(args) => build::run(args, printer).map(done),
+        Command::Manifest(args) => manifest::run(*args, printer).map(done),
+        Command::Run(args) => run::run(args, printer).map(done),
         Command::Test(args) => test::run(args, printer),
-        Command::Push(args) => push::run(args, printer),
+        Command::Push(args) => push::run(args, printer).map(done),
         Command::Verify(args) => verify::run(args, printer),
-        Command::Pull(args) => pull::run(args, printer),
-        Command::Login(args) => login::run(args, printer),
-        Command::Logout(args) => logout::run(args, printer),
+        Command::Pull(args) => pull::run(args, printer).map(done),
+        Command::Login(args) => login::run(args, printer).map(done),
+        Command::Logout(args) => logout::run(args, printer).map(done),
     }
 }
 

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::cli::output::Printer;
 use clap::Args;
 use wasmctl::key_value::KeyValue;
-use wasmctl::output::Printer;
 use wasmctl::scaffold::{self, NewOptions, PluginName, ScaffoldError};
 
 use super::JsonArg;
@@ -53,10 +53,12 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
         return list(printer);
     }
     let raw = args.name.as_deref().unwrap_or_default();
-    let name = PluginName::parse(raw).map_err(|reason| ScaffoldError::BadName {
-        name: raw.to_string(),
-        reason,
-    })?;
+    let name = PluginName::parse(raw)
+        .map_err(|reason| ScaffoldError::BadName {
+            name: raw.to_string(),
+            reason,
+        })
+        .map_err(wasmctl::Error::from)?;
     let mut options = NewOptions::with_defaults(name.clone());
     if let Some(dir) = args.dir {
         options.dir = dir;
@@ -64,10 +66,12 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     options.force = args.force;
     // Fail on a bad template or destination before asking anything.
     if let Some(template) = &args.template {
-        scaffold::find(template).ok_or_else(|| ScaffoldError::UnknownTemplate(template.clone()))?;
+        scaffold::find(template)
+            .ok_or_else(|| ScaffoldError::UnknownTemplate(template.clone()))
+            .map_err(wasmctl::Error::from)?;
         options.template = template.clone();
     }
-    scaffold::check_destination(&options.dir, options.force)?;
+    scaffold::check_destination(&options.dir, options.force).map_err(wasmctl::Error::from)?;
     let unset = Unset {
         template: args.template.is_none(),
         repository: args.repository.is_none(),

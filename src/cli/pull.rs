@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
+use crate::cli::output::Printer;
 use anyhow::Context as _;
 use clap::Args;
 use wasmctl::oci::OciError;
 use wasmctl::oci::pull::{self, PullOptions};
-use wasmctl::output::Printer;
 
 use super::JsonArg;
 use super::reporter::PrinterReporter;
@@ -31,7 +31,7 @@ pub fn run(args: PullArgs, printer: &Printer) -> anyhow::Result<()> {
     };
     let pulled = match pull::pull(&options, &PrinterReporter::new(printer)) {
         Ok(pulled) => pulled,
-        Err(rejected @ OciError::Rejected { .. }) => {
+        Err(rejected @ wasmctl::Error::Oci(OciError::Rejected { .. })) => {
             return Err(rejected).context("the image holds no module wasmctl can extract");
         }
         Err(e) => return Err(e.into()),

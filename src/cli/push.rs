@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
+use crate::cli::output::Printer;
 use clap::Args;
 use wasmctl::build::{self, BuildOptions};
 use wasmctl::key_value::KeyValue;
 use wasmctl::oci::push::{self, PushOptions};
 use wasmctl::oci::{Format, Location, Transport};
-use wasmctl::output::Printer;
 
 use super::key_value::KeyValueParser;
 use super::reporter::PrinterReporter;
@@ -61,7 +61,12 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
-    let destination = args.reference.as_deref().map(Location::parse).transpose()?;
+    let destination = args
+        .reference
+        .as_deref()
+        .map(Location::parse)
+        .transpose()
+        .map_err(wasmctl::Error::from)?;
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
     let module = if args.build {
         let options = BuildOptions {

@@ -3,8 +3,8 @@
 
 use std::sync::Mutex;
 
+use crate::cli::output::Printer;
 use indicatif::ProgressBar;
-use wasmctl::output::Printer;
 use wasmctl::progress::Reporter;
 
 /// A [`Reporter`] that prints through a [`Printer`].

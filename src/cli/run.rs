@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::cli::output::Printer;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -10,11 +11,8 @@ use wasmctl::host::{
     CallAnswer, CallRecord, CallResponse, HttpOutcome, LogRecord, Metric, NetworkEvent,
     NetworkOutcome, Request, Response,
 };
-use wasmctl::output::Printer;
 use wasmctl::project::PluginType;
-use wasmctl::scenario::{
-    self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, ScenarioError, Traffic,
-};
+use wasmctl::scenario::{self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, Traffic};
 
 use super::{JsonArg, ProjectArgs};
 
@@ -185,8 +183,12 @@ fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
 }
 
 /// Shows what the plugin logged before it failed, then returns the error.
-fn with_logs(err: ScenarioError, printer: &Printer) -> anyhow::Error {
-    for log in err.plugin_logs() {
+fn with_logs(err: wasmctl::Error, printer: &Printer) -> anyhow::Error {
+    let logs = match &err {
+        wasmctl::Error::Scenario(err) => err.plugin_logs(),
+        _ => &[],
+    };
+    for log in logs {
         printer.verbose(format!(
             "plugin log: {} [{}] {}",
             log.level.as_str(),

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use crate::cli::output::Printer;
 use clap::Args;
 use indicatif::ProgressBar;
-use wasmctl::output::Printer;
 use wasmctl::scenario::{self, ScenarioReport, TestObserver, TestOptions};
 
+use super::exit::ExitStatus;
 use super::{JsonArg, ProjectArgs};
 
 /// Run scenario files (YAML) against the plugin in the built-in proxy-wasm host
@@ -33,7 +33,7 @@ pub struct TestArgs {
     pub output: JsonArg,
 }
 
-pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
+pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let options = TestOptions {
         files: args.files,
         plugin: args.plugin,
@@ -71,9 +71,14 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<()> {
         );
     }
     if failed > 0 {
-        bail!("{failed} of {cases} scenario case(s) failed");
+        printer.error(
+            format!("{failed} of {cases} scenario case(s) failed"),
+            &[],
+            &[],
+        );
+        return Ok(ExitStatus::Findings);
     }
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
 /// Shows a spinner while a file runs in Envoy, and each report as soon as it is there.

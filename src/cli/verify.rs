@@ -1,10 +1,11 @@
 //! `wasmctl verify`: flags in, `oci::verify::verify` out.
 
+use crate::cli::output::Printer;
 use clap::Args;
 use wasmctl::oci::pull::ImageSource;
 use wasmctl::oci::{Location, verify};
-use wasmctl::output::Printer;
 
+use super::exit::{self, ExitStatus};
 use super::push::RegistryArgs;
 use super::reporter::PrinterReporter;
 use super::{JsonArg, ProjectArgs};
@@ -24,7 +25,12 @@ pub struct ImageArgs {
 impl ImageArgs {
     pub fn source(&self) -> anyhow::Result<ImageSource> {
         Ok(ImageSource {
-            location: self.reference.as_deref().map(Location::parse).transpose()?,
+            location: self
+                .reference
+                .as_deref()
+                .map(Location::parse)
+                .transpose()
+                .map_err(wasmctl::Error::from)?,
             project: self.project.selector(),
             transport: self.registry.transport(),
         })
@@ -40,13 +46,15 @@ pub struct VerifyArgs {
     pub output: JsonArg,
 }
 
-pub fn run(args: VerifyArgs, printer: &Printer) -> anyhow::Result<()> {
+pub fn run(args: VerifyArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let found = verify::verify(&args.image.source()?, &PrinterReporter::new(printer))?;
     if printer.json() {
         printer.result_json(&found)?;
     }
     let Some(layout) = found.layout.filter(|_| found.accepted) else {
-        return Err(found.rejection().into());
+        let rejection = anyhow::Error::from(wasmctl::error::Error::from(found.rejection()));
+        exit::report(printer, &rejection);
+        return Ok(ExitStatus::Findings);
     };
     printer.status(
         "Verified",
@@ -61,5 +69,5 @@ pub fn run(args: VerifyArgs, printer: &Printer) -> anyhow::Result<()> {
     if !printer.json() {
         printer.result(found.pinned());
     }
-    Ok(())
+    Ok(ExitStatus::Success)
 }

@@ -19,7 +19,7 @@ mod upstream;
 
 use std::path::PathBuf;
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 use crate::host::LogRecord;
 
 pub use binary::find_binary;

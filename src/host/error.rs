@@ -4,7 +4,7 @@ use wasmtime::Store;
 
 use super::options::Limits;
 use super::state::{HostState, LogLevel, LogRecord};
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 use crate::module::ModuleError;
 
 #[derive(Debug, thiserror::Error)]

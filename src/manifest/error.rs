@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Kind, Problem};
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

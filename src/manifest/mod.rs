@@ -72,10 +72,7 @@ pub struct ManifestOptions {
 }
 
 /// Builds and validates the resource; nothing is returned that Istio would refuse.
-pub fn generate(
-    options: &ManifestOptions,
-    project: Option<&Project>,
-) -> Result<Manifest, ManifestError> {
+pub fn generate(options: &ManifestOptions, project: Option<&Project>) -> crate::Result<Manifest> {
     let settings = project.map(|p| &p.settings);
     let metadata = metadata(options, project)?;
     let placement = placement::placement(options, settings)?;
@@ -103,7 +100,8 @@ pub fn generate(
         return Err(ManifestError::Invalid {
             kind: options.kind,
             problems,
-        });
+        }
+        .into());
     }
     Ok(Manifest { extension, secret })
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::image::{Image, MANIFEST_MEDIA_TYPE};
-use crate::diagnostic::Hint;
 use crate::digest::Digest;
+use crate::error::Hint;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 

@@ -19,9 +19,9 @@ pub struct LoginOptions {
 
 /// `wasmctl login`: checks the credentials with the registry, as `docker login` does, then stores
 /// them. Returns where they were stored.
-pub fn login(options: &LoginOptions) -> Result<String, OciError> {
+pub fn login(options: &LoginOptions) -> crate::Result<String> {
     if options.password.is_empty() {
-        return Err(OciError::EmptyPassword);
+        return Err(OciError::EmptyPassword.into());
     }
     // Any repository will do: the check addresses the registry, not an image.
     let probe = ImageRef::parse(&format!("{}/wasmctl-login", options.host))?;
@@ -39,6 +39,6 @@ pub fn login(options: &LoginOptions) -> Result<String, OciError> {
 }
 
 /// `wasmctl logout`: forgets the stored credentials of `host`; false when there were none.
-pub fn logout(host: &str) -> Result<bool, OciError> {
+pub fn logout(host: &str) -> crate::Result<bool> {
     Ok(auth::remove(host)?)
 }

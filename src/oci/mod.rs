@@ -24,7 +24,7 @@ pub mod verify;
 
 use std::path::PathBuf;
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 
 pub use image::Format;
 pub use reference::{ImageRef, Location, ReferenceError};

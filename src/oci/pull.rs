@@ -88,10 +88,10 @@ pub struct PullOutcome {
 
 /// `wasmctl pull`: fetches the image and writes its module to `output_file`, warning of what
 /// Istio would reject. An image with no module to extract is an [`OciError::Rejected`].
-pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> Result<PullOutcome, OciError> {
+pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<PullOutcome> {
     let found = fetch(&options.source, reporter)?;
     let Some(module) = &found.module else {
-        return Err(found.rejection());
+        return Err(found.rejection().into());
     };
     for reason in &found.reasons {
         reporter.warning(&format!("Istio would reject this image: {reason}"));

@@ -74,7 +74,7 @@ pub struct PushOutcome {
 
 /// `wasmctl push`: finds the module and the destination (from the options, else the project),
 /// pushes, and records the push in the project.
-pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> Result<PushOutcome, OciError> {
+pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<PushOutcome> {
     // A named module pushed to a named place needs no project; anything else defaults from one.
     let needed = options.module.is_none() || options.destination.is_none();
     let project = match Project::discover(&options.project) {
@@ -86,7 +86,7 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> Result<PushOut
     let module_path = match (&options.module, &project) {
         (Some(path), _) => path.clone(),
         (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
-        (None, None) => return Err(OciError::NoBuild),
+        (None, None) => return Err(OciError::NoBuild.into()),
     };
     let module = std::fs::read(&module_path).map_err(|source| OciError::ReadModule {
         path: module_path.clone(),
@@ -160,7 +160,7 @@ fn push(
     target: &Target<'_>,
     credential: Option<Credential>,
     reporter: &dyn Reporter,
-) -> Result<PushOutcome, OciError> {
+) -> crate::Result<PushOutcome> {
     let info: ModuleInfo = module::inspect(module_bytes).map_err(OciError::Module)?;
     let (image, module_sha256) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| Digest::of(module_bytes));
@@ -176,7 +176,7 @@ fn push(
     let (reference, uploaded_blobs, uploaded_bytes) = match target.location {
         Location::Registry(destination) => {
             if destination.digest.is_some() {
-                return Err(OciError::PushToDigest(destination.to_string()));
+                return Err(OciError::PushToDigest(destination.to_string()).into());
             }
             let mut destination = destination.clone();
             destination.tag = Some(destination.tag_or_latest().to_string());

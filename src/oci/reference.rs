@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::diagnostic::Hint;
 use crate::digest::Digest;
+use crate::error::Hint;
 
 /// Distribution caps the full name (host and path) at 255 characters.
 const NAME_TOTAL_MAX: usize = 255;

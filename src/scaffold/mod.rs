@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub use catalog::{DEFAULT_TEMPLATE, Template, find, templates};
 pub use name::{NameError, PluginName};
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 pub use staging::check_destination;
 
 /// The repository a new project pushes to unless told otherwise: a registry on the local machine,
@@ -114,7 +114,7 @@ pub struct NewOutput {
 }
 
 /// Writes the project into a temporary directory beside the destination, then renames it into place.
-pub fn generate(options: &NewOptions) -> Result<NewOutput, ScaffoldError> {
+pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
     let template = find(&options.template)
         .ok_or_else(|| ScaffoldError::UnknownTemplate(options.template.clone()))?;
     check_destination(&options.dir, options.force)?;

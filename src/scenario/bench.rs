@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::builtin::{BuiltinHost, PluginCache};
 use super::driver::{ScenarioHost, Started};
-use super::error::ScenarioError;
 use super::once::{RunOptions, resolve};
 
 /// How long `requests` requests took.
@@ -26,7 +25,7 @@ impl BenchReport {
 }
 
 /// Sends the request of `options` `requests` times through one instance of the plugin.
-pub fn bench(options: &RunOptions, requests: u64) -> Result<BenchReport, ScenarioError> {
+pub fn bench(options: &RunOptions, requests: u64) -> crate::Result<BenchReport> {
     let setup = resolve(options)?;
     let mut plugins = PluginCache::default();
     plugins.load(&setup.wasm)?;

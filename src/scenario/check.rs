@@ -216,7 +216,7 @@ fn metrics(case: &mut CaseReport, metrics: &[Metric], want: &IndexMap<String, i6
 
 /// The error text with the plugin's last error log, as the report shows it.
 pub(super) fn failure_text(err: &HostError) -> String {
-    use crate::diagnostic::Hint;
+    use crate::error::Hint;
     let mut text = err.to_string();
     for hint in err.hints() {
         text.push_str("\n  ");

@@ -68,6 +68,12 @@ pub enum DriveError {
     Proxy(ScenarioError),
 }
 
+impl From<DriveError> for crate::Error {
+    fn from(err: DriveError) -> Self {
+        ScenarioError::from(err).into()
+    }
+}
+
 impl From<DriveError> for ScenarioError {
     fn from(err: DriveError) -> Self {
         match err {

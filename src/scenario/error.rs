@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::diagnostic::Hint;
 use crate::envoy::EnvoyError;
+use crate::error::Hint;
 use crate::host::{HostError, LogRecord};
 use crate::project::ProjectError;
 

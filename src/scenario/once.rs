@@ -116,14 +116,14 @@ pub(super) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
 }
 
 /// Runs the request (or connection) of `options` through the plugin.
-pub fn run_once(options: &RunOptions) -> Result<RunReport, ScenarioError> {
+pub fn run_once(options: &RunOptions) -> crate::Result<RunReport> {
     let setup = resolve(options)?;
     let started = Instant::now();
     if options.envoy {
         let binary = find_binary().ok_or(EnvoyError::NotFound)?;
         let mut host = EnvoyHost::new(binary.clone());
         let ran_in = RanIn::Envoy { binary };
-        return drive(&mut host, &setup, &options.traffic, ran_in, started);
+        return Ok(drive(&mut host, &setup, &options.traffic, ran_in, started)?);
     }
     let mut plugins = PluginCache::default();
     let abi = plugins.load(&setup.wasm)?.abi();
@@ -131,13 +131,13 @@ pub fn run_once(options: &RunOptions) -> Result<RunReport, ScenarioError> {
         abi,
         compiled: started.elapsed(),
     };
-    drive(
+    Ok(drive(
         &mut BuiltinHost::new(&mut plugins),
         &setup,
         &options.traffic,
         ran_in,
         started,
-    )
+    )?)
 }
 
 fn drive(

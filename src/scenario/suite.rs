@@ -67,14 +67,14 @@ impl TestSummary {
 pub fn run_tests(
     options: &TestOptions,
     observer: &mut dyn TestObserver,
-) -> Result<TestSummary, ScenarioError> {
+) -> crate::Result<TestSummary> {
     let wanted = options.files.is_empty() || options.plugin.is_none();
     let project = optional_project(&options.project, wanted, options.files.is_empty())?;
     let files = if options.files.is_empty() {
         let project = project.as_ref().ok_or(ScenarioError::NoScenarioFiles)?;
         let files = project_scenarios(project);
         if files.is_empty() {
-            return Err(ScenarioError::NoScenariosIn(project.root.join("scenarios")));
+            return Err(ScenarioError::NoScenariosIn(project.root.join("scenarios")).into());
         }
         files
     } else {

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use docker_credential::DockerCredential;
 
-use crate::diagnostic::Hint;
+use crate::error::Hint;
 use crate::oci::reference::Location;
 use crate::progress::Reporter;
 

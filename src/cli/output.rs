@@ -64,16 +64,6 @@ impl Printer {
         }
     }
 
-    /// A printer that says nothing on stderr; for library callers and tests.
-    pub fn silent() -> Self {
-        Printer {
-            verbosity: Verbosity::Quiet,
-            color: false,
-            json: false,
-            stderr_tty: false,
-        }
-    }
-
     pub fn json(&self) -> bool {
         self.json
     }
