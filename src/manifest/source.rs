@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::types::WasmSource;
 use super::{ManifestError, ManifestOptions, Problem, validate};
 use crate::digest::Digest;
+use crate::oci::ImageRef;
 use crate::project::Project;
 
 /// The url and its checksum: explicit flags, else the project's last push pinned by digest.
@@ -52,7 +53,10 @@ fn last_push(project: Option<&Project>) -> Result<(String, Digest), ManifestErro
             .ok_or(ManifestError::NoUrl)?,
         None => record.reference.clone(),
     };
-    let url = format!("oci://{}@{}", repository_of(&repository), record.digest);
+    let url = match ImageRef::parse_lenient(&repository) {
+        Some(image) => format!("{}@{}", image.repository_url(), record.digest),
+        None => return Err(ManifestError::NoUrl),
+    };
     Ok((url, record.digest))
 }
 
@@ -83,34 +87,5 @@ fn hash_artifact(url: &str, artifact: &Path) -> Result<String, ManifestError> {
             path: artifact.to_path_buf(),
             source,
         }),
-    }
-}
-
-/// `registry/repo:tag` or `registry/repo@sha256:...` -> `registry/repo`; a port is not a tag.
-fn repository_of(reference: &str) -> &str {
-    let reference = reference.strip_prefix("oci://").unwrap_or(reference);
-    let without_digest = reference
-        .split_once('@')
-        .map_or(reference, |(repo, _)| repo);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    match without_digest[last_slash..].rfind(':') {
-        Some(colon) => &without_digest[..last_slash + colon],
-        None => without_digest,
-    }
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repositories_of_references() {
-        assert_eq!(
-            repository_of("localhost:5000/team/demo:v1"),
-            "localhost:5000/team/demo"
-        );
-        assert_eq!(repository_of("localhost:5000/demo"), "localhost:5000/demo");
-        assert_eq!(repository_of("ghcr.io/a/b@sha256:00"), "ghcr.io/a/b");
-        assert_eq!(repository_of("ghcr.io/a/b:1@sha256:00"), "ghcr.io/a/b");
-        assert_eq!(repository_of("oci://ghcr.io/a/b:1"), "ghcr.io/a/b");
     }
 }
