@@ -29,6 +29,7 @@ pub fn crd_path() -> Option<PathBuf> {
 }
 
 /// Where `go mod download` put `module` (`path@version`); `None` without Go, or with a skip allowed.
+#[allow(clippy::print_stderr)] // the skip must be seen in the test output
 pub fn go_module_dir(module: &str) -> Option<PathBuf> {
     let required = std::env::var_os("WASMCTL_REQUIRE_INTEROP").is_some_and(|v| !v.is_empty());
     let output = Command::new("go")
@@ -39,7 +40,6 @@ pub fn go_module_dir(module: &str) -> Option<PathBuf> {
     let output = match output {
         Ok(output) => output,
         Err(e) if !required => {
-            #[allow(clippy::print_stderr)] // the skip must be seen in the test output
             eprintln!("skipped: CRD validation against {module} (needs Go: {e})");
             return None;
         }
