@@ -106,7 +106,7 @@ fn manifest_path_builds_from_elsewhere() {
 fn a_directory_that_is_not_a_cargo_project_is_refused() {
     let dir = tempdir();
     let r = run_err(wasmctl(dir.path()).arg("build"));
-    assert_eq!(r.code, Some(1));
+    assert_eq!(r.code, Some(2));
     assert!(
         r.stderr.starts_with("error: could not find Cargo.toml in"),
         "{}",
@@ -176,7 +176,7 @@ fn a_cdylib_that_is_not_a_proxy_wasm_plugin_is_refused() {
     )
     .unwrap();
     let r = run_err(wasmctl(&root).arg("build"));
-    assert_eq!(r.code, Some(1));
+    assert_eq!(r.code, Some(2));
     let first = r
         .stderr
         .lines()

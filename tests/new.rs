@@ -123,7 +123,7 @@ fn bad_names_are_refused_with_a_hint_and_nothing_is_written() {
     ] {
         let dir = tempdir();
         let r = run_err(wasmctl(dir.path()).args(["new", name, "--yes"]));
-        assert_eq!(r.code, Some(1), "{name}: {}", r.stderr);
+        assert_eq!(r.code, Some(2), "{name}: {}", r.stderr);
         let first = r.stderr.lines().next().unwrap_or_default();
         assert!(
             first.starts_with(&format!("error: invalid plugin name `{name}`")),
