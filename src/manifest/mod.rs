@@ -1,19 +1,19 @@
 //! Istio WasmPlugin and TrafficExtension resources: defaults from the project and its last push,
 //! the user's overrides, validation against what Istio accepts, and stable YAML or JSON.
 
-pub mod config;
+pub(crate) mod config;
 mod error;
 mod labels;
-pub mod names;
+pub(crate) mod names;
 mod placement;
-pub mod pull_secret;
+pub(crate) mod pull_secret;
 mod resources;
 mod source;
-pub mod types;
-pub mod validate;
-pub mod version;
+pub(crate) mod types;
+pub(crate) mod validate;
+pub(crate) mod version;
 mod vm;
-pub mod yaml;
+pub(crate) mod yaml;
 
 use std::path::PathBuf;
 

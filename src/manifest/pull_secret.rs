@@ -43,7 +43,6 @@ pub fn from_docker_config(
             "auth": STANDARD.encode(format!("{username}:{password}")),
         }),
         Credential::IdentityToken(token) => json!({ "identitytoken": token }),
-        Credential::Bearer(token) => json!({ "registrytoken": token }),
     };
     let config = json!({ "auths": { key: entry } });
     let data = BTreeMap::from([(

@@ -112,7 +112,6 @@ impl Blob {
 /// A complete image: its config, its layers (in manifest order) and the manifest bytes.
 #[derive(Debug, Clone)]
 pub struct Image {
-    pub format: Format,
     pub config: Blob,
     pub layers: Vec<Blob>,
     pub manifest: Vec<u8>,
@@ -182,7 +181,6 @@ pub fn build(
     }
     let manifest = to_json(&manifest);
     Image {
-        format,
         digest: Digest::of(&manifest),
         config: packaged.config,
         layers: packaged.layers,

@@ -5,11 +5,11 @@
 //! `login::logout`; each takes its options and a [`crate::progress::Reporter`].
 
 mod annotations;
-pub mod auth;
+pub(crate) mod auth;
 pub(crate) mod classify;
-pub mod image;
-pub mod istio;
-pub mod layout;
+pub(crate) mod image;
+pub(crate) mod istio;
+pub(crate) mod layout;
 pub mod login;
 mod probe;
 pub mod pull;
@@ -18,7 +18,7 @@ pub mod reference;
 mod registry;
 pub(crate) mod retry;
 mod transfer;
-pub mod transport;
+pub(crate) mod transport;
 mod upload;
 pub mod verify;
 

@@ -75,8 +75,6 @@ pub enum Credential {
         username: String,
         password: String,
     },
-    /// A registry bearer token used as is.
-    Bearer(String),
     /// An OAuth2 refresh token (docker's `identitytoken`), traded for access tokens.
     IdentityToken(String),
 }
@@ -85,7 +83,6 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credential::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-            Credential::Bearer(_) => write!(f, "Bearer(***)"),
             Credential::IdentityToken(_) => write!(f, "IdentityToken(***)"),
         }
     }
@@ -363,7 +360,6 @@ mod tests {
             password: "s3cret".into(),
         };
         assert!(!format!("{c:?}").contains("s3cret"));
-        assert!(!format!("{:?}", Credential::Bearer("tok".into())).contains("tok"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Credentials for registries: where they come from, where `login` keeps them, and how a
 //! connection proves who it is.
 
-pub mod credentials;
+pub(crate) mod credentials;
 pub(crate) mod session;
-pub mod token;
+pub(crate) mod token;
 
-pub use credentials::{Credential, CredentialError, Source, for_location, lookup, remove, store};
+pub use credentials::{Credential, CredentialError, for_location, remove, store};

@@ -44,11 +44,6 @@ impl Session {
                 Some(username),
                 None,
             ),
-            Some(Credential::Bearer(token)) => (
-                RegistryAuth::Bearer(token),
-                Some("bearer token".into()),
-                None,
-            ),
             Some(Credential::IdentityToken(token)) => (
                 RegistryAuth::Anonymous,
                 Some("identity token".into()),
