@@ -7,43 +7,32 @@ use crate::host::{LogLevel, LogRecord};
 
 /// What must be true after an exchange.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Expect {
     /// Whether the plugin answered with a local reply.
-    #[serde(default)]
     pub local_reply: Option<bool>,
     /// The request as forwarded upstream.
-    #[serde(default)]
     pub upstream: Option<MessageExpect>,
     /// The response the client receives.
-    #[serde(default)]
     pub response: Option<MessageExpect>,
     /// Log lines that must appear (a plain string must be contained in a message).
-    #[serde(default)]
     pub logs: Vec<LogExpect>,
     /// Log lines that must not appear.
-    #[serde(default)]
     pub no_logs: Vec<LogExpect>,
     /// Metric values after the exchange.
-    #[serde(default)]
     pub metrics: IndexMap<String, i64>,
     /// The plugin must fail with an error matching this.
-    #[serde(default)]
     pub failure: Option<Matcher>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MessageExpect {
-    #[serde(default)]
     pub status: Option<u16>,
     /// Headers that must be present with a matching value.
-    #[serde(default)]
     pub headers: IndexMap<String, Matcher>,
     /// Headers that must be absent.
-    #[serde(default)]
     pub absent: Vec<String>,
-    #[serde(default)]
     pub body: Option<Matcher>,
 }
 
@@ -55,14 +44,11 @@ pub enum Matcher {
     Rule(MatchRule),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MatchRule {
-    #[serde(default)]
     pub equals: Option<String>,
-    #[serde(default)]
     pub contains: Option<String>,
-    #[serde(default)]
     pub regex: Option<String>,
 }
 
@@ -80,21 +66,15 @@ pub enum LogExpect {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConnectionExpect {
     /// Bytes forwarded to the upstream.
-    #[serde(default)]
     pub to_upstream: Option<Matcher>,
     /// Bytes forwarded to the client.
-    #[serde(default)]
     pub to_downstream: Option<Matcher>,
-    #[serde(default)]
     pub logs: Vec<LogExpect>,
-    #[serde(default)]
     pub no_logs: Vec<LogExpect>,
-    #[serde(default)]
     pub metrics: IndexMap<String, i64>,
-    #[serde(default)]
     pub failure: Option<Matcher>,
 }
 

@@ -10,42 +10,30 @@ use super::expect::{ConnectionExpect, Expect, LogExpect};
 use crate::host::{CallAnswer, CallResponse, HeaderMap, NetworkEvent, Request, Response};
 
 /// One scenario file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Scenario {
     /// Shown in reports; defaults to the file name.
-    #[serde(default)]
     pub name: Option<String>,
     /// The module to run, relative to the scenario file; defaults to the project's last build.
-    #[serde(default)]
     pub plugin: Option<PathBuf>,
     /// pluginConfig, inline (YAML, sent to the plugin as JSON).
-    #[serde(default)]
     pub config: Option<serde_yaml::Value>,
     /// pluginConfig from a YAML or JSON file, relative to the scenario file.
-    #[serde(default)]
     pub config_file: Option<PathBuf>,
     /// vm_config.configuration, as a string.
-    #[serde(default)]
     pub vm_config: Option<String>,
     /// Environment variables (vmConfig.env).
-    #[serde(default)]
     pub env: IndexMap<String, String>,
     /// Property overrides, dotted paths.
-    #[serde(default)]
     pub properties: IndexMap<String, String>,
     /// Whether the plugin must accept its configuration (default) or reject it.
-    #[serde(default)]
     pub configure: Configure,
     /// Logs expected while the plugin starts (on_vm_start, on_configure).
-    #[serde(default)]
     pub start_logs: Vec<LogExpect>,
     /// Answers for http_call/grpc_call made while the plugin starts (e.g. fetching keys).
-    #[serde(default)]
     pub http_calls: Vec<CallSpec>,
-    #[serde(default)]
     pub exchanges: Vec<Exchange>,
-    #[serde(default)]
     pub connections: Vec<Connection>,
 }
 
@@ -61,23 +49,17 @@ pub enum Configure {
 pub type Headers = IndexMap<String, String>;
 
 /// One HTTP request/response through the plugin.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Exchange {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub request: RequestSpec,
     /// What the upstream answers; 200 with no body when absent.
-    #[serde(default)]
     pub response: ResponseSpec,
     /// Answers for the plugin's http_call/grpc_call, in order.
-    #[serde(default)]
     pub http_calls: Vec<CallSpec>,
     /// Milliseconds of simulated time to pass before this exchange (fires on_tick).
-    #[serde(default)]
     pub advance_ms: u64,
-    #[serde(default)]
     pub expect: Expect,
 }
 
@@ -180,26 +162,20 @@ pub struct CallSpec {
 }
 
 /// One TCP connection through a network filter.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Connection {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub events: Vec<EventSpec>,
-    #[serde(default)]
     pub expect: ConnectionExpect,
 }
 
 /// `{downstream: "bytes"}`, `{upstream: "bytes"}` or `{close: downstream|upstream}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EventSpec {
-    #[serde(default)]
     pub downstream: Option<String>,
-    #[serde(default)]
     pub upstream: Option<String>,
-    #[serde(default)]
     pub close: Option<Side>,
 }
 
