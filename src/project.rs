@@ -157,6 +157,21 @@ impl Project {
         }
     }
 
+    /// The project a command works on: required when the command `needs` its defaults, else
+    /// optional by the rule of [`Project::discover_optional`]. Every command takes its project
+    /// through here.
+    pub fn discover_when(
+        selector: &ProjectSelector,
+        needs: bool,
+        lookup: Lookup,
+    ) -> Result<Option<Project>, ProjectError> {
+        if needs {
+            Project::discover_with(selector, lookup).map(Some)
+        } else {
+            Project::discover_optional(selector, lookup)
+        }
+    }
+
     fn from_cargo_metadata(
         cargo_manifest: &Path,
         package: Option<&str>,

@@ -115,15 +115,9 @@ pub struct ManifestArgs {
 pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let selector = args.project.selector();
     // Outside a project everything can still come from flags; without a url and a name it is needed.
-    let project = if args.url.is_some() && args.name.is_some() {
-        Project::discover_optional(&selector, Lookup::PlainCargoTomlFirst)
-            .map_err(wasmctl::Error::from)?
-    } else {
-        Some(
-            Project::discover_with(&selector, Lookup::PlainCargoTomlFirst)
-                .map_err(wasmctl::Error::from)?,
-        )
-    };
+    let needs = args.url.is_none() || args.name.is_none();
+    let project = Project::discover_when(&selector, needs, Lookup::PlainCargoTomlFirst)
+        .map_err(wasmctl::Error::from)?;
     let out_file = args.out_file.clone();
     let options = options(args);
     if options.istio_version > IstioVersion::LATEST_KNOWN {

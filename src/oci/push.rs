@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::key_value::KeyValue;
 use crate::module::{self, ModuleInfo};
 use crate::progress::Reporter;
-use crate::project::{Project, ProjectError, ProjectSelector, PushRecord};
+use crate::project::{Lookup, Project, ProjectSelector, PushRecord};
 
 /// What to push and where, as the user asked.
 #[derive(Debug, Clone)]
@@ -77,11 +77,7 @@ pub struct PushOutcome {
 pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<PushOutcome> {
     // A named module pushed to a named place needs no project; anything else defaults from one.
     let needed = options.module.is_none() || options.destination.is_none();
-    let project = match Project::discover(&options.project) {
-        Ok(project) => Some(project),
-        Err(ProjectError::NotFound(_)) if !needed => None,
-        Err(e) => return Err(e.into()),
-    };
+    let project = Project::discover_when(&options.project, needed, Lookup::CargoMetadata)?;
     let location = destination(options, project.as_ref())?;
     let module_path = match (&options.module, &project) {
         (Some(path), _) => path.clone(),

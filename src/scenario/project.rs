@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::error::ScenarioError;
-use crate::project::{Project, ProjectSelector};
+use crate::project::{Lookup, Project, ProjectSelector};
 
 /// The project, when one is wanted; an error only when it is `required`, since with explicit files
 /// and modules a command runs anywhere.
@@ -16,11 +16,11 @@ pub(super) fn optional_project(
     if !wanted {
         return Ok(None);
     }
-    match Project::discover(selector) {
-        Ok(project) => Ok(Some(project)),
-        Err(err) if required => Err(err.into()),
-        Err(_) => Ok(None),
-    }
+    Ok(Project::discover_when(
+        selector,
+        required,
+        Lookup::CargoMetadata,
+    )?)
 }
 
 /// The module `run` and `test` use by default: the project's last build.
