@@ -7,26 +7,31 @@ use anyhow::Context;
 use clap::Args;
 use wasmctl::key_value::KeyValue;
 use wasmctl::manifest::{
-    self, FailStrategy, IstioVersion, Kind, Manifest, ManifestOptions, Phase, PluginType,
-    PullPolicy,
+    self, CodeSource, FailStrategy, IstioVersion, Manifest, ManifestOptions, Phase, PluginType,
+    PullPolicy, Target,
 };
 use wasmctl::project::{Lookup, Project};
 
 use super::key_value::KeyValueParser;
 use super::{JsonArg, ProjectArgs};
 
-/// Print an Istio WasmPlugin (or TrafficExtension) for the plugin, pinned to its last push
+/// Print the plugin's deployment for Istio, Envoy Gateway, Higress or plain Envoy, pinned to its
+/// last push
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     wasmctl manifest | kubectl apply -f -\n  \
     wasmctl manifest --selector app=demo --config config.yaml --env TRUST_DOMAIN=cluster.local\n  \
     wasmctl manifest --target-ref Gateway/my-gw --phase AUTHN --priority 10 -o plugin.yaml\n  \
-    wasmctl manifest --kind TrafficExtension --pull-secret-from-docker-config")]
+    wasmctl manifest --kind TrafficExtension --pull-secret-from-docker-config\n  \
+    wasmctl manifest --kind EnvoyExtensionPolicy --target-ref Gateway/eg\n  \
+    wasmctl manifest --kind envoy-bootstrap --upstream 127.0.0.1:8080 -o envoy.yaml && envoy -c envoy.yaml\n  \
+    wasmctl manifest --kind HigressWasmPlugin --match-rule domain=api.example.com,config=api.yaml")]
 pub struct ManifestArgs {
-    /// Resource to emit: WasmPlugin or TrafficExtension (Istio 1.30+)
+    /// What to emit: WasmPlugin, TrafficExtension (Istio 1.30+), EnvoyExtensionPolicy (Envoy
+    /// Gateway 1.9), HigressWasmPlugin, envoy-bootstrap or envoy-filter (plain Envoy)
     #[arg(long, default_value = "WasmPlugin", value_name = "KIND")]
-    kind: Kind,
-    /// Istio release to target; fields it lacks are refused
+    kind: String,
+    /// Istio release to target (Istio kinds); fields it lacks are refused
     #[arg(long, default_value = "1.30", value_name = "X.Y")]
     istio_version: IstioVersion,
     /// metadata.name [default: the package name]
@@ -103,6 +108,23 @@ pub struct ManifestArgs {
     /// HTTP or NETWORK [default: the project's type]
     #[arg(long = "type", value_name = "TYPE")]
     plugin_type: Option<PluginType>,
+    /// envoy-bootstrap: the listener's address [default: 127.0.0.1:10000]
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// envoy-bootstrap: where requests go [default: a direct 200 reply; TCP: echo]
+    #[arg(long, value_name = "HOST:PORT")]
+    upstream: Option<String>,
+    /// envoy-bootstrap, envoy-filter: file (the built module, or --url file://PATH) or remote
+    /// (an http(s) --url, checked by sha256) [default: remote for an http(s) --url, else file]
+    #[arg(long, value_name = "SOURCE")]
+    code: Option<CodeSource>,
+    /// HigressWasmPlugin: a rule KEY=VALUE,... with ingress=NS/NAME, domain=HOST or
+    /// service=NAME, and config=FILE (its own config), config-disable=true; repeatable
+    #[arg(long, value_name = "RULE")]
+    match_rule: Vec<String>,
+    /// HigressWasmPlugin: apply only where a match rule says (defaultConfigDisable)
+    #[arg(long)]
+    default_config_disable: bool,
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     out_file: Option<PathBuf>,
@@ -119,7 +141,7 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let project = Project::discover_when(&selector, needs, Lookup::PlainCargoTomlFirst)
         .map_err(wasmctl::Error::from)?;
     let out_file = args.out_file.clone();
-    let options = options(args);
+    let options = options(args)?;
     if options.istio_version > IstioVersion::LATEST_KNOWN {
         printer.warn(format_args!(
             "Istio {} is newer than {}, the newest release wasmctl knows; checked against {}'s CRDs",
@@ -130,16 +152,20 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     let resource = manifest::generate(&options, project.as_ref())?;
     if options.url.is_none()
+        && !options.kind.is_envoy_config()
         && let Some(project) = &project
     {
         warn_about_layout(project, printer);
     }
+    for note in resource.notes() {
+        printer.warn(note);
+    }
     write(&resource, out_file, printer)
 }
 
-fn options(args: ManifestArgs) -> ManifestOptions {
-    ManifestOptions {
-        kind: args.kind,
+fn options(args: ManifestArgs) -> Result<ManifestOptions, wasmctl::Error> {
+    Ok(ManifestOptions {
+        kind: args.kind.parse::<Target>()?,
         istio_version: args.istio_version,
         name: args.name,
         namespace: args.namespace,
@@ -165,7 +191,12 @@ fn options(args: ManifestArgs) -> ManifestOptions {
         env_from_host: args.env_from_host,
         matches: args.matches,
         plugin_type: args.plugin_type,
-    }
+        listen: args.listen,
+        upstream: args.upstream,
+        code: args.code,
+        match_rules: args.match_rule,
+        default_config_disable: args.default_config_disable,
+    })
 }
 
 /// An image layout on disk is not where the resource points: say the image must be copied there.
@@ -198,8 +229,8 @@ fn write(resource: &Manifest, out_file: Option<PathBuf>, printer: &Printer) -> a
                 "Wrote",
                 format!(
                     "{} `{}`",
-                    resource.extension.kind(),
-                    resource.extension.metadata.name
+                    resource.resource.kind(),
+                    resource.resource.name()
                 ),
             );
             printer.result(path.display());

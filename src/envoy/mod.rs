@@ -9,7 +9,7 @@
 
 mod admin;
 mod binary;
-mod bootstrap;
+pub(crate) mod bootstrap;
 mod client;
 mod http1;
 mod logs;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Kind, Problem};
+use super::{Problem, Target};
 use crate::error::Hint;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,7 +10,23 @@ pub enum ManifestError {
     #[error("no url for the module: this project has not been pushed yet")]
     NoUrl,
     #[error("no name for the {0}")]
-    NoName(Kind),
+    NoName(Target),
+    #[error("an EnvoyExtensionPolicy needs a target: no --target-ref given")]
+    NoTargetRef,
+    #[error("no module for Envoy: no project here and no --url file://PATH")]
+    NoModule,
+    #[error("the module `{}` has not been built", .artifact.display())]
+    NotBuilt { artifact: PathBuf },
+    #[error("--code remote needs an http(s) url, not `{url}`")]
+    RemoteNeedsHttp { url: String },
+    #[error("unknown kind `{0}`")]
+    UnknownKind(String),
+    #[error("{flag} cannot be expressed in --kind {kind}")]
+    Inexpressible {
+        flag: String,
+        kind: Target,
+        hint: String,
+    },
     #[error("invalid {flag} `{item}`: {message}")]
     BadArgument {
         flag: &'static str,
@@ -54,7 +70,10 @@ pub enum ManifestError {
         searched: Vec<PathBuf>,
     },
     #[error("invalid {kind}: {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid { kind: Kind, problems: Vec<Problem> },
+    Invalid {
+        kind: Target,
+        problems: Vec<Problem>,
+    },
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -76,6 +95,16 @@ impl Hint for ManifestError {
                     .into(),
             ],
             ManifestError::NoName(_) => vec!["pass --name, or run inside a plugin project".into()],
+            ManifestError::NoTargetRef => vec![
+                "pass --target-ref Gateway/NAME, HTTPRoute/NAME or GRPCRoute/NAME (repeatable)".into(),
+            ],
+            ManifestError::NoModule => vec!["run inside a plugin project, or pass --url file:///PATH/TO/plugin.wasm".into()],
+            ManifestError::NotBuilt { .. } => vec!["build it with `wasmctl build`, or pass --url file:///PATH/TO/plugin.wasm".into()],
+            ManifestError::RemoteNeedsHttp { .. } => vec![
+                "Envoy fetches modules over HTTP(S) only: serve target/wasmctl/NAME.wasm and pass --url https://HOST/NAME.wasm, or use --code file".into(),
+            ],
+            ManifestError::UnknownKind(_) => vec![format!("--kind takes one of {}", Target::list())],
+            ManifestError::Inexpressible { hint, .. } => vec![hint.clone()],
             ManifestError::BadConfig { .. } => {
                 vec!["pluginConfig files are YAML (or JSON) mappings".into()]
             }

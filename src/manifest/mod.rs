@@ -2,13 +2,18 @@
 //! the user's overrides, validation against what Istio accepts, and stable YAML or JSON.
 
 pub(crate) mod config;
+mod envoy_config;
+mod envoy_gateway;
 mod error;
+mod flags;
+mod higress;
 mod labels;
 pub(crate) mod names;
 mod placement;
 pub(crate) mod pull_secret;
 mod resources;
 mod source;
+mod target;
 pub(crate) mod types;
 pub(crate) mod validate;
 pub(crate) mod version;
@@ -20,8 +25,10 @@ use std::path::PathBuf;
 use crate::key_value::KeyValue;
 pub use crate::project::PluginType;
 use crate::project::Project;
+pub use envoy_config::CodeSource;
 pub use error::ManifestError;
-pub use resources::Manifest;
+pub use resources::{Manifest, Resource};
+pub use target::Target;
 pub use types::{
     EnvValueSource, Extension, FailStrategy, Kind, Phase, PullPolicy, PullSecret, WorkloadMode,
 };
@@ -32,7 +39,7 @@ pub use version::IstioVersion;
 /// What the user asked for; unset fields fall back to the project's settings and last push.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestOptions {
-    pub kind: Kind,
+    pub kind: Target,
     pub istio_version: IstioVersion,
     pub name: Option<String>,
     pub namespace: Option<String>,
@@ -69,15 +76,60 @@ pub struct ManifestOptions {
     /// `[MODE][:PORT,...]` traffic matches.
     pub matches: Vec<String>,
     pub plugin_type: Option<PluginType>,
+    /// envoy-bootstrap: the `ADDR:PORT` the listener binds.
+    pub listen: Option<String>,
+    /// envoy-bootstrap: the `HOST:PORT` requests go to; without it the listener answers 200 itself.
+    pub upstream: Option<String>,
+    /// envoy-bootstrap and envoy-filter: where Envoy reads the module from.
+    pub code: Option<CodeSource>,
+    /// HigressWasmPlugin: `KEY=VALUE,...` rules (ingress, domain, service, config).
+    pub match_rules: Vec<String>,
+    /// HigressWasmPlugin: the defaultConfig applies nowhere, only the match rules do.
+    pub default_config_disable: bool,
 }
 
-/// Builds and validates the resource; nothing is returned that Istio would refuse.
+/// Builds and validates the resource; nothing is returned that its proxy would refuse.
 pub fn generate(options: &ManifestOptions, project: Option<&Project>) -> crate::Result<Manifest> {
+    flags::refuse_inexpressible(options)?;
+    let manifest = match options.kind {
+        Target::WasmPlugin => istio(options, project, Kind::WasmPlugin)?,
+        Target::TrafficExtension => istio(options, project, Kind::TrafficExtension)?,
+        Target::EnvoyExtensionPolicy => envoy_gateway::generate(options, project)?,
+        Target::HigressWasmPlugin => higress::generate(options, project)?,
+        Target::EnvoyBootstrap | Target::EnvoyFilter => envoy_config::generate(options, project)?,
+    };
+    Ok(manifest)
+}
+
+/// A WasmPlugin or a TrafficExtension.
+fn istio(
+    options: &ManifestOptions,
+    project: Option<&Project>,
+    kind: Kind,
+) -> Result<Manifest, ManifestError> {
     let settings = project.map(|p| &p.settings);
     let metadata = metadata(options, project)?;
     let placement = placement::placement(options, settings)?;
-    let (url, sha256) = source::module_location(options, project)?;
-    let mut wasm = WasmSource {
+    let location = source::module_location(options, project)?;
+    let mut wasm = wasm_source(options, project, location)?;
+    wasm.plugin_type = plugin_type(options, project);
+    let secret = pull_secret(options, &metadata, &mut wasm)?;
+
+    let extension = Extension::new(kind, metadata, placement, wasm);
+    let mut problems = validate::validate(&extension, options.istio_version);
+    problems.extend(source::digest_mismatch(extension.wasm()));
+    refuse_problems(options.kind, problems)?;
+    Ok(Manifest::new(Resource::Istio(extension), secret))
+}
+
+/// The module and how it runs, as every kind reads it from the options, the project and the
+/// module's location (`url`, `sha256`).
+fn wasm_source(
+    options: &ManifestOptions,
+    project: Option<&Project>,
+    (url, sha256): (String, Option<String>),
+) -> Result<WasmSource, ManifestError> {
+    Ok(WasmSource {
         url,
         sha256,
         image_pull_policy: options.image_pull_policy,
@@ -85,25 +137,21 @@ pub fn generate(options: &ManifestOptions, project: Option<&Project>) -> crate::
         verification_key: options.verification_key.clone(),
         plugin_name: options.plugin_name.clone(),
         fail_strategy: options.fail_strategy,
-        plugin_type: plugin_type(options, project),
+        plugin_type: options
+            .plugin_type
+            .or_else(|| project.and_then(|p| p.settings.plugin_type)),
         vm_config: vm::vm_config(options)?,
         plugin_config: config::for_resource(options, project)?,
-    };
-    let secret = pull_secret(options, &metadata, &mut wasm)?;
+    })
+}
 
-    let extension = Extension::new(options.kind, metadata, placement, wasm);
-    let mut problems = validate::validate(&extension, options.istio_version);
-    if let Some(problem) = source::digest_mismatch(extension.wasm()) {
-        problems.push(problem);
+/// Turns what validation found into the error that lists it.
+fn refuse_problems(kind: Target, problems: Vec<Problem>) -> Result<(), ManifestError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ManifestError::Invalid { kind, problems })
     }
-    if !problems.is_empty() {
-        return Err(ManifestError::Invalid {
-            kind: options.kind,
-            problems,
-        }
-        .into());
-    }
-    Ok(Manifest { extension, secret })
 }
 
 /// The name, namespace, labels and annotations.

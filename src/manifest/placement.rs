@@ -27,7 +27,7 @@ pub(super) fn placement(
         target_refs: options
             .target_refs
             .iter()
-            .map(|item| parse_target_ref(item))
+            .map(|item| parse_target_ref(item, istio_group))
             .collect::<Result<_, _>>()?,
         phase: options.phase,
         priority: options.priority,
@@ -39,8 +39,21 @@ pub(super) fn placement(
     })
 }
 
-/// `KIND/NAME` for the kinds Istio attaches plugins to, or `GROUP/KIND/NAME`.
-fn parse_target_ref(item: &str) -> Result<PolicyTargetReference, ManifestError> {
+/// The API group of a kind Istio attaches plugins to; `Some("")` for the core group.
+fn istio_group(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Gateway" | "GatewayClass" => Some("gateway.networking.k8s.io"),
+        "Service" => Some(""),
+        "ServiceEntry" => Some("networking.istio.io"),
+        _ => None,
+    }
+}
+
+/// `KIND/NAME`, the group from `default_group`, or `GROUP/KIND/NAME`.
+pub(super) fn parse_target_ref(
+    item: &str,
+    default_group: fn(&str) -> Option<&'static str>,
+) -> Result<PolicyTargetReference, ManifestError> {
     let bad = |message: String| ManifestError::BadArgument {
         flag: "--target-ref",
         item: item.to_string(),
@@ -49,16 +62,11 @@ fn parse_target_ref(item: &str) -> Result<PolicyTargetReference, ManifestError> 
     let parts: Vec<&str> = item.split('/').collect();
     let (group, kind, name) = match parts.as_slice() {
         [kind, name] => {
-            let group = match *kind {
-                "Gateway" | "GatewayClass" => "gateway.networking.k8s.io",
-                "Service" => "",
-                "ServiceEntry" => "networking.istio.io",
-                other => {
-                    return Err(bad(format!(
-                        "no known API group for kind `{other}`: write GROUP/KIND/NAME"
-                    )));
-                }
-            };
+            let group = default_group(kind).ok_or_else(|| {
+                bad(format!(
+                    "no known API group for kind `{kind}`: write GROUP/KIND/NAME"
+                ))
+            })?;
             (group, *kind, *name)
         }
         [group, kind, name] => (*group, *kind, *name),
@@ -114,15 +122,20 @@ mod tests {
 
     #[test]
     fn target_refs_and_matches() {
-        let r = parse_target_ref("Gateway/my-gw").unwrap();
+        let r = parse_target_ref("Gateway/my-gw", istio_group).unwrap();
         assert_eq!(
             (r.group.as_str(), r.kind.as_str(), r.name.as_str()),
             ("gateway.networking.k8s.io", "Gateway", "my-gw")
         );
-        assert_eq!(parse_target_ref("Service/api").unwrap().group, "");
-        assert!(parse_target_ref("Widget/x").is_err());
         assert_eq!(
-            parse_target_ref("example.com/Widget/x").unwrap().group,
+            parse_target_ref("Service/api", istio_group).unwrap().group,
+            ""
+        );
+        assert!(parse_target_ref("Widget/x", istio_group).is_err());
+        assert_eq!(
+            parse_target_ref("example.com/Widget/x", istio_group)
+                .unwrap()
+                .group,
             "example.com"
         );
         let m = parse_match("SERVER:8080,8443").unwrap();

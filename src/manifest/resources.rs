@@ -1,13 +1,60 @@
-//! The emitted Kubernetes resources, rendered as stable YAML or JSON.
+//! The emitted documents (Kubernetes resources or Envoy configuration), rendered as stable YAML or
+//! JSON.
 
+use super::envoy_config::EnvoyConfig;
+use super::envoy_gateway::EnvoyExtensionPolicy;
+use super::higress::HigressWasmPlugin;
 use super::types::Extension;
 use super::{Kind, PullSecret, yaml};
 
-/// The emitted documents: the extension, and the pull Secret when asked for.
+/// The emitted documents: the resource, and the pull Secret when asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
-    pub extension: Extension,
+    pub resource: Resource,
     pub secret: Option<PullSecret>,
+}
+
+/// The one resource (or configuration) a manifest is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    Istio(Extension),
+    EnvoyGateway(EnvoyExtensionPolicy),
+    Higress(HigressWasmPlugin),
+    Envoy(EnvoyConfig),
+}
+
+impl Resource {
+    /// What the status line calls it: the Kubernetes kind, or the Envoy configuration's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Istio(extension) => extension.kind,
+            Resource::EnvoyGateway(policy) => policy.kind,
+            Resource::Higress(plugin) => plugin.kind,
+            Resource::Envoy(config) => config.kind.as_str(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Resource::Istio(extension) => &extension.metadata.name,
+            Resource::EnvoyGateway(policy) => &policy.metadata.name,
+            Resource::Higress(plugin) => &plugin.metadata.name,
+            Resource::Envoy(config) => &config.name,
+        }
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        match self {
+            Resource::Istio(extension) => istio_document(extension),
+            Resource::EnvoyGateway(policy) => to_value(policy),
+            Resource::Higress(plugin) => to_value(plugin),
+            Resource::Envoy(config) => config.document.clone(),
+        }
+    }
+}
+
+fn to_value(resource: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(resource).expect("manifests serialize")
 }
 
 /// The order of `WasmPlugin.spec` fields in the output: where, what, how, then the payload.
@@ -29,28 +76,43 @@ const WASM_PLUGIN_SPEC_ORDER: &[&str] = &[
     "pluginConfig",
 ];
 
+/// An Istio resource, WasmPlugin fields in their output order.
+fn istio_document(extension: &Extension) -> serde_json::Value {
+    let mut document = to_value(extension);
+    if let Some(serde_json::Value::Object(spec)) = document.get_mut("spec")
+        && extension.kind() == Kind::WasmPlugin
+    {
+        let rank = |key: &str| {
+            WASM_PLUGIN_SPEC_ORDER
+                .iter()
+                .position(|k| *k == key)
+                .unwrap_or(WASM_PLUGIN_SPEC_ORDER.len())
+        };
+        let mut fields: Vec<(String, serde_json::Value)> =
+            std::mem::take(spec).into_iter().collect();
+        fields.sort_by_key(|(key, _)| rank(key));
+        spec.extend(fields);
+    }
+    document
+}
+
 impl Manifest {
+    pub fn new(resource: Resource, secret: Option<PullSecret>) -> Manifest {
+        Manifest { resource, secret }
+    }
+
+    /// What the user must still do for the output to work.
+    pub fn notes(&self) -> &[String] {
+        match &self.resource {
+            Resource::Envoy(config) => &config.notes,
+            _ => &[],
+        }
+    }
+
     /// The documents as JSON values, fields in their output order.
     pub fn documents(&self) -> Vec<serde_json::Value> {
-        let mut extension = serde_json::to_value(&self.extension).expect("manifests serialize");
-        if let Some(serde_json::Value::Object(spec)) = extension.get_mut("spec")
-            && self.extension.kind() == Kind::WasmPlugin
-        {
-            let rank = |key: &str| {
-                WASM_PLUGIN_SPEC_ORDER
-                    .iter()
-                    .position(|k| *k == key)
-                    .unwrap_or(WASM_PLUGIN_SPEC_ORDER.len())
-            };
-            let mut fields: Vec<(String, serde_json::Value)> =
-                std::mem::take(spec).into_iter().collect();
-            fields.sort_by_key(|(key, _)| rank(key));
-            spec.extend(fields);
-        }
-        let mut documents = vec![extension];
-        if let Some(secret) = &self.secret {
-            documents.push(serde_json::to_value(secret).expect("manifests serialize"));
-        }
+        let mut documents = vec![self.resource.to_value()];
+        documents.extend(self.secret.as_ref().map(to_value));
         documents
     }
 
@@ -95,10 +157,7 @@ mod tests {
                 ..super::super::types::WasmSource::default()
             },
         );
-        let manifest = Manifest {
-            extension: ext,
-            secret: None,
-        };
+        let manifest = Manifest::new(Resource::Istio(ext), None);
         assert_eq!(
             manifest.to_yaml(),
             "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: demo\nspec:\n  url: oci://r/x\n"

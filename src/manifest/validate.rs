@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::names;
-use super::types::{Extension, FailStrategy, Kind, Placement, PolicyTargetReference, WasmSource};
+use super::types::{
+    Extension, FailStrategy, Kind, ObjectMeta, Placement, PolicyTargetReference, WasmSource,
+};
 use super::version::IstioVersion;
 
 /// One reason the manifest would be refused, at a field path such as `spec.vmConfig.env[0]`.
@@ -27,10 +29,10 @@ impl fmt::Display for Problem {
 }
 
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(super) struct Problems(pub(super) Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             field: field.into(),
             message: message.into(),
@@ -38,7 +40,7 @@ impl Problems {
         });
     }
 
-    fn add_with_hint(
+    pub(super) fn add_with_hint(
         &mut self,
         field: impl Into<String>,
         message: impl Into<String>,
@@ -51,7 +53,7 @@ impl Problems {
         });
     }
 
-    fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
+    pub(super) fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
         // The API server counts characters, not bytes.
         let n = value.chars().count();
         if n < min {
@@ -70,7 +72,7 @@ const URL_SCHEMES: [&str; 4] = ["http", "https", "oci", "file"];
 /// Every problem with `ext` for Istio `version`; empty when Istio would accept it.
 pub fn validate(ext: &Extension, version: IstioVersion) -> Vec<Problem> {
     let mut p = Problems::default();
-    check_metadata(ext, &mut p);
+    check_metadata(&ext.metadata, &mut p);
     check_version(ext, version, &mut p);
     check_placement(ext.placement(), &mut p);
     let prefix = match ext.kind() {
@@ -81,8 +83,7 @@ pub fn validate(ext: &Extension, version: IstioVersion) -> Vec<Problem> {
     p.0
 }
 
-fn check_metadata(ext: &Extension, p: &mut Problems) {
-    let meta = &ext.metadata;
+pub(super) fn check_metadata(meta: &ObjectMeta, p: &mut Problems) {
     if let Err(why) = names::check_subdomain(&meta.name) {
         p.add_with_hint(
             "metadata.name",
@@ -339,14 +340,14 @@ pub fn url_scheme(url: &str) -> Option<&str> {
     None
 }
 
-fn is_sha256_hex(s: &str) -> bool {
+pub(super) fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// CRD pattern `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`.
-fn is_group(s: &str) -> bool {
+pub(super) fn is_group(s: &str) -> bool {
     s.split('.').all(|part| {
         let b = part.as_bytes();
         !b.is_empty()
@@ -358,7 +359,7 @@ fn is_group(s: &str) -> bool {
 }
 
 /// CRD pattern `^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`.
-fn is_kind(s: &str) -> bool {
+pub(super) fn is_kind(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphabetic()

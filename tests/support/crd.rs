@@ -1,15 +1,17 @@
-//! Validates Kubernetes objects against Istio's real CRDs, independently of wasmctl's own checks:
-//! the `openAPIV3Schema` through a JSON Schema validator, and every `x-kubernetes-validations` CEL
-//! rule through a CEL interpreter.
+//! Validates Kubernetes objects against the real CRDs of the proxies wasmctl deploys to (Istio,
+//! Envoy Gateway, Higress), independently of wasmctl's own checks: defaults applied as the API
+//! server applies them, the `openAPIV3Schema` through a JSON Schema validator, and every
+//! `x-kubernetes-validations` CEL rule through a CEL interpreter.
 //!
-//! The CRDs come from the `istio.io/api` Go module at a pinned version, fetched through the Go module
-//! proxy (`go mod download`), so a clone of the project needs nothing beside it. `WASMCTL_ISTIO_CRDS`
-//! names another file. Where Go is absent the CRD checks say `skipped: … (needs Go)` loudly and pass,
-//! unless `WASMCTL_REQUIRE_INTEROP` is set (as `.ci/run` does): then a check that cannot run fails.
+//! Each CRD comes from the Go module of its project at a pinned version, fetched through the Go
+//! module proxy (`go mod download`), so a clone of the project needs nothing beside it. An
+//! environment variable per CRD names another file. Where Go is absent the CRD checks say
+//! `skipped: … (needs Go)` loudly and pass, unless `WASMCTL_REQUIRE_INTEROP` is set (as `.ci/run`
+//! does): then a check that cannot run fails.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cel::extractors::This;
 use serde_json::{Value, json};
@@ -17,17 +19,70 @@ use serde_json::{Value, json};
 /// The `istio.io/api` release whose CRDs the tests hold wasmctl to.
 pub const ISTIO_API_MODULE: &str = "istio.io/api@v1.30.8";
 
-/// The CRD file these tests validate against, or `None` where it cannot be had (no Go).
-pub fn crd_path() -> Option<PathBuf> {
-    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PATH.get_or_init(|| match std::env::var_os("WASMCTL_ISTIO_CRDS") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => go_module_dir(ISTIO_API_MODULE)
-            .map(|dir| dir.join("kubernetes/customresourcedefinitions.gen.yaml")),
-    })
-    .clone()
+/// Where one API group's CRDs come from.
+pub struct CrdSource {
+    pub group: &'static str,
+    /// `path@version` of the Go module that ships the file.
+    pub module: &'static str,
+    pub file: &'static str,
+    /// Names another file instead.
+    pub env: &'static str,
 }
 
+pub const ISTIO: CrdSource = CrdSource {
+    group: "extensions.istio.io",
+    module: ISTIO_API_MODULE,
+    file: "kubernetes/customresourcedefinitions.gen.yaml",
+    env: "WASMCTL_ISTIO_CRDS",
+};
+
+/// Envoy Gateway 1.9: the EnvoyExtensionPolicy CRD as its Helm chart installs it.
+pub const ENVOY_GATEWAY: CrdSource = CrdSource {
+    group: "gateway.envoyproxy.io",
+    module: "github.com/envoyproxy/gateway@v1.9.0",
+    file: "charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_envoyextensionpolicies.yaml",
+    env: "WASMCTL_ENVOY_GATEWAY_CRDS",
+};
+
+/// Higress 1.4.2, the newest release the Go module proxy serves: its Helm chart's CRDs.
+pub const HIGRESS: CrdSource = CrdSource {
+    group: "extensions.higress.io",
+    module: "github.com/alibaba/higress@v1.4.2",
+    file: "helm/core/crds/customresourcedefinitions.gen.yaml",
+    env: "WASMCTL_HIGRESS_CRDS",
+};
+
+/// The source of the CRD for an object's `apiVersion`.
+pub fn source_for(api_version: &str) -> &'static CrdSource {
+    let group = api_version.split('/').next().unwrap_or_default();
+    [&ISTIO, &ENVOY_GATEWAY, &HIGRESS]
+        .into_iter()
+        .find(|source| source.group == group)
+        .unwrap_or_else(|| panic!("no CRD source for apiVersion {api_version}"))
+}
+
+/// The Istio CRD file these tests validate against, or `None` where it cannot be had (no Go).
+pub fn crd_path() -> Option<PathBuf> {
+    crd_file(&ISTIO)
+}
+
+/// Each API group's CRD file, once looked up; `None` where it cannot be had.
+type CrdFiles = Vec<(&'static str, Option<PathBuf>)>;
+
+/// The CRD file of `source`, fetched once per test binary; `None` where it cannot be had.
+pub fn crd_file(source: &CrdSource) -> Option<PathBuf> {
+    static FILES: OnceLock<Mutex<CrdFiles>> = OnceLock::new();
+    let mut files = FILES.get_or_init(Mutex::default).lock().unwrap();
+    if let Some((_, path)) = files.iter().find(|(group, _)| *group == source.group) {
+        return path.clone();
+    }
+    let path = match std::env::var_os(source.env) {
+        Some(path) => Some(PathBuf::from(path)),
+        None => go_module_dir(source.module).map(|dir| dir.join(source.file)),
+    };
+    files.push((source.group, path.clone()));
+    path
+}
 /// Where `go mod download` put `module` (`path@version`); `None` without Go, or with a skip allowed.
 #[allow(clippy::print_stderr)] // the skip must be seen in the test output
 pub fn go_module_dir(module: &str) -> Option<PathBuf> {
@@ -59,20 +114,74 @@ pub fn go_module_dir(module: &str) -> Option<PathBuf> {
     ))
 }
 
-/// The `openAPIV3Schema` of `kind` (WasmPlugin or TrafficExtension), as the CRD states it.
-pub fn openapi_schema(kind: &str) -> Value {
-    let path = crd_path().expect("the CRDs are available");
+/// The `openAPIV3Schema` of `kind` in `source`'s CRDs, as the CRD states it.
+pub fn schema_of(source: &CrdSource, kind: &str) -> Value {
+    let path = crd_file(source).expect("the CRDs are available");
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read the Istio CRDs at {}: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("read the CRDs at {}: {e}", path.display()));
     for document in serde_yaml::Deserializer::from_str(&text) {
         let crd: Value = serde::Deserialize::deserialize(document).expect("CRD documents parse");
-        if crd["spec"]["names"]["kind"] == kind {
+        if crd["spec"]["group"] == source.group && crd["spec"]["names"]["kind"] == kind {
             let version = &crd["spec"]["versions"][0];
             assert_eq!(version["name"], "v1alpha1");
-            return version["schema"]["openAPIV3Schema"].clone();
+            let mut schema = version["schema"]["openAPIV3Schema"].clone();
+            if source.group == HIGRESS.group {
+                add_higress_2_fields(&mut schema);
+            }
+            return schema;
         }
     }
     panic!("no CRD for kind {kind} in {}", path.display());
+}
+
+/// The `openAPIV3Schema` of an Istio `kind` (WasmPlugin or TrafficExtension).
+pub fn openapi_schema(kind: &str) -> Value {
+    schema_of(&ISTIO, kind)
+}
+
+/// Higress 2 matches rules by upstream service too: `matchRules[].service`, a list of strings
+/// beside `ingress` and `domain`. The 1.4.2 CRD predates it, so the schema gains that one field,
+/// typed as its siblings; everything else is checked as 1.4.2 states it.
+fn add_higress_2_fields(schema: &mut Value) {
+    let rule = &mut schema["properties"]["spec"]["properties"]["matchRules"]["items"]["properties"];
+    let domain = rule["domain"].clone();
+    assert!(
+        domain.is_object(),
+        "the Higress CRD has matchRules[].domain"
+    );
+    rule["service"] = domain;
+}
+
+/// Fills in the `default` of every absent property of a present object, as the API server does
+/// before it validates (so `pullSecretRef: {name: x}` is checked with `kind: Secret`).
+pub fn apply_defaults(schema: &Value, value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema["properties"].as_object() {
+                for (key, child_schema) in props {
+                    match map.get_mut(key) {
+                        Some(child) => apply_defaults(child_schema, child),
+                        None => {
+                            if let Some(default) = child_schema.get("default") {
+                                map.insert(key.clone(), default.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if schema["additionalProperties"].is_object() {
+                for child in map.values_mut() {
+                    apply_defaults(&schema["additionalProperties"], child);
+                }
+            }
+        }
+        Value::Array(items) if schema["items"].is_object() => {
+            for item in items {
+                apply_defaults(&schema["items"], item);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Turns an OpenAPI v3 structural schema into JSON Schema that means the same to the API server:
@@ -127,15 +236,12 @@ fn convert(node: &mut Value) {
 
 /// The schema of a whole object: the CRD's, plus the `apiVersion`, `kind` and `metadata` every
 /// object carries.
-fn object_schema(kind: &str) -> Value {
-    let mut schema = to_json_schema(&openapi_schema(kind));
+fn object_schema(openapi: &Value, api_version: &str, kind: &str) -> Value {
+    let mut schema = to_json_schema(openapi);
     let props = schema["properties"]
         .as_object_mut()
         .expect("root has properties");
-    props.insert(
-        "apiVersion".into(),
-        json!({"const": "extensions.istio.io/v1alpha1"}),
-    );
+    props.insert("apiVersion".into(), json!({"const": api_version}));
     props.insert("kind".into(), json!({"const": kind}));
     props.insert(
         "metadata".into(),
@@ -151,44 +257,64 @@ fn object_schema(kind: &str) -> Value {
             "additionalProperties": false
         }),
     );
-    let required = schema["required"]
+    let required = schema
+        .as_object_mut()
+        .expect("root is an object")
+        .entry("required")
+        .or_insert_with(|| json!([]));
+    required
         .as_array_mut()
-        .expect("root has required");
-    required.extend([json!("apiVersion"), json!("kind"), json!("metadata")]);
+        .expect("required is a list")
+        .extend([json!("apiVersion"), json!("kind"), json!("metadata")]);
     schema
 }
 
-/// Every way `object` breaks its CRD: schema errors, then CEL rule failures. Empty when valid.
+/// Every way `object` breaks its CRD: schema errors, then CEL rule failures, both after the
+/// CRD's defaults are applied. Empty when valid.
 pub fn violations(object: &Value) -> Vec<String> {
     let kind = object["kind"].as_str().expect("object has a kind");
-    let schema = object_schema(kind);
+    let api_version = object["apiVersion"]
+        .as_str()
+        .expect("object has an apiVersion");
+    let openapi = schema_of(source_for(api_version), kind);
+    let schema = object_schema(&openapi, api_version, kind);
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
         .build(&schema)
         .expect("the converted CRD schema compiles");
+    let mut object = object.clone();
+    apply_defaults(&openapi, &mut object);
     let mut found: Vec<String> = validator
-        .iter_errors(object)
+        .iter_errors(&object)
         .map(|e| format!("schema: {}: {e}", e.instance_path()))
         .collect();
-    check_rules(&openapi_schema(kind), object, "", &mut found);
+    check_rules(&openapi, &object, "", &mut found);
     found
 }
 
-/// Whether the CRDs can be had here; where not, the checks below skip, loudly.
+/// Whether the Istio CRDs can be had here; where not, the checks below skip, loudly.
 pub fn available() -> bool {
     crd_path().is_some()
 }
 
-/// Panics with the violations unless `object` is a valid WasmPlugin or TrafficExtension.
+/// Whether the CRDs of `source` can be had here.
+pub fn available_for(source: &CrdSource) -> bool {
+    crd_file(source).is_some()
+}
+
+/// Panics with the violations unless `object` is valid under its CRD.
 #[track_caller]
 pub fn assert_valid(object: &Value) {
-    if !available() {
+    let api_version = object["apiVersion"]
+        .as_str()
+        .expect("object has an apiVersion");
+    if !available_for(source_for(api_version)) {
         return;
     }
     let found = violations(object);
     assert!(
         found.is_empty(),
-        "the object breaks Istio's CRD:\n  {}\n{}",
+        "the object breaks its CRD:\n  {}\n{}",
         found.join("\n  "),
         serde_json::to_string_pretty(object).unwrap()
     );

@@ -1,0 +1,310 @@
+//! Plain Envoy configuration for the plugin: a complete static bootstrap (`envoy -c FILE` runs it)
+//! or only the Wasm filter entry, for pasting into an existing configuration.
+//!
+//! The filter is encoded as Istio renders a WasmPlugin for Envoy: pluginConfig as a JSON
+//! `StringValue`, the environment as `environment_variables`, the V8 runtime, `root_id` and the
+//! fail strategy; the builders are the ones `run --envoy` starts real Envoy from.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+
+use super::types::{EnvValueSource, FailStrategy, WasmSource};
+use super::{Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, source};
+use crate::envoy::bootstrap::{self as envoy, Failure, RouteTo, WasmPlugin};
+use crate::project::Project;
+
+/// Where Envoy reads the module from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// A file on Envoy's machine: the built module, or `--url file://PATH`.
+    File,
+    /// An http(s) url Envoy fetches at startup, checked by its sha256.
+    Remote,
+}
+
+impl FromStr for CodeSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "file" => Ok(CodeSource::File),
+            "remote" => Ok(CodeSource::Remote),
+            _ => Err(format!(
+                "unknown code source `{s}`: expected file or remote"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for CodeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodeSource::File => "file",
+            CodeSource::Remote => "remote",
+        })
+    }
+}
+
+/// The default listener address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10000";
+
+/// Envoy configuration, ready to serialize; `kind` says which of the two it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvoyConfig {
+    pub kind: Target,
+    pub name: String,
+    pub document: Value,
+    /// What the user must add for the configuration to work (a cluster an envoy-filter names).
+    pub notes: Vec<String>,
+}
+
+/// The module as Envoy's `code` data source, and the cluster a remote one is fetched through.
+struct Code {
+    source: Value,
+    /// `(name, cluster)` for a remote module.
+    cluster: Option<(String, Value)>,
+}
+
+pub(super) fn generate(
+    options: &ManifestOptions,
+    project: Option<&Project>,
+) -> Result<Manifest, ManifestError> {
+    let name = super::metadata(options, project)?.name;
+    // Parsed before anything is read, so a bad address costs nothing.
+    let listen = parse_listen(options.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+    let upstream = options
+        .upstream
+        .as_deref()
+        .map(parse_upstream)
+        .transpose()?;
+    let code = code(options, project)?;
+    let wasm = super::wasm_source(options, project, (String::new(), None))?;
+    let network = wasm.plugin_type == Some(PluginType::Network);
+    let plugin = plugin(&name, options, &wasm, code.source);
+    let filter = if network {
+        envoy::network_wasm_filter(&plugin)
+    } else {
+        envoy::http_wasm_filter(&plugin)
+    };
+    let mut notes = Vec::new();
+    let document = match options.kind {
+        Target::EnvoyFilter => {
+            if let Some((cluster, _)) = &code.cluster {
+                notes.push(format!(
+                    "the filter fetches its module through cluster `{cluster}`: define it in the \
+                     configuration you paste this into (--kind envoy-bootstrap shows one)"
+                ));
+            }
+            filter
+        }
+        _ => bootstrap(&name, listen, upstream, network, filter, code.cluster),
+    };
+    let config = EnvoyConfig {
+        kind: options.kind,
+        name,
+        document,
+        notes,
+    };
+    Ok(Manifest::new(Resource::Envoy(config), None))
+}
+
+/// The bootstrap: one listener with the plugin in front of the upstream (or a direct reply), and
+/// the clusters it needs.
+fn bootstrap(
+    name: &str,
+    listen: SocketAddr,
+    upstream: Option<(String, u16)>,
+    network: bool,
+    filter: Value,
+    code_cluster: Option<(String, Value)>,
+) -> Value {
+    let address = envoy::socket_address(&listen.ip().to_string(), listen.port());
+    let filters = match (network, &upstream) {
+        (true, Some(_)) => vec![filter, envoy::tcp_proxy(name, "upstream")],
+        // No upstream for a TCP connection: Envoy writes back what it reads.
+        (true, None) => vec![filter, envoy::echo()],
+        (false, Some(_)) => vec![envoy::http_connection_manager(
+            name,
+            filter,
+            RouteTo::Cluster("upstream"),
+        )],
+        (false, None) => vec![envoy::http_connection_manager(
+            name,
+            filter,
+            RouteTo::Reply(200),
+        )],
+    };
+    let mut clusters: Vec<Value> = upstream
+        .iter()
+        .map(|(host, port)| envoy::cluster("upstream", host, *port, None))
+        .collect();
+    clusters.extend(code_cluster.map(|(_, cluster)| cluster));
+    json!({"static_resources": {
+        "listeners": [envoy::listener(name, address, filters)],
+        "clusters": clusters,
+    }})
+}
+
+/// The `PluginConfig`: named after the resource, root id from --plugin-name, Istio's encoding.
+fn plugin(name: &str, options: &ManifestOptions, wasm: &WasmSource, code: Value) -> WasmPlugin {
+    let env = wasm.vm_config.iter().flat_map(|vm| &vm.env);
+    WasmPlugin {
+        name: name.to_string(),
+        root_id: options
+            .plugin_name
+            .clone()
+            .unwrap_or_else(|| name.to_string()),
+        configuration: wasm
+            .plugin_config
+            .as_ref()
+            .map(|config| serde_json::to_string(config).expect("json values serialize")),
+        vm_id: name.to_string(),
+        code,
+        vm_configuration: None,
+        env: env
+            .clone()
+            .filter(|e| e.value_from != Some(EnvValueSource::Host))
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect(),
+        host_env_keys: env
+            .filter(|e| e.value_from == Some(EnvValueSource::Host))
+            .map(|e| e.name.clone())
+            .collect(),
+        failure: wasm.fail_strategy.map(|s| match s {
+            FailStrategy::FailClose => Failure::Close,
+            FailStrategy::FailOpen => Failure::Open,
+            FailStrategy::FailReload => Failure::Reload,
+        }),
+    }
+}
+
+/// `--code file` (the default without an http(s) `--url`) or `--code remote`.
+fn code(options: &ManifestOptions, project: Option<&Project>) -> Result<Code, ManifestError> {
+    let url_scheme = options
+        .url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+        .map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest));
+    let remote_url = matches!(&url_scheme, Some((s, _)) if s == "http" || s == "https");
+    match options.code.unwrap_or(if remote_url {
+        CodeSource::Remote
+    } else {
+        CodeSource::File
+    }) {
+        CodeSource::File => {
+            let path = match (&url_scheme, project) {
+                (Some((scheme, path)), _) if scheme == "file" => PathBuf::from(path),
+                (Some(_), _) => {
+                    return Err(ManifestError::BadArgument {
+                        flag: "--url",
+                        item: options.url.clone().unwrap_or_default(),
+                        message: "--code file reads a local module: give file://PATH, or \
+                                  --code remote for an http(s) url"
+                            .into(),
+                    });
+                }
+                (None, Some(project)) => existing_artifact(&project.artifact_path())?,
+                (None, None) => return Err(ManifestError::NoModule),
+            };
+            Ok(Code {
+                source: envoy::local_code(&path),
+                cluster: None,
+            })
+        }
+        CodeSource::Remote => remote(options, project),
+    }
+}
+
+/// The built module, by its absolute path (Envoy resolves a relative one from its own directory).
+fn existing_artifact(artifact: &Path) -> Result<PathBuf, ManifestError> {
+    std::fs::canonicalize(artifact).map_err(|_| ManifestError::NotBuilt {
+        artifact: artifact.to_path_buf(),
+    })
+}
+
+/// An http(s) module with its sha256, and the cluster Envoy fetches it through.
+fn remote(options: &ManifestOptions, project: Option<&Project>) -> Result<Code, ManifestError> {
+    let (url, sha256) = source::module_location(options, project)?;
+    let parsed = url::Url::parse(&url).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    let Some(parsed) = parsed else {
+        return Err(ManifestError::RemoteNeedsHttp { url });
+    };
+    let sha256 = sha256.unwrap_or_default();
+    if !super::validate::is_sha256_hex(&sha256) {
+        return Err(ManifestError::BadArgument {
+            flag: "--sha256",
+            item: sha256,
+            message: "is not 64 lower-case hex digits".into(),
+        });
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    // `[::1]` in a url, `::1` in a socket address.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let name = format!("{host}:{port}");
+    let tls = (parsed.scheme() == "https").then_some(host);
+    Ok(Code {
+        source: envoy::remote_code(&url, &name, &sha256),
+        cluster: Some((name.clone(), envoy::cluster(&name, host, port, tls))),
+    })
+}
+
+/// `IP:PORT` (`[IPv6]:PORT`): Envoy binds addresses, not host names.
+fn parse_listen(item: &str) -> Result<SocketAddr, ManifestError> {
+    item.parse().map_err(|_| ManifestError::BadArgument {
+        flag: "--listen",
+        item: item.to_string(),
+        message: "expected IP:PORT, e.g. 127.0.0.1:10000 or [::]:10000".into(),
+    })
+}
+
+/// `HOST:PORT` (`[IPv6]:PORT`); a host name is resolved by DNS.
+fn parse_upstream(item: &str) -> Result<(String, u16), ManifestError> {
+    let bad = |message: &str| ManifestError::BadArgument {
+        flag: "--upstream",
+        item: item.to_string(),
+        message: message.to_string(),
+    };
+    let (host, port) = item
+        .rsplit_once(':')
+        .ok_or_else(|| bad("expected HOST:PORT, e.g. 127.0.0.1:8080"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| bad("the port must be a number in 1..65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-.:".contains(c);
+    if host.is_empty() || !host.chars().all(plain) {
+        return Err(bad(
+            "expected HOST:PORT, e.g. 127.0.0.1:8080 or api.internal:80",
+        ));
+    }
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_listen("0.0.0.0:8080").unwrap().port(), 8080);
+        assert!(parse_listen("[::1]:10000").is_ok());
+        assert!(parse_listen("localhost:10000").is_err());
+        assert!(parse_listen("127.0.0.1").is_err());
+        assert_eq!(
+            parse_upstream("api.internal:80").unwrap(),
+            ("api.internal".to_string(), 80)
+        );
+        assert_eq!(parse_upstream("[::1]:81").unwrap().0, "::1");
+        assert!(parse_upstream("api:0").is_err());
+        assert!(parse_upstream("api").is_err());
+        assert!(parse_upstream("a/b:80").is_err());
+    }
+}
