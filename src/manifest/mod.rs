@@ -3,7 +3,7 @@
 
 pub(crate) mod config;
 mod error;
-mod labels;
+pub(crate) mod labels;
 pub(crate) mod names;
 mod placement;
 pub(crate) mod pull_secret;
