@@ -17,6 +17,18 @@ log "installing wasmctl"
 cargo install --quiet --locked --path "$repo" --root "$repo/target/demo-install"
 export PATH="$repo/target/demo-install/bin:$PATH"
 
+# wasm-opt makes the module about a fifth smaller. Debian's binaryen 108 predates current rustc
+# output, so binaryen 132 from npm (a wasm build run by node) goes beside wasmctl, as
+# scripts/setup-test-deps.sh installs it for the tests.
+if ! wasm-opt --version 2>/dev/null | grep -qE 'version (1[2-9][0-9]|[2-9][0-9][0-9])'; then
+  if command -v npm >/dev/null; then
+    log "installing binaryen 132 (wasm-opt) from npm"
+    npm install -g --silent --prefix "$repo/target/demo-install" binaryen@132 >/dev/null
+  else
+    log "npm is not installed: building without wasm-opt (install node and npm for a smaller module)"
+  fi
+fi
+
 work=${WORKDIR:-$(mktemp -d)}
 cd "$work"
 rm -rf demo

@@ -21,6 +21,8 @@ pub enum ModuleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("not a wasm module: the file is empty")]
+    Empty,
     #[error("not a wasm module: the file does not start with the wasm magic bytes")]
     BadMagic,
     #[error("invalid wasm module: {0}")]
@@ -36,6 +38,26 @@ pub enum ModuleError {
         abi: AbiVersion,
         found: String,
     },
+    /// Any of the above, for the file it was read from; one line, so the file is named once.
+    #[error("`{}`: {reason}", .path.display())]
+    InFile {
+        path: PathBuf,
+        reason: Box<ModuleError>,
+    },
+}
+
+impl ModuleError {
+    /// This error, naming the file the module came from.
+    pub fn in_file(self, path: &Path) -> ModuleError {
+        match self {
+            // Read errors name their file already.
+            ModuleError::Read { .. } | ModuleError::InFile { .. } => self,
+            reason => ModuleError::InFile {
+                path: path.to_path_buf(),
+                reason: Box::new(reason),
+            },
+        }
+    }
 }
 
 impl Hint for ModuleError {
@@ -45,6 +67,10 @@ impl Hint for ModuleError {
                 "a proxy-wasm plugin uses the proxy-wasm SDK and sets its root context with `proxy_wasm::main!`"
                     .into(),
             ],
+            ModuleError::Empty | ModuleError::BadMagic => {
+                vec!["pass the .wasm file `wasmctl build` writes (its path is what it prints)".into()]
+            }
+            ModuleError::InFile { reason, .. } => reason.hints(),
             _ => Vec::new(),
         }
     }
@@ -107,11 +133,20 @@ pub fn read(path: &Path) -> Result<Vec<u8>, ModuleError> {
     })
 }
 
-/// Checks that `bytes` is a valid proxy-wasm module and reports what it declares.
-pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
-    if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
+/// Checks that `bytes` start as a wasm module does: the cheap check before any parser's message.
+pub fn check_magic(bytes: &[u8]) -> Result<(), ModuleError> {
+    if bytes.is_empty() {
+        return Err(ModuleError::Empty);
+    }
+    if !bytes.starts_with(&WASM_MAGIC) {
         return Err(ModuleError::BadMagic);
     }
+    Ok(())
+}
+
+/// Checks that `bytes` is a valid proxy-wasm module and reports what it declares.
+pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
+    check_magic(bytes)?;
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     validator
         .validate_all(bytes)
@@ -247,6 +282,14 @@ mod tests {
             inspect(b"not wasm at all"),
             Err(ModuleError::BadMagic)
         ));
+        assert!(matches!(inspect(b""), Err(ModuleError::Empty)));
+        let named = inspect(b"text")
+            .unwrap_err()
+            .in_file(Path::new("notes.txt"));
+        assert_eq!(
+            named.to_string(),
+            "`notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"
+        );
     }
 
     #[test]

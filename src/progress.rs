@@ -17,6 +17,13 @@ pub trait Reporter: Send + Sync {
     fn transfer_position(&self, position: u64);
     /// The transfer ended, successfully or not.
     fn transfer_finished(&self);
+    /// Advice on doing better next time (install a tool, change a setting); shown as a hint.
+    fn hint(&self, message: &str) {
+        self.note(message);
+    }
+    /// What a child process (cargo) wrote to its stderr, to be shown as it is. Dropped unless a
+    /// reporter shows it.
+    fn child_output(&self, _bytes: &[u8]) {}
 }
 
 /// A reporter that drops every event; for library callers and tests.

@@ -252,3 +252,96 @@ fn a_workspace_needs_a_package_and_builds_the_one_named() {
         r.stderr
     );
 }
+
+#[test]
+fn the_proxy_wasm_link_failure_of_rust_1_96_is_explained_and_both_ways_out_work() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-old-sdk", &[]);
+    // proxy-wasm before 0.2.5 declares its host imports in a way Rust 1.96's linker refuses.
+    run_ok(support::cargo(&root).args(["update", "-p", "proxy-wasm", "--precise", "0.2.4"]));
+    let r = run_err(wasmctl(&root).arg("build"));
+    assert_eq!(r.code, Some(101), "cargo's own exit code: {}", r.stderr);
+    assert!(
+        r.stderr.contains("undefined symbol: proxy_"),
+        "cargo's output passes through: {}",
+        r.stderr
+    );
+    let hints: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .collect();
+    assert_eq!(hints.len(), 2, "{}", r.stderr);
+    assert!(
+        hints[0].contains("`cargo update -p proxy-wasm`"),
+        "{hints:?}"
+    );
+    assert!(hints[0].contains("0.2.5"), "{hints:?}");
+    assert!(
+        hints[1].contains("-C link-arg=--allow-undefined"),
+        "{hints:?}"
+    );
+    assert!(
+        !r.stderr
+            .lines()
+            .any(|l| l.starts_with("error: cargo build")),
+        "wasmctl does not repeat cargo's error: {}",
+        r.stderr
+    );
+    assert!(!artifact("build-old-sdk").exists());
+
+    // The rustflag links the old SDK...
+    run_ok(
+        wasmctl(&root)
+            .arg("build")
+            .env("RUSTFLAGS", "-C link-arg=--allow-undefined"),
+    );
+    // ...and the update needs no flag.
+    run_ok(support::cargo(&root).args(["update", "-p", "proxy-wasm"]));
+    let r = run_ok(wasmctl(&root).arg("build"));
+    assert!(!r.stderr.contains("hint:"), "{}", r.stderr);
+}
+
+#[test]
+fn without_wasm_opt_the_build_says_once_what_it_would_save() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-no-opt", &[]);
+    // PATH without wasm-opt, but with cargo and rustc.
+    let bin = tempdir();
+    for tool in ["cargo", "rustc", "rustup"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file());
+        if let Some(found) = found {
+            std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+        }
+    }
+    let r = run_ok(
+        wasmctl(&root)
+            .args(["build", "--json"])
+            .env("PATH", bin.path()),
+    );
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let size = out["size"].as_u64().unwrap();
+    let hints: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .collect();
+    assert_eq!(hints.len(), 1, "said once: {}", r.stderr);
+    assert!(hints[0].contains("wasm-opt is not on PATH"), "{hints:?}");
+    assert!(
+        hints[0].contains("an estimate"),
+        "says it is an estimate: {hints:?}"
+    );
+    let saved: u64 = hints[0]
+        .split("about ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a byte count");
+    assert!(saved > 0 && saved < size, "{saved} of {size}");
+    // Under -q the hint is not shown.
+    let r = run_ok(wasmctl(&root).args(["-q", "build"]).env("PATH", bin.path()));
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}

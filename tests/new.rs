@@ -166,7 +166,15 @@ fn an_existing_non_empty_directory_is_refused_unless_forced() {
         "no staging directory left behind"
     );
 
-    run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes", "--force"]));
+    let r = run_ok(wasmctl(dir.path()).args(["new", "demo", "--yes", "--force"]));
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: replaced what was in {}: notes.txt",
+            root.display()
+        )),
+        "--force says what it replaced: {}",
+        r.stderr
+    );
     assert!(root.join("Cargo.toml").is_file());
     assert!(
         !root.join("notes.txt").exists(),
@@ -195,6 +203,76 @@ fn an_unknown_template_is_refused_with_the_list() {
         r.stderr
     );
     assert!(entries(dir.path()).is_empty());
+
+    // A near miss names the template meant.
+    for (typo, meant) in [
+        ("http-header", "http-headers"),
+        ("auth", "http-auth"),
+        ("netwrok", "network"),
+    ] {
+        let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes", "--template", typo]));
+        assert!(
+            r.stderr.contains(&format!("hint: did you mean `{meant}`?")),
+            "{typo}: {}",
+            r.stderr
+        );
+    }
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn flags_are_checked_by_the_rules_of_push_and_manifest() {
+    // Each value is refused before anything is written, with the message manifest and push give.
+    for (flag, value, message) in [
+        (
+            "--selector",
+            "bad key=v",
+            "invalid --selector `bad key=v`: the key: its name part",
+        ),
+        (
+            "--selector",
+            "app=*",
+            "invalid --selector `app=*`: wildcards are not allowed in labels",
+        ),
+        (
+            "--namespace",
+            "Bad_NS",
+            "invalid --namespace `Bad_NS`: must consist of lower case",
+        ),
+        (
+            "--repository",
+            "UPPER/Repo",
+            "bad repository component `Repo`",
+        ),
+        (
+            "--repository",
+            "ghcr.io/acme/x:v1",
+            "a repository names no tag or digest",
+        ),
+    ] {
+        let dir = tempdir();
+        let r = run_err(wasmctl(dir.path()).args(["new", "demo", "--yes", flag, value]));
+        assert_eq!(r.code, Some(2), "{flag} {value}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{flag} {value}: {}", r.stderr);
+        assert!(entries(dir.path()).is_empty(), "{flag} {value} wrote files");
+    }
+    // The same selector is refused by manifest with the same words.
+    let dir = tempdir();
+    let r = run_err(wasmctl(dir.path()).args([
+        "manifest",
+        "--name",
+        "demo",
+        "--url",
+        "oci://ghcr.io/acme/demo:v1",
+        "--selector",
+        "bad key=v",
+    ]));
+    assert!(
+        r.stderr
+            .contains("invalid --selector `bad key=v`: the key: its name part"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -223,27 +301,9 @@ fn quiet_prints_only_the_result() {
 
 #[test]
 fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
-    use std::process::{Command, Stdio};
-
-    // util-linux `script` gives wasmctl a real pseudo-terminal; answers are typed into it.
+    // Answers are typed into a real pseudo-terminal.
     let dir = tempdir();
-    let bin = assert_cmd::cargo::cargo_bin("wasmctl");
-    let mut child = Command::new("script")
-        .args([
-            "-q",
-            "-e",
-            "-c",
-            &format!("{} new tty-demo", bin.display()),
-            "/dev/null",
-        ])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script` is installed");
-    let mut terminal = Terminal::attach(&mut child);
+    let (mut child, mut terminal) = spawn_on_terminal(dir.path(), "new tty-demo");
     // Each answer is typed once its prompt is on the screen.
     let answers: [(&str, &[u8]); 5] = [
         ("Template (--template)", b"\x1b[B"),
@@ -283,6 +343,92 @@ fn on_a_terminal_it_prompts_for_what_no_flag_settled() {
         cargo.contains("selector = { app = \"x\", tier = \"edge\" }"),
         "{cargo}"
     );
+}
+
+#[test]
+fn a_bad_answer_at_a_prompt_is_refused_with_the_reason_and_asked_again() {
+    let dir = tempdir();
+    let (mut child, mut terminal) = spawn_on_terminal(dir.path(), "new tty-bad");
+    terminal.wait_for("Template (--template)");
+    terminal.type_in(b"\r");
+    // Each bad answer shows why, then the same question comes back.
+    let steps: [(&str, &[u8], &str); 6] = [
+        (
+            "Image repository (--repository)",
+            b"UPPER/Repo\r",
+            "bad repository component `Repo`",
+        ),
+        (
+            "Image repository (--repository)",
+            b"ghcr.io/acme/tty:v1\r",
+            "a repository names no tag or digest",
+        ),
+        (
+            "Image repository (--repository)",
+            b"ghcr.io/acme/tty-bad\r",
+            "Namespace (--namespace)",
+        ),
+        ("", b"Bad_NS\r", "must consist of lower case letters"),
+        (
+            "Namespace (--namespace)",
+            b"prod\r",
+            "Workload selector (--selector)",
+        ),
+        ("", b"app=*\r", "wildcards are not allowed in labels"),
+    ];
+    for (prompt, answer, then) in steps {
+        if !prompt.is_empty() {
+            terminal.wait_for(prompt);
+        }
+        terminal.type_in(answer);
+        terminal.wait_for(then);
+    }
+    terminal.wait_for("Workload selector (--selector)");
+    terminal.type_in(b"bad key=v\r");
+    terminal.wait_for("its name part must consist of");
+    terminal.wait_for("Workload selector (--selector)");
+    terminal.type_in(b"app=tty, tier=edge\r");
+    let screen = terminal.finish();
+    let status = child.wait().unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "{screen}");
+    let cargo = std::fs::read_to_string(dir.path().join("tty-bad/Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("repository = \"ghcr.io/acme/tty-bad\""),
+        "{cargo}"
+    );
+    assert!(cargo.contains("namespace = \"prod\""), "{cargo}");
+    assert!(
+        cargo.contains("selector = { app = \"tty\", tier = \"edge\" }"),
+        "{cargo}"
+    );
+    assert!(
+        !cargo.contains("UPPER") && !cargo.contains("Bad_NS"),
+        "{cargo}"
+    );
+}
+
+/// Runs `wasmctl ARGS` under util-linux `script`, which gives it a real pseudo-terminal.
+fn spawn_on_terminal(dir: &std::path::Path, args: &str) -> (std::process::Child, Terminal) {
+    use std::process::{Command, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("wasmctl");
+    let mut child = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{} {args}", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    let terminal = Terminal::attach(&mut child);
+    (child, terminal)
 }
 
 /// The keyboard and screen of a program running under `script`: a thread collects what it draws,

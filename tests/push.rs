@@ -354,12 +354,14 @@ fn a_file_that_is_not_proxy_wasm_is_refused_before_any_upload() {
             "--wasm",
             file.to_str().unwrap(),
         ]));
+        // One line that names the file.
+        let first = r.stderr.lines().next().unwrap_or_default();
         assert!(
-            r.stderr.contains("error: refusing to publish the module"),
+            first.starts_with(&format!("error: `{}`: ", file.display())),
             "{}",
             r.stderr
         );
-        assert!(r.stderr.contains("caused by: not"), "{}", r.stderr);
+        assert!(!r.stderr.contains("caused by"), "{}", r.stderr);
         assert!(r.stdout.is_empty());
     }
     assert!(registry.requests().is_empty(), "{:#?}", registry.requests());
@@ -660,4 +662,77 @@ fn blobs_over_64_mib_go_up_in_chunks() {
         std::fs::read(&out).unwrap() == module,
         "pulled module differs"
     );
+}
+
+#[test]
+fn after_a_push_to_a_layout_verify_and_pull_read_it_by_default() {
+    let b = built();
+    let dir = tempdir();
+    let layout = dir.path().join("layout");
+    let pushed =
+        run_ok(wasmctl(&b.project).args(["push", &format!("oci-layout:{}:v1", layout.display())]));
+    let pinned = pushed.stdout.trim();
+    let digest = pinned.rsplit_once('@').unwrap().1;
+    assert_eq!(
+        pinned,
+        format!("oci-layout:{}:v1@{digest}", layout.display())
+    );
+    // No REF: the last push, pinned by its digest.
+    let r = run_ok(wasmctl(&b.project).arg("verify"));
+    assert_eq!(r.stdout.trim(), pinned, "{}", r.stderr);
+    let out = dir.path().join("got.wasm");
+    run_ok(wasmctl(&b.project).args(["pull", "-o", out.to_str().unwrap()]));
+    let module = std::fs::read(&b.module).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), module);
+    // A layout pinned by digest alone, as a pinned reference is written.
+    let by_digest = format!("oci-layout:{}@{digest}", layout.display());
+    let r = run_ok(wasmctl(dir.path()).args(["verify", &by_digest]));
+    assert!(r.stdout.trim().ends_with(digest), "{}", r.stdout);
+    // `-o -` is stdout: the module's bytes and nothing else, and no file named `-`.
+    let got = std::process::Command::new(assert_cmd::cargo::cargo_bin("wasmctl"))
+        .args(["pull", &by_digest, "-o", "-"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(got.stdout, module);
+    assert!(!dir.path().join("-").exists());
+}
+
+#[test]
+fn files_wasmctl_writes_get_the_umask_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = built();
+    let dir = tempdir();
+    let layout = dir.path().join("layout");
+    let dest = format!("oci-layout:{}:v1", layout.display());
+    let out = dir.path().join("got.wasm");
+    let manifest = dir.path().join("plugin.yaml");
+    let bin = assert_cmd::cargo::cargo_bin("wasmctl");
+    // Under umask 027, a new file is 0640, as `touch` would make it.
+    let script = format!(
+        "umask 027 && {bin} push {dest} && {bin} pull {dest} -o {out} && {bin} manifest -o {manifest}",
+        bin = bin.display(),
+        out = out.display(),
+        manifest = manifest.display(),
+    );
+    let mut sh = std::process::Command::new("sh");
+    support::test_env(&mut sh)
+        .args(["-c", &script])
+        .current_dir(&b.project);
+    run_ok(&mut sh);
+    let blob = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for file in [out, manifest, layout.join("index.json"), blob] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{}", file.display());
+    }
 }

@@ -1,7 +1,7 @@
 //! Running the `cargo` on PATH, so that RUSTUP_TOOLCHAIN and rust-toolchain.toml are honoured, and
 //! finding what it built from its own JSON messages rather than by guessing paths.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -9,6 +9,7 @@ use cargo_metadata::Message;
 
 use super::{BuildError, BuildOptions};
 use crate::error::ChildFailed;
+use crate::progress::Reporter;
 use crate::project::Project;
 
 /// Whether the toolchain that builds in `dir` has the standard library for `target`.
@@ -63,8 +64,38 @@ fn has_std(mut rustc: Command, target: &str) -> bool {
     })
 }
 
-/// Runs `cargo build` for the project's lib and returns the path of the .wasm cargo wrote.
-pub fn build(project: &Project, options: &BuildOptions) -> Result<PathBuf, BuildError> {
+/// Runs `cargo build` for the project's lib and returns the path of the .wasm cargo wrote. cargo's
+/// stderr goes to the reporter as it comes, and is read for failures wasmctl can explain.
+pub fn build(
+    project: &Project,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf, BuildError> {
+    let mut cmd = command(project, options);
+    tracing::debug!(?cmd, "running cargo");
+    let mut child = cmd.spawn().map_err(BuildError::CargoSpawn)?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (artifact, diagnosis) = std::thread::scope(|scope| {
+        let relay = scope.spawn(|| relay(stderr, reporter));
+        let artifact = find_artifact(project, stdout);
+        (artifact, relay.join().unwrap_or_default())
+    });
+    let status = child.wait().map_err(BuildError::CargoSpawn)?;
+    if !status.success() {
+        let failed = ChildFailed {
+            program: "cargo build".into(),
+            code: status.code().unwrap_or(1),
+        };
+        return Err(match diagnosis {
+            Diagnosis::ProxyWasmLink => BuildError::ProxyWasmLink(failed),
+            Diagnosis::Unknown => BuildError::CargoFailed(failed),
+        });
+    }
+    artifact.ok_or_else(|| BuildError::NoArtifact(project.name.clone()))
+}
+
+fn command(project: &Project, options: &BuildOptions) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.arg("build")
         .arg("--lib")
@@ -83,12 +114,17 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<PathBuf, Build
     if options.quiet {
         cmd.arg("--quiet");
     }
+    if let Some(width) = options.progress_width {
+        cmd.env("CARGO_TERM_PROGRESS_WHEN", "always")
+            .env("CARGO_TERM_PROGRESS_WIDTH", width.to_string());
+    }
     cmd.args(&options.cargo_args);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    tracing::debug!(?cmd, "running cargo");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
 
-    let mut child = cmd.spawn().map_err(BuildError::CargoSpawn)?;
-    let stdout = child.stdout.take().expect("stdout is piped");
+/// The .wasm of the project's cdylib, from cargo's JSON messages.
+fn find_artifact(project: &Project, stdout: impl Read) -> Option<PathBuf> {
     let mut artifact = None;
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let Ok(message) = message else { continue };
@@ -104,12 +140,81 @@ pub fn build(project: &Project, options: &BuildOptions) -> Result<PathBuf, Build
             }
         }
     }
-    let status = child.wait().map_err(BuildError::CargoSpawn)?;
-    if !status.success() {
-        return Err(BuildError::CargoFailed(ChildFailed {
-            program: "cargo build".into(),
-            code: status.code().unwrap_or(1),
-        }));
+    artifact
+}
+
+/// What cargo's stderr says went wrong, when wasmctl knows the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Diagnosis {
+    #[default]
+    Unknown,
+    /// rust-lld: `undefined symbol: proxy_...`, as proxy-wasm before 0.2.5 fails with Rust 1.96.
+    ProxyWasmLink,
+}
+
+/// The linker's words for a proxy-wasm host function it cannot resolve.
+const UNDEFINED_PROXY_SYMBOL: &[u8] = b"undefined symbol: proxy_";
+
+/// Passes cargo's stderr to the reporter chunk by chunk (its progress bar included), looking for
+/// failures wasmctl can explain.
+fn relay(mut stderr: impl Read, reporter: &dyn Reporter) -> Diagnosis {
+    let mut diagnosis = Diagnosis::Unknown;
+    // The end of the previous chunk, so a pattern cut in two is still seen.
+    let mut window: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        reporter.child_output(&buf[..n]);
+        window.extend_from_slice(&buf[..n]);
+        if window
+            .windows(UNDEFINED_PROXY_SYMBOL.len())
+            .any(|w| w == UNDEFINED_PROXY_SYMBOL)
+        {
+            diagnosis = Diagnosis::ProxyWasmLink;
+        }
+        let keep = window.len().saturating_sub(UNDEFINED_PROXY_SYMBOL.len());
+        window.drain(..keep);
     }
-    artifact.ok_or_else(|| BuildError::NoArtifact(project.name.clone()))
+    diagnosis
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Keeps what cargo "wrote", as the terminal would show it.
+    #[derive(Default)]
+    struct Screen(Mutex<Vec<u8>>);
+
+    impl Reporter for Screen {
+        fn status(&self, _: &str, _: &str) {}
+        fn note(&self, _: &str) {}
+        fn warning(&self, _: &str) {}
+        fn transfer_started(&self, _: &str, _: u64) {}
+        fn transfer_position(&self, _: u64) {}
+        fn transfer_finished(&self) {}
+        fn child_output(&self, bytes: &[u8]) {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+        }
+    }
+
+    #[test]
+    fn relays_everything_and_sees_the_link_failure_across_reads() {
+        let first = &b"rust-lld: error: lib.o: undefined sym"[..];
+        let second = &b"bol: proxy_close_stream\nerror: could not compile\n"[..];
+        // Two reads: the words are cut between them.
+        let stderr = Cursor::new(first).chain(Cursor::new(second));
+        let screen = Screen::default();
+        assert_eq!(relay(stderr, &screen), Diagnosis::ProxyWasmLink);
+        assert_eq!(*screen.0.lock().unwrap(), [first, second].concat());
+
+        let other = Cursor::new(&b"error[E0425]: cannot find value `x`\n"[..]);
+        assert_eq!(relay(other, &Screen::default()), Diagnosis::Unknown);
+    }
 }

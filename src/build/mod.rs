@@ -34,6 +34,12 @@ pub enum BuildError {
     /// cargo printed its own diagnostics; only its exit code is left to report.
     #[error("cargo build failed")]
     CargoFailed(#[source] ChildFailed),
+    /// The link failure of proxy-wasm before 0.2.5 under Rust 1.96 and later: its host imports
+    /// are undefined symbols to the newer linker. cargo printed the linker's errors.
+    #[error(
+        "cargo build failed: the proxy-wasm host functions are undefined symbols to the linker"
+    )]
+    ProxyWasmLink(#[source] ChildFailed),
     #[error("cargo built no cdylib for package `{0}`")]
     NoArtifact(String),
     #[error("`{}` is not a proxy-wasm plugin", .path.display())]
@@ -76,6 +82,12 @@ impl Hint for BuildError {
             BuildError::NoArtifact(_) => {
                 vec!["set `crate-type = [\"cdylib\"]` in the [lib] section of Cargo.toml".into()]
             }
+            BuildError::ProxyWasmLink(_) => vec![
+                "proxy-wasm before 0.2.5 does not link with Rust 1.96 and later; update it: `cargo update -p proxy-wasm` (to 0.2.5 or later; raise the version in Cargo.toml if it pins an older one)"
+                    .into(),
+                "or keep this proxy-wasm and let its imports link: RUSTFLAGS=\"-C link-arg=--allow-undefined\" wasmctl build (or that rustflag in .cargo/config.toml)"
+                    .into(),
+            ],
             BuildError::NotPlugin { source, .. } => source.hints(),
             BuildError::Project(source) => source.hints(),
             _ => Vec::new(),
@@ -97,6 +109,9 @@ pub struct BuildOptions {
     pub color: bool,
     /// Pass `--quiet` to cargo.
     pub quiet: bool,
+    /// Let cargo draw its progress bar this wide (its stderr is relayed, so it cannot tell a
+    /// terminal); None: no bar.
+    pub progress_width: Option<u16>,
 }
 
 impl Default for BuildOptions {
@@ -109,6 +124,7 @@ impl Default for BuildOptions {
             cargo_args: Vec::new(),
             color: false,
             quiet: false,
+            progress_width: None,
         }
     }
 }
@@ -144,7 +160,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
         .into());
     }
 
-    let built = cargo::build(&project, options)?;
+    let built = cargo::build(&project, options, reporter)?;
     let original = std::fs::read(&built).map_err(|source| BuildError::Read {
         path: built.clone(),
         source,
@@ -190,7 +206,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
 /// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says whether it ran.
 fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> (Vec<u8>, bool) {
     let Some(wasm_opt) = WasmOpt::find() else {
-        reporter.note("wasm-opt is not on PATH; skipping it (install binaryen to shrink further)");
+        reporter.hint(&shrink::missing_hint(module.len()));
         return (module, false);
     };
     match wasm_opt.optimize(&module) {

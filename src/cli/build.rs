@@ -64,6 +64,7 @@ pub fn cargo_output(printer: &Printer) -> BuildOptions {
     BuildOptions {
         color: printer.color(),
         quiet: printer.verbosity() == Verbosity::Quiet,
+        progress_width: printer.progress_width(),
         ..BuildOptions::default()
     }
 }

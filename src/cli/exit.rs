@@ -69,6 +69,8 @@ pub fn exit_status_of(err: &anyhow::Error) -> ExitStatus {
 pub fn report(printer: &Printer, err: &anyhow::Error) -> ExitStatus {
     let status = exit_status_of(err);
     if matches!(status, ExitStatus::Child(_)) {
+        // The child printed its own diagnostics; add only what wasmctl knows about them.
+        printer.hints(&hints_of(err));
         return status;
     }
     let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();

@@ -125,7 +125,8 @@ pub struct ManifestArgs {
     /// HigressWasmPlugin: apply only where a match rule says (defaultConfigDisable)
     #[arg(long)]
     default_config_disable: bool,
-    /// Write to FILE (atomically) instead of stdout
+    /// Write to FILE (atomically) instead of stdout; `-o yaml` and `-o json` print that format,
+    /// as kubectl does, and `-o -` prints to stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     out_file: Option<PathBuf>,
     #[command(flatten)]
@@ -136,11 +137,12 @@ pub struct ManifestArgs {
 
 pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let selector = args.project.selector();
-    // Outside a project everything can still come from flags; without a url and a name it is needed.
-    let needs = args.url.is_none() || args.name.is_none();
+    // Outside a project everything can still come from flags; without a url it is needed (without
+    // a name, the error asks for --name).
+    let needs = args.url.is_none();
     let project = Project::discover_when(&selector, needs, Lookup::PlainCargoTomlFirst)
         .map_err(wasmctl::Error::from)?;
-    let out_file = args.out_file.clone();
+    let (out_file, json) = output_of(args.out_file.clone(), printer.json());
     let options = options(args)?;
     if options.istio_version > IstioVersion::LATEST_KNOWN {
         printer.warn(format_args!(
@@ -160,7 +162,18 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     for note in resource.notes() {
         printer.warn(note);
     }
-    write(&resource, out_file, printer)
+    write(&resource, out_file, json, printer)
+}
+
+/// `-o` as kubectl users write it: a format (`yaml`, `json`) or `-` means stdout, anything else is a
+/// file (`./yaml` for a file of that name). Returns the file, if any, and whether to write JSON.
+fn output_of(out_file: Option<PathBuf>, json: bool) -> (Option<PathBuf>, bool) {
+    match out_file.as_ref().and_then(|path| path.to_str()) {
+        Some("yaml") => (None, false),
+        Some("json") => (None, true),
+        Some("-") => (None, json),
+        _ => (out_file, json),
+    }
 }
 
 fn options(args: ManifestArgs) -> Result<ManifestOptions, wasmctl::Error> {
@@ -215,8 +228,13 @@ fn warn_about_layout(project: &Project, printer: &Printer) {
 }
 
 /// YAML, or JSON under --json, to stdout or atomically to a file.
-fn write(resource: &Manifest, out_file: Option<PathBuf>, printer: &Printer) -> anyhow::Result<()> {
-    let text = if printer.json() {
+fn write(
+    resource: &Manifest,
+    out_file: Option<PathBuf>,
+    json: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let text = if json {
         resource.to_json()
     } else {
         resource.to_yaml()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::output::Printer;
 use clap::Args;
+use wasmctl::error::Hint;
 use wasmctl::key_value::KeyValue;
 use wasmctl::scaffold::{self, NewOptions, PluginName, ScaffoldError};
 
@@ -59,40 +60,26 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
             reason,
         })
         .map_err(wasmctl::Error::from)?;
-    let mut options = NewOptions::with_defaults(name.clone());
-    if let Some(dir) = args.dir {
-        options.dir = dir;
-    }
-    options.force = args.force;
-    // Fail on a bad template or destination before asking anything.
-    if let Some(template) = &args.template {
-        scaffold::find(template)
-            .ok_or_else(|| ScaffoldError::UnknownTemplate(template.clone()))
-            .map_err(wasmctl::Error::from)?;
-        options.template = template.clone();
-    }
-    scaffold::check_destination(&options.dir, options.force).map_err(wasmctl::Error::from)?;
     let unset = Unset {
         template: args.template.is_none(),
         repository: args.repository.is_none(),
         namespace: args.namespace.is_none(),
         selector: args.selector.is_empty(),
     };
-    if let Some(repository) = args.repository {
-        options.repository = repository;
-    }
-    if let Some(namespace) = args.namespace {
-        options.namespace = namespace;
-    }
-    if !args.selector.is_empty() {
-        options.selector = selector_map(&args.selector);
-    }
-
-    if !args.yes && printer.interactive() {
+    let ask = !args.yes && printer.interactive();
+    let mut options = from_flags(args, name).map_err(wasmctl::Error::from)?;
+    if ask {
         prompt(&mut options, &unset)?;
     }
 
     let out = scaffold::generate(&options)?;
+    if !out.replaced.is_empty() {
+        printer.warn(format_args!(
+            "replaced what was in {}: {}",
+            out.path.display(),
+            out.replaced.join(", ")
+        ));
+    }
     printer.status(
         "Created",
         format!(
@@ -108,6 +95,33 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
         printer.result(out.path.display());
     }
     Ok(())
+}
+
+/// The options the flags give, each checked before anything is asked or written.
+fn from_flags(args: NewArgs, name: PluginName) -> Result<NewOptions, ScaffoldError> {
+    let mut options = NewOptions::with_defaults(name);
+    if let Some(dir) = args.dir {
+        options.dir = dir;
+    }
+    options.force = args.force;
+    if let Some(template) = args.template {
+        scaffold::find(&template)
+            .ok_or_else(|| ScaffoldError::UnknownTemplate(template.clone()))?;
+        options.template = template;
+    }
+    if let Some(repository) = args.repository {
+        scaffold::check_repository(&repository)?;
+        options.repository = repository;
+    }
+    if let Some(namespace) = args.namespace {
+        scaffold::check_namespace(&namespace)?;
+        options.namespace = namespace;
+    }
+    if !args.selector.is_empty() {
+        options.selector = scaffold::parse_selector(&args.selector)?;
+    }
+    scaffold::check_destination(&options.dir, options.force)?;
+    Ok(options)
 }
 
 fn list(printer: &Printer) -> anyhow::Result<()> {
@@ -126,14 +140,6 @@ fn list(printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The selector labels, spaces around keys and values dropped.
-fn selector_map(pairs: &[KeyValue]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|pair| (pair.key.trim().to_string(), pair.value.trim().to_string()))
-        .collect()
-}
-
 /// Which settings no flag gave, so a prompt may ask for them.
 struct Unset {
     template: bool,
@@ -142,7 +148,8 @@ struct Unset {
     selector: bool,
 }
 
-/// Asks for what no flag settled; each question names the flag that answers it.
+/// Asks for what no flag settled; each question names the flag that answers it, and a bad answer
+/// is refused with the reason and asked again.
 fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
     use dialoguer::{Input, Select};
     let theme = dialoguer::theme::SimpleTheme;
@@ -163,12 +170,14 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
         options.repository = Input::with_theme(&theme)
             .with_prompt("Image repository (--repository)")
             .default(options.repository.clone())
+            .validate_with(|text: &String| scaffold::check_repository(text).map_err(reason))
             .interact_text()?;
     }
     if unset.namespace {
         options.namespace = Input::with_theme(&theme)
             .with_prompt("Namespace (--namespace)")
             .default(options.namespace.clone())
+            .validate_with(|text: &String| scaffold::check_namespace(text).map_err(reason))
             .interact_text()?;
     }
     if unset.selector {
@@ -181,16 +190,32 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
         let answer: String = Input::with_theme(&theme)
             .with_prompt("Workload selector (--selector)")
             .default(current)
+            .validate_with(|text: &String| selector_from_text(text).map(drop))
             .interact_text()?;
-        let pairs = answer
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|pair| {
-                pair.parse::<KeyValue>()
-                    .map_err(|_| anyhow::anyhow!("invalid selector `{pair}`: expected KEY=VALUE"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        options.selector = selector_map(&pairs);
+        options.selector = selector_from_text(&answer).map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+/// `KEY=VALUE,KEY=VALUE` as typed at the prompt, checked as `--selector` is.
+fn selector_from_text(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let pairs = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            pair.parse::<KeyValue>()
+                .map_err(|why| format!("invalid --selector `{pair}`: {why}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    scaffold::parse_selector(&pairs).map_err(reason)
+}
+
+/// What a prompt shows under a refused answer: the error and what to do about it.
+fn reason(err: ScaffoldError) -> String {
+    let hints = err.hints();
+    match hints.first() {
+        Some(hint) => format!("{err} ({hint})"),
+        None => err.to_string(),
+    }
 }

@@ -120,10 +120,32 @@ impl Printer {
         for cause in causes {
             eprintln!("  caused by: {cause}");
         }
+        self.hints(hints);
+    }
+
+    /// `hint:` lines alone, for an error a child process already reported.
+    pub fn hints(&self, hints: &[String]) {
         let label = self.paint(Style::new().cyan().bold(), "hint");
         for hint in hints {
             eprintln!("{label}: {hint}");
         }
+    }
+
+    /// A child process's own stderr (cargo's diagnostics), passed through as it is.
+    pub fn child_output(&self, bytes: &[u8]) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(bytes);
+        let _ = err.flush();
+    }
+
+    /// The terminal's width when progress is drawn (so a child may draw its own), else None.
+    pub fn progress_width(&self) -> Option<u16> {
+        if self.progress_target().is_hidden() {
+            return None;
+        }
+        console::Term::stderr()
+            .size_checked()
+            .map(|(_, width)| width)
     }
 
     /// Writes a result line to stdout.
@@ -137,6 +159,13 @@ impl Printer {
     pub fn result_raw(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Writes a result of raw bytes (a module) to stdout.
+    pub fn result_bytes(&self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes);
         let _ = out.flush();
     }
 

@@ -17,7 +17,7 @@ use super::verify::ImageArgs;
 pub struct PullArgs {
     #[command(flatten)]
     image: ImageArgs,
-    /// Where to write the module
+    /// Where to write the module; `-` writes it to stdout
     #[arg(short, long, value_name = "FILE")]
     output_file: PathBuf,
     #[command(flatten)]
@@ -25,9 +25,13 @@ pub struct PullArgs {
 }
 
 pub fn run(args: PullArgs, printer: &Printer) -> anyhow::Result<()> {
+    let to_stdout = args.output_file.as_os_str() == "-";
+    if to_stdout && printer.json() {
+        anyhow::bail!("--json and `-o -` would both write to stdout; write the module to a file");
+    }
     let options = PullOptions {
         source: args.image.source()?,
-        output_file: args.output_file,
+        output_file: (!to_stdout).then_some(args.output_file),
     };
     let pulled = match pull::pull(&options, &PrinterReporter::new(printer)) {
         Ok(pulled) => pulled,
@@ -40,10 +44,15 @@ pub fn run(args: PullArgs, printer: &Printer) -> anyhow::Result<()> {
         "Pulled",
         format!("{} ({} bytes)", pulled.pinned, pulled.size),
     );
-    if printer.json() {
-        printer.result_json(&pulled)
-    } else {
-        printer.result(pulled.path.display());
-        Ok(())
+    match (&pulled.path, &pulled.module) {
+        _ if printer.json() => printer.result_json(&pulled),
+        (Some(path), _) => {
+            printer.result(path.display());
+            Ok(())
+        }
+        (None, module) => {
+            printer.result_bytes(module.as_deref().unwrap_or_default());
+            Ok(())
+        }
     }
 }

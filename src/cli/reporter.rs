@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use crate::cli::output::Printer;
+use crate::cli::output::{Printer, Verbosity};
 use indicatif::ProgressBar;
 use wasmctl::progress::Reporter;
 
@@ -41,6 +41,16 @@ impl Reporter for PrinterReporter {
 
     fn warning(&self, message: &str) {
         self.printer.warn(message);
+    }
+
+    fn hint(&self, message: &str) {
+        if self.printer.verbosity() >= Verbosity::Normal {
+            self.printer.hints(&[message.to_string()]);
+        }
+    }
+
+    fn child_output(&self, bytes: &[u8]) {
+        self.printer.child_output(bytes);
     }
 
     fn transfer_started(&self, label: &str, total: u64) {

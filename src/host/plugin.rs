@@ -21,8 +21,15 @@ pub struct Plugin {
 }
 
 impl Plugin {
+    /// [`Plugin::load`] of a file; what is wrong with the module is said of the file.
     pub fn from_file(path: &Path) -> Result<Plugin, HostError> {
-        Plugin::load(&module::read(path)?)
+        let bytes = module::read(path)?;
+        let in_file = |e: ModuleError| HostError::Module(e.in_file(path));
+        module::check_magic(&bytes).map_err(in_file)?;
+        Plugin::load(&bytes).map_err(|e| match e {
+            HostError::Module(e) => in_file(e),
+            other => other,
+        })
     }
 
     /// Compiles the module, checks that it is proxy-wasm, and links the host functions its

@@ -7,7 +7,7 @@ use crate::key_value::KeyValue;
 
 /// The pairs as a map; `flag` names them in errors. Annotation values are free text, label and
 /// selector values are label values.
-pub(super) fn parse_labels(
+pub(crate) fn parse_labels(
     flag: &'static str,
     items: &[KeyValue],
 ) -> Result<BTreeMap<String, String>, ManifestError> {

@@ -7,7 +7,7 @@ mod envoy_gateway;
 mod error;
 mod flags;
 mod higress;
-mod labels;
+pub(crate) mod labels;
 pub(crate) mod names;
 mod placement;
 pub(crate) mod pull_secret;

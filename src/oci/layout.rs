@@ -27,6 +27,10 @@ pub enum LayoutError {
     Invalid { path: PathBuf, message: String },
     #[error("the image layout `{}` has no tag `{tag}`", .path.display())]
     NoTag { path: PathBuf, tag: String },
+    #[error("the image layout `{}` has no image {digest}", .path.display())]
+    NoDigest { path: PathBuf, digest: Digest },
+    #[error("`{}` is not empty and is not an OCI image layout", .0.display())]
+    NotALayout(PathBuf),
     #[error("blob {digest} in `{}` does not match its digest", .path.display())]
     Corrupt { path: PathBuf, digest: String },
 }
@@ -35,7 +39,18 @@ impl Hint for LayoutError {
     fn hints(&self) -> Vec<String> {
         match self {
             LayoutError::NoTag { .. } => vec!["name the tag: `oci-layout:DIR:TAG`".into()],
-            _ => Vec::new(),
+            LayoutError::NotALayout(_) => vec![
+                "push to a new or empty directory, or to one that holds an image layout (an `oci-layout` file)"
+                    .into(),
+            ],
+            LayoutError::NoDigest { .. } => vec![
+                "the image was removed or never written there; push it again, or name a tag: `oci-layout:DIR:TAG`"
+                    .into(),
+            ],
+            LayoutError::Write { .. }
+            | LayoutError::Read { .. }
+            | LayoutError::Invalid { .. }
+            | LayoutError::Corrupt { .. } => Vec::new(),
         }
     }
 }
@@ -47,6 +62,7 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
         let path = path.to_path_buf();
         move |source| LayoutError::Write { path, source }
     };
+    check_destination(dir)?;
     let blobs_dir = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs_dir).map_err(io(&blobs_dir))?;
     let layout_file = dir.join("oci-layout");
@@ -95,13 +111,28 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
     Ok((written, bytes))
 }
 
+/// A layout is written into a new or empty directory, or one that already holds a layout; any other
+/// directory is someone else's, and a file is not a directory.
+pub(crate) fn check_destination(dir: &Path) -> Result<(), LayoutError> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let empty =
+        meta.is_dir() && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if empty || dir.join("oci-layout").is_file() {
+        Ok(())
+    } else {
+        Err(LayoutError::NotALayout(dir.to_path_buf()))
+    }
+}
+
 /// `blobs/ALGORITHM/HEX`; the digest is text here, as a foreign index or manifest names it.
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
     dir.join("blobs").join(algorithm).join(hex)
 }
 
-/// An image layout opened for reading one tag.
+/// An image layout opened for reading one image.
 pub struct LayoutImage {
     dir: PathBuf,
     pub manifest: Vec<u8>,
@@ -109,7 +140,36 @@ pub struct LayoutImage {
 }
 
 impl LayoutImage {
-    pub fn open(dir: &Path, tag: &str) -> Result<LayoutImage, LayoutError> {
+    /// The image `digest` names, else the one `tag` (default `latest`) names in the index.
+    pub fn open(
+        dir: &Path,
+        tag: Option<&str>,
+        digest: Option<&Digest>,
+    ) -> Result<LayoutImage, LayoutError> {
+        let Some(digest) = digest else {
+            return LayoutImage::open_tag(dir, tag.unwrap_or("latest"));
+        };
+        let layout = LayoutImage {
+            dir: dir.to_path_buf(),
+            manifest: Vec::new(),
+            digest: digest.oci(),
+        };
+        if !blob_path(dir, &layout.digest).is_file() {
+            // Read the index first, so a directory that is no layout says so.
+            std::fs::read(dir.join("index.json")).map_err(|source| LayoutError::Read {
+                path: dir.join("index.json"),
+                source,
+            })?;
+            return Err(LayoutError::NoDigest {
+                path: dir.to_path_buf(),
+                digest: *digest,
+            });
+        }
+        let manifest = layout.blob(&layout.digest)?;
+        Ok(LayoutImage { manifest, ..layout })
+    }
+
+    fn open_tag(dir: &Path, tag: &str) -> Result<LayoutImage, LayoutError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|source| LayoutError::Read {
                 path: path.to_path_buf(),

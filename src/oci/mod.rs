@@ -79,14 +79,17 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
-    #[error("refusing to publish the module")]
-    Module(#[source] crate::module::ModuleError),
+    /// The module is not proxy-wasm; the error names the file, on one line.
+    #[error(transparent)]
+    Module(crate::module::ModuleError),
     #[error(transparent)]
     Layout(#[from] layout::LayoutError),
     #[error("no module to push: the project has not been built")]
     NoBuild,
     #[error("no destination: pass REF, or set `repository` in [package.metadata.wasmctl]")]
     NoReference,
+    #[error("no image: this project has not been pushed yet")]
+    NotPushed,
     #[error("Istio would reject `{reference}`")]
     Rejected {
         reference: String,
@@ -155,16 +158,22 @@ impl Hint for OciError {
                 Some(until) => format!("run the command again after {until}"),
                 None => "the registry is not taking requests for now".into(),
             }],
-            OciError::PushToDigest(_) => vec!["use `HOST/REPO:TAG`".into()],
+            OciError::PushToDigest(_) => {
+                vec!["push to a tag: `HOST/REPO:TAG` or `oci-layout:DIR:TAG`".into()]
+            }
             // Transparent variants keep their inner error out of the source chain: forward its hints.
             OciError::Layout(e) => e.hints(),
             OciError::Reference(e) => e.hints(),
             OciError::Credential(e) => e.hints(),
             OciError::Project(e) => e.hints(),
+            OciError::Module(e) => e.hints(),
             OciError::NoBuild => vec![
                 "run `wasmctl build` first, pass `--build`, or name a module with `--wasm FILE`"
                     .into(),
             ],
+            OciError::NotPushed => {
+                vec!["pass REF (HOST/REPO:TAG or oci-layout:DIR:TAG), or push first with `wasmctl push`".into()]
+            }
             OciError::NoReference => {
                 vec!["e.g. `wasmctl push localhost:5000/team/demo:v1`".into()]
             }

@@ -69,7 +69,8 @@ impl FetchedImage {
 #[derive(Debug, Clone)]
 pub struct PullOptions {
     pub source: ImageSource,
-    pub output_file: PathBuf,
+    /// The file to write; None: write nothing and hand the module back (`-o -`, stdout).
+    pub output_file: Option<PathBuf>,
 }
 
 /// What `pull` wrote.
@@ -80,10 +81,14 @@ pub struct PullOutcome {
     pub pinned: String,
     pub reference: String,
     pub digest: String,
-    pub path: PathBuf,
+    /// The file written, if any.
+    pub path: Option<PathBuf>,
     pub size: u64,
     pub sha256: String,
     pub accepted: bool,
+    /// The module, when no file was asked for.
+    #[serde(skip)]
+    pub module: Option<Vec<u8>>,
 }
 
 /// `wasmctl pull`: fetches the image and writes its module to `output_file`, warning of what
@@ -96,7 +101,9 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
     for reason in &found.reasons {
         reporter.warning(&format!("Istio would reject this image: {reason}"));
     }
-    write_module(&options.output_file, module)?;
+    if let Some(path) = &options.output_file {
+        write_module(path, module)?;
+    }
     Ok(PullOutcome {
         pinned: found.pinned(),
         reference: found.reference.clone(),
@@ -105,6 +112,7 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
         size: module.len() as u64,
         sha256: found.module_sha256.clone().unwrap_or_default(),
         accepted: found.accepted,
+        module: options.output_file.is_none().then(|| module.clone()),
     })
 }
 
@@ -128,7 +136,7 @@ pub fn fetch(source: &ImageSource, reporter: &dyn Reporter) -> Result<FetchedIma
 /// The project's last push, pinned by digest.
 fn last_push(selector: &ProjectSelector) -> Result<Location, OciError> {
     let project = Project::discover(selector)?;
-    let record = project.last_push().ok_or(OciError::NoReference)?;
+    let record = project.last_push().ok_or(OciError::NotPushed)?;
     Ok(Location::parse(&format!(
         "{}@{}",
         record.reference, record.digest
@@ -154,8 +162,8 @@ fn fetch_image(
                 Ok(search.conclude(image.to_string(), digest, blob))
             })
         }
-        Location::Layout { dir, tag } => {
-            let layout = LayoutImage::open(dir, tag)?;
+        Location::Layout { dir, tag, digest } => {
+            let layout = LayoutImage::open(dir, tag.as_deref(), digest.as_ref())?;
             let search = ModuleSearch::in_manifest(&layout.manifest);
             let blob = search.layer_digest().map(|d| layout.blob(d)).transpose()?;
             Ok(search.conclude(location.to_string(), layout.digest.clone(), blob))

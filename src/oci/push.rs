@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::auth::{self, Credential};
 use super::image::{self, Format, Image};
-use super::reference::Location;
+use super::reference::{ImageRef, Location};
 use super::registry::Registry;
 use super::transport::Transport;
 use super::{OciError, annotations, block_on};
@@ -79,15 +79,9 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
     let needed = options.module.is_none() || options.destination.is_none();
     let project = Project::discover_when(&options.project, needed, Lookup::CargoMetadata)?;
     let location = destination(options, project.as_ref())?;
-    let module_path = match (&options.module, &project) {
-        (Some(path), _) => path.clone(),
-        (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
-        (None, None) => return Err(OciError::NoBuild.into()),
-    };
-    let module = std::fs::read(&module_path).map_err(|source| OciError::ReadModule {
-        path: module_path.clone(),
-        source,
-    })?;
+    check_destination(&location)?;
+    let location = absolute(location);
+    let (module_path, module, info) = read_module(options, project.as_ref())?;
     let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);
     if options.format == Format::Cncf {
         reporter.warning(
@@ -108,7 +102,7 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
         annotations: &annotations,
         transport: &options.transport,
     };
-    let outcome = push(&module, &target, credential, reporter)?;
+    let outcome = push(&module, &info, &target, credential, reporter)?;
     if let Some(project) = &project {
         project.save_push(&PushRecord {
             reference: outcome.reference.clone(),
@@ -131,12 +125,61 @@ fn destination(options: &PushOptions, project: Option<&Project>) -> Result<Locat
         .repository
         .as_ref()
         .ok_or(OciError::NoReference)?;
-    Location::parse(&format!("{repository}:{}", project.version)).map_err(|source| {
+    // The same rule `wasmctl new` wrote the setting by.
+    let mut image = ImageRef::parse_repository(repository).map_err(|source| {
         OciError::BadRepositorySetting {
             manifest_path: project.cargo_manifest.clone(),
             source,
         }
-    })
+    })?;
+    image.tag = Some(project.version.clone());
+    Ok(Location::Registry(image))
+}
+
+/// A layout is recorded by its absolute path, so `verify` and `pull` find it from anywhere.
+fn absolute(location: Location) -> Location {
+    match location {
+        Location::Layout { dir, tag, digest } => Location::Layout {
+            dir: std::path::absolute(&dir).unwrap_or(dir),
+            tag,
+            digest,
+        },
+        registry => registry,
+    }
+}
+
+/// The module named, else the project's last build, checked to be proxy-wasm: nothing is
+/// packaged, asked or sent for a module that fails the checks.
+fn read_module(
+    options: &PushOptions,
+    project: Option<&Project>,
+) -> Result<(PathBuf, Vec<u8>, ModuleInfo), OciError> {
+    let path = match (&options.module, project) {
+        (Some(path), _) => path.clone(),
+        (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
+        (None, None) => return Err(OciError::NoBuild),
+    };
+    let module = std::fs::read(&path).map_err(|source| OciError::ReadModule {
+        path: path.clone(),
+        source,
+    })?;
+    let info = module::inspect(&module).map_err(|e| OciError::Module(e.in_file(&path)))?;
+    Ok((path, module, info))
+}
+
+/// Refuses a destination that cannot take the image before anything is asked or sent: a digest
+/// (an image is pushed to a tag) or a directory that holds something other than an image layout.
+fn check_destination(location: &Location) -> Result<(), OciError> {
+    match location {
+        Location::Registry(ImageRef {
+            digest: Some(_), ..
+        })
+        | Location::Layout {
+            digest: Some(_), ..
+        } => Err(OciError::PushToDigest(location.to_string())),
+        Location::Layout { dir, .. } => Ok(super::layout::check_destination(dir)?),
+        Location::Registry(_) => Ok(()),
+    }
 }
 
 /// Where an image goes and how it is packaged.
@@ -149,15 +192,14 @@ struct Target<'a> {
     transport: &'a Transport,
 }
 
-/// Checks the module is proxy-wasm, packages it, and publishes it. Nothing is sent for a module
-/// that fails the checks.
+/// Packages the module `info` describes and publishes it.
 fn push(
     module_bytes: &[u8],
+    info: &ModuleInfo,
     target: &Target<'_>,
     credential: Option<Credential>,
     reporter: &dyn Reporter,
 ) -> crate::Result<PushOutcome> {
-    let info: ModuleInfo = module::inspect(module_bytes).map_err(OciError::Module)?;
     let (image, module_sha256) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| Digest::of(module_bytes));
         let image = image::build(
@@ -171,18 +213,21 @@ fn push(
     });
     let (reference, uploaded_blobs, uploaded_bytes) = match target.location {
         Location::Registry(destination) => {
-            if destination.digest.is_some() {
-                return Err(OciError::PushToDigest(destination.to_string()).into());
-            }
             let mut destination = destination.clone();
             destination.tag = Some(destination.tag_or_latest().to_string());
             let mut registry = Registry::new(&destination, target.transport, credential, true)?;
             let (blobs, bytes) = block_on(push_to_registry(&mut registry, &image, reporter))?;
             (destination.to_string(), blobs, bytes)
         }
-        Location::Layout { dir, tag } => {
+        Location::Layout { dir, tag, .. } => {
+            let tag = tag.as_deref().unwrap_or("latest");
             let (blobs, bytes) = super::layout::write(dir, tag, &image)?;
-            (target.location.to_string(), blobs, bytes)
+            let written = Location::Layout {
+                dir: dir.clone(),
+                tag: Some(tag.to_string()),
+                digest: None,
+            };
+            (written.to_string(), blobs, bytes)
         }
     };
     Ok(PushOutcome {

@@ -40,6 +40,8 @@ pub enum ReferenceError {
     TooLong(String),
     #[error("invalid registry host `{0}`")]
     BadRegistryHost(String),
+    #[error("invalid repository `{0}`: a repository names no tag or digest")]
+    RepositoryWithTag(String),
 }
 
 impl Hint for ReferenceError {
@@ -52,6 +54,10 @@ impl Hint for ReferenceError {
                 vec!["repository names are lowercase, e.g. `ghcr.io/team/my-plugin:v1`".into()]
             }
             ReferenceError::BadRegistryHost(_) => Vec::new(),
+            ReferenceError::RepositoryWithTag(_) => vec![
+                "write HOST[:PORT]/REPOSITORY alone; `wasmctl push` tags it with the crate version"
+                    .into(),
+            ],
             _ => vec!["the form is `[oci://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`".into()],
         }
     }
@@ -137,6 +143,16 @@ impl ImageRef {
             tag: parts.tag.map(str::to_string),
             digest,
         })
+    }
+
+    /// Parses a repository as a project's `repository` setting holds it: `[oci://]host[:port]/path`,
+    /// with no tag or digest, since `push` adds the tag.
+    pub fn parse_repository(input: &str) -> Result<ImageRef, ReferenceError> {
+        let image = ImageRef::parse(input)?;
+        if image.tag.is_some() || image.digest.is_some() {
+            return Err(ReferenceError::RepositoryWithTag(input.to_string()));
+        }
+        Ok(image)
     }
 
     /// Reads a reference someone else wrote (a pushed reference, a `repository` setting, an
@@ -268,9 +284,11 @@ pub fn parse_registry_host(text: &str) -> Result<String, ReferenceError> {
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let probe = ImageRef::parse(&format!("{host}/wasmctl-login"))?;
+    // Checked as the host of a reference; errors name the text given, not the reference.
+    let bad = || ReferenceError::BadRegistryHost(text.to_string());
+    let probe = ImageRef::parse(&format!("{host}/wasmctl-login")).map_err(|_| bad())?;
     if probe.registry != host {
-        return Err(ReferenceError::BadRegistryHost(text.to_string()));
+        return Err(bad());
     }
     Ok(host.to_string())
 }
@@ -296,32 +314,45 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Registry(ImageRef),
-    /// `oci-layout:DIR[:TAG]`
+    /// `oci-layout:DIR[:TAG][@sha256:DIGEST]`
     Layout {
         dir: PathBuf,
-        tag: String,
+        tag: Option<String>,
+        digest: Option<Digest>,
     },
 }
 
 impl Location {
     pub fn parse(input: &str) -> Result<Location, ReferenceError> {
-        match input.strip_prefix("oci-layout:") {
-            Some(rest) => {
-                if rest.is_empty() {
-                    return Err(ReferenceError::Empty);
-                }
-                // DIR may hold `:`; the text after the last `:` is a tag only if it is a valid one.
-                let (dir, tag) = match rest.rsplit_once(':') {
-                    Some((dir, tag)) if !dir.is_empty() && TAG.is_match(tag) => (dir, tag),
-                    _ => (rest, "latest"),
-                };
-                Ok(Location::Layout {
-                    dir: PathBuf::from(dir),
-                    tag: tag.to_string(),
-                })
+        let Some(rest) = input.strip_prefix("oci-layout:") else {
+            return ImageRef::parse(input).map(Location::Registry);
+        };
+        // DIR may hold `:` and `@`: the text after the last `@` is a digest only if it reads as
+        // one, and the text after the last `:` is a tag only if it is a valid one.
+        let (rest, digest) = match rest.rsplit_once('@') {
+            Some((rest, digest)) if digest.starts_with("sha256:") => {
+                let parsed = digest
+                    .parse::<Digest>()
+                    .map_err(|_| ReferenceError::BadDigest {
+                        reference: input.to_string(),
+                        digest: digest.to_string(),
+                    })?;
+                (rest, Some(parsed))
             }
-            None => ImageRef::parse(input).map(Location::Registry),
+            _ => (rest, None),
+        };
+        let (dir, tag) = match rest.rsplit_once(':') {
+            Some((dir, tag)) if !dir.is_empty() && TAG.is_match(tag) => (dir, Some(tag)),
+            _ => (rest, None),
+        };
+        if dir.is_empty() {
+            return Err(ReferenceError::Empty);
         }
+        Ok(Location::Layout {
+            dir: PathBuf::from(dir),
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 }
 
@@ -329,7 +360,16 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Registry(r) => r.fmt(f),
-            Location::Layout { dir, tag } => write!(f, "oci-layout:{}:{tag}", dir.display()),
+            Location::Layout { dir, tag, digest } => {
+                write!(f, "oci-layout:{}", dir.display())?;
+                if let Some(tag) = tag {
+                    write!(f, ":{tag}")?;
+                }
+                if let Some(digest) = digest {
+                    write!(f, "@{digest}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -394,6 +434,22 @@ mod tests {
     }
 
     #[test]
+    fn repositories_have_no_tag_or_digest() {
+        let r = ImageRef::parse_repository("ghcr.io/acme/demo").unwrap();
+        assert_eq!(r.to_string(), "ghcr.io/acme/demo");
+        assert!(ImageRef::parse_repository("oci://localhost:5000/demo").is_ok());
+        for bad in ["ghcr.io/acme/demo:v1", "localhost:5000/demo@sha256:00"] {
+            assert!(ImageRef::parse_repository(bad).is_err(), "accepted {bad}");
+        }
+        assert_eq!(
+            ImageRef::parse_repository("ghcr.io/acme/demo:v1"),
+            Err(ReferenceError::RepositoryWithTag(
+                "ghcr.io/acme/demo:v1".into()
+            ))
+        );
+    }
+
+    #[test]
     fn error_without_host_hints_at_one() {
         let err = ImageRef::parse("team/demo:v1").unwrap_err();
         assert!(err.hints()[0].contains("docker.io/team/demo:v1"));
@@ -439,19 +495,34 @@ mod tests {
 
     #[test]
     fn layout_locations() {
+        let layout = |dir: &str, tag: Option<&str>, digest: Option<Digest>| Location::Layout {
+            dir: dir.into(),
+            tag: tag.map(str::to_string),
+            digest,
+        };
         assert_eq!(
             Location::parse("oci-layout:out/img:v2").unwrap(),
-            Location::Layout {
-                dir: "out/img".into(),
-                tag: "v2".into()
-            }
+            layout("out/img", Some("v2"), None)
         );
         assert_eq!(
             Location::parse("oci-layout:/tmp/x").unwrap(),
-            Location::Layout {
-                dir: "/tmp/x".into(),
-                tag: "latest".into()
-            }
+            layout("/tmp/x", None, None)
+        );
+        let digest = Digest::of(b"image");
+        let pinned = format!("oci-layout:/tmp/x:v1@{digest}");
+        assert_eq!(
+            Location::parse(&pinned).unwrap(),
+            layout("/tmp/x", Some("v1"), Some(digest))
+        );
+        assert_eq!(Location::parse(&pinned).unwrap().to_string(), pinned);
+        assert_eq!(
+            Location::parse(&format!("oci-layout:/tmp/x@{digest}")).unwrap(),
+            layout("/tmp/x", None, Some(digest))
+        );
+        assert!(Location::parse("oci-layout:/tmp/x@sha256:abc").is_err());
+        assert_eq!(
+            Location::parse("oci-layout:/tmp/a@b").unwrap(),
+            layout("/tmp/a@b", None, None)
         );
         assert!(matches!(
             Location::parse("localhost/x:1").unwrap(),

@@ -54,9 +54,32 @@ pub fn find(id: &str) -> Option<Template> {
     templates().into_iter().find(|t| t.id == id)
 }
 
+/// The template id closest to `id`, when one is close enough to be what was meant (clap's rule
+/// for suggesting a subcommand: Jaro similarity above 0.7), or contains it (`auth`).
+pub(super) fn closest(id: &str) -> Option<&'static str> {
+    let all = templates();
+    if let Some(t) = all.iter().find(|t| t.id.contains(id) && !id.is_empty()) {
+        return Some(t.id);
+    }
+    all.iter()
+        .map(|t| (strsim::jaro(id, t.id), t.id))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, id)| id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggests_the_closest_id() {
+        assert_eq!(closest("http-header"), Some("http-headers"));
+        assert_eq!(closest("htp-auth"), Some("http-auth"));
+        assert_eq!(closest("auth"), Some("http-auth"));
+        assert_eq!(closest("netwrok"), Some("network"));
+        assert_eq!(closest("grpc"), None);
+    }
 
     #[test]
     fn every_template_has_metadata_and_a_cargo_toml() {

@@ -3,6 +3,7 @@
 mod catalog;
 mod name;
 mod render;
+mod settings;
 mod staging;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,9 @@ pub use catalog::{DEFAULT_TEMPLATE, Template, find, templates};
 pub use name::{NameError, PluginName};
 
 use crate::error::Hint;
+use crate::manifest::ManifestError;
+use crate::oci::ReferenceError;
+pub use settings::{check_namespace, check_repository, parse_selector};
 pub use staging::check_destination;
 
 /// The repository a new project pushes to unless told otherwise: a registry on the local machine,
@@ -36,6 +40,12 @@ pub enum ScaffoldError {
         #[source]
         source: std::io::Error,
     },
+    /// A namespace or selector the manifest would refuse.
+    #[error(transparent)]
+    BadSetting(#[from] ManifestError),
+    /// A repository push would refuse.
+    #[error(transparent)]
+    BadRepository(#[from] ReferenceError),
 }
 
 impl Hint for ScaffoldError {
@@ -58,18 +68,27 @@ impl Hint for ScaffoldError {
                 }
                 hints
             }
-            ScaffoldError::UnknownTemplate(_) => vec![format!(
-                "available templates: {} (see `wasmctl new --list`)",
-                templates()
-                    .iter()
-                    .map(|t| t.id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )],
+            ScaffoldError::UnknownTemplate(id) => {
+                let mut hints: Vec<String> = catalog::closest(id)
+                    .map(|close| format!("did you mean `{close}`?"))
+                    .into_iter()
+                    .collect();
+                hints.push(format!(
+                    "available templates: {} (see `wasmctl new --list`)",
+                    templates()
+                        .iter()
+                        .map(|t| t.id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                hints
+            }
             ScaffoldError::NotEmpty(_) => {
                 vec!["pass --force to replace it, or choose another directory with --dir".into()]
             }
-            _ => Vec::new(),
+            ScaffoldError::BadSetting(e) => e.hints(),
+            ScaffoldError::BadRepository(e) => e.hints(),
+            ScaffoldError::NotADirectory(_) | ScaffoldError::Write { .. } => Vec::new(),
         }
     }
 }
@@ -111,13 +130,19 @@ pub struct NewOutput {
     pub name: String,
     pub template: String,
     pub files: Vec<PathBuf>,
+    /// What was in the destination before and is gone now (with --force): its top-level entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
 }
 
 /// Writes the project into a temporary directory beside the destination, then renames it into place.
+/// Every value is checked first, so a bad one writes nothing.
 pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
     let template = find(&options.template)
         .ok_or_else(|| ScaffoldError::UnknownTemplate(options.template.clone()))?;
+    options.validate()?;
     check_destination(&options.dir, options.force)?;
+    let replaced = staging::entries(&options.dir);
 
     let dest = staging::absolute(&options.dir);
     let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -155,5 +180,6 @@ pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
         name: options.name.to_string(),
         template: template.id.to_string(),
         files,
+        replaced,
     })
 }

@@ -23,6 +23,20 @@ pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
     }
 }
 
+/// The names of the entries in `dir`, sorted; empty when it does not exist.
+pub(super) fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 pub(super) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -243,8 +243,8 @@ fn write_config(
         path: path.clone(),
         source,
     };
-    // write_atomic's temporary file is created 0600, so the secret is never world-readable.
-    crate::fs::write_atomic(path, &text).map_err(io)?;
+    // The temporary file is created 0600, so the secret is never world-readable.
+    crate::fs::write_private(path, &text).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
