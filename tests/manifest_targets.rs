@@ -899,3 +899,162 @@ fn envoy_kinds_refuse_bad_input() {
         Some("Envoy fetches modules over HTTP(S) only"),
     );
 }
+
+#[test]
+fn higress_plugin_with_match_rules_validates_against_its_crd() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-higress");
+    std::fs::write(project.join("orders.yaml"), "headers:\n  x-route: orders\n").unwrap();
+    std::fs::write(
+        project.join("api.json"),
+        r#"{"headers": {"x-domain": "api"}}"#,
+    )
+    .unwrap();
+    let r = run_ok(wasmctl(&project).args([
+        "manifest",
+        "--kind",
+        "HigressWasmPlugin",
+        "-n",
+        "higress-system",
+        "--phase",
+        "AUTHN",
+        "--priority",
+        "100",
+        "--match-rule",
+        "ingress=default/orders,config=orders.yaml",
+        "--match-rule",
+        "domain=*.example.com,domain=api.example.com,config=api.json",
+        "--match-rule",
+        "service=backend.default.svc.cluster.local,config-disable=true",
+    ]));
+    assert_golden("higress-wasm-plugin.yaml", &r.stdout);
+    let documents = valid_documents(&r.stdout);
+    let plugin = &documents[0];
+    assert_eq!(plugin["apiVersion"], "extensions.higress.io/v1alpha1");
+    assert_eq!(plugin["kind"], "WasmPlugin");
+    let spec = &plugin["spec"];
+    assert_eq!(
+        spec["url"],
+        format!("oci://localhost:5000/mt-higress@sha256:{DIGEST}")
+    );
+    // The project's configuration is the default; a pluginConfig would override every rule.
+    assert_eq!(
+        spec["defaultConfig"],
+        json!({"headers": {"x-greeting": "hello"}})
+    );
+    assert!(spec.get("pluginConfig").is_none());
+    assert_eq!(
+        spec["matchRules"],
+        json!([
+            {"ingress": ["default/orders"], "config": {"headers": {"x-route": "orders"}}},
+            {"domain": ["*.example.com", "api.example.com"], "config": {"headers": {"x-domain": "api"}}},
+            {"service": ["backend.default.svc.cluster.local"], "configDisable": true},
+        ])
+    );
+
+    let r = run_ok(wasmctl(&project).args([
+        "manifest",
+        "--kind",
+        "higresswasmplugin",
+        "--match-rule",
+        "domain=api.example.com",
+        "--default-config-disable",
+    ]));
+    let documents = valid_documents(&r.stdout);
+    assert_eq!(documents[0]["spec"]["defaultConfigDisable"], true);
+}
+
+#[test]
+fn higress_refuses_what_it_cannot_express() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-higress-bad");
+    let h = |extra: &[&'static str]| -> Vec<&'static str> {
+        ["--kind", "HigressWasmPlugin"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect()
+    };
+    let cases: Vec<(Vec<&str>, &str, Option<&str>)> = vec![
+        (
+            h(&["--match-rule", "host=api.example.com"]),
+            "invalid --match-rule `host=api.example.com`: unknown field `host`: expected ingress, domain, service, config or config-disable",
+            None,
+        ),
+        (
+            h(&["--match-rule", "ingress=default/a,domain=a.example.com"]),
+            "a rule matches by ingress, domain or service, not several",
+            Some("one --match-rule per kind"),
+        ),
+        (
+            h(&["--match-rule", "config=config.yaml"]),
+            "invalid match rule has no match condition",
+            Some("ingress=NS/NAME"),
+        ),
+        (
+            h(&["--match-rule", "ingress=orders"]),
+            "`orders` is not NAMESPACE/NAME",
+            None,
+        ),
+        (
+            h(&["--selector", "app=x"]),
+            "--selector cannot be expressed in --kind HigressWasmPlugin",
+            Some("--match-rule"),
+        ),
+        (
+            h(&["--env", "A=1"]),
+            "--env cannot be expressed in --kind HigressWasmPlugin",
+            Some("no vmConfig"),
+        ),
+        (
+            h(&["--type", "NETWORK"]),
+            "type NETWORK cannot be expressed",
+            None,
+        ),
+        (
+            h(&["--default-config-disable"]),
+            "the plugin would apply nowhere",
+            Some("add a --match-rule"),
+        ),
+        (
+            vec!["--match-rule", "domain=a.example.com"],
+            "--match-rule cannot be expressed in --kind WasmPlugin",
+            Some("--kind HigressWasmPlugin"),
+        ),
+    ];
+    for (args, expected, hint) in &cases {
+        assert_refused(&project, args, expected, *hint);
+    }
+}
+
+/// The Higress CRD checks must be able to fail too.
+#[test]
+fn higress_crd_catches_what_the_api_server_refuses() {
+    if !crd::available_for(&crd::HIGRESS) {
+        return;
+    }
+    let base = json!({
+        "apiVersion": "extensions.higress.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": "x", "namespace": "higress-system"},
+        "spec": {"url": "oci://ghcr.io/a/b:1", "matchRules": [{"domain": ["a.example.com"]}]}
+    });
+    crd::assert_valid(&base);
+    for patch in [
+        json!({"phase": "EARLY"}),
+        json!({"pluginConfg": {}}),
+        json!({"matchRules": [{"route": ["a"]}]}),
+        json!({"defaultConfigDisable": "yes"}),
+        json!({"imagePullPolicy": "Never"}),
+    ] {
+        let mut object = base.clone();
+        for (key, value) in patch.as_object().unwrap() {
+            object["spec"][key] = value.clone();
+        }
+        let found = crd::violations(&object);
+        assert!(
+            found.iter().any(|v| v.starts_with("schema")),
+            "{patch}: {found:?}"
+        );
+    }
+}
