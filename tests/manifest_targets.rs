@@ -198,7 +198,12 @@ fn envoy_extension_policy_pull_secret_http_code_and_options() {
         secret["metadata"],
         json!({"name": "mt-eg-secret-pull-secret", "namespace": "gateways"})
     );
+}
 
+#[test]
+fn envoy_extension_policy_http_code_and_plain_image_urls() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-eg-urls");
     // An http(s) module: code.type HTTP with the checksum of its bytes.
     let sha = "ab".repeat(32);
     let r = run_ok(wasmctl(&project).args([
@@ -334,6 +339,17 @@ fn flags_a_kind_cannot_express_are_refused() {
             "--listen cannot be expressed",
             Some("--kind envoy-bootstrap"),
         ),
+    ];
+    for (args, expected, hint) in &cases {
+        assert_refused(&project, args, expected, *hint);
+    }
+}
+
+#[test]
+fn envoy_extension_policy_needs_gateway_api_targets() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-refused-targets");
+    let cases: Vec<(Vec<&str>, &str, Option<&str>)> = vec![
         (
             vec!["--kind", "EnvoyExtensionPolicy"],
             "an EnvoyExtensionPolicy needs a target",
@@ -360,7 +376,14 @@ fn flags_a_kind_cannot_express_are_refused() {
             None,
         ),
         (
-            with(&["--sha256", "ABC"]),
+            vec![
+                "--kind",
+                "EnvoyExtensionPolicy",
+                "--target-ref",
+                "Gateway/eg",
+                "--sha256",
+                "ABC",
+            ],
             "is not 64 lower-case hex digits",
             None,
         ),
@@ -884,6 +907,13 @@ fn envoy_kinds_refuse_bad_input() {
         &["--kind", "envoy-filter", "--listen", "127.0.0.1:1"],
         "--listen cannot be expressed in --kind envoy-filter",
         Some("--kind envoy-bootstrap"),
+    );
+    let sha = "a".repeat(64);
+    assert_refused(
+        p,
+        &["--kind", "envoy-bootstrap", "--sha256", &sha],
+        "Envoy checks the sha256 of a remote module only",
+        None,
     );
     assert_refused(
         p,
