@@ -198,7 +198,12 @@ fn envoy_extension_policy_pull_secret_http_code_and_options() {
         secret["metadata"],
         json!({"name": "mt-eg-secret-pull-secret", "namespace": "gateways"})
     );
+}
 
+#[test]
+fn envoy_extension_policy_http_code_and_plain_image_urls() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-eg-urls");
     // An http(s) module: code.type HTTP with the checksum of its bytes.
     let sha = "ab".repeat(32);
     let r = run_ok(wasmctl(&project).args([
@@ -334,6 +339,17 @@ fn flags_a_kind_cannot_express_are_refused() {
             "--listen cannot be expressed",
             Some("--kind envoy-bootstrap"),
         ),
+    ];
+    for (args, expected, hint) in &cases {
+        assert_refused(&project, args, expected, *hint);
+    }
+}
+
+#[test]
+fn envoy_extension_policy_needs_gateway_api_targets() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-refused-targets");
+    let cases: Vec<(Vec<&str>, &str, Option<&str>)> = vec![
         (
             vec!["--kind", "EnvoyExtensionPolicy"],
             "an EnvoyExtensionPolicy needs a target",
@@ -360,7 +376,14 @@ fn flags_a_kind_cannot_express_are_refused() {
             None,
         ),
         (
-            with(&["--sha256", "ABC"]),
+            vec![
+                "--kind",
+                "EnvoyExtensionPolicy",
+                "--target-ref",
+                "Gateway/eg",
+                "--sha256",
+                "ABC",
+            ],
             "is not 64 lower-case hex digits",
             None,
         ),
@@ -575,31 +598,85 @@ fn write_bootstrap(project: &Path, dir: &Path, port: u16, args: &[&str]) -> Path
     out
 }
 
+/// `envoy --mode validate -c FILE`: Envoy's own verdict on a configuration, without running it.
+#[track_caller]
+fn assert_envoy_accepts(config: &Path) {
+    let binary = wasmctl::envoy::find_binary().expect("Envoy is installed");
+    let out = Command::new(binary)
+        .args(["--mode", "validate", "--use-dynamic-base-id", "-c"])
+        .arg(config)
+        .output()
+        .expect("run envoy --mode validate");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "envoy refuses {}:\n{log}",
+        config.display()
+    );
+    assert!(
+        !log.contains("Deprecated field"),
+        "deprecated fields:\n{log}"
+    );
+}
+
 /// The bootstrap of each HTTP template, in real Envoy: the behaviour the template promises.
 #[test]
 fn envoy_bootstrap_runs_the_http_templates_in_envoy() {
     let tmp = tempdir();
     let headers = built_template("http-headers");
+    // The typical bootstrap: the default listener, INLINE and host variables, a fail strategy.
+    let golden = tmp.path().join("golden.yaml");
+    run_ok(
+        wasmctl(&headers.project)
+            .args([
+                "manifest",
+                "--kind",
+                "envoy-bootstrap",
+                "--env",
+                "TRUST_DOMAIN=cluster.local",
+            ])
+            .args([
+                "--env-from-host",
+                "POD_NAME",
+                "--fail-strategy",
+                "FAIL_OPEN",
+                "-o",
+            ])
+            .arg(&golden),
+    );
+    let text = std::fs::read_to_string(&golden).unwrap();
+    assert_golden("envoy-bootstrap.yaml", &normalize(&text));
+    assert_envoy_accepts(&golden);
+    for strategy in ["FAIL_CLOSE", "FAIL_RELOAD"] {
+        let r = run_ok(wasmctl(&headers.project).args([
+            "manifest",
+            "--kind",
+            "envoy-bootstrap",
+            "--fail-strategy",
+            strategy,
+        ]));
+        std::fs::write(&golden, r.stdout).unwrap();
+        assert_envoy_accepts(&golden);
+    }
+
+    // TRUST_DOMAIN from Envoy's own environment (host_env_keys) becomes x-trust-domain.
     let port = free_port();
     let config = write_bootstrap(
         &headers.project,
         tmp.path(),
         port,
-        &[
-            "--env",
-            "TRUST_DOMAIN=cluster.local",
-            "--env-from-host",
-            "POD_NAME",
-        ],
+        &["--env-from-host", "TRUST_DOMAIN"],
     );
-    let text = std::fs::read_to_string(&config).unwrap();
-    assert_golden("envoy-bootstrap.yaml", &normalize(&text, &headers.project));
-    let envoy = RunningEnvoy::start(&config, port, &[("POD_NAME", "pod-1")]).unwrap();
+    let envoy = RunningEnvoy::start(&config, port, &[("TRUST_DOMAIN", "from-host")]).unwrap();
     let response = get(port, "/", &[]);
     assert_eq!(response.status, 200, "{}", envoy.log());
     assert_eq!(response.header("x-greeting"), Some("hello"));
-    // INLINE variables reach the plugin as environment_variables.key_values.
-    assert_eq!(response.header("x-trust-domain"), Some("cluster.local"));
+    assert_eq!(
+        response.header("x-trust-domain"),
+        Some("from-host"),
+        "{}",
+        envoy.log()
+    );
     assert_eq!(response.body, "ok\n", "the direct reply");
     drop(envoy);
 
@@ -618,11 +695,10 @@ fn envoy_bootstrap_runs_the_http_templates_in_envoy() {
     assert_eq!(allowed.status, 200, "{}", envoy.log());
 }
 
-/// The bootstrap's paths and digests vary by machine; the golden file holds placeholders.
-fn normalize(text: &str, project: &Path) -> String {
-    let artifact = std::fs::canonicalize(plugin_target_dir()).unwrap();
-    text.replace(&artifact.display().to_string(), "[TARGET]")
-        .replace(&project.display().to_string(), "[PROJECT]")
+/// The module's path varies by machine; the golden file holds a placeholder.
+fn normalize(text: &str) -> String {
+    let target = std::fs::canonicalize(plugin_target_dir()).unwrap();
+    text.replace(&target.display().to_string(), "[TARGET]")
 }
 
 /// A TCP peer that writes back what it reads, for `--upstream`.
@@ -741,17 +817,14 @@ fn envoy_bootstrap_with_remote_code_checks_the_sha256() {
         port,
         &["--code", "remote", "--url", &url, "--sha256", &wrong],
     );
-    match RunningEnvoy::start(&config, port, &[]) {
-        Err(log) => assert!(log.contains("wasm") || log.contains("Wasm"), "{log}"),
-        Ok(envoy) => {
-            let response = get(port, "/", &[]);
-            assert!(
-                response.header("x-greeting").is_none(),
-                "a module with the wrong sha256 ran:\n{}",
-                envoy.log()
-            );
-        }
-    }
+    let envoy = RunningEnvoy::start(&config, port, &[]).unwrap();
+    let refused = envoy
+        .wait_for_log("Retry limit exceeded for fetching data from remote data source")
+        .and_then(|_| envoy.wait_for_log("failed to load"));
+    assert!(refused.is_some(), "Envoy took the module:\n{}", envoy.log());
+    let response = get(port, "/", &[]);
+    assert_eq!(response.status, 503, "fails closed:\n{}", envoy.log());
+    assert!(response.header("x-greeting").is_none());
 }
 
 #[test]
@@ -835,6 +908,13 @@ fn envoy_kinds_refuse_bad_input() {
         "--listen cannot be expressed in --kind envoy-filter",
         Some("--kind envoy-bootstrap"),
     );
+    let sha = "a".repeat(64);
+    assert_refused(
+        p,
+        &["--kind", "envoy-bootstrap", "--sha256", &sha],
+        "Envoy checks the sha256 of a remote module only",
+        None,
+    );
     assert_refused(
         p,
         &[
@@ -848,4 +928,163 @@ fn envoy_kinds_refuse_bad_input() {
         "--code remote needs an http(s) url",
         Some("Envoy fetches modules over HTTP(S) only"),
     );
+}
+
+#[test]
+fn higress_plugin_with_match_rules_validates_against_its_crd() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-higress");
+    std::fs::write(project.join("orders.yaml"), "headers:\n  x-route: orders\n").unwrap();
+    std::fs::write(
+        project.join("api.json"),
+        r#"{"headers": {"x-domain": "api"}}"#,
+    )
+    .unwrap();
+    let r = run_ok(wasmctl(&project).args([
+        "manifest",
+        "--kind",
+        "HigressWasmPlugin",
+        "-n",
+        "higress-system",
+        "--phase",
+        "AUTHN",
+        "--priority",
+        "100",
+        "--match-rule",
+        "ingress=default/orders,config=orders.yaml",
+        "--match-rule",
+        "domain=*.example.com,domain=api.example.com,config=api.json",
+        "--match-rule",
+        "service=backend.default.svc.cluster.local,config-disable=true",
+    ]));
+    assert_golden("higress-wasm-plugin.yaml", &r.stdout);
+    let documents = valid_documents(&r.stdout);
+    let plugin = &documents[0];
+    assert_eq!(plugin["apiVersion"], "extensions.higress.io/v1alpha1");
+    assert_eq!(plugin["kind"], "WasmPlugin");
+    let spec = &plugin["spec"];
+    assert_eq!(
+        spec["url"],
+        format!("oci://localhost:5000/mt-higress@sha256:{DIGEST}")
+    );
+    // The project's configuration is the default; a pluginConfig would override every rule.
+    assert_eq!(
+        spec["defaultConfig"],
+        json!({"headers": {"x-greeting": "hello"}})
+    );
+    assert!(spec.get("pluginConfig").is_none());
+    assert_eq!(
+        spec["matchRules"],
+        json!([
+            {"ingress": ["default/orders"], "config": {"headers": {"x-route": "orders"}}},
+            {"domain": ["*.example.com", "api.example.com"], "config": {"headers": {"x-domain": "api"}}},
+            {"service": ["backend.default.svc.cluster.local"], "configDisable": true},
+        ])
+    );
+
+    let r = run_ok(wasmctl(&project).args([
+        "manifest",
+        "--kind",
+        "higresswasmplugin",
+        "--match-rule",
+        "domain=api.example.com",
+        "--default-config-disable",
+    ]));
+    let documents = valid_documents(&r.stdout);
+    assert_eq!(documents[0]["spec"]["defaultConfigDisable"], true);
+}
+
+#[test]
+fn higress_refuses_what_it_cannot_express() {
+    let tmp = tempdir();
+    let project = pushed_project(tmp.path(), "mt-higress-bad");
+    let h = |extra: &[&'static str]| -> Vec<&'static str> {
+        ["--kind", "HigressWasmPlugin"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect()
+    };
+    let cases: Vec<(Vec<&str>, &str, Option<&str>)> = vec![
+        (
+            h(&["--match-rule", "host=api.example.com"]),
+            "invalid --match-rule `host=api.example.com`: unknown field `host`: expected ingress, domain, service, config or config-disable",
+            None,
+        ),
+        (
+            h(&["--match-rule", "ingress=default/a,domain=a.example.com"]),
+            "a rule matches by ingress, domain or service, not several",
+            Some("one --match-rule per kind"),
+        ),
+        (
+            h(&["--match-rule", "config=config.yaml"]),
+            "invalid match rule has no match condition",
+            Some("ingress=NS/NAME"),
+        ),
+        (
+            h(&["--match-rule", "ingress=orders"]),
+            "`orders` is not NAMESPACE/NAME",
+            None,
+        ),
+        (
+            h(&["--selector", "app=x"]),
+            "--selector cannot be expressed in --kind HigressWasmPlugin",
+            Some("--match-rule"),
+        ),
+        (
+            h(&["--env", "A=1"]),
+            "--env cannot be expressed in --kind HigressWasmPlugin",
+            Some("no vmConfig"),
+        ),
+        (
+            h(&["--type", "NETWORK"]),
+            "type NETWORK cannot be expressed",
+            None,
+        ),
+        (
+            h(&["--default-config-disable"]),
+            "the plugin would apply nowhere",
+            Some("add a --match-rule"),
+        ),
+        (
+            vec!["--match-rule", "domain=a.example.com"],
+            "--match-rule cannot be expressed in --kind WasmPlugin",
+            Some("--kind HigressWasmPlugin"),
+        ),
+    ];
+    for (args, expected, hint) in &cases {
+        assert_refused(&project, args, expected, *hint);
+    }
+}
+
+/// The Higress CRD checks must be able to fail too.
+#[test]
+fn higress_crd_catches_what_the_api_server_refuses() {
+    if !crd::available_for(&crd::HIGRESS) {
+        return;
+    }
+    let base = json!({
+        "apiVersion": "extensions.higress.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": "x", "namespace": "higress-system"},
+        "spec": {"url": "oci://ghcr.io/a/b:1", "matchRules": [{"domain": ["a.example.com"]}]}
+    });
+    crd::assert_valid(&base);
+    for patch in [
+        json!({"phase": "EARLY"}),
+        json!({"pluginConfg": {}}),
+        json!({"matchRules": [{"route": ["a"]}]}),
+        json!({"defaultConfigDisable": "yes"}),
+        json!({"imagePullPolicy": "Never"}),
+    ] {
+        let mut object = base.clone();
+        for (key, value) in patch.as_object().unwrap() {
+            object["spec"][key] = value.clone();
+        }
+        let found = crd::violations(&object);
+        assert!(
+            found.iter().any(|v| v.starts_with("schema")),
+            "{patch}: {found:?}"
+        );
+    }
 }

@@ -61,7 +61,7 @@ pub(crate) struct WasmPlugin {
     pub env: Vec<(String, String)>,
     /// `environment_variables.host_env_keys`: variables copied from Envoy's own environment.
     pub host_env_keys: Vec<String>,
-    /// `fail_open`, or `failure_policy` for what `fail_open` cannot say.
+    /// `failure_policy`.
     pub failure: Option<Failure>,
 }
 
@@ -99,11 +99,14 @@ impl WasmPlugin {
         if let Some(text) = &self.configuration {
             plugin["configuration"] = string_value(text);
         }
-        match self.failure {
-            Some(Failure::Open) => plugin["fail_open"] = true.into(),
-            Some(Failure::Close) => plugin["fail_open"] = false.into(),
-            Some(Failure::Reload) => plugin["failure_policy"] = "FAIL_RELOAD".into(),
-            None => {}
+        // Envoy 1.40 deprecates `fail_open` for `failure_policy`, which also says FAIL_RELOAD.
+        if let Some(failure) = self.failure {
+            plugin["failure_policy"] = match failure {
+                Failure::Close => "FAIL_CLOSED",
+                Failure::Open => "FAIL_OPEN",
+                Failure::Reload => "FAIL_RELOAD",
+            }
+            .into();
         }
         plugin
     }

@@ -195,6 +195,14 @@ fn code(options: &ManifestOptions, project: Option<&Project>) -> Result<Code, Ma
         CodeSource::File
     }) {
         CodeSource::File => {
+            if let Some(sha) = &options.sha256 {
+                return Err(ManifestError::BadArgument {
+                    flag: "--sha256",
+                    item: sha.clone(),
+                    message: "Envoy checks the sha256 of a remote module only: add --code remote"
+                        .into(),
+                });
+            }
             let path = match (&url_scheme, project) {
                 (Some((scheme, path)), _) if scheme == "file" => PathBuf::from(path),
                 (Some(_), _) => {

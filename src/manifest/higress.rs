@@ -254,3 +254,24 @@ fn check_rule(rule: &MatchRule, at: &str, p: &mut Problems) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_check() {
+        let rule =
+            parse_rule("domain=a.example.com,domain=*.b.example.com,config-disable=true").unwrap();
+        assert_eq!(rule.domain, ["a.example.com", "*.b.example.com"]);
+        assert!(rule.config_disable);
+        assert!(parse_rule("route=x").is_err());
+        assert!(parse_rule("domain").is_err());
+        assert!(parse_rule("config-disable=maybe").is_err());
+        let mut p = Problems::default();
+        check_rule(&parse_rule("service=a,ingress=ns/b").unwrap(), "r", &mut p);
+        check_rule(&MatchRule::default(), "r", &mut p);
+        check_rule(&parse_rule("ingress=Bad/x").unwrap(), "r", &mut p);
+        assert_eq!(p.0.len(), 3, "{:?}", p.0);
+    }
+}

@@ -1,5 +1,7 @@
-//! Istio WasmPlugin and TrafficExtension resources: defaults from the project and its last push,
-//! the user's overrides, validation against what Istio accepts, and stable YAML or JSON.
+//! How a plugin is deployed: Istio's WasmPlugin and TrafficExtension, Envoy Gateway's
+//! EnvoyExtensionPolicy, Higress's WasmPlugin, and plain Envoy configuration. Defaults from the
+//! project and its last push, the user's overrides, validation against what the proxy accepts, and
+//! stable YAML or JSON.
 
 pub(crate) mod config;
 mod envoy_config;

@@ -5,7 +5,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::ManifestError;
-use super::types::Kind;
 
 /// One `--kind`, spelled as its users write it; parsed case-insensitively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,15 +40,6 @@ impl Target {
             Target::HigressWasmPlugin => "HigressWasmPlugin",
             Target::EnvoyBootstrap => "envoy-bootstrap",
             Target::EnvoyFilter => "envoy-filter",
-        }
-    }
-
-    /// The Istio resource this target is, if it is one.
-    pub fn istio_kind(self) -> Option<Kind> {
-        match self {
-            Target::WasmPlugin => Some(Kind::WasmPlugin),
-            Target::TrafficExtension => Some(Kind::TrafficExtension),
-            _ => None,
         }
     }
 

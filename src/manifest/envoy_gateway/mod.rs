@@ -285,3 +285,34 @@ fn code(wasm: &WasmSource) -> Result<WasmCode, ManifestError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(url: &str) -> Result<WasmCode, ManifestError> {
+        code(&WasmSource {
+            url: url.into(),
+            ..WasmSource::default()
+        })
+    }
+
+    #[test]
+    fn urls_become_image_or_http_code() {
+        let image = code_of("oci://localhost:5000/x@sha256:ab").unwrap();
+        assert_eq!(image.code_type, CodeType::Image);
+        assert_eq!(image.image.unwrap().url, "localhost:5000/x@sha256:ab");
+        assert_eq!(
+            code_of("localhost:5000/x:1").unwrap().image.unwrap().url,
+            "localhost:5000/x:1"
+        );
+        assert_eq!(
+            code_of("HTTPS://h/x.wasm").unwrap().code_type,
+            CodeType::Http
+        );
+        assert!(code_of("file:///x.wasm").is_err());
+        assert!(code_of("ftp://h/x.wasm").is_err());
+        assert_eq!(gateway_api_group("grpcroute"), Some(GATEWAY_API_GROUP));
+        assert_eq!(gateway_api_group("Service"), None);
+    }
+}
