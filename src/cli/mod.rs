@@ -2,15 +2,18 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use output::{ColorChoice, Printer, Verbosity};
 use wasmctl::project::ProjectSelector;
 
 mod build;
+mod checked;
+mod completions;
 pub mod exit;
 mod key_value;
 mod login;
 mod logout;
+mod man;
 mod manifest;
 mod new;
 pub mod output;
@@ -20,12 +23,14 @@ mod reporter;
 mod run;
 mod test;
 mod verify;
+mod version;
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmctl",
     version,
+    long_version = version::long_version(),
     propagate_version = true,
     max_term_width = 100,
     after_help = exit::EXIT_CODES_HELP
@@ -88,6 +93,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     Login(login::LoginArgs),
     Logout(logout::LogoutArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// Which project a command works on: `--manifest-path` and `-p/--package`, as cargo names them.
@@ -130,7 +137,9 @@ impl Command {
             Command::Push(args) => args.output.json,
             Command::Verify(args) => args.output.json,
             Command::Pull(args) => args.output.json,
-            Command::Login(_) | Command::Logout(_) => false,
+            Command::Login(_) | Command::Logout(_) | Command::Completions(_) | Command::Man(_) => {
+                false
+            }
         }
     }
 }
@@ -149,11 +158,74 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
         Command::Pull(args) => pull::run(args, printer).map(done),
         Command::Login(args) => login::run(args, printer).map(done),
         Command::Logout(args) => logout::run(args, printer).map(done),
+        Command::Completions(args) => completions::run(args, printer).map(done),
+        Command::Man(args) => man::run(args, printer).map(done),
     }
 }
 
-/// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
-pub fn init_logging(global: &GlobalArgs) {
+/// The command line as clap sees it, for parsing, completions and man pages alike: enum values
+/// are taken in any case (`--type HTTP`, `--format OCI`), as users type them both ways.
+pub fn command() -> clap::Command {
+    any_case(Cli::command())
+}
+
+fn any_case(command: clap::Command) -> clap::Command {
+    let enums: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            matches!(
+                arg.get_action(),
+                clap::ArgAction::Set | clap::ArgAction::Append
+            )
+        })
+        .filter(|arg| !arg.get_possible_values().is_empty())
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    let command = enums.iter().fold(command, |command, id| {
+        command.mut_arg(id, |arg| arg.ignore_case(true))
+    });
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    subcommands.iter().fold(command, |command, name| {
+        command.mut_subcommand(name, any_case)
+    })
+}
+
+/// Parses the process's arguments; clap's own messages (help, usage errors) follow `--color`
+/// too, which clap would read only after it has spoken.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = command()
+        .color(clap_color(&args))
+        .try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The last `--color WHEN` or `--color=WHEN` before any `--`, as clap's own choice.
+fn clap_color(args: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut words = args.iter().map(|a| a.to_str().unwrap_or_default());
+    while let Some(word) = words.next() {
+        let value = match word {
+            "--" => break,
+            "--color" => words.next(),
+            _ => word.strip_prefix("--color="),
+        };
+        choice = match value.map(str::to_ascii_lowercase).as_deref() {
+            Some("never") => clap::ColorChoice::Never,
+            Some("always") => clap::ColorChoice::Always,
+            Some(_) => clap::ColorChoice::Auto,
+            None => choice,
+        };
+    }
+    choice
+}
+
+/// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the
+/// level. Colored only where the Printer colors (`--color`, NO_COLOR, a terminal).
+pub fn init_logging(global: &GlobalArgs, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if global.verbose > 1 {
         "wasmctl=debug"
@@ -167,6 +239,7 @@ pub fn init_logging(global: &GlobalArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .try_init();
 }
