@@ -448,17 +448,17 @@ const MATRIX: &[Row] = &[
     row(
         &["run", "callout.wasm", "-H", "x-a: b\r\nx-b: c"],
         2,
-        "error: invalid -H `x-a: b",
+        "error: invalid -H `x-a: b\\r\\nx-b: c`: the value of header `x-a` has a line break (CR or LF)",
     ),
     row(
         &["run", "callout.wasm", "-H", "x-a: b\nc"],
         2,
-        "error: invalid -H `x-a: b",
+        "error: invalid -H `x-a: b\\nc`: the value of header `x-a` has a line break (CR or LF)",
     ),
     row(
         &["run", "callout.wasm", "-H", "x-a: b\u{7}"],
         2,
-        "error: invalid -H `x-a: b\u{7}`: the value of header `x-a` has a control character",
+        "error: invalid -H `x-a: b\\u{7}`: the value of header `x-a` has a control character",
     ),
     row(
         &["run", "callout.wasm", "-H", "novalue"],
@@ -562,31 +562,31 @@ const MATRIX: &[Row] = &[
         args: &["test", "bad.yaml"],
         files: &[("bad.yaml", BAD_HEADERS)],
         code: 2,
-        error: "error: invalid scenario `bad.yaml`: exchanges[0].request.headers: header name `x a` has a space in it at line 3 column 14",
+        error: "error: invalid scenario `bad.yaml`: exchanges[0].request: header name `x a` has a space in it at line 3 column 14",
     },
     Row {
         args: &["test", "bad.yaml"],
         files: &[("bad.yaml", BAD_PSEUDO)],
         code: 2,
-        error: "error: invalid scenario `bad.yaml`: exchanges[0].request.headers: `:path` is a pseudo-header: set it with the request's `method`, `path` and `authority`, or the response's `status` at line 3 column 14",
+        error: "error: invalid scenario `bad.yaml`: exchanges[0].request: `:path` is a pseudo-header: set it with the request's `method`, `path` and `authority`, or the response's `status` at line 3 column 14",
     },
     Row {
         args: &["test", "bad.yaml"],
         files: &[("bad.yaml", BAD_VALUE)],
         code: 2,
-        error: "error: invalid scenario `bad.yaml`: exchanges[0].response.headers: the value of header `x-a` has a line break (CR or LF) at line 3 column 15",
+        error: "error: invalid scenario `bad.yaml`: exchanges[0].response: the value of header `x-a` has a line break (CR or LF) at line 3 column 15",
     },
     Row {
         args: &["test", "bad.yaml"],
         files: &[("bad.yaml", BAD_STATUS)],
         code: 2,
-        error: "error: invalid scenario `bad.yaml`: exchanges[0].response.status: status 700 is outside 100-599 at line 3 column 23",
+        error: "error: invalid scenario `bad.yaml`: exchanges[0].response: status 700 is outside 100-599 at line 3 column 15",
     },
     Row {
         args: &["test", "bad.yaml"],
         files: &[("bad.yaml", BAD_CALL_STATUS)],
         code: 2,
-        error: "error: invalid scenario `bad.yaml`: exchanges[0].http_calls[0].status: status 42 is outside 100-599 at line 3 column 26",
+        error: "error: invalid scenario `bad.yaml`: exchanges[0].http_calls[0]: status 42 is outside 100-599 at line 3 column 18",
     },
     Row {
         args: &["test", "empty"],

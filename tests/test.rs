@@ -248,7 +248,9 @@ fn a_directory_runs_the_scenario_files_in_it() {
     let project = headers_project();
     let all = run_ok(wasmctl(project).arg("test"));
     let r = run_ok(wasmctl(project).args(["test", "scenarios"]));
-    assert_eq!(r.stdout, all.stdout);
+    // The same files, in the same order; named as given rather than from the project root.
+    let root = format!("{}/", project.display());
+    assert_eq!(r.stdout, all.stdout.replace(&root, ""));
     let files = support::entries(&project.join("scenarios")).len();
     assert!(
         r.stderr

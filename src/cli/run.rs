@@ -253,22 +253,32 @@ fn fields(fields: &[HeaderField]) -> Vec<(String, String)> {
 
 /// `-H`: a header a client could send; the request line comes from `--request`.
 fn request_header(text: &str) -> Result<HeaderField, String> {
-    text.parse().map_err(|err| match err {
-        FieldError::Pseudo(_) => {
-            format!("invalid -H `{text}`: {err}; set the request line with --request 'METHOD PATH'")
-        }
-        err => format!("invalid -H `{text}`: {err}"),
-    })
+    header_field(
+        "-H",
+        text,
+        "set the request line with --request 'METHOD PATH'",
+    )
 }
 
 /// `--response-header`: a header an upstream could send; the status comes from
 /// `--response-status`.
 fn response_header(text: &str) -> Result<HeaderField, String> {
-    text.parse().map_err(|err| match err {
-        FieldError::Pseudo(_) => format!(
-            "invalid --response-header `{text}`: {err}; set the status with --response-status"
-        ),
-        err => format!("invalid --response-header `{text}`: {err}"),
+    header_field(
+        "--response-header",
+        text,
+        "set the status with --response-status",
+    )
+}
+
+/// One header field for `flag`; `instead` says where a pseudo-header's value goes. The item is
+/// shown escaped, so a line break in it keeps the error on one line.
+fn header_field(flag: &str, text: &str, instead: &str) -> Result<HeaderField, String> {
+    text.parse().map_err(|err| {
+        let shown = text.escape_debug();
+        match err {
+            FieldError::Pseudo(_) => format!("invalid {flag} `{shown}`: {err}; {instead}"),
+            err => format!("invalid {flag} `{shown}`: {err}"),
+        }
     })
 }
 
