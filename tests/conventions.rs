@@ -345,6 +345,7 @@ fn push_names_its_destination_and_shows_retries_at_v() {
         "{}",
         r.stderr
     );
+    assert!(r.stderr.contains("; anonymous access"), "{}", r.stderr);
     // Without -v, neither.
     let r = run_ok(
         wasmctl(dir.path())
@@ -369,6 +370,31 @@ fn push_names_its_destination_and_shows_retries_at_v() {
         r.stderr
     );
     assert!(!r.stderr.contains("not-shown"));
+
+    // A docker config: the file and the key it was found under.
+    let auth = "Y2k6bm90LXNob3du"; // ci:not-shown
+    let config = format!(
+        r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+        registry.addr
+    );
+    std::fs::write(docker.path().join("config.json"), config).unwrap();
+    let r = run_ok(
+        wasmctl(dir.path())
+            .env("DOCKER_CONFIG", docker.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .args(["push", &format!("{}/team/docker:v1", registry.addr)])
+            .args(["--wasm", "callout.wasm", "-v"]),
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "note: using credentials for {addr} from the docker config {} (key `{addr}`)",
+            docker.path().join("config.json").display(),
+            addr = registry.addr
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not-shown") && !r.stderr.contains(auth));
 }
 
 #[test]

@@ -176,7 +176,7 @@ pub fn for_location(location: &Location, reporter: &dyn Reporter) -> Option<Cred
             .map(|p| p.display().to_string())
             .collect();
         reporter.note(&format!(
-            "no credentials for {} in {USERNAME_ENV}/{PASSWORD_ENV} or {}; going anonymous",
+            "no credentials for {} in {USERNAME_ENV}/{PASSWORD_ENV} or {}; anonymous access",
             image.registry,
             searched.join(", ")
         ));
