@@ -353,7 +353,13 @@ fn push_names_its_destination_and_shows_retries_at_v() {
             .args(["push", &reference, "--wasm", "callout.wasm"]),
     );
     assert!(!r.stderr.contains("note:"), "{}", r.stderr);
+}
 
+#[test]
+fn push_v_says_where_credentials_came_from() {
+    let dir = with_module();
+    let registry = Registry::start();
+    let docker = tempdir();
     let r = run_ok(
         wasmctl(dir.path())
             .env("WASMCTL_REGISTRY_USERNAME", "ci")
