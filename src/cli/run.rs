@@ -39,34 +39,58 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     vm_config: Option<PathBuf>,
     /// Environment variable the plugin sees (vmConfig.env), repeatable
-    #[arg(long = "env", value_name = "NAME=VALUE",
-          value_parser = KeyValueParser::takes("--env", "NAME=VALUE"))]
+    #[arg(
+        long = "env",
+        value_name = "NAME=VALUE",
+        value_parser = KeyValueParser::takes("--env", "NAME=VALUE")
+    )]
     env: Vec<KeyValue>,
     /// Property override, e.g. `plugin_name=auth` or `source.address=10.0.0.1:1234`, repeatable
-    #[arg(long = "property", value_name = "PATH=VALUE",
-          value_parser = KeyValueParser::takes("--property", "PATH=VALUE"))]
+    #[arg(
+        long = "property",
+        value_name = "PATH=VALUE",
+        value_parser = KeyValueParser::takes("--property", "PATH=VALUE")
+    )]
     properties: Vec<KeyValue>,
     /// The request line
     #[arg(long, default_value = "GET /", value_name = "'METHOD PATH'")]
     request: String,
     /// Request header, repeatable
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = Checked(request_header))]
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'",
+        value_parser = Checked(request_header)
+    )]
     headers: Vec<HeaderField>,
     /// Request body (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     body: Option<String>,
     /// Status the upstream answers with
-    #[arg(long, default_value_t = Status::OK, value_name = "CODE", value_parser = Checked(status))]
+    #[arg(
+        long,
+        default_value_t = Status::OK,
+        value_name = "CODE",
+        value_parser = Checked(status)
+    )]
     response_status: Status,
     /// Header the upstream answers with, repeatable
-    #[arg(long = "response-header", value_name = "'NAME: VALUE'", value_parser = Checked(response_header))]
+    #[arg(
+        long = "response-header",
+        value_name = "'NAME: VALUE'",
+        value_parser = Checked(response_header)
+    )]
     response_headers: Vec<HeaderField>,
     /// Body the upstream answers with (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     response_body: Option<String>,
     /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY`, repeatable,
     /// used in order
-    #[arg(long = "call-response", value_name = "STATUS[:BODY]", value_parser = Checked(call_response))]
+    #[arg(
+        long = "call-response",
+        value_name = "STATUS[:BODY]",
+        value_parser = Checked(call_response)
+    )]
     call_responses: Vec<CallAnswer>,
     /// Plugin type [default: the project's, else HTTP]; a network plugin gets --body from the
     /// client and --response-body from the upstream, then the client closes
