@@ -1,13 +1,11 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod cli;
 
 use cli::exit::ExitStatus;
 
 fn main() -> ExitCode {
-    let args = match cli::Cli::try_parse() {
+    let args = match cli::parse() {
         Ok(args) => args,
         Err(err) => {
             // clap prints help and version to stdout and usage errors to stderr.
@@ -20,8 +18,8 @@ fn main() -> ExitCode {
             .into();
         }
     };
-    cli::init_logging(&args.global);
     let printer = args.global.printer(args.command.json());
+    cli::init_logging(&args.global, printer.color());
     match cli::run(args, &printer) {
         Ok(status) => status.into(),
         Err(err) => cli::exit::report(&printer, &err).into(),

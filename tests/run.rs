@@ -265,3 +265,134 @@ fn run_in_envoy_shows_the_same_header() {
         "{v}"
     );
 }
+
+#[test]
+fn config_raw_sends_the_file_s_bytes_as_they_are() {
+    let dir = tempdir();
+    // JSON is what the plugin parses: as is, it arrives as sent.
+    std::fs::write(
+        dir.path().join("raw.json"),
+        r#"{"headers": {"x-raw": "as sent"}}"#,
+    )
+    .unwrap();
+    let r = run_ok(
+        wasmctl(demo())
+            .arg("run")
+            .arg("--config-raw")
+            .arg(dir.path().join("raw.json")),
+    );
+    assert!(r.stdout.contains("  x-raw: as sent"), "{}", r.stdout);
+    // YAML is converted to JSON by --config, but not by --config-raw: the plugin gets YAML text
+    // and refuses it.
+    std::fs::write(dir.path().join("c.yaml"), "headers:\n  x-yaml: converted\n").unwrap();
+    let r = run_ok(
+        wasmctl(demo())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("c.yaml")),
+    );
+    assert!(r.stdout.contains("  x-yaml: converted"), "{}", r.stdout);
+    let r = run_err(
+        wasmctl(demo())
+            .arg("run")
+            .arg("--config-raw")
+            .arg(dir.path().join("c.yaml")),
+    );
+    assert!(
+        r.stderr.contains(
+            "error: the plugin rejected its pluginConfig (proxy_on_configure returned false)"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn call_responses_the_plugin_never_used_are_warned_about() {
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
+    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let r = run_ok(wasmctl(dir.path()).args([
+        "run",
+        "callout.wasm",
+        "--config",
+        "/dev/null",
+        "--call-response",
+        "200",
+        "--call-response",
+        "503",
+    ]));
+    assert!(
+        r.stderr.contains(
+            "warning: 1 of 2 --call-response answer(s) not used: the plugin made 1 call(s)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+    // All used: no warning.
+    let r = run_ok(wasmctl(dir.path()).args([
+        "run",
+        "callout.wasm",
+        "--config",
+        "/dev/null",
+        "--call-response",
+        "200",
+    ]));
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    // A plugin that makes no call uses none.
+    let r = run_ok(wasmctl(demo()).args(["run", "--call-response", "200:ok"]));
+    assert!(
+        r.stderr.contains(
+            "warning: 1 of 1 --call-response answer(s) not used: the plugin made 0 call(s)"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn headers_and_statuses_no_proxy_would_send_are_refused_before_the_plugin_runs() {
+    let project = demo();
+    let before = support::entries(project);
+    for (args, error) in [
+        (
+            &["-H", "x a: b"][..],
+            "error: invalid -H `x a: b`: header name `x a` has a space in it",
+        ),
+        (
+            &["-H", ":method: POST"],
+            "error: invalid -H `:method: POST`: `:method` is a pseudo-header; set the request line with --request 'METHOD PATH'",
+        ),
+        (
+            &["-H", "x-a: b\r\nx-injected: 1"],
+            "the value of header `x-a` has a line break (CR or LF)",
+        ),
+        (
+            &["--response-status", "99"],
+            "error: invalid --response-status `99`: status 99 is outside 100-599",
+        ),
+    ] {
+        let r = run_err(wasmctl(project).arg("run").args(args));
+        assert_eq!(r.code, Some(2), "{args:?}");
+        assert!(r.stderr.contains(error), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    assert_eq!(support::entries(project), before);
+    // What a proxy does send still goes through, trimmed as a proxy trims it.
+    let r = run_ok(wasmctl(project).args([
+        "run",
+        "--json",
+        "-H",
+        "X-Trace:   abc  ",
+        "--response-status",
+        "599",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let upstream = v["upstream"]["headers"].as_array().unwrap();
+    assert!(
+        upstream.iter().any(|h| h[0] == "x-trace" && h[1] == "abc"),
+        "{v}"
+    );
+    assert_eq!(v["response"]["status"], 599);
+}

@@ -242,3 +242,31 @@ fn the_same_scenarios_run_in_envoy() {
     // Envoy's own response headers show it really went through Envoy.
     assert!(r.stdout.contains("server: envoy"), "{}", r.stdout);
 }
+
+#[test]
+fn a_directory_runs_the_scenario_files_in_it() {
+    let project = headers_project();
+    let all = run_ok(wasmctl(project).arg("test"));
+    let r = run_ok(wasmctl(project).args(["test", "scenarios"]));
+    // The same files, in the same order; named as given rather than from the project root.
+    let root = format!("{}/", project.display());
+    assert_eq!(r.stdout, all.stdout.replace(&root, ""));
+    let files = support::entries(&project.join("scenarios")).len();
+    assert!(
+        r.stderr
+            .contains(&format!("Passed {files} scenario file(s)")),
+        "{}",
+        r.stderr
+    );
+    let empty = tempdir();
+    let r = run_err(wasmctl(project).arg("test").arg(empty.path()));
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr.contains(&format!(
+            "error: no scenarios in `{}`",
+            empty.path().display()
+        )),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,11 +1,13 @@
 //! The one clap value parser for `KEY=VALUE` flags: it reports a bad item as
-//! `invalid FLAG `ITEM`: WHY`, as the library's own argument errors read.
+//! `invalid FLAG `ITEM`: WHY`, as the library's own argument errors read, or, for flags that say
+//! what they take, as `FLAG takes `SHAPE`, not `ITEM``.
 
 use std::ffi::OsStr;
 
 use clap::builder::TypedValueParser;
-use clap::error::ErrorKind;
 use wasmctl::key_value::{KeyValue, KeyValueError};
+
+use super::checked::value_error;
 
 /// Parses `KEY=VALUE`; `what` names the flag in errors, `missing` says what to write instead
 /// when there is no `=`.
@@ -13,6 +15,8 @@ use wasmctl::key_value::{KeyValue, KeyValueError};
 pub struct KeyValueParser {
     what: &'static str,
     missing: &'static str,
+    /// `NAME=VALUE`, `PATH=VALUE`: the error says the flag takes this shape.
+    shape: Option<&'static str>,
 }
 
 impl KeyValueParser {
@@ -20,6 +24,15 @@ impl KeyValueParser {
         KeyValueParser {
             what,
             missing: "expected KEY=VALUE",
+            shape: None,
+        }
+    }
+
+    /// For a flag whose items have a shape of their own: `--env takes `NAME=VALUE`, not `X``.
+    pub const fn takes(what: &'static str, shape: &'static str) -> Self {
+        KeyValueParser {
+            shape: Some(shape),
+            ..KeyValueParser::new(what)
         }
     }
 
@@ -45,8 +58,11 @@ impl TypedValueParser for KeyValueParser {
                 KeyValueError::NoEquals => self.missing.to_string(),
                 KeyValueError::EmptyKey => err.to_string(),
             };
-            let message = format!("invalid {} `{text}`: {why}\n", self.what);
-            clap::Error::raw(ErrorKind::ValueValidation, message)
+            let message = match self.shape {
+                Some(shape) => format!("{} takes `{shape}`, not `{text}` ({err})", self.what),
+                None => format!("invalid {} `{text}`: {why}", self.what),
+            };
+            value_error(&message)
         })
     }
 }

@@ -7,25 +7,33 @@ use output::{ColorChoice, Printer, Verbosity};
 use wasmctl::project::ProjectSelector;
 
 mod build;
+mod checked;
+mod completions;
 pub mod exit;
 mod key_value;
 mod login;
 mod logout;
+mod man;
 mod manifest;
 mod new;
 pub mod output;
+mod parse;
 mod pull;
 mod push;
 mod reporter;
 mod run;
 mod test;
 mod verify;
+mod version;
+
+pub use parse::{command, parse};
 
 /// Build, run, push and deploy proxy-wasm plugins for Envoy and Istio.
 #[derive(Debug, Parser)]
 #[command(
     name = "wasmctl",
     version,
+    long_version = version::long_version(),
     propagate_version = true,
     max_term_width = 100,
     after_help = exit::EXIT_CODES_HELP
@@ -88,6 +96,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     Login(login::LoginArgs),
     Logout(logout::LogoutArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// Which project a command works on: `--manifest-path` and `-p/--package`, as cargo names them.
@@ -130,7 +140,9 @@ impl Command {
             Command::Push(args) => args.output.json,
             Command::Verify(args) => args.output.json,
             Command::Pull(args) => args.output.json,
-            Command::Login(_) | Command::Logout(_) => false,
+            Command::Login(_) | Command::Logout(_) | Command::Completions(_) | Command::Man(_) => {
+                false
+            }
         }
     }
 }
@@ -149,11 +161,14 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
         Command::Pull(args) => pull::run(args, printer).map(done),
         Command::Login(args) => login::run(args, printer).map(done),
         Command::Logout(args) => logout::run(args, printer).map(done),
+        Command::Completions(args) => completions::run(args, printer).map(done),
+        Command::Man(args) => man::run(args, printer).map(done),
     }
 }
 
-/// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the level.
-pub fn init_logging(global: &GlobalArgs) {
+/// Sends `tracing` output to stderr, apart from user messages; RUST_LOG or WASMCTL_LOG pick the
+/// level. Colored only where the Printer colors (`--color`, NO_COLOR, a terminal).
+pub fn init_logging(global: &GlobalArgs, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if global.verbose > 1 {
         "wasmctl=debug"
@@ -167,6 +182,7 @@ pub fn init_logging(global: &GlobalArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .try_init();
 }

@@ -8,12 +8,15 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use wasmctl::host::{
-    CallAnswer, CallRecord, CallResponse, HttpOutcome, LogRecord, Metric, NetworkEvent,
-    NetworkOutcome, Request, Response,
+    CallAnswer, CallRecord, CallResponse, FieldError, HeaderField, HttpOutcome, LogRecord, Metric,
+    NetworkEvent, NetworkOutcome, Request, Response, Status,
 };
+use wasmctl::key_value::KeyValue;
 use wasmctl::project::PluginType;
 use wasmctl::scenario::{self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, Traffic};
 
+use super::checked::Checked;
+use super::key_value::KeyValueParser;
 use super::{JsonArg, ProjectArgs};
 
 /// Run the plugin on one request in the built-in proxy-wasm host
@@ -28,37 +31,67 @@ pub struct RunArgs {
     /// pluginConfig, YAML or JSON (sent as JSON) [default: the project's config file]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// pluginConfig sent as the file's bytes, not as JSON (plugins for plain Envoy that take a
+    /// string)
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    config_raw: Option<PathBuf>,
     /// vm_config configuration (sent as is)
     #[arg(long, value_name = "FILE")]
     vm_config: Option<PathBuf>,
     /// Environment variable the plugin sees (vmConfig.env), repeatable
-    #[arg(long = "env", value_name = "NAME=VALUE")]
-    env: Vec<String>,
+    #[arg(
+        long = "env",
+        value_name = "NAME=VALUE",
+        value_parser = KeyValueParser::takes("--env", "NAME=VALUE")
+    )]
+    env: Vec<KeyValue>,
     /// Property override, e.g. `plugin_name=auth` or `source.address=10.0.0.1:1234`, repeatable
-    #[arg(long = "property", value_name = "PATH=VALUE")]
-    properties: Vec<String>,
+    #[arg(
+        long = "property",
+        value_name = "PATH=VALUE",
+        value_parser = KeyValueParser::takes("--property", "PATH=VALUE")
+    )]
+    properties: Vec<KeyValue>,
     /// The request line
     #[arg(long, default_value = "GET /", value_name = "'METHOD PATH'")]
     request: String,
     /// Request header, repeatable
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
-    headers: Vec<String>,
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'",
+        value_parser = Checked(request_header)
+    )]
+    headers: Vec<HeaderField>,
     /// Request body (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     body: Option<String>,
     /// Status the upstream answers with
-    #[arg(long, default_value_t = 200, value_name = "CODE")]
-    response_status: u16,
+    #[arg(
+        long,
+        default_value_t = Status::OK,
+        value_name = "CODE",
+        value_parser = Checked(status)
+    )]
+    response_status: Status,
     /// Header the upstream answers with, repeatable
-    #[arg(long = "response-header", value_name = "'NAME: VALUE'")]
-    response_headers: Vec<String>,
+    #[arg(
+        long = "response-header",
+        value_name = "'NAME: VALUE'",
+        value_parser = Checked(response_header)
+    )]
+    response_headers: Vec<HeaderField>,
     /// Body the upstream answers with (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     response_body: Option<String>,
     /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY`, repeatable,
     /// used in order
-    #[arg(long = "call-response", value_name = "STATUS[:BODY]")]
-    call_responses: Vec<String>,
+    #[arg(
+        long = "call-response",
+        value_name = "STATUS[:BODY]",
+        value_parser = Checked(call_response)
+    )]
+    call_responses: Vec<CallAnswer>,
     /// Plugin type [default: the project's, else HTTP]; a network plugin gets --body from the
     /// client and --response-body from the upstream, then the client closes
     #[arg(long = "type", value_enum, value_name = "TYPE")]
@@ -100,28 +133,37 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     let report = report.map_err(|e| with_logs(e, printer))?;
     printer.status("Ran", ran_line(&report));
+    if report.unused_call_responses > 0 {
+        printer.warn(format!(
+            "{} of {} --call-response answer(s) not used: the plugin made {} call(s)",
+            report.unused_call_responses,
+            args.call_responses.len(),
+            report.http_calls.len()
+        ));
+    }
     match &report.outcome {
         CaseOutcome::Http(outcome) => report_http(printer, &report, outcome),
         CaseOutcome::Connection(outcome) => report_network(printer, &report, outcome),
     }
 }
 
-/// The flags as library options; flag values are checked here, files are read by the library.
+/// The flags as library options; flag values were checked by their parsers, files are read by
+/// the library.
 fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
-    let pairs = |values: &[String], flag: &str| -> anyhow::Result<Vec<(String, String)>> {
-        values.iter().map(|v| split_pair(v, '=', flag)).collect()
+    let pairs = |values: &[KeyValue]| -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect()
     };
     Ok(RunOptions {
         wasm: args.wasm.clone(),
-        config: args.config.clone(),
+        config: args.config.clone().or_else(|| args.config_raw.clone()),
+        config_raw: args.config_raw.is_some(),
         vm_config: args.vm_config.clone(),
-        env: pairs(&args.env, "--env")?,
-        properties: pairs(&args.properties, "--property")?,
-        call_responses: args
-            .call_responses
-            .iter()
-            .map(|spec| call_response(spec))
-            .collect::<anyhow::Result<_>>()?,
+        env: pairs(&args.env),
+        properties: pairs(&args.properties),
+        call_responses: args.call_responses.clone(),
         plugin_type: args.plugin_type.map(|t| match t {
             TypeArg::Http => PluginType::Http,
             TypeArg::Network => PluginType::Network,
@@ -168,12 +210,8 @@ fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
 
 fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
     Ok(Response {
-        status: args.response_status,
-        headers: args
-            .response_headers
-            .iter()
-            .map(|h| split_pair(h, ':', "--response-header"))
-            .collect::<anyhow::Result<_>>()?,
+        status: args.response_status.get(),
+        headers: fields(&args.response_headers),
         body: match &args.response_body {
             Some(body) => read_text(body)?,
             None => Vec::new(),
@@ -215,12 +253,13 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
         path: path.to_string(),
         ..Request::default()
     };
-    for header in &args.headers {
-        let (name, value) = split_pair(header, ':', "-H")?;
-        if name.eq_ignore_ascii_case("host") {
-            request.authority = value;
+    for field in &args.headers {
+        if field.name.eq_ignore_ascii_case("host") {
+            request.authority = field.value.clone();
         } else {
-            request.headers.push((name, value));
+            request
+                .headers
+                .push((field.name.clone(), field.value.clone()));
         }
     }
     if let Some(body) = &args.body {
@@ -229,11 +268,58 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
     Ok(request)
 }
 
-fn call_response(spec: &str) -> anyhow::Result<CallAnswer> {
+fn fields(fields: &[HeaderField]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| (f.name.clone(), f.value.clone()))
+        .collect()
+}
+
+/// `-H`: a header a client could send; the request line comes from `--request`.
+fn request_header(text: &str) -> Result<HeaderField, String> {
+    header_field(
+        "-H",
+        text,
+        "set the request line with --request 'METHOD PATH'",
+    )
+}
+
+/// `--response-header`: a header an upstream could send; the status comes from
+/// `--response-status`.
+fn response_header(text: &str) -> Result<HeaderField, String> {
+    header_field(
+        "--response-header",
+        text,
+        "set the status with --response-status",
+    )
+}
+
+/// One header field for `flag`; `instead` says where a pseudo-header's value goes. The item is
+/// shown escaped, so a line break in it keeps the error on one line.
+fn header_field(flag: &str, text: &str, instead: &str) -> Result<HeaderField, String> {
+    text.parse().map_err(|err| {
+        let shown = text.escape_debug();
+        match err {
+            FieldError::Pseudo(_) => format!("invalid {flag} `{shown}`: {err}; {instead}"),
+            err => format!("invalid {flag} `{shown}`: {err}"),
+        }
+    })
+}
+
+fn status(text: &str) -> Result<Status, String> {
+    text.parse()
+        .map_err(|err| format!("invalid --response-status `{text}`: {err}"))
+}
+
+/// `--call-response STATUS[:BODY]`.
+fn call_response(spec: &str) -> Result<CallAnswer, String> {
     let (status, body) = spec.split_once(':').unwrap_or((spec, ""));
-    let Ok(status) = status.trim().parse::<u16>() else {
-        bail!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`");
-    };
+    let status: Status = status.parse().map_err(|err| match err {
+        wasmctl::host::StatusError::NotANumber(_) => {
+            format!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`")
+        }
+        err => format!("invalid --call-response `{spec}`: {err}"),
+    })?;
     Ok(CallAnswer {
         upstream: None,
         response: CallResponse {
@@ -248,15 +334,6 @@ fn read_text(arg: &str) -> anyhow::Result<Vec<u8>> {
     match arg.strip_prefix('@') {
         Some(path) => std::fs::read(path).with_context(|| format!("failed to read `{path}`")),
         None => Ok(arg.as_bytes().to_vec()),
-    }
-}
-
-fn split_pair(text: &str, sep: char, flag: &str) -> anyhow::Result<(String, String)> {
-    match text.split_once(sep) {
-        Some((name, value)) if !name.trim().is_empty() => {
-            Ok((name.trim().to_string(), value.trim().to_string()))
-        }
-        _ => bail!("{flag} takes `NAME{sep}VALUE`, not `{text}`"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! built-in host (or Envoy) and this file prints what differs.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use crate::cli::output::Printer;
 use clap::Args;
@@ -12,13 +13,14 @@ use super::exit::ExitStatus;
 use super::{JsonArg, ProjectArgs};
 
 /// Run scenario files (YAML) against the plugin in the built-in proxy-wasm host
+///
+/// Each file says how to start the plugin, what traffic to send through it and what must come
+/// out; `--help` shows the format. Exit status 1 when a case fails.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  wasmctl test\n  wasmctl test scenarios/auth.yaml --plugin target/wasmctl/auth.wasm"
-)]
+#[command(after_help = EXAMPLES, after_long_help = long_help())]
 pub struct TestArgs {
-    /// Scenario files [default: the project's scenarios/*.yaml]
-    #[arg(value_name = "FILE")]
+    /// Scenario files, or directories of them [default: the project's scenarios/*.yaml]
+    #[arg(value_name = "PATH")]
     files: Vec<PathBuf>,
     /// The module for scenarios that name none [default: the project's last build]
     #[arg(long, value_name = "WASM")]
@@ -31,6 +33,28 @@ pub struct TestArgs {
     project: ProjectArgs,
     #[command(flatten)]
     pub output: JsonArg,
+}
+
+const EXAMPLES: &str = "Examples:\n  wasmctl test\n  wasmctl test scenarios/\n  wasmctl test scenarios/auth.yaml --plugin target/wasmctl/auth.wasm";
+
+/// `--help`: the examples, then the scenario format, every key with its default.
+fn long_help() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        let format: String = scenario::FORMAT
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        format!(
+            "{EXAMPLES}\n\n\
+             Scenario format (YAML; every key is optional, unknown keys are errors):\n\n{format}\n\
+             Headers are `name: value` maps: names are HTTP tokens, values one line; the request's\n\
+             `method`, `path` and `authority` and the response's `status` (100-599) stand for the\n\
+             pseudo-headers. In `expect`, header names match case-insensitively and a value is a\n\
+             string (exact) or {{regex|contains|equals: ...}}. All exchanges of a file run through\n\
+             one plugin instance, in order."
+        )
+    });
+    &TEXT
 }
 
 pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {

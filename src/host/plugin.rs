@@ -12,6 +12,14 @@ use super::options::Limits;
 use super::state::HostState;
 use crate::module::{self, AbiVersion, ModuleError, ModuleInfo};
 
+/// The proxy-wasm ABIs the host loads, newest first (a module declares one by its
+/// `proxy_abi_version_*` export).
+pub const SUPPORTED_ABIS: [AbiVersion; 3] =
+    [AbiVersion::V0_2_1, AbiVersion::V0_2_0, AbiVersion::V0_1_0];
+
+/// The wasmtime release the host runs plugins on (Cargo.toml pins it exactly).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
 /// A compiled plugin, ready to be instantiated any number of times.
 pub struct Plugin {
     pub(super) engine: Engine,
@@ -89,4 +97,19 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The epoch deadline that gives a callback `limits.callback_time`, rounded up to whole ticks.
 pub(super) fn deadline_ticks(limits: Limits) -> u64 {
     (limits.callback_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    /// The pinned version in Cargo.lock is the one `--version` names.
+    #[test]
+    fn wasmtime_version_is_the_locked_one() {
+        let lock = include_str!("../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"'));
+        assert_eq!(locked, Some(super::WASMTIME_VERSION));
+    }
 }

@@ -8,13 +8,16 @@ use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 
 use super::OciError;
 use super::reference::ImageRef;
+use crate::progress::Reporter;
 
-/// The image a connection works on and the user it acts as, so that errors can name them.
-#[derive(Debug, Clone)]
-pub(crate) struct Peer {
+/// The image a connection works on and the user it acts as, so that errors can name them, and
+/// whom to tell of retries.
+#[derive(Clone)]
+pub(crate) struct Peer<'r> {
     pub image: ImageRef,
     /// Who the credentials are for (`None`: anonymous), for "refused the credentials of ...".
     pub user: Option<String>,
+    pub reporter: &'r dyn Reporter,
 }
 
 /// An error in wasmctl's words, and whether trying again may help.
@@ -33,7 +36,7 @@ impl Classified {
     }
 }
 
-impl Peer {
+impl Peer<'_> {
     /// Maps an oci-client error met while trying to `action` ("upload a blob") to ours.
     pub fn classify(&self, action: &str, err: &OciDistributionError) -> Classified {
         match err {
@@ -121,19 +124,23 @@ impl Peer {
             return self.classify_status(action, status.as_u16(), "");
         }
         let registry = self.image.registry.clone();
-        let message = error_chain(e);
+        let chain = error_chain(e);
+        let causes: Vec<&str> = chain
+            .iter()
+            .map(String::as_str)
+            .filter(|part| !is_wrapper(part))
+            .collect();
+        let message = match causes.is_empty() {
+            true => chain.join(": "),
+            false => causes.join(": "),
+        };
+        let says = |words: &[&str]| chain.iter().any(|p| words.iter().any(|w| p.contains(w)));
         // rustls' words for an answer that is not TLS at all: a plain-HTTP server either answers
         // the hello with text or drops the connection during the handshake.
-        if message.contains("InvalidContentType")
-            || message.contains("corrupt message")
-            || message.contains("handshake")
-        {
+        if says(&["InvalidContentType", "corrupt message", "handshake"]) {
             return Classified::fatal(OciError::NotTls { registry, message });
         }
-        if message.contains("UnknownIssuer")
-            || message.contains("certificate")
-            || message.contains("Certificate")
-        {
+        if says(&["UnknownIssuer", "certificate", "Certificate"]) {
             return Classified::fatal(OciError::UnknownCa { registry, message });
         }
         Classified {
@@ -143,8 +150,9 @@ impl Peer {
     }
 }
 
-/// The innermost causes carry the useful part ("invalid peer certificate: UnknownIssuer").
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// The error and its causes, outermost first, each once. The innermost carry the useful part
+/// ("invalid peer certificate: UnknownIssuer").
+fn error_chain(err: &dyn std::error::Error) -> Vec<String> {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(cause) = source {
@@ -154,17 +162,24 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    parts.join(": ")
+    parts
+}
+
+/// reqwest's and hyper's layers around the cause, which say only that a request failed (the
+/// error names the registry already).
+fn is_wrapper(part: &str) -> bool {
+    part.starts_with("error sending request for url") || part.starts_with("client error (")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn peer() -> Peer {
+    fn peer() -> Peer<'static> {
         Peer {
             image: ImageRef::parse("registry.example/team/demo:v1").unwrap(),
             user: Some("alice".into()),
+            reporter: &crate::progress::Silent,
         }
     }
 

@@ -45,14 +45,13 @@ pub enum Format {
 
 impl std::str::FromStr for Format {
     type Err = String;
+    /// Case-insensitive, as users type `OCI` as often as `oci`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
+        match s.to_ascii_lowercase().as_str() {
             "compat" => Ok(Format::Compat),
             "oci" => Ok(Format::Oci),
             "cncf" => Ok(Format::Cncf),
-            other => Err(format!(
-                "unknown image format `{other}` (compat, oci, cncf)"
-            )),
+            _ => Err(format!("unknown image format `{s}` (compat, oci, cncf)")),
         }
     }
 }

@@ -29,7 +29,9 @@ pub fn login(options: &LoginOptions) -> crate::Result<String> {
         username: options.username.clone(),
         password: options.password.clone(),
     };
-    let mut registry = Registry::new(&probe, &options.transport, Some(credential), false)?;
+    // The password check is one request, never retried: nothing to report.
+    let silent = crate::progress::Silent;
+    let mut registry = Registry::new(&probe, &options.transport, Some(credential), false, &silent)?;
     block_on(registry.check_password(&options.username, &options.password))?;
     Ok(auth::store(
         &options.host,

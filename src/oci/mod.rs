@@ -147,10 +147,17 @@ impl Hint for OciError {
                 "pass the private CA that signed the registry's certificate with `--ca-file CA.pem`"
                     .into(),
             ],
-            OciError::Connect { registry, .. } => vec![
-                "check the registry is running and the host and port are right".into(),
-                format!("for a registry that speaks plain HTTP, pass `--insecure {registry}`"),
-            ],
+            OciError::Connect { registry, .. } => {
+                let mut hints =
+                    vec!["check the registry is running and the host and port are right".into()];
+                // A loopback host is already tried over plain HTTP.
+                if !reference::is_loopback(registry) {
+                    hints.push(format!(
+                        "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
+                    ));
+                }
+                hints
+            }
             OciError::NotTls { registry, .. } => vec![format!(
                 "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
             )],

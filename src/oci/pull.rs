@@ -130,7 +130,7 @@ pub fn fetch(source: &ImageSource, reporter: &dyn Reporter) -> Result<FetchedIma
         None => last_push(&source.project)?,
     };
     let credential = auth::for_location(&location, reporter);
-    fetch_image(&location, &source.transport, credential)
+    fetch_image(&location, &source.transport, credential, reporter)
 }
 
 /// The project's last push, pinned by digest.
@@ -148,10 +148,11 @@ fn fetch_image(
     location: &Location,
     transport: &Transport,
     credential: Option<Credential>,
+    reporter: &dyn Reporter,
 ) -> Result<FetchedImage, OciError> {
     match location {
         Location::Registry(image) => {
-            let mut registry = Registry::new(image, transport, credential, false)?;
+            let mut registry = Registry::new(image, transport, credential, false, reporter)?;
             block_on(async {
                 let (manifest, digest) = registry.pull_manifest().await?;
                 let search = ModuleSearch::in_manifest(&manifest);

@@ -90,7 +90,7 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
     }
     let credential = auth::for_location(&location, reporter);
     let what = format!(
-        "{} as {} ({} bytes)",
+        "{} as {} ({} bytes) to {location}",
         module_path.display(),
         options.format.as_str(),
         module.len()
@@ -215,7 +215,8 @@ fn push(
         Location::Registry(destination) => {
             let mut destination = destination.clone();
             destination.tag = Some(destination.tag_or_latest().to_string());
-            let mut registry = Registry::new(&destination, target.transport, credential, true)?;
+            let mut registry =
+                Registry::new(&destination, target.transport, credential, true, reporter)?;
             let (blobs, bytes) = block_on(push_to_registry(&mut registry, &image, reporter))?;
             (destination.to_string(), blobs, bytes)
         }
@@ -254,7 +255,7 @@ fn push(
 
 /// Uploads the blobs the registry lacks, then the manifest; returns the blobs and bytes sent.
 async fn push_to_registry(
-    registry: &mut Registry,
+    registry: &mut Registry<'_>,
     image: &Image,
     reporter: &dyn Reporter,
 ) -> Result<(usize, u64), OciError> {

@@ -24,9 +24,10 @@ use super::upload::Endpoint;
 use crate::digest::Digest;
 use crate::progress::Reporter;
 
-/// One repository on one registry, with the credentials to use there.
-pub struct Registry {
-    peer: Peer,
+/// One repository on one registry, with the credentials to use there; retries are told to the
+/// reporter.
+pub struct Registry<'r> {
+    peer: Peer<'r>,
     reference: oci_client::Reference,
     client: Client,
     /// Whether `client` speaks plain HTTP.
@@ -47,7 +48,7 @@ struct Clients {
     endpoint: Endpoint,
 }
 
-impl Registry {
+impl<'r> Registry<'r> {
     /// Prepares a connection. Requests wait for the first operation, except the plain-HTTP probe
     /// of a host allowed plain HTTP (see [`answers_plain_http`]).
     pub fn new(
@@ -55,13 +56,15 @@ impl Registry {
         transport: &Transport,
         credential: Option<Credential>,
         push: bool,
-    ) -> Result<Registry, OciError> {
+        reporter: &'r dyn Reporter,
+    ) -> Result<Registry<'r>, OciError> {
         let (client, plain, fallback) = choose_clients(image, transport)?;
         let (session, user) = Session::new(credential, push);
         Ok(Registry {
             peer: Peer {
                 image: image.clone(),
                 user,
+                reporter,
             },
             reference: image.to_client(),
             client,

@@ -65,8 +65,12 @@ impl Hint for ScenarioError {
             ScenarioError::NotBuilt(_) => {
                 vec!["run `wasmctl build` first, or give the module's path".into()]
             }
-            ScenarioError::Invalid { .. } => {
-                vec!["the scenario format is described in docs/run.md".into()]
+            ScenarioError::Invalid { .. } => vec![
+                "the scenario format is described in docs/run.md and by `wasmctl test --help`"
+                    .into(),
+            ],
+            ScenarioError::NoScenariosIn(_) => {
+                vec!["scenario files end in `.yaml` or `.yml`".into()]
             }
             // A transparent error shows the inner one's message, so it gives its hints too.
             ScenarioError::Project(err) => err.hints(),

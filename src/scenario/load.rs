@@ -162,6 +162,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_documented_format_is_a_valid_scenario() {
+        let scenario: Scenario = serde_yaml::from_str(crate::scenario::FORMAT).unwrap();
+        scenario.validate(Path::new("format.yaml")).unwrap();
+        assert_eq!(scenario.exchanges[0].http_calls[0].status.get(), 200);
+        let docs = include_str!("../../docs/run.md");
+        assert!(
+            docs.contains(crate::scenario::FORMAT),
+            "docs/run.md shows another format than src/scenario/format.yaml"
+        );
+    }
+
+    #[test]
+    fn headers_and_statuses_no_proxy_would_send_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        for (text, message) in [
+            (
+                "exchanges:\n  - request: {headers: {\"x a\": b}}\n",
+                "header name `x a` has a space in it",
+            ),
+            (
+                "exchanges:\n  - request: {headers: {\":path\": /x}}\n",
+                "`:path` is a pseudo-header: set it with the request's `method`, `path`",
+            ),
+            (
+                "exchanges:\n  - response: {headers: {x-a: \"b\\r\\nc\"}}\n",
+                "the value of header `x-a` has a line break",
+            ),
+            (
+                "exchanges:\n  - response: {status: 700}\n",
+                "status 700 is outside 100-599",
+            ),
+            (
+                "exchanges:\n  - http_calls: [{status: 42}]\n",
+                "status 42 is outside 100-599",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_bad_events_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");

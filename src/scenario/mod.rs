@@ -52,3 +52,7 @@ pub use spec::{
     Scenario, Side,
 };
 pub use suite::{TestObserver, TestOptions, TestSummary, run_tests};
+
+/// The scenario format by example: every key, with its default and meaning (docs/run.md shows
+/// the same file, and `wasmctl test --help` prints it).
+pub const FORMAT: &str = include_str!("format.yaml");

@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub wasm: Option<PathBuf>,
     /// pluginConfig, YAML or JSON; the project's config file when absent.
     pub config: Option<PathBuf>,
+    /// Send the pluginConfig bytes as they are, not as JSON: for plugins written for plain
+    /// Envoy, whose configuration is any string.
+    pub config_raw: bool,
     /// vm_config configuration, sent as is.
     pub vm_config: Option<PathBuf>,
     pub env: Vec<(String, String)>,
@@ -61,6 +64,8 @@ pub struct RunReport {
     pub outcome: CaseOutcome,
     pub http_calls: Vec<CallRecord>,
     pub metrics: Vec<Metric>,
+    /// Call answers given that the plugin never asked for (the built-in host only).
+    pub unused_call_responses: usize,
 }
 
 /// Where the plugin ran.
@@ -99,11 +104,15 @@ pub(super) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         ..VmOptions::default()
     };
     if let Some(path) = &config {
-        vm.plugin_config =
-            config_to_json(&read(path)?).map_err(|message| ScenarioError::BadConfig {
+        let bytes = read(path)?;
+        vm.plugin_config = if options.config_raw {
+            bytes
+        } else {
+            config_to_json(&bytes).map_err(|message| ScenarioError::BadConfig {
                 path: path.clone(),
                 message,
-            })?;
+            })?
+        };
     }
     if let Some(path) = &options.vm_config {
         vm.vm_config = read(path)?;
@@ -131,13 +140,19 @@ pub fn run_once(options: &RunOptions) -> crate::Result<RunReport> {
         abi,
         compiled: started.elapsed(),
     };
-    Ok(drive(
+    let mut report = drive(
         &mut BuiltinHost::new(&mut plugins),
         &setup,
         &options.traffic,
         ran_in,
         started,
-    )?)
+    )?;
+    // Each call takes the next answer, and a call with none left fails the run.
+    report.unused_call_responses = options
+        .call_responses
+        .len()
+        .saturating_sub(report.http_calls.len());
+    Ok(report)
 }
 
 fn drive(
@@ -164,6 +179,7 @@ fn drive(
         outcome,
         http_calls: host.calls_made(),
         metrics: host.metrics().unwrap_or_default(),
+        unused_call_responses: 0,
     })
 }
 

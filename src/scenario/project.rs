@@ -1,7 +1,7 @@
 //! What `run` and `test` take from the project when the command line does not say: the last build,
 //! the scenarios directory, the config file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::ScenarioError;
 use crate::project::{Lookup, Project, ProjectSelector};
@@ -34,12 +34,17 @@ pub fn project_plugin(project: &Project) -> Result<PathBuf, ScenarioError> {
 
 /// The scenario files of a project: `scenarios/*.yaml` (and `.yml`) under its root, sorted.
 pub fn project_scenarios(project: &Project) -> Vec<PathBuf> {
-    let dir = project.root.join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    scenarios_in(&project.root.join("scenarios"))
+}
+
+/// The scenario files in `dir`: its `*.yaml` and `*.yml`, sorted; none when it cannot be read.
+pub(super) fn scenarios_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .filter(|p| p.is_file())
                 .collect()
         })
         .unwrap_or_default();

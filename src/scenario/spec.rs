@@ -7,7 +7,10 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::expect::{ConnectionExpect, Expect, LogExpect};
-use crate::host::{CallAnswer, CallResponse, HeaderMap, NetworkEvent, Request, Response};
+use crate::host::{
+    CallAnswer, CallResponse, FieldError, HeaderField, HeaderMap, NetworkEvent, Request, Response,
+    Status,
+};
 
 /// One scenario file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -45,8 +48,46 @@ pub enum Configure {
     Rejected,
 }
 
-/// Headers as a map (`name: value`), in order.
-pub type Headers = IndexMap<String, String>;
+/// Headers as a map (`name: value`), in order; each one a field a proxy would pass on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "IndexMap<String, String>")]
+pub struct Headers(Vec<HeaderField>);
+
+impl TryFrom<IndexMap<String, String>> for Headers {
+    type Error = String;
+
+    fn try_from(map: IndexMap<String, String>) -> Result<Self, Self::Error> {
+        map.iter()
+            .map(|(name, value)| {
+                HeaderField::new(name, value).map_err(|err| match err {
+                    FieldError::Pseudo(_) => format!(
+                        "{err}: set it with the request's `method`, `path` and `authority`, or the response's `status`"
+                    ),
+                    err => err.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Headers)
+    }
+}
+
+impl Headers {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderField> {
+        self.0.iter()
+    }
+
+    /// The fields as the pairs the hosts take.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|f| (f.name.clone(), f.value.clone()))
+            .collect()
+    }
+}
 
 /// One HTTP request/response through the plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -100,9 +141,9 @@ impl Default for RequestSpec {
             method: default_method(),
             path: default_path(),
             authority: default_authority(),
-            headers: Headers::new(),
+            headers: Headers::default(),
             body: String::new(),
-            trailers: Headers::new(),
+            trailers: Headers::default(),
         }
     }
 }
@@ -116,15 +157,12 @@ fn default_path() -> String {
 fn default_authority() -> String {
     "example.com".into()
 }
-fn default_status() -> u16 {
-    200
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseSpec {
-    #[serde(default = "default_status")]
-    pub status: u16,
+    #[serde(default)]
+    pub status: Status,
     #[serde(default)]
     pub headers: Headers,
     #[serde(default)]
@@ -136,10 +174,10 @@ pub struct ResponseSpec {
 impl Default for ResponseSpec {
     fn default() -> Self {
         ResponseSpec {
-            status: 200,
-            headers: Headers::new(),
+            status: Status::OK,
+            headers: Headers::default(),
             body: String::new(),
-            trailers: Headers::new(),
+            trailers: Headers::default(),
         }
     }
 }
@@ -151,8 +189,8 @@ pub struct CallSpec {
     /// The cluster the call goes to; any when absent.
     #[serde(default)]
     pub upstream: Option<String>,
-    #[serde(default = "default_status")]
-    pub status: u16,
+    #[serde(default)]
+    pub status: Status,
     #[serde(default)]
     pub headers: Headers,
     #[serde(default)]
@@ -203,9 +241,9 @@ impl RequestSpec {
             path: self.path.clone(),
             authority: self.authority.clone(),
             scheme: "http".into(),
-            headers: pairs(&self.headers),
+            headers: self.headers.pairs(),
             body: self.body.clone().into_bytes(),
-            trailers: pairs(&self.trailers),
+            trailers: self.trailers.pairs(),
         }
     }
 }
@@ -214,10 +252,10 @@ impl ResponseSpec {
     /// The upstream's answer as the hosts take it.
     pub fn to_response(&self) -> Response {
         Response {
-            status: self.status,
-            headers: pairs(&self.headers),
+            status: self.status.get(),
+            headers: self.headers.pairs(),
             body: self.body.clone().into_bytes(),
-            trailers: pairs(&self.trailers),
+            trailers: self.trailers.pairs(),
         }
     }
 }
@@ -235,8 +273,8 @@ impl CallSpec {
     pub fn to_call_answer(&self) -> CallAnswer {
         let mut headers = HeaderMap::new();
         headers.add(":status", &self.status.to_string());
-        for (k, v) in &self.headers {
-            headers.add(k, v);
+        for field in self.headers.iter() {
+            headers.add(&field.name, &field.value);
         }
         CallAnswer {
             upstream: self.upstream.clone(),

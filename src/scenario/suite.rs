@@ -9,7 +9,7 @@ use super::driver::run_scenario;
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::ScenarioFile;
-use super::project::{optional_project, project_plugin, project_scenarios};
+use super::project::{optional_project, project_plugin, project_scenarios, scenarios_in};
 use super::report::ScenarioReport;
 use crate::envoy::{EnvoyError, find_binary};
 use crate::project::ProjectSelector;
@@ -17,7 +17,8 @@ use crate::project::ProjectSelector;
 /// What `wasmctl test` runs.
 #[derive(Debug, Clone, Default)]
 pub struct TestOptions {
-    /// Scenario files; the project's `scenarios/*.yaml` when empty.
+    /// Scenario files, or directories of them (their `*.yaml`); the project's `scenarios/*.yaml`
+    /// when empty.
     pub files: Vec<PathBuf>,
     /// The module for scenarios that name none; the project's last build when absent.
     pub plugin: Option<PathBuf>,
@@ -78,7 +79,7 @@ pub fn run_tests(
         }
         files
     } else {
-        options.files.clone()
+        expand_dirs(&options.files)?
     };
     let plugin = match (&options.plugin, &project) {
         (Some(path), _) => Some(path.clone()),
@@ -105,4 +106,21 @@ pub fn run_tests(
         scenarios,
         in_envoy: envoy.is_some(),
     })
+}
+
+/// The files given, each directory among them replaced by the scenario files in it.
+fn expand_dirs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let found = scenarios_in(path);
+        if found.is_empty() {
+            return Err(ScenarioError::NoScenariosIn(path.clone()));
+        }
+        files.extend(found);
+    }
+    Ok(files)
 }

@@ -100,7 +100,10 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Environment => write!(f, "{USERNAME_ENV}/{PASSWORD_ENV}"),
-            Source::DockerConfig(key) => write!(f, "the docker config (key `{key}`)"),
+            Source::DockerConfig(key) => match docker_config_path() {
+                Ok(path) => write!(f, "the docker config {} (key `{key}`)", path.display()),
+                Err(_) => write!(f, "the docker config (key `{key}`)"),
+            },
             Source::Podman(key) => write!(f, "the podman auth file (key `{key}`)"),
         }
     }
@@ -167,7 +170,18 @@ pub fn for_location(location: &Location, reporter: &dyn Reporter) -> Option<Cred
     let Location::Registry(image) = location else {
         return None;
     };
-    let (credential, source) = lookup(&image.registry)?;
+    let Some((credential, source)) = lookup(&image.registry) else {
+        let searched: Vec<String> = searched_files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        reporter.note(&format!(
+            "no credentials for {} in {USERNAME_ENV}/{PASSWORD_ENV} or {}; anonymous access",
+            image.registry,
+            searched.join(", ")
+        ));
+        return None;
+    };
     reporter.note(&format!(
         "using credentials for {} from {source}",
         image.registry

@@ -91,7 +91,7 @@ impl Session {
     /// sessions wait until a registry answers 401, so an open registry gets no extra round trip.
     pub async fn authenticate_upfront(
         &mut self,
-        peer: &Peer,
+        peer: &Peer<'_>,
         link: &AuthLink<'_>,
     ) -> Result<(), OciError> {
         if !matches!(self.auth, RegistryAuth::Anonymous) || self.identity_token.is_some() {
@@ -101,7 +101,11 @@ impl Session {
     }
 
     /// Fetches tokens for every operation (or settles on Basic auth).
-    pub async fn authenticate(&mut self, peer: &Peer, link: &AuthLink<'_>) -> Result<(), OciError> {
+    pub async fn authenticate(
+        &mut self,
+        peer: &Peer<'_>,
+        link: &AuthLink<'_>,
+    ) -> Result<(), OciError> {
         if self.authenticated {
             return Ok(());
         }
@@ -129,7 +133,7 @@ impl Session {
 
     async fn exchange_identity_token(
         &mut self,
-        peer: &Peer,
+        peer: &Peer<'_>,
         link: &AuthLink<'_>,
         identity_token: &str,
     ) -> Result<(), OciError> {

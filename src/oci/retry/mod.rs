@@ -43,9 +43,10 @@ impl From<reqwest::Error> for Failure {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or has been tried [`MAX_ATTEMPTS`] times.
-/// `action` ("upload a blob") and `peer` word the error.
+/// `action` ("upload a blob") and `peer` word the error; each retry is a note to the peer's
+/// reporter (`-v`).
 pub(crate) async fn with_retries<T, E, F, Fut>(
-    peer: &Peer,
+    peer: &Peer<'_>,
     action: &str,
     attempt: F,
 ) -> Result<T, OciError>
@@ -64,7 +65,13 @@ where
         if !retryable || tried >= MAX_ATTEMPTS {
             return Err(error);
         }
+        let why = error.to_string();
         let delay = delay_before(tried, retry_after, error, action)?;
+        peer.reporter.note(&format!(
+            "retrying to {action} in {:.1}s (attempt {} of {MAX_ATTEMPTS}): {why}",
+            delay.as_secs_f64(),
+            tried + 1
+        ));
         tokio::time::sleep(delay).await;
         tried += 1;
     }

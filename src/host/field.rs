@@ -1,0 +1,204 @@
+//! What a client or an upstream can put on the wire, checked where it enters (`run`'s flags, a
+//! scenario file): header fields and status codes. A proxy would never hand a plugin a header
+//! name with a space, a value with a line break, or status 42, so neither does the host.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One header field as a client or an upstream sends it: a token name (not a pseudo-header; the
+/// request line and the status set those) and a one-line value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    pub name: String,
+    pub value: String,
+}
+
+/// Why a header field could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("expected `NAME: VALUE`")]
+    NoColon,
+    #[error("the header name is empty")]
+    EmptyName,
+    #[error("`{0}` is a pseudo-header")]
+    Pseudo(String),
+    #[error("header name `{0}` has a space in it")]
+    Space(String),
+    #[error("header name `{name}` has `{found}`, which no header name may hold")]
+    BadName { name: String, found: char },
+    #[error("the value of header `{0}` has a line break (CR or LF)")]
+    LineBreak(String),
+    #[error("the value of header `{0}` has a control character")]
+    Control(String),
+}
+
+impl HeaderField {
+    /// The field `name: value`, when a proxy would pass it on; `value` loses surrounding spaces.
+    pub fn new(name: &str, value: &str) -> Result<HeaderField, FieldError> {
+        check_name(name)?;
+        let value = value.trim_matches([' ', '\t']);
+        if http::HeaderValue::from_bytes(value.as_bytes()).is_err() {
+            return Err(if value.contains(['\r', '\n']) {
+                FieldError::LineBreak(name.to_string())
+            } else {
+                FieldError::Control(name.to_string())
+            });
+        }
+        Ok(HeaderField {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+fn check_name(name: &str) -> Result<(), FieldError> {
+    if name.is_empty() {
+        return Err(FieldError::EmptyName);
+    }
+    if name.starts_with(':') {
+        return Err(FieldError::Pseudo(name.to_string()));
+    }
+    if name.contains(char::is_whitespace) {
+        return Err(FieldError::Space(name.to_string()));
+    }
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        let found = name
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && !"!#$%&'*+-.^_`|~".contains(*c))
+            .unwrap_or('?');
+        return Err(FieldError::BadName {
+            name: name.to_string(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// `NAME: VALUE`, as curl's `-H` takes it. A leading `:` makes a pseudo-header (`:path: /x`).
+impl FromStr for HeaderField {
+    type Err = FieldError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = text.strip_prefix(':')
+            && rest.starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            let name = rest.split(':').next().unwrap_or_default();
+            return Err(FieldError::Pseudo(format!(":{name}")));
+        }
+        let (name, value) = text.split_once(':').ok_or(FieldError::NoColon)?;
+        HeaderField::new(name, value)
+    }
+}
+
+impl fmt::Display for HeaderField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.value)
+    }
+}
+
+/// An HTTP status code a server can answer with: 100 to 599.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(try_from = "u16")]
+pub struct Status(u16);
+
+/// A number that is no HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    #[error("status {0} is outside 100-599")]
+    OutOfRange(u16),
+    #[error("`{0}` is not a status code (100-599)")]
+    NotANumber(String),
+}
+
+impl Status {
+    pub const OK: Status = Status(200);
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status::OK
+    }
+}
+
+impl TryFrom<u16> for Status {
+    type Error = StatusError;
+
+    fn try_from(code: u16) -> Result<Self, Self::Error> {
+        match code {
+            100..=599 => Ok(Status(code)),
+            _ => Err(StatusError::OutOfRange(code)),
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = StatusError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let code: u16 = text
+            .trim()
+            .parse()
+            .map_err(|_| StatusError::NotANumber(text.to_string()))?;
+        Status::try_from(code)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_a_proxy_would_send() {
+        let field: HeaderField = "Content-Type:  application/json ".parse().unwrap();
+        assert_eq!(field.to_string(), "Content-Type: application/json");
+        let field: HeaderField = "x-empty:".parse().unwrap();
+        assert_eq!(field.value, "");
+        assert!("x-utf8: caf\u{e9}".parse::<HeaderField>().is_ok());
+    }
+
+    #[test]
+    fn fields_no_proxy_would_send() {
+        for (text, err) in [
+            ("x a: b", FieldError::Space("x a".into())),
+            ("x-a : b", FieldError::Space("x-a ".into())),
+            ("no colon", FieldError::NoColon),
+            (": b", FieldError::EmptyName),
+            (":path: /x", FieldError::Pseudo(":path".into())),
+            ("x-a: b\r\nx-b: c", FieldError::LineBreak("x-a".into())),
+            ("x-a: b\0", FieldError::Control("x-a".into())),
+            (
+                "x(a): b",
+                FieldError::BadName {
+                    name: "x(a)".into(),
+                    found: '(',
+                },
+            ),
+        ] {
+            assert_eq!(text.parse::<HeaderField>(), Err(err), "{text:?}");
+        }
+        assert_eq!(HeaderField::new("", "v"), Err(FieldError::EmptyName));
+    }
+
+    #[test]
+    fn statuses_are_100_to_599() {
+        assert_eq!("404".parse::<Status>().unwrap().get(), 404);
+        assert_eq!(Status::try_from(100).unwrap().get(), 100);
+        assert_eq!(Status::try_from(599).unwrap().get(), 599);
+        assert_eq!(Status::try_from(99), Err(StatusError::OutOfRange(99)));
+        assert_eq!(Status::try_from(600), Err(StatusError::OutOfRange(600)));
+        assert!(matches!(
+            "ok".parse::<Status>(),
+            Err(StatusError::NotANumber(_))
+        ));
+    }
+}
