@@ -10,6 +10,7 @@
 
 mod abi;
 mod answers;
+pub mod cache;
 mod error;
 mod exports;
 mod headers;
