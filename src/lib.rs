@@ -16,5 +16,6 @@ pub mod progress;
 pub mod project;
 pub mod scaffold;
 pub mod scenario;
+pub mod serve;
 
 pub use error::{Error, Result};

@@ -191,6 +191,16 @@ impl Vm {
         request: &Request,
         upstream: &Response,
     ) -> Result<HttpOutcome, HostError> {
+        self.http_through(request, &mut |_| upstream.clone())
+    }
+
+    /// Sends one request through the plugin; `upstream` is called with the request as the plugin
+    /// forwards it, if it gets there, and gives the upstream's response.
+    pub fn http_through(
+        &mut self,
+        request: &Request,
+        upstream: &mut dyn FnMut(&ForwardedRequest) -> Response,
+    ) -> Result<HttpOutcome, HostError> {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
         let request_id = request_id(context, self.store.data().clock_ns);
@@ -247,7 +257,7 @@ impl Vm {
         &mut self,
         context: u32,
         request: &Request,
-        upstream: &Response,
+        upstream: &mut dyn FnMut(&ForwardedRequest) -> Response,
     ) -> Result<(Option<ForwardedRequest>, Option<String>), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
@@ -296,6 +306,8 @@ impl Vm {
                     body: s.request_body.clone(),
                     trailers: s.request_trailers.clone(),
                 };
+                let upstream = upstream(&forwarded);
+                let s = self.stream();
                 s.response_headers = upstream.header_map();
                 s.response_body = upstream.body.clone();
                 s.response_trailers = upstream.trailers.iter().map(|(n, v)| (n, v)).collect();
