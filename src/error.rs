@@ -6,6 +6,7 @@
 //! caller until it is listed here, and then it cannot be listed without its hints.
 
 use crate::build::BuildError;
+use crate::dev::DevError;
 use crate::digest::DigestError;
 use crate::envoy::EnvoyError;
 use crate::host::HostError;
@@ -46,6 +47,8 @@ pub enum Error {
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
+    Dev(#[from] DevError),
+    #[error(transparent)]
     Oci(#[from] OciError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
@@ -72,6 +75,7 @@ impl Hint for Error {
             Error::Envoy(e) => e.hints(),
             Error::Scenario(e) => e.hints(),
             Error::Serve(e) => e.hints(),
+            Error::Dev(e) => e.hints(),
             Error::Oci(e) => e.hints(),
             Error::Reference(e) => e.hints(),
             Error::Layout(e) => e.hints(),

@@ -1,22 +1,23 @@
 //! `wasmctl serve` through a real socket: real HTTP clients and upstreams, a real TCP upstream for
 //! the network template, plugins that trap, and Ctrl-C.
 
+#[path = "support/background.rs"]
+mod background;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use background::Background;
 use support::{built_template, run_err, tempdir, wasmctl};
 
-/// A running `wasmctl serve`, its address and everything it wrote to stderr so far.
+/// A running `wasmctl serve` and the address it listens on.
 struct Serving {
-    child: Child,
+    process: Background,
     addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
 }
 
 /// Starts `wasmctl serve ARGS --listen 127.0.0.1:0` in `dir` and waits until it listens.
@@ -24,47 +25,10 @@ fn serve(dir: &Path, args: &[&str]) -> Serving {
     let mut cmd = wasmctl(dir);
     cmd.arg("serve")
         .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    start(cmd)
-}
-
-fn start(mut cmd: Command) -> Serving {
-    let mut child = cmd.spawn().expect("spawn wasmctl serve");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let (found, seen) = std::sync::mpsc::channel();
-    let pipe = BufReader::new(child.stderr.take().unwrap());
-    let log = stderr.clone();
-    std::thread::spawn(move || {
-        for line in pipe.lines().map_while(Result::ok) {
-            if let Some(addr) = line
-                .split("://")
-                .nth(1)
-                .filter(|_| line.contains("Listening"))
-            {
-                let addr = addr
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = found.send(addr);
-            }
-            log.lock().unwrap().push_str(&(line + "\n"));
-        }
-    });
-    let addr = match seen.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => addr.parse().expect("a listen address"),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("serve did not start:\n{}", stderr.lock().unwrap());
-        }
-    };
-    Serving {
-        child,
-        addr,
-        stderr,
-    }
+        .args(["--listen", "127.0.0.1:0"]);
+    let process = Background::spawn(cmd);
+    let addr = process.listen_addr();
+    Serving { process, addr }
 }
 
 impl Serving {
@@ -72,38 +36,9 @@ impl Serving {
         format!("http://{}{path}", self.addr)
     }
 
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
     /// Ctrl-C; it must drain and exit 0. Returns what it wrote to stderr.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        let stderr = self.stderr();
-        assert!(status.success(), "serve exited {status}:\n{stderr}");
-        stderr
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
+    fn stop(self) -> String {
+        self.process.stop()
     }
 }
 
@@ -329,11 +264,10 @@ fn network_template_proxies_a_real_tcp_upstream() {
             "the proxy closes after the upstream: {rest:?}"
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.stderr().matches("5 bytes up, 5 down").count() < 2 {
-        assert!(Instant::now() < deadline, "{}", server.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ten_seconds = Duration::from_secs(10);
+    server
+        .process
+        .wait_for("5 bytes up, 5 down", 2, ten_seconds);
     server.stop();
 }
 

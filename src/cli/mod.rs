@@ -7,6 +7,7 @@ use output::{ColorChoice, Printer, Verbosity};
 use wasmctl::project::ProjectSelector;
 
 mod build;
+mod dev;
 pub mod exit;
 mod key_value;
 mod login;
@@ -87,6 +88,7 @@ pub enum Command {
     Run(run::RunArgs),
     Test(test::TestArgs),
     Serve(serve::ServeArgs),
+    Dev(dev::DevArgs),
     Push(push::PushArgs),
     Manifest(Box<manifest::ManifestArgs>),
     Verify(verify::VerifyArgs),
@@ -135,7 +137,7 @@ impl Command {
             Command::Push(args) => args.output.json,
             Command::Verify(args) => args.output.json,
             Command::Pull(args) => args.output.json,
-            Command::Login(_) | Command::Logout(_) | Command::Serve(_) => false,
+            Command::Login(_) | Command::Logout(_) | Command::Serve(_) | Command::Dev(_) => false,
         }
     }
 }
@@ -153,6 +155,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
         Command::Run(args) => run::run(args, printer).map(done),
         Command::Test(args) => test::run(args, printer),
         Command::Serve(args) => serve::run(args, printer).map(done),
+        Command::Dev(args) => dev::run(args, printer).map(done),
         Command::Push(args) => push::run(args, printer).map(done),
         Command::Verify(args) => verify::run(args, printer),
         Command::Pull(args) => pull::run(args, printer).map(done),
