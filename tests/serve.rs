@@ -204,6 +204,40 @@ fn http_body_template_rewrites_a_real_upstreams_body() {
     server.stop();
 }
 
+/// A request whose body a slow client sends in two chunks (chunked transfer coding, a pause
+/// between them), read with its response to the end.
+fn two_chunk_request(addr: SocketAddr, first: &str, second: &str) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = "POST /upload HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let chunk = |text: &str| format!("{:x}\r\n{text}\r\n", text.len());
+    conn.write_all(format!("{head}{}", chunk(first)).as_bytes())
+        .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    conn.write_all(format!("{}0\r\n\r\n", chunk(second)).as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn a_body_in_chunks_is_buffered_by_the_plugin_until_its_end() {
+    let project = &built_template("http-body").project;
+    let server = serve(project, &[]);
+    // The forbidden word spans the two chunks: only a plugin that sees them buffered together
+    // (it pauses until end_of_stream) finds it.
+    let denied = two_chunk_request(server.addr, "the sec", "ret is 42");
+    assert!(denied.starts_with("HTTP/1.1 400"), "{denied}");
+    assert!(denied.ends_with("request body not allowed\n"), "{denied}");
+    let passed = two_chunk_request(server.addr, "nothing ", "to hide");
+    assert!(passed.starts_with("HTTP/1.1 200"), "{passed}");
+    assert!(passed.contains("\"body\": \"nothing to hide\""), "{passed}");
+    server.stop();
+}
+
 #[test]
 fn an_upstream_that_is_down_gets_503() {
     let project = &built_template("http-headers").project;

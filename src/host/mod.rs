@@ -11,6 +11,7 @@
 mod abi;
 mod answers;
 pub mod cache;
+mod chunks;
 mod error;
 mod exports;
 mod headers;

@@ -29,7 +29,7 @@ pub(crate) async fn handle(
         .path_and_query()
         .map_or_else(|| "/".to_string(), |p| p.to_string());
     let answer = match host_request(req).await {
-        Some(request) => pool.http(request).await,
+        Some((request, chunks)) => pool.http(request, chunks).await,
         None => None,
     };
     let answer = answer.unwrap_or_else(|| Answer {
@@ -52,15 +52,20 @@ pub(crate) async fn handle(
     Ok(hyper_response(answer))
 }
 
-/// The client's request as the host takes it; `None` when its body could not be read.
-async fn host_request(req: hyper::Request<Incoming>) -> Option<Box<Request>> {
-    let (parts, body) = req.into_parts();
-    let collected = body.collect().await.ok()?;
-    let trailers = collected
-        .trailers()
-        .map(|t| pairs(t.iter()))
-        .unwrap_or_default();
-    let body = collected.to_bytes().to_vec();
+/// The client's request as the host takes it, with the sizes of the chunks its body came in;
+/// `None` when its body could not be read.
+async fn host_request(req: hyper::Request<Incoming>) -> Option<(Box<Request>, Vec<usize>)> {
+    let (parts, mut incoming) = req.into_parts();
+    let (mut body, mut chunks, mut trailers) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.ok()?;
+        if let Some(data) = frame.data_ref() {
+            body.extend_from_slice(data);
+            chunks.push(data.len());
+        } else if let Some(fields) = frame.trailers_ref() {
+            trailers = pairs(fields.iter());
+        }
+    }
     let authority = parts
         .headers
         .get(hyper::header::HOST)
@@ -74,7 +79,7 @@ async fn host_request(req: hyper::Request<Incoming>) -> Option<Box<Request>> {
             .iter()
             .filter(|(name, _)| !is_hop_by_hop(name.as_str())),
     );
-    Some(Box::new(Request {
+    let request = Request {
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -85,7 +90,8 @@ async fn host_request(req: hyper::Request<Incoming>) -> Option<Box<Request>> {
         headers,
         body,
         trailers,
-    }))
+    };
+    Some((Box::new(request), chunks))
 }
 
 fn pairs<'a>(

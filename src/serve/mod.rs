@@ -248,9 +248,13 @@ impl Pool {
     }
 
     /// One request through a worker; `None` once the workers have stopped.
-    pub(crate) async fn http(&self, request: Box<Request>) -> Option<Answer> {
+    pub(crate) async fn http(&self, request: Box<Request>, chunks: Vec<usize>) -> Option<Answer> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if !self.send(Job::Http { request, reply }) {
+        if !self.send(Job::Http {
+            request,
+            chunks,
+            reply,
+        }) {
             return None;
         }
         answer.await.ok()

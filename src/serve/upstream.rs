@@ -106,17 +106,26 @@ impl Upstream {
         })
     }
 
-    /// The upstream's answer to `request`; when it cannot be reached, Envoy's 503.
-    pub fn exchange(&self, request: &ForwardedRequest) -> Response {
+    /// The upstream's answer to `request`, with the sizes of the chunks its body came in; when
+    /// it cannot be reached, Envoy's 503.
+    pub fn exchange(&self, request: &ForwardedRequest) -> (Response, Vec<usize>) {
         match self {
-            Upstream::Echo | Upstream::Tcp { .. } => echo(request),
+            Upstream::Echo | Upstream::Tcp { .. } => {
+                let response = echo(request);
+                let chunks = vec![response.body.len()];
+                (response, chunks)
+            }
             Upstream::Http {
                 base,
                 client,
                 runtime,
             } => runtime
                 .block_on(forward(client, base, request))
-                .unwrap_or_else(|err| unreachable_upstream(&err)),
+                .unwrap_or_else(|err| {
+                    let response = unreachable_upstream(&err);
+                    let chunks = vec![response.body.len()];
+                    (response, chunks)
+                }),
         }
     }
 }
@@ -131,7 +140,7 @@ async fn forward(
     client: &reqwest::Client,
     base: &reqwest::Url,
     request: &ForwardedRequest,
-) -> reqwest::Result<Response> {
+) -> reqwest::Result<(Response, Vec<usize>)> {
     let headers = &request.headers;
     let method = headers.get(":method").unwrap_or_else(|| "GET".into());
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -143,7 +152,7 @@ async fn forward(
             builder = builder.header(name, value);
         }
     }
-    let answer = builder.body(request.body.clone()).send().await?;
+    let mut answer = builder.body(request.body.clone()).send().await?;
     let status = answer.status().as_u16();
     let headers = answer
         .headers()
@@ -154,13 +163,18 @@ async fn forward(
             (name.as_str().to_string(), value)
         })
         .collect();
-    let body = answer.bytes().await?.to_vec();
-    Ok(Response {
+    let (mut body, mut chunks) = (Vec::new(), Vec::new());
+    while let Some(chunk) = answer.chunk().await? {
+        body.extend_from_slice(&chunk);
+        chunks.push(chunk.len());
+    }
+    let response = Response {
         status,
         headers,
         body,
         trailers: Vec::new(),
-    })
+    };
+    Ok((response, chunks))
 }
 
 /// Envoy's answers when the upstream is down (503) or too slow (504).

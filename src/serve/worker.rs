@@ -17,6 +17,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 pub(crate) enum Job {
     Http {
         request: Box<Request>,
+        /// The sizes of the chunks its body came in.
+        chunks: Vec<usize>,
         reply: tokio::sync::oneshot::Sender<Answer>,
     },
     /// Proxy one TCP connection through a network plugin.
@@ -65,8 +67,12 @@ impl Worker {
             };
             self.catch_up(&mut clock);
             match job {
-                Some(Job::Http { request, reply }) => {
-                    let _ = reply.send(self.http(&request, &upstream));
+                Some(Job::Http {
+                    request,
+                    chunks,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.http(&request, &chunks, &upstream));
                 }
                 Some(Job::Connection { client, reply }) => {
                     let _ = reply.send(self.connection(client, &upstream));
@@ -133,8 +139,9 @@ impl Worker {
         proxied
     }
 
-    fn http(&mut self, request: &Request, upstream: &Upstream) -> Answer {
-        let result = self.with_vm(|vm| vm.http_through(request, &mut |fwd| upstream.exchange(fwd)));
+    fn http(&mut self, request: &Request, chunks: &[usize], upstream: &Upstream) -> Answer {
+        let result =
+            self.with_vm(|vm| vm.http_through(request, chunks, &mut |fwd| upstream.exchange(fwd)));
         match result {
             Ok(outcome) => answer_of(outcome),
             Err(err) if self.fail_open => {
@@ -143,7 +150,7 @@ impl Worker {
                     body: request.body.clone(),
                     trailers: request.trailers.iter().map(|(n, v)| (n, v)).collect(),
                 };
-                let response = upstream.exchange(&forwarded);
+                let (response, _) = upstream.exchange(&forwarded);
                 Answer {
                     status: response.status,
                     headers: response.headers,
