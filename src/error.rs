@@ -6,6 +6,7 @@
 //! caller until it is listed here, and then it cannot be listed without its hints.
 
 use crate::build::BuildError;
+use crate::dev::DevError;
 use crate::digest::DigestError;
 use crate::envoy::EnvoyError;
 use crate::host::HostError;
@@ -17,6 +18,7 @@ use crate::oci::{OciError, ReferenceError};
 use crate::project::ProjectError;
 use crate::scaffold::ScaffoldError;
 use crate::scenario::ScenarioError;
+use crate::serve::ServeError;
 
 /// What the user can do about an error: one line each, most useful first.
 pub trait Hint {
@@ -43,6 +45,10 @@ pub enum Error {
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Dev(#[from] DevError),
+    #[error(transparent)]
     Oci(#[from] OciError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
@@ -68,6 +74,8 @@ impl Hint for Error {
             Error::Host(e) => e.hints(),
             Error::Envoy(e) => e.hints(),
             Error::Scenario(e) => e.hints(),
+            Error::Serve(e) => e.hints(),
+            Error::Dev(e) => e.hints(),
             Error::Oci(e) => e.hints(),
             Error::Reference(e) => e.hints(),
             Error::Layout(e) => e.hints(),

@@ -3,6 +3,7 @@
 //! The library holds every behaviour; the `wasmctl` binary only parses flags and calls it.
 
 pub mod build;
+pub mod dev;
 pub mod digest;
 pub mod envoy;
 pub mod error;
@@ -16,5 +17,6 @@ pub mod progress;
 pub mod project;
 pub mod scaffold;
 pub mod scenario;
+pub mod serve;
 
 pub use error::{Error, Result};

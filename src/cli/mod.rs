@@ -9,6 +9,7 @@ use wasmctl::project::ProjectSelector;
 mod build;
 mod checked;
 mod completions;
+mod dev;
 pub mod exit;
 mod key_value;
 mod login;
@@ -22,6 +23,7 @@ mod pull;
 mod push;
 mod reporter;
 mod run;
+mod serve;
 mod test;
 mod verify;
 mod version;
@@ -57,6 +59,9 @@ pub struct GlobalArgs {
     /// When to use colors
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
+    /// Compile plugins afresh: neither read nor write the compiled-module cache
+    #[arg(long, global = true, env = "WASMCTL_NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_cache: bool,
 }
 
 impl GlobalArgs {
@@ -90,6 +95,8 @@ pub enum Command {
     Build(build::BuildArgs),
     Run(run::RunArgs),
     Test(test::TestArgs),
+    Serve(serve::ServeArgs),
+    Dev(dev::DevArgs),
     Push(push::PushArgs),
     Manifest(Box<manifest::ManifestArgs>),
     Verify(verify::VerifyArgs),
@@ -140,9 +147,12 @@ impl Command {
             Command::Push(args) => args.output.json,
             Command::Verify(args) => args.output.json,
             Command::Pull(args) => args.output.json,
-            Command::Login(_) | Command::Logout(_) | Command::Completions(_) | Command::Man(_) => {
-                false
-            }
+            Command::Login(_)
+            | Command::Logout(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Serve(_)
+            | Command::Dev(_) => false,
         }
     }
 }
@@ -150,12 +160,17 @@ impl Command {
 /// Runs the command; `Ok` carries success, or the failures it found.
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
     let done = |()| exit::ExitStatus::Success;
+    if cli.global.no_cache {
+        wasmctl::host::cache::disable();
+    }
     match cli.command {
         Command::New(args) => new::run(args, printer).map(done),
         Command::Build(args) => build::run(args, printer).map(done),
         Command::Manifest(args) => manifest::run(*args, printer).map(done),
         Command::Run(args) => run::run(args, printer).map(done),
         Command::Test(args) => test::run(args, printer),
+        Command::Serve(args) => serve::run(args, printer).map(done),
+        Command::Dev(args) => dev::run(args, printer).map(done),
         Command::Push(args) => push::run(args, printer).map(done),
         Command::Verify(args) => verify::run(args, printer),
         Command::Pull(args) => pull::run(args, printer).map(done),

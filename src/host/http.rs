@@ -4,6 +4,7 @@
 
 use serde::{Serialize, Serializer};
 
+use super::chunks::{Side, chunk_sizes};
 use super::headers::HeaderMap;
 use super::state::{LogRecord, Stream};
 use super::{HostError, Vm};
@@ -172,6 +173,8 @@ pub(crate) struct HttpStream {
     pub request_path: String,
     pub request_method: String,
     pub request_id: String,
+    /// The sizes of the chunks the upstream's body came in (a local reply's is one chunk).
+    pub response_chunks: Vec<usize>,
 }
 
 const CONTINUE: i32 = 0;
@@ -190,6 +193,21 @@ impl Vm {
         &mut self,
         request: &Request,
         upstream: &Response,
+    ) -> Result<HttpOutcome, HostError> {
+        let whole = [request.body.len()];
+        self.http_through(request, &whole, &mut |_| {
+            (upstream.clone(), vec![upstream.body.len()])
+        })
+    }
+
+    /// Sends one request through the plugin, its body arriving in chunks of `request_chunks`
+    /// bytes; `upstream` is called with the request as the plugin forwards it, if it gets there,
+    /// and gives the upstream's response and the sizes of the chunks its body came in.
+    pub fn http_through(
+        &mut self,
+        request: &Request,
+        request_chunks: &[usize],
+        upstream: &mut dyn FnMut(&ForwardedRequest) -> (Response, Vec<usize>),
     ) -> Result<HttpOutcome, HostError> {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
@@ -210,7 +228,8 @@ impl Vm {
             state.active_context = context;
             state.done_called = false;
         }
-        let result = self.http_lifecycle(context, request, upstream);
+        let chunks = chunk_sizes(request.body.len(), request_chunks);
+        let result = self.http_lifecycle(context, request, &chunks, upstream);
         // The context ends whatever happened, so the next exchange starts clean.
         let finish = if result.is_ok() {
             self.finish_context(context)
@@ -247,7 +266,8 @@ impl Vm {
         &mut self,
         context: u32,
         request: &Request,
-        upstream: &Response,
+        chunks: &[usize],
+        upstream: &mut dyn FnMut(&ForwardedRequest) -> (Response, Vec<usize>),
     ) -> Result<(Option<ForwardedRequest>, Option<String>), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
@@ -270,11 +290,10 @@ impl Vm {
             && has_body
             && let Some(f) = self.exports.on_request_body.clone()
         {
-            let size = self.stream().request_body.len() as i32;
-            let action = self.call("proxy_on_request_body", |store| {
-                f.call(store, (context as i32, size, !has_trailers as i32))
-            })?;
-            flow = self.after_request_callback(context, action, "proxy_on_request_body")?;
+            let callback = "proxy_on_request_body";
+            let action =
+                self.stream_body(context, f, callback, Side::Request, chunks, has_trailers)?;
+            flow = self.after_request_callback(context, action, callback)?;
         }
         if matches!(flow, Flow::Go)
             && has_trailers
@@ -296,6 +315,9 @@ impl Vm {
                     body: s.request_body.clone(),
                     trailers: s.request_trailers.clone(),
                 };
+                let (upstream, response_chunks) = upstream(&forwarded);
+                let s = self.stream();
+                s.response_chunks = chunk_sizes(upstream.body.len(), &response_chunks);
                 s.response_headers = upstream.header_map();
                 s.response_body = upstream.body.clone();
                 s.response_trailers = upstream.trailers.iter().map(|(n, v)| (n, v)).collect();
@@ -326,13 +348,12 @@ impl Vm {
         }
         self.stream().response_started = true;
         if has_body && let Some(f) = self.exports.on_response_body.clone() {
-            let size = self.stream().response_body.len() as i32;
-            let action = self.call("proxy_on_response_body", |store| {
-                f.call(store, (context as i32, size, !has_trailers as i32))
-            })?;
-            if let Some(why) =
-                self.after_response_callback(context, action, "proxy_on_response_body")?
-            {
+            let callback = "proxy_on_response_body";
+            let chunks = std::mem::take(&mut self.stream().response_chunks);
+            let chunks = chunk_sizes(self.stream().response_body.len(), &chunks);
+            let action =
+                self.stream_body(context, f, callback, Side::Response, &chunks, has_trailers)?;
+            if let Some(why) = self.after_response_callback(context, action, callback)? {
                 return Ok(Some(why));
             }
         }
@@ -413,7 +434,7 @@ impl Vm {
         Ok(())
     }
 
-    fn stream(&mut self) -> &mut HttpStream {
+    pub(super) fn stream(&mut self) -> &mut HttpStream {
         let install = || Stream::Http(Box::default());
         self.store.data_mut().enter_stream(Stream::as_http, install)
     }
@@ -446,6 +467,7 @@ impl HttpStream {
         }
         self.response_headers = headers;
         self.response_body = reply.body.clone();
+        self.response_chunks.clear();
         self.response_trailers = HeaderMap::new();
         self.local_reply = Some(reply);
         true

@@ -10,6 +10,8 @@
 
 mod abi;
 mod answers;
+pub mod cache;
+mod chunks;
 mod error;
 mod exports;
 mod field;

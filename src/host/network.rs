@@ -87,12 +87,45 @@ impl Vm {
         Ok(outcome)
     }
 
-    fn connection_lifecycle(
+    /// Opens a connection through the plugin to feed it one chunk at a time, as a live proxy
+    /// does: its context is created and on_new_connection runs. One connection at a time per VM.
+    pub fn open_connection(&mut self) -> Result<u32, HostError> {
+        let context = self.new_context_id();
+        let state = self.store.data_mut();
+        state.stream = Stream::Network(Box::default());
+        state.stream_context = context;
+        state.active_context = context;
+        self.connection_opened(context)?;
+        Ok(context)
+    }
+
+    /// Hands the plugin a chunk from the client (`downstream`) or the upstream on the connection
+    /// [`Vm::open_connection`] opened; what passes on to the other side, unless held back.
+    pub fn connection_data(
         &mut self,
         context: u32,
-        events: &[NetworkEvent],
-        outcome: &mut NetworkOutcome,
-    ) -> Result<(), HostError> {
+        bytes: &[u8],
+        downstream: bool,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        self.data(context, bytes, downstream)
+    }
+
+    /// Whether the plugin has closed the open connection.
+    pub fn connection_closed_by_plugin(&mut self) -> bool {
+        self.net().closed
+    }
+
+    /// Closes the open connection as Envoy does (upstream, then downstream) and ends its context.
+    pub fn close_connection(&mut self, context: u32) -> Result<(), HostError> {
+        let result = self
+            .close(context, false, PEER_UNKNOWN)
+            .and_then(|()| self.close(context, true, PEER_LOCAL))
+            .and_then(|()| self.finish_context(context));
+        self.store.data_mut().stream = Stream::None;
+        result
+    }
+
+    fn connection_opened(&mut self, context: u32) -> Result<(), HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
                 create.call(store, (context as i32, super::vm::ROOT_CONTEXT as i32))
@@ -104,6 +137,16 @@ impl Vm {
             })?;
             self.deliver_calls(context)?;
         }
+        Ok(())
+    }
+
+    fn connection_lifecycle(
+        &mut self,
+        context: u32,
+        events: &[NetworkEvent],
+        outcome: &mut NetworkOutcome,
+    ) -> Result<(), HostError> {
+        self.connection_opened(context)?;
         for event in events {
             if self.net().closed {
                 outcome.closed_by_plugin = true;

@@ -40,14 +40,14 @@ impl Plugin {
         })
     }
 
-    /// Compiles the module, checks that it is proxy-wasm, and links the host functions its
+    /// Compiles the module (or takes it from the module cache), checks that it is proxy-wasm, and links the host functions its
     /// imports name.
     pub fn load(bytes: &[u8]) -> Result<Plugin, HostError> {
         let engine = engine()?;
         // wasmtime compiles first: it is the judge of what this host can load, and its message
         // says why not.
-        let module =
-            Module::new(&engine, bytes).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
+        let module = super::cache::module(&engine, bytes)
+            .map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
         let info = module::declarations(bytes)?;
         let linker = super::abi::linker(&engine, &module)?;
         Ok(Plugin {

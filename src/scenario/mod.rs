@@ -44,6 +44,7 @@ pub use error::ScenarioError;
 pub use expect::{ConnectionExpect, Expect, LogExpect, MatchRule, Matcher, MessageExpect};
 pub use in_envoy::EnvoyHost;
 pub use load::{PluginSetup, ScenarioFile, relative_to};
+pub(crate) use once::resolve;
 pub use once::{RanIn, RunOptions, RunReport, Traffic, run_once};
 pub use project::{project_plugin, project_scenarios};
 pub use report::{CaseOutcome, CaseReport, ScenarioReport};

@@ -76,7 +76,7 @@ pub enum RanIn {
 }
 
 /// The module and options a run resolves to, with the project's defaults filled in.
-pub(super) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError> {
+pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError> {
     // The project supplies defaults; with an explicit module, config and type it is not needed.
     let wanted =
         options.wasm.is_none() || options.config.is_none() || options.plugin_type.is_none();

@@ -1,0 +1,197 @@
+//! `wasmctl serve`: flags into [`ServeOptions`]; the library serves, this file prints the access
+//! log and the plugin's failures.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use wasmctl::host::HostError;
+use wasmctl::key_value::KeyValue;
+use wasmctl::project::PluginType;
+use wasmctl::scenario::RunOptions;
+use wasmctl::serve::{AccessRecord, ConnectionRecord, ServeObserver, ServeOptions, Server};
+
+use super::ProjectArgs;
+use super::key_value::KeyValueParser;
+use crate::cli::output::Printer;
+
+/// Serve the plugin on a real port in the built-in host, for curl, a browser or a load generator
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379"
+)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:10000", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Where requests go after the plugin: a URL (HTTP) or HOST:PORT (network) [default: an
+    /// echo of the request]
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// When the plugin fails on a request, pass the request on unfiltered instead of answering 500
+    #[arg(long)]
+    pub fail_open: bool,
+    /// Worker threads, each with its own plugin instance
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+}
+
+/// The plugin and its configuration, as `run` takes them.
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// The module to serve [default: the project's last build]
+    #[arg(value_name = "WASM")]
+    wasm: Option<PathBuf>,
+    /// pluginConfig, YAML or JSON (sent as JSON) [default: the project's config file]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// vm_config configuration (sent as is)
+    #[arg(long, value_name = "FILE")]
+    vm_config: Option<PathBuf>,
+    /// Environment variable the plugin sees (vmConfig.env), repeatable
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = KeyValueParser::new("--env"))]
+    env: Vec<KeyValue>,
+    /// Plugin type [default: the project's, else HTTP]
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    plugin_type: Option<TypeArg>,
+    #[command(flatten)]
+    project: ProjectArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum TypeArg {
+    Http,
+    Network,
+}
+
+impl PluginArgs {
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            wasm: self.wasm.clone(),
+            config: self.config.clone(),
+            vm_config: self.vm_config.clone(),
+            env: self
+                .env
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect(),
+            plugin_type: self.plugin_type.map(|t| match t {
+                TypeArg::Http => PluginType::Http,
+                TypeArg::Network => PluginType::Network,
+            }),
+            project: self.project.selector(),
+            ..RunOptions::default()
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn options(&self) -> ServeOptions {
+        ServeOptions {
+            plugin: self.plugin.run_options(),
+            listen: self.listen,
+            upstream: self.upstream.clone(),
+            fail_open: self.fail_open,
+            workers: self.workers,
+        }
+    }
+}
+
+pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
+    let server = bind(&args.options(), printer)?;
+    let shutdown = Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    server.run(Arc::new(AccessLog::new(printer)), shutdown)?;
+    printer.status("Stopped", "drained, bye");
+    Ok(())
+}
+
+/// Binds the server and says where it listens; a plugin that fails to start shows its log.
+pub fn bind(options: &ServeOptions, printer: &Printer) -> anyhow::Result<Server> {
+    let server = Server::bind(options).map_err(|err| {
+        if let wasmctl::Error::Serve(serve) = &err {
+            print_logs(printer, serve.plugin_logs());
+        }
+        anyhow::Error::from(err)
+    })?;
+    let addr = server.local_addr();
+    let (what, to) = match (server.network(), &options.upstream) {
+        (true, upstream) => ("tcp", upstream.clone().unwrap_or_default()),
+        (false, Some(upstream)) => ("http", upstream.clone()),
+        (false, None) => ("http", "the built-in echo".into()),
+    };
+    printer.status(
+        "Listening",
+        format!(
+            "on {what}://{addr} with {} -> {to} (Ctrl-C stops)",
+            server.wasm().display()
+        ),
+    );
+    Ok(server)
+}
+
+/// The plugin's log lines, as notes; shown whatever the verbosity when it failed to start.
+pub fn print_logs(printer: &Printer, logs: &[wasmctl::host::LogRecord]) {
+    for log in logs {
+        printer.warn(format!(
+            "plugin log: {} [{}] {}",
+            log.level.as_str(),
+            log.callback,
+            log.message
+        ));
+    }
+}
+
+/// One stderr line a request: method, path, status, time.
+pub struct AccessLog {
+    printer: Printer,
+}
+
+impl AccessLog {
+    pub fn new(printer: &Printer) -> AccessLog {
+        AccessLog {
+            printer: printer.clone(),
+        }
+    }
+}
+
+impl ServeObserver for AccessLog {
+    fn request(&self, r: &AccessRecord) {
+        let stalled = r.stalled.as_deref().map(|why| format!(" ({why})"));
+        self.printer.status(
+            &r.status.to_string(),
+            format!(
+                "{} {} {:.2?}{}",
+                r.method,
+                r.path,
+                r.elapsed,
+                stalled.unwrap_or_default()
+            ),
+        );
+    }
+
+    fn connection(&self, r: &ConnectionRecord) {
+        let closed = if r.closed_by_plugin {
+            " (closed by the plugin)"
+        } else {
+            ""
+        };
+        self.printer.status(
+            "tcp",
+            format!(
+                "{} {} bytes up, {} down {:.2?}{closed}",
+                r.peer, r.to_upstream, r.to_downstream, r.elapsed
+            ),
+        );
+    }
+
+    fn plugin_failed(&self, err: &HostError) {
+        self.printer
+            .warn(format!("{err}; the next request gets a fresh instance"));
+        print_logs(&self.printer, err.logs());
+    }
+}

@@ -1,0 +1,53 @@
+//! What can stop `wasmctl serve` from serving.
+
+use std::net::SocketAddr;
+
+use crate::error::Hint;
+use crate::host::HostError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid --upstream `{given}`: {why}")]
+    Upstream { given: String, why: String },
+    #[error("the server's runtime failed")]
+    Runtime(#[source] std::io::Error),
+    /// The plugin failed to start: it trapped or rejected its configuration.
+    #[error("the plugin did not start")]
+    Start(#[source] HostError),
+    #[error("the new module was not swapped in")]
+    Swap(#[source] HostError),
+    #[error("the server has stopped")]
+    Stopped,
+}
+
+impl ServeError {
+    /// What the plugin logged before it failed to start, for whoever wants to show it.
+    pub fn plugin_logs(&self) -> &[crate::host::LogRecord] {
+        match self {
+            ServeError::Start(err) | ServeError::Swap(err) => err.logs(),
+            _ => &[],
+        }
+    }
+}
+
+impl Hint for ServeError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ServeError::Bind { .. } => {
+                vec!["another process may listen there; pick another address with --listen".into()]
+            }
+            ServeError::Upstream { .. } => vec![
+                "an HTTP plugin's upstream is a URL (http://127.0.0.1:8080), a network plugin's HOST:PORT"
+                    .into(),
+            ],
+            ServeError::Start(err) | ServeError::Swap(err) => err.hints(),
+            ServeError::Runtime(_) | ServeError::Stopped => Vec::new(),
+        }
+    }
+}

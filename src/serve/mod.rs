@@ -1,0 +1,313 @@
+//! `wasmctl serve`: the plugin in the built-in host behind a real listener, for curl, a browser or
+//! a load generator. HTTP plugins get an HTTP/1 server (hyper) that sends each request through the
+//! plugin to an upstream URL, or to a built-in echo; network plugins get a TCP proxy.
+//!
+//! Each worker is a thread with one long-lived VM, as an Envoy worker has: the root context lives
+//! as long as the server, ticks come on the real clock, and a request that makes the plugin trap
+//! gets a 500 (or passes unfiltered with fail-open) while the next one runs in a fresh VM.
+
+mod error;
+mod exchange;
+mod network;
+mod upstream;
+mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use error::ServeError;
+
+use crate::host::{HostError, Plugin, Request, Vm, VmOptions};
+use crate::scenario::RunOptions;
+use upstream::{Upstream, UpstreamTarget};
+use worker::{Answer, Job, Worker};
+
+/// What `wasmctl serve` serves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The plugin and its configuration, found as `run` finds them (traffic is not used).
+    pub plugin: RunOptions,
+    pub listen: SocketAddr,
+    /// An HTTP plugin's upstream URL, a network plugin's HOST:PORT; the echo when absent (HTTP).
+    pub upstream: Option<String>,
+    /// Pass a request on unfiltered when the plugin traps on it, rather than answer 500.
+    pub fail_open: bool,
+    /// Worker threads, each with its own VM.
+    pub workers: usize,
+}
+
+/// One line of the access log.
+#[derive(Debug, Clone)]
+pub struct AccessRecord {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// Why the plugin left the exchange unfinished, when it did.
+    pub stalled: Option<String>,
+}
+
+/// One proxied connection, for the access log of a network plugin.
+#[derive(Debug, Clone)]
+pub struct ConnectionRecord {
+    pub peer: SocketAddr,
+    pub to_upstream: u64,
+    pub to_downstream: u64,
+    pub elapsed: Duration,
+    pub closed_by_plugin: bool,
+}
+
+/// Told what the server does, from whichever thread does it.
+pub trait ServeObserver: Send + Sync {
+    fn request(&self, record: &AccessRecord);
+    fn connection(&self, _record: &ConnectionRecord) {}
+    /// The plugin failed on a request or connection; the next one gets a fresh VM.
+    fn plugin_failed(&self, err: &HostError);
+}
+
+/// A server with its plugin started in every worker and its listener bound, not yet serving.
+pub struct Server {
+    listener: std::net::TcpListener,
+    wasm: PathBuf,
+    network: bool,
+    workers: Vec<(Worker, std::sync::mpsc::Receiver<Job>)>,
+    target: UpstreamTarget,
+    pool: Arc<Pool>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Stops the server when it completes.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Server {
+    /// Finds and compiles the plugin, starts it in every worker (a trap or a rejected
+    /// configuration refuses to start), and binds the listener.
+    pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
+        let setup = crate::scenario::resolve(&options.plugin)?;
+        let target = match setup.network {
+            true => UpstreamTarget::parse_tcp(options.upstream.as_deref())?,
+            false => UpstreamTarget::parse(options.upstream.as_deref())?,
+        };
+        let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
+        let mut workers = Vec::new();
+        let mut senders = Vec::new();
+        for _ in 0..options.workers.max(1) {
+            let vm = Vm::start(&plugin, setup.options.clone()).map_err(ServeError::Start)?;
+            let (send, receive) = std::sync::mpsc::channel();
+            let worker = Worker {
+                plugin: plugin.clone(),
+                options: setup.options.clone(),
+                vm: Some(vm),
+                fail_open: options.fail_open,
+            };
+            workers.push((worker, receive));
+            senders.push(send);
+        }
+        let listener =
+            std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(ServeError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServeError::Runtime)?;
+        Ok(Server {
+            listener,
+            wasm: setup.wasm,
+            network: setup.network,
+            workers,
+            target,
+            pool: Arc::new(Pool::new(senders, setup.options)),
+            runtime,
+        })
+    }
+
+    /// The address it listens on (the port the system chose, for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The module it serves.
+    pub fn wasm(&self) -> &Path {
+        &self.wasm
+    }
+
+    /// Whether it proxies TCP for a network plugin.
+    pub fn network(&self) -> bool {
+        self.network
+    }
+
+    /// A handle that swaps the module the workers run, without dropping the listener.
+    pub fn swapper(&self) -> Swapper {
+        Swapper {
+            pool: self.pool.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then lets the requests in flight finish.
+    pub fn run(self, observer: Arc<dyn ServeObserver>, shutdown: Shutdown) -> crate::Result<()> {
+        let Server {
+            listener,
+            network,
+            workers,
+            target,
+            pool,
+            runtime,
+            ..
+        } = self;
+        for (i, (worker, jobs)) in workers.into_iter().enumerate() {
+            let upstream = Upstream::new(&target).map_err(ServeError::Runtime)?;
+            // Not joined: a worker may be inside a long-lived TCP connection at shutdown, and HTTP
+            // requests in flight have been drained by then.
+            std::thread::Builder::new()
+                .name(format!("wasmctl-worker-{i}"))
+                .spawn(move || worker.run(jobs, upstream))
+                .map_err(ServeError::Runtime)?;
+        }
+        let served = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            match network {
+                true => network::serve(listener, pool.clone(), &target, observer, shutdown).await,
+                false => serve_http(listener, pool.clone(), observer, shutdown).await,
+            }
+        });
+        pool.close();
+        Ok(served.map_err(ServeError::Runtime)?)
+    }
+}
+
+/// How long requests in flight may take to finish after the shutdown signal.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    pool: Arc<Pool>,
+    observer: Arc<dyn ServeObserver>,
+    mut shutdown: Shutdown,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let (pool, observer) = (pool.clone(), observer.clone());
+                let service = hyper::service::service_fn(move |req| {
+                    exchange::handle(req, pool.clone(), observer.clone())
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIME, graceful.shutdown()).await;
+    Ok(())
+}
+
+/// The workers' queues, handed requests in turn.
+pub(crate) struct Pool {
+    senders: std::sync::Mutex<Vec<std::sync::mpsc::Sender<Job>>>,
+    next: AtomicUsize,
+    options: VmOptions,
+}
+
+impl Pool {
+    fn new(senders: Vec<std::sync::mpsc::Sender<Job>>, options: VmOptions) -> Pool {
+        Pool {
+            senders: std::sync::Mutex::new(senders),
+            next: AtomicUsize::new(0),
+            options,
+        }
+    }
+
+    fn send(&self, job: Job) -> bool {
+        let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        if senders.is_empty() {
+            return false;
+        }
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % senders.len();
+        senders[index].send(job).is_ok()
+    }
+
+    /// One request through a worker; `None` once the workers have stopped.
+    pub(crate) async fn http(&self, request: Box<Request>, chunks: Vec<usize>) -> Option<Answer> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !self.send(Job::Http {
+            request,
+            chunks,
+            reply,
+        }) {
+            return None;
+        }
+        answer.await.ok()
+    }
+
+    /// Hands every worker a job made by `job`, waiting for each one's reply.
+    fn broadcast<T>(
+        &self,
+        job: impl Fn(std::sync::mpsc::Sender<T>) -> Job,
+    ) -> Result<Vec<T>, ServeError> {
+        let senders = self
+            .senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut replies = Vec::new();
+        for sender in senders {
+            let (reply, answer) = std::sync::mpsc::channel();
+            sender.send(job(reply)).map_err(|_| ServeError::Stopped)?;
+            replies.push(answer.recv().map_err(|_| ServeError::Stopped)?);
+        }
+        Ok(replies)
+    }
+
+    /// Lets the workers end once their queues are empty.
+    fn close(&self) {
+        self.senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Swaps the module a running server's workers use.
+#[derive(Clone)]
+pub struct Swapper {
+    pool: Arc<Pool>,
+}
+
+impl Swapper {
+    /// Compiles `wasm` and starts it in every worker. A worker whose new VM fails to start keeps
+    /// the old one, and the error says why.
+    pub fn swap(&self, wasm: &Path) -> crate::Result<()> {
+        let plugin = Arc::new(Plugin::from_file(wasm)?);
+        // Starting once here first means a plugin that fails to start reaches no worker.
+        Vm::start(&plugin, self.pool.options.clone()).map_err(ServeError::Swap)?;
+        let replies = self.pool.broadcast(|reply| Job::Swap {
+            plugin: plugin.clone(),
+            reply,
+        })?;
+        for reply in replies {
+            reply.map_err(ServeError::Swap)?;
+        }
+        Ok(())
+    }
+}

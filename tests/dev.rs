@@ -1,0 +1,85 @@
+//! `wasmctl dev --serve` on a real project: a change to the source that breaks a scenario is
+//! reported, the fix passes, a broken build shows cargo's error while the old module still serves.
+
+#[path = "support/background.rs"]
+mod background;
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use background::Background;
+use support::{new_project, tempdir, wasmctl};
+
+/// The greeting header the served plugin adds, as a real HTTP client sees it.
+fn greeting(addr: std::net::SocketAddr) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let resp = reqwest::get(format!("http://{addr}/"))
+            .await
+            .expect("a response");
+        assert_eq!(resp.status(), 200);
+        resp.headers()["x-greeting"].to_str().unwrap().to_string()
+    })
+}
+
+fn edit(source: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(source).unwrap();
+    assert!(text.contains(from), "`{from}` is in {}", source.display());
+    std::fs::write(source, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn dev_rebuilds_retests_and_swaps_on_save() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "devloop", &["--template", "http-headers"]);
+    let mut cmd = wasmctl(&project);
+    cmd.args(["dev", "--serve", "--listen", "127.0.0.1:0"]);
+    let dev = Background::spawn(cmd);
+    let minutes = Duration::from_secs(300);
+    let addr = dev.listen_addr();
+    dev.wait_for("Passed", 1, minutes);
+    dev.wait_for("Done", 1, minutes);
+    assert_eq!(greeting(addr), "hello");
+
+    // A change that breaks the scenarios: reported with the first difference, and served.
+    let source = project.join("src/lib.rs");
+    let good = "self.add_http_response_header(name, value);";
+    let changed = "self.add_http_response_header(name, \"changed\");";
+    edit(&source, good, changed);
+    dev.wait_for("Failed", 1, minutes);
+    let stderr = dev.stderr();
+    assert!(stderr.contains("Changed"), "{stderr}");
+    assert!(stderr.contains("FAILED"), "{stderr}");
+    assert!(
+        stderr.contains("x-greeting"),
+        "the first difference: {stderr}"
+    );
+    dev.wait_for("Done", 2, minutes);
+    assert_eq!(greeting(addr), "changed", "the new module is served");
+
+    // The fix passes again.
+    edit(&source, changed, good);
+    dev.wait_for("Passed", 2, minutes);
+    dev.wait_for("Done", 3, minutes);
+    assert_eq!(greeting(addr), "hello");
+
+    // A broken build: cargo's error, and the last good module keeps serving.
+    edit(
+        &source,
+        good,
+        "self.add_http_response_header(name, value) this is not rust;",
+    );
+    dev.wait_for("build failed", 1, minutes);
+    let stderr = dev.stderr();
+    assert!(
+        stderr.contains("error: expected"),
+        "cargo's own error: {stderr}"
+    );
+    assert_eq!(greeting(addr), "hello", "the last good module still serves");
+    assert_eq!(stderr.matches("Swapped").count(), 2, "{stderr}");
+    dev.stop();
+}

@@ -1,0 +1,370 @@
+//! `wasmctl serve` through a real socket: real HTTP clients and upstreams, a real TCP upstream for
+//! the network template, plugins that trap, and Ctrl-C.
+
+#[path = "support/background.rs"]
+mod background;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use background::Background;
+use support::{built_template, run_err, tempdir, wasmctl};
+
+/// A running `wasmctl serve` and the address it listens on.
+struct Serving {
+    process: Background,
+    addr: SocketAddr,
+}
+
+/// Starts `wasmctl serve ARGS --listen 127.0.0.1:0` in `dir` and waits until it listens.
+fn serve(dir: &Path, args: &[&str]) -> Serving {
+    let mut cmd = wasmctl(dir);
+    cmd.arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"]);
+    let process = Background::spawn(cmd);
+    let addr = process.listen_addr();
+    Serving { process, addr }
+}
+
+impl Serving {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Ctrl-C; it must drain and exit 0. Returns what it wrote to stderr.
+    fn stop(self) -> String {
+        self.process.stop()
+    }
+}
+
+/// What a real HTTP client got.
+struct Got {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+/// One request with a real HTTP client (reqwest over hyper).
+fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Got {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.body(body.to_string()).send().await.expect("a response");
+        Got {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        }
+    })
+}
+
+fn get(url: &str) -> Got {
+    request("GET", url, &[], "")
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real HTTP upstream: Python's http.server, serving the files of `dir`.
+struct PythonUpstream {
+    child: Child,
+    port: u16,
+}
+
+impl PythonUpstream {
+    fn start(dir: &Path) -> PythonUpstream {
+        let port = closed_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "python's http.server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PythonUpstream { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PythonUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http_headers_template_adds_its_header_on_the_echo() {
+    let project = &built_template("http-headers").project;
+    let server = serve(project, &[]);
+    let got = request(
+        "POST",
+        &server.url("/items?x=1"),
+        &[("x-client", "a")],
+        "{}",
+    );
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.headers["x-greeting"], "hello");
+    let echoed: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/items?x=1");
+    assert_eq!(echoed["body"], "{}");
+    assert_eq!(echoed["headers"]["x-client"], "a", "{echoed}");
+    let stderr = server.stop();
+    assert!(stderr.contains("200 POST /items?x=1"), "{stderr}");
+}
+
+#[test]
+fn http_auth_template_challenges_refuses_and_lets_through() {
+    let project = &built_template("http-auth").project;
+    let server = serve(project, &[]);
+    let none = get(&server.url("/orders"));
+    assert_eq!(none.status, 401);
+    assert!(
+        none.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
+    assert_eq!(none.body, "missing credentials\n");
+    let wrong = request(
+        "GET",
+        &server.url("/orders"),
+        &[("authorization", "Bearer stolen")],
+        "",
+    );
+    assert_eq!(wrong.status, 403);
+    let right = request(
+        "GET",
+        &server.url("/orders"),
+        &[("authorization", "Bearer token-b")],
+        "",
+    );
+    assert_eq!(right.status, 200, "{}", right.body);
+    assert!(
+        right.body.contains("Bearer token-b"),
+        "the upstream saw it: {}",
+        right.body
+    );
+    let stderr = server.stop();
+    assert!(stderr.contains("401 GET /orders"), "{stderr}");
+    assert!(stderr.contains("403 GET /orders"), "{stderr}");
+}
+
+#[test]
+fn http_body_template_rewrites_a_real_upstreams_body() {
+    let project = &built_template("http-body").project;
+    let site = tempdir();
+    std::fs::write(site.path().join("page"), "foo and foo again\n").unwrap();
+    let upstream = PythonUpstream::start(site.path());
+    let server = serve(project, &["--upstream", &upstream.url()]);
+    let page = get(&server.url("/page"));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body, "bar and bar again\n");
+    let denied = request("POST", &server.url("/upload"), &[], "the secret is 42");
+    assert_eq!(denied.status, 400);
+    assert_eq!(denied.body, "request body not allowed\n");
+    let missing = get(&server.url("/nothing-here"));
+    assert_eq!(missing.status, 404, "python's answer passes through");
+    server.stop();
+}
+
+/// A request whose body a slow client sends in two chunks (chunked transfer coding, a pause
+/// between them), read with its response to the end.
+fn two_chunk_request(addr: SocketAddr, first: &str, second: &str) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = "POST /upload HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let chunk = |text: &str| format!("{:x}\r\n{text}\r\n", text.len());
+    conn.write_all(format!("{head}{}", chunk(first)).as_bytes())
+        .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    conn.write_all(format!("{}0\r\n\r\n", chunk(second)).as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn a_body_in_chunks_is_buffered_by_the_plugin_until_its_end() {
+    let project = &built_template("http-body").project;
+    let server = serve(project, &[]);
+    // The forbidden word spans the two chunks: only a plugin that sees them buffered together
+    // (it pauses until end_of_stream) finds it.
+    let denied = two_chunk_request(server.addr, "the sec", "ret is 42");
+    assert!(denied.starts_with("HTTP/1.1 400"), "{denied}");
+    assert!(denied.ends_with("request body not allowed\n"), "{denied}");
+    let passed = two_chunk_request(server.addr, "nothing ", "to hide");
+    assert!(passed.starts_with("HTTP/1.1 200"), "{passed}");
+    assert!(passed.contains("\"body\": \"nothing to hide\""), "{passed}");
+    server.stop();
+}
+
+#[test]
+fn an_upstream_that_is_down_gets_503() {
+    let project = &built_template("http-headers").project;
+    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let server = serve(project, &["--upstream", &upstream]);
+    let got = get(&server.url("/"));
+    assert_eq!(got.status, 503);
+    assert!(
+        got.body.starts_with("upstream connect error"),
+        "{}",
+        got.body
+    );
+    assert_eq!(
+        got.headers["x-greeting"], "hello",
+        "the 503 runs through the plugin"
+    );
+    let stderr = server.stop();
+    assert!(stderr.contains("503 GET /"), "{stderr}");
+}
+
+/// A TCP upstream that answers each chunk with the same bytes upper-cased, and closes when the
+/// client does.
+fn upper_case_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = conn.read(&mut buf) {
+                if conn.write_all(&buf[..n].to_ascii_uppercase()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn network_template_proxies_a_real_tcp_upstream() {
+    let project = &built_template("network").project;
+    let upstream = upper_case_upstream().to_string();
+    let server = serve(project, &["--upstream", &upstream]);
+    for _ in 0..2 {
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(b"hello").unwrap();
+        let mut answer = [0u8; 5];
+        client.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"HELLO");
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(
+            rest.is_empty(),
+            "the proxy closes after the upstream: {rest:?}"
+        );
+    }
+    let ten_seconds = Duration::from_secs(10);
+    server
+        .process
+        .wait_for("5 bytes up, 5 down", 2, ten_seconds);
+    server.stop();
+}
+
+fn wat_plugin(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), wat::parse_str(text).unwrap()).unwrap();
+}
+
+#[test]
+fn a_trap_answers_500_and_the_next_request_succeeds() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));
+    let server = serve(dir.path(), &["trap.wasm", "--config", "/dev/null"]);
+    let boom = get(&server.url("/boom"));
+    assert_eq!(boom.status, 500);
+    assert!(
+        boom.body.contains("proxy_on_request_headers"),
+        "{}",
+        boom.body
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&server.url("/fine")).status, 200);
+    }
+    assert_eq!(get(&server.url("/boom")).status, 500);
+    let stderr = server.stop();
+    assert!(stderr.contains("500 GET /boom"), "{stderr}");
+    assert!(
+        stderr.contains("the plugin failed in proxy_on_request_headers"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fail_open_passes_the_request_on() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));
+    let args = ["trap.wasm", "--config", "/dev/null", "--fail-open"];
+    let server = serve(dir.path(), &args);
+    let boom = get(&server.url("/boom"));
+    assert_eq!(boom.status, 200, "{}", boom.body);
+    assert!(
+        boom.body.contains("\"/boom\""),
+        "the echo got it: {}",
+        boom.body
+    );
+    server.stop();
+}
+
+#[test]
+fn a_trap_in_on_configure_refuses_to_start() {
+    let dir = tempdir();
+    wat_plugin(
+        dir.path(),
+        "bad.wasm",
+        include_str!("support/configure-trap.wat"),
+    );
+    let r = run_err(wasmctl(dir.path()).args(["serve", "bad.wasm", "--config", "/dev/null"]));
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr.contains("the plugin did not start"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("proxy_on_configure"), "{}", r.stderr);
+    assert!(r.stderr.contains("no upstream configured"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Listening"), "{}", r.stderr);
+}
