@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use support::{built_template, run, tempdir, wasmctl};
+use support::{built_template, new_project, run, run_err, run_ok, tempdir, wasmctl};
 
 /// What a row puts in its working directory before the command runs.
 #[derive(Clone, Copy)]
@@ -500,5 +500,66 @@ fn bad_input_is_refused_with_one_error_line_and_nothing_written() {
         failures.len(),
         matrix.len(),
         failures.join("\n\n")
+    );
+}
+
+#[test]
+fn manifest_output_formats_are_formats_not_file_names() {
+    let dir = tempdir();
+    let url = "oci://ghcr.io/acme/demo@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let manifest = |out: &str| {
+        run_ok(wasmctl(dir.path()).args(["manifest", "--name", "demo", "--url", url, "-o", out]))
+    };
+    let yaml = manifest("yaml");
+    assert!(
+        yaml.stdout
+            .starts_with("apiVersion: extensions.istio.io/v1alpha1\n"),
+        "{}",
+        yaml.stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(&manifest("json").stdout).unwrap();
+    assert_eq!(json["kind"], "WasmPlugin");
+    assert_eq!(manifest("-").stdout, yaml.stdout);
+    assert!(
+        support::entries(dir.path()).is_empty(),
+        "wrote {:?}",
+        support::entries(dir.path())
+    );
+    // A file of that name is still a path away.
+    let r = manifest("./yaml");
+    assert_eq!(r.stdout.trim(), "./yaml");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("yaml")).unwrap(),
+        yaml.stdout
+    );
+}
+
+#[test]
+fn a_plugin_panic_is_printed_once() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "panicky", &[]);
+    let lib = root.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let hook = "fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {";
+    assert!(source.contains(hook), "the template changed");
+    let source = source.replace(
+        hook,
+        &format!("{hook}\n        panic!(\"the upstream failed us\");"),
+    );
+    std::fs::write(&lib, source).unwrap();
+    run_ok(wasmctl(&root).arg("build"));
+    let r = run_err(wasmctl(&root).arg("run"));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: the plugin failed in proxy_on_response_headers: panicked"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("the upstream failed us").count(),
+        1,
+        "{}",
+        r.stderr
     );
 }
