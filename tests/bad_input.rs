@@ -51,305 +51,107 @@ const fn row(args: &'static [&'static str], setup: Setup, code: i32, error: &'st
     }
 }
 
+use Setup::*;
+
 const LONG_NAMESPACE: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
 
 /// Every row: the input, what is in the directory first, the exit code and the first error line.
-fn rows() -> Vec<Row> {
-    use Setup::*;
-    vec![
-        // new: every value it stores is checked by the rule of the command that reads it later.
-        row(
-            &["new", "x", "--yes", "--selector", "bad key=v"],
-            Nothing,
-            2,
-            "error: invalid --selector `bad key=v`: the key: its name part must consist of letters, digits, '-', '_' or '.'",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "app=*"],
-            Nothing,
-            2,
-            "error: invalid --selector `app=*`: wildcards are not allowed in labels",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "app=a b"],
-            Nothing,
-            2,
-            "error: invalid --selector `app=a b`: the value must consist of letters",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "Example.com/app=x"],
-            Nothing,
-            2,
-            "error: invalid --selector `Example.com/app=x`: the key: its prefix `Example.com` must consist of lower case",
-        ),
-        row(
-            &[
-                "new",
-                "x",
-                "--yes",
-                "--selector",
-                "app=a",
-                "--selector",
-                "app=b",
-            ],
-            Nothing,
-            2,
-            "error: invalid --selector `app=b`: the key is given twice",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "novalue"],
-            Nothing,
-            2,
-            "error: invalid --selector `novalue`: expected KEY=VALUE",
-        ),
-        row(
-            &["new", "x", "--yes", "--namespace", "Bad_NS"],
-            Nothing,
-            2,
-            "error: invalid --namespace `Bad_NS`: must consist of lower case letters, digits and '-'",
-        ),
-        row(
-            &["new", "x", "--yes", "--namespace", LONG_NAMESPACE],
-            Nothing,
-            2,
-            "error: invalid --namespace `nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn`: must be at most 63 characters (it has 64)",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "UPPER/Repo"],
-            Nothing,
-            2,
-            "error: invalid image reference `UPPER/Repo`: bad repository component `Repo`",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "ghcr.io/acme/x:v1"],
-            Nothing,
-            2,
-            "error: invalid repository `ghcr.io/acme/x:v1`: a repository names no tag or digest",
-        ),
-        row(
-            &[
-                "new",
-                "x",
-                "--yes",
-                "--repository",
-                "ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Nothing,
-            2,
-            "error: invalid repository `ghcr.io/acme/x@sha256:",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "demo"],
-            Nothing,
-            2,
-            "error: invalid image reference `demo`: it names no registry host",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "ghcr.io/acme//x"],
-            Nothing,
-            2,
-            "error: invalid image reference `ghcr.io/acme//x`: bad repository component ``",
-        ),
-        row(
-            &["new", "x", "--yes", "--template", "http-header"],
-            Nothing,
-            2,
-            "error: unknown template `http-header`",
-        ),
-        row(
-            &["new", "x", "--yes", "--template", "grpc"],
-            Nothing,
-            2,
-            "error: unknown template `grpc`",
-        ),
-        row(
-            &["new", "Bad Name", "--yes"],
-            Nothing,
-            2,
-            "error: invalid plugin name `Bad Name`: the name contains 'B'",
-        ),
-        row(
-            &["new", "x", "--yes"],
-            NonEmptyX,
-            2,
-            "error: destination `x` already exists and is not empty",
-        ),
-        row(
-            &["new", "x", "--yes", "--dir", "file.txt"],
-            File,
-            2,
-            "error: destination `file.txt` exists and is not a directory",
-        ),
-        // manifest outside a project: a url is not enough.
-        row(
-            &[
-                "manifest",
-                "--url",
-                "oci://ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Nothing,
-            2,
-            "error: no name for the WasmPlugin",
-        ),
-        // push: the module and the destination are checked before anything is written.
-        row(
-            &["push", "--wasm", "plugin.wasm", "oci-layout:notes"],
-            PluginAndNotes,
-            2,
-            "error: `notes` is not empty and is not an OCI image layout",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm", "oci-layout:file.txt"],
-            PluginAndFile,
-            2,
-            "error: `file.txt` is not empty and is not an OCI image layout",
-        ),
-        row(
-            &["push", "--wasm", "notes.txt", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes",
-        ),
-        row(
-            &["push", "--wasm", "empty.wasm", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `empty.wasm`: not a wasm module: the file is empty",
-        ),
-        row(
-            &["push", "--wasm", "truncated.wasm", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `truncated.wasm`: invalid wasm module: ",
-        ),
-        row(
-            &["push", "--wasm", "missing.wasm", "oci-layout:out"],
-            Nothing,
-            2,
-            "error: failed to read `missing.wasm`",
-        ),
-        row(
-            &[
-                "push",
-                "--wasm",
-                "plugin.wasm",
-                "oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Plugin,
-            2,
-            "error: cannot push to a digest reference `oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000`: a push names a tag",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm", "UPPER/Repo:v1"],
-            Plugin,
-            2,
-            "error: invalid image reference `UPPER/Repo:v1`: bad repository component `Repo`",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm"],
-            TaggedRepository,
-            2,
-            "error: `repository` in ",
-        ),
-        // verify and pull: what they read must exist and be what they were told.
-        row(
-            &["verify", "oci-layout:nowhere"],
-            Nothing,
-            2,
-            "error: failed to read the image layout in `nowhere/index.json`",
-        ),
-        row(
-            &[
-                "verify",
-                "oci-layout:layout@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Layout,
-            2,
-            "error: the image layout `layout` has no image sha256:0000000000000000000000000000000000000000000000000000000000000000",
-        ),
-        row(
-            &["verify", "oci-layout:layout@sha256:abc"],
-            Layout,
-            2,
-            "error: invalid image reference `oci-layout:layout@sha256:abc`: bad digest `sha256:abc`",
-        ),
-        row(
-            &["pull", "oci-layout:layout:nope", "-o", "out.wasm"],
-            Layout,
-            2,
-            "error: the image layout `layout` has no tag `nope`",
-        ),
-        row(
-            &["pull", "-o", "out.wasm"],
-            Nothing,
-            2,
-            "error: could not find Cargo.toml in ",
-        ),
-        row(
-            &["pull", "--json", "-o", "-", "oci-layout:layout:v1"],
-            Layout,
-            2,
-            "error: --json and `-o -` would both write to stdout",
-        ),
-        row(
-            &["verify"],
-            Project,
-            2,
-            "error: no image: this project has not been pushed yet",
-        ),
-        row(
-            &["pull", "-o", "out.wasm"],
-            Project,
-            2,
-            "error: no image: this project has not been pushed yet",
-        ),
-        // run and test: a file that is not wasm is named, on one line.
-        row(
-            &["run", "notes.txt"],
-            BadModules,
-            2,
-            "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes",
-        ),
-        row(
-            &["run", "empty.wasm"],
-            BadModules,
-            2,
-            "error: `empty.wasm`: not a wasm module: the file is empty",
-        ),
-        row(
-            &["run", "truncated.wasm"],
-            BadModules,
-            2,
-            "error: `truncated.wasm`: not a loadable wasm module: ",
-        ),
-        row(
-            &["test", "--plugin", "notes.txt", "hello.yaml"],
-            Scenario,
-            2,
-            "error: failed to load the plugin `notes.txt`",
-        ),
-        // build: the target and the project are checked before cargo runs.
-        row(
-            &["build", "--target", "x86_64-unknown-linux-gnu"],
-            Project,
-            2,
-            "error: `x86_64-unknown-linux-gnu` is not a wasm target",
-        ),
-        row(
-            &["build"],
-            Nothing,
-            2,
-            "error: could not find Cargo.toml in ",
-        ),
-        // login: the host is named as given, not as wasmctl probes it.
-        row(
-            &["login", "bad_host", "-u", "me", "--password-stdin"],
-            Nothing,
-            2,
-            "error: invalid registry host `bad_host`",
-        ),
-    ]
-}
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    // new: every value it stores is checked by the rule of the command that reads it later.
+    row(&["new", "x", "--yes", "--selector", "bad key=v"], Nothing, 2,
+        "error: invalid --selector `bad key=v`: the key: its name part must consist of letters, digits, '-', '_' or '.'"),
+    row(&["new", "x", "--yes", "--selector", "app=*"], Nothing, 2,
+        "error: invalid --selector `app=*`: wildcards are not allowed in labels"),
+    row(&["new", "x", "--yes", "--selector", "app=a b"], Nothing, 2,
+        "error: invalid --selector `app=a b`: the value must consist of letters"),
+    row(&["new", "x", "--yes", "--selector", "Example.com/app=x"], Nothing, 2,
+        "error: invalid --selector `Example.com/app=x`: the key: its prefix `Example.com` must consist of lower case"),
+    row(&["new", "x", "--yes", "--selector", "app=a", "--selector", "app=b"], Nothing, 2,
+        "error: invalid --selector `app=b`: the key is given twice"),
+    row(&["new", "x", "--yes", "--selector", "novalue"], Nothing, 2,
+        "error: invalid --selector `novalue`: expected KEY=VALUE"),
+    row(&["new", "x", "--yes", "--namespace", "Bad_NS"], Nothing, 2,
+        "error: invalid --namespace `Bad_NS`: must consist of lower case letters, digits and '-'"),
+    row(&["new", "x", "--yes", "--namespace", LONG_NAMESPACE], Nothing, 2,
+        "error: invalid --namespace `nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn`: must be at most 63 characters (it has 64)"),
+    row(&["new", "x", "--yes", "--repository", "UPPER/Repo"], Nothing, 2,
+        "error: invalid image reference `UPPER/Repo`: bad repository component `Repo`"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme/x:v1"], Nothing, 2,
+        "error: invalid repository `ghcr.io/acme/x:v1`: a repository names no tag or digest"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Nothing, 2,
+        "error: invalid repository `ghcr.io/acme/x@sha256:"),
+    row(&["new", "x", "--yes", "--repository", "demo"], Nothing, 2,
+        "error: invalid image reference `demo`: it names no registry host"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme//x"], Nothing, 2,
+        "error: invalid image reference `ghcr.io/acme//x`: bad repository component ``"),
+    row(&["new", "x", "--yes", "--template", "http-header"], Nothing, 2,
+        "error: unknown template `http-header`"),
+    row(&["new", "x", "--yes", "--template", "grpc"], Nothing, 2,
+        "error: unknown template `grpc`"),
+    row(&["new", "Bad Name", "--yes"], Nothing, 2,
+        "error: invalid plugin name `Bad Name`: the name contains 'B'"),
+    row(&["new", "x", "--yes"], NonEmptyX, 2,
+        "error: destination `x` already exists and is not empty"),
+    row(&["new", "x", "--yes", "--dir", "file.txt"], File, 2,
+        "error: destination `file.txt` exists and is not a directory"),
+    // manifest outside a project: a url is not enough.
+    row(&["manifest", "--url", "oci://ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Nothing, 2,
+        "error: no name for the WasmPlugin"),
+    // push: the module and the destination are checked before anything is written.
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:notes"], PluginAndNotes, 2,
+        "error: `notes` is not empty and is not an OCI image layout"),
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:file.txt"], PluginAndFile, 2,
+        "error: `file.txt` is not empty and is not an OCI image layout"),
+    row(&["push", "--wasm", "notes.txt", "oci-layout:out"], BadModules, 2,
+        "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
+    row(&["push", "--wasm", "empty.wasm", "oci-layout:out"], BadModules, 2,
+        "error: `empty.wasm`: not a wasm module: the file is empty"),
+    row(&["push", "--wasm", "truncated.wasm", "oci-layout:out"], BadModules, 2,
+        "error: `truncated.wasm`: invalid wasm module: "),
+    row(&["push", "--wasm", "missing.wasm", "oci-layout:out"], Nothing, 2,
+        "error: failed to read `missing.wasm`"),
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Plugin, 2,
+        "error: cannot push to a digest reference `oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000`: a push names a tag"),
+    row(&["push", "--wasm", "plugin.wasm", "UPPER/Repo:v1"], Plugin, 2,
+        "error: invalid image reference `UPPER/Repo:v1`: bad repository component `Repo`"),
+    row(&["push", "--wasm", "plugin.wasm"], TaggedRepository, 2,
+        "error: `repository` in "),
+    // verify and pull: what they read must exist and be what they were told.
+    row(&["verify", "oci-layout:nowhere"], Nothing, 2,
+        "error: failed to read the image layout in `nowhere/index.json`"),
+    row(&["verify", "oci-layout:layout@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Layout, 2,
+        "error: the image layout `layout` has no image sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+    row(&["verify", "oci-layout:layout@sha256:abc"], Layout, 2,
+        "error: invalid image reference `oci-layout:layout@sha256:abc`: bad digest `sha256:abc`"),
+    row(&["pull", "oci-layout:layout:nope", "-o", "out.wasm"], Layout, 2,
+        "error: the image layout `layout` has no tag `nope`"),
+    row(&["pull", "-o", "out.wasm"], Nothing, 2,
+        "error: could not find Cargo.toml in "),
+    row(&["pull", "--json", "-o", "-", "oci-layout:layout:v1"], Layout, 2,
+        "error: --json and `-o -` would both write to stdout"),
+    row(&["verify"], Project, 2,
+        "error: no image: this project has not been pushed yet"),
+    row(&["pull", "-o", "out.wasm"], Project, 2,
+        "error: no image: this project has not been pushed yet"),
+    // run and test: a file that is not wasm is named, on one line.
+    row(&["run", "notes.txt"], BadModules, 2,
+        "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
+    row(&["run", "empty.wasm"], BadModules, 2,
+        "error: `empty.wasm`: not a wasm module: the file is empty"),
+    row(&["run", "truncated.wasm"], BadModules, 2,
+        "error: `truncated.wasm`: not a loadable wasm module: "),
+    row(&["test", "--plugin", "notes.txt", "hello.yaml"], Scenario, 2,
+        "error: failed to load the plugin `notes.txt`"),
+    // build: the target and the project are checked before cargo runs.
+    row(&["build", "--target", "x86_64-unknown-linux-gnu"], Project, 2,
+        "error: `x86_64-unknown-linux-gnu` is not a wasm target"),
+    row(&["build"], Nothing, 2,
+        "error: could not find Cargo.toml in "),
+    // login: the host is named as given, not as wasmctl probes it.
+    row(&["login", "bad_host", "-u", "me", "--password-stdin"], Nothing, 2,
+        "error: invalid registry host `bad_host`"),
+];
 
 /// Every file under `dir` and its bytes, to show that a command wrote nothing.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -438,7 +240,7 @@ fn prepare(setup: Setup, dir: &Path) {
 fn bad_input_is_refused_with_one_error_line_and_nothing_written() {
     let mut failures = Vec::new();
     let mut matrix = Vec::new();
-    for row in rows() {
+    for row in ROWS {
         let dir = tempdir();
         prepare(row.setup, dir.path());
         let before = snapshot(dir.path());
