@@ -102,7 +102,7 @@ const ROWS: &[Row] = &[
     row(&["push", "--wasm", "plugin.wasm", "oci-layout:notes"], PluginAndNotes, 2,
         "error: `notes` is not empty and is not an OCI image layout"),
     row(&["push", "--wasm", "plugin.wasm", "oci-layout:file.txt"], PluginAndFile, 2,
-        "error: `file.txt` is not empty and is not an OCI image layout"),
+        "error: `file.txt` is a file, not an image layout directory"),
     row(&["push", "--wasm", "notes.txt", "oci-layout:out"], BadModules, 2,
         "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
     row(&["push", "--wasm", "empty.wasm", "oci-layout:out"], BadModules, 2,
