@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use support::{built_template, run, tempdir, wasmctl};
+use support::{built_template, new_project, run, run_err, run_ok, tempdir, wasmctl};
 
 /// What a row puts in its working directory before the command runs.
 #[derive(Clone, Copy)]
@@ -51,305 +51,107 @@ const fn row(args: &'static [&'static str], setup: Setup, code: i32, error: &'st
     }
 }
 
+use Setup::*;
+
 const LONG_NAMESPACE: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
 
 /// Every row: the input, what is in the directory first, the exit code and the first error line.
-fn rows() -> Vec<Row> {
-    use Setup::*;
-    vec![
-        // new: every value it stores is checked by the rule of the command that reads it later.
-        row(
-            &["new", "x", "--yes", "--selector", "bad key=v"],
-            Nothing,
-            2,
-            "error: invalid --selector `bad key=v`: the key: its name part must consist of letters, digits, '-', '_' or '.'",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "app=*"],
-            Nothing,
-            2,
-            "error: invalid --selector `app=*`: wildcards are not allowed in labels",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "app=a b"],
-            Nothing,
-            2,
-            "error: invalid --selector `app=a b`: the value must consist of letters",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "Example.com/app=x"],
-            Nothing,
-            2,
-            "error: invalid --selector `Example.com/app=x`: the key: its prefix `Example.com` must consist of lower case",
-        ),
-        row(
-            &[
-                "new",
-                "x",
-                "--yes",
-                "--selector",
-                "app=a",
-                "--selector",
-                "app=b",
-            ],
-            Nothing,
-            2,
-            "error: invalid --selector `app=b`: the key is given twice",
-        ),
-        row(
-            &["new", "x", "--yes", "--selector", "novalue"],
-            Nothing,
-            2,
-            "error: invalid --selector `novalue`: expected KEY=VALUE",
-        ),
-        row(
-            &["new", "x", "--yes", "--namespace", "Bad_NS"],
-            Nothing,
-            2,
-            "error: invalid --namespace `Bad_NS`: must consist of lower case letters, digits and '-'",
-        ),
-        row(
-            &["new", "x", "--yes", "--namespace", LONG_NAMESPACE],
-            Nothing,
-            2,
-            "error: invalid --namespace `nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn`: must be at most 63 characters (it has 64)",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "UPPER/Repo"],
-            Nothing,
-            2,
-            "error: invalid image reference `UPPER/Repo`: bad repository component `Repo`",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "ghcr.io/acme/x:v1"],
-            Nothing,
-            2,
-            "error: invalid repository `ghcr.io/acme/x:v1`: a repository names no tag or digest",
-        ),
-        row(
-            &[
-                "new",
-                "x",
-                "--yes",
-                "--repository",
-                "ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Nothing,
-            2,
-            "error: invalid repository `ghcr.io/acme/x@sha256:",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "demo"],
-            Nothing,
-            2,
-            "error: invalid image reference `demo`: it names no registry host",
-        ),
-        row(
-            &["new", "x", "--yes", "--repository", "ghcr.io/acme//x"],
-            Nothing,
-            2,
-            "error: invalid image reference `ghcr.io/acme//x`: bad repository component ``",
-        ),
-        row(
-            &["new", "x", "--yes", "--template", "http-header"],
-            Nothing,
-            2,
-            "error: unknown template `http-header`",
-        ),
-        row(
-            &["new", "x", "--yes", "--template", "grpc"],
-            Nothing,
-            2,
-            "error: unknown template `grpc`",
-        ),
-        row(
-            &["new", "Bad Name", "--yes"],
-            Nothing,
-            2,
-            "error: invalid plugin name `Bad Name`: the name contains 'B'",
-        ),
-        row(
-            &["new", "x", "--yes"],
-            NonEmptyX,
-            2,
-            "error: destination `x` already exists and is not empty",
-        ),
-        row(
-            &["new", "x", "--yes", "--dir", "file.txt"],
-            File,
-            2,
-            "error: destination `file.txt` exists and is not a directory",
-        ),
-        // manifest outside a project: a url is not enough.
-        row(
-            &[
-                "manifest",
-                "--url",
-                "oci://ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Nothing,
-            2,
-            "error: no name for the WasmPlugin",
-        ),
-        // push: the module and the destination are checked before anything is written.
-        row(
-            &["push", "--wasm", "plugin.wasm", "oci-layout:notes"],
-            PluginAndNotes,
-            2,
-            "error: `notes` is not empty and is not an OCI image layout",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm", "oci-layout:file.txt"],
-            PluginAndFile,
-            2,
-            "error: `file.txt` is not empty and is not an OCI image layout",
-        ),
-        row(
-            &["push", "--wasm", "notes.txt", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes",
-        ),
-        row(
-            &["push", "--wasm", "empty.wasm", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `empty.wasm`: not a wasm module: the file is empty",
-        ),
-        row(
-            &["push", "--wasm", "truncated.wasm", "oci-layout:out"],
-            BadModules,
-            2,
-            "error: `truncated.wasm`: invalid wasm module: ",
-        ),
-        row(
-            &["push", "--wasm", "missing.wasm", "oci-layout:out"],
-            Nothing,
-            2,
-            "error: failed to read `missing.wasm`",
-        ),
-        row(
-            &[
-                "push",
-                "--wasm",
-                "plugin.wasm",
-                "oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Plugin,
-            2,
-            "error: cannot push to a digest reference `oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000`: a push names a tag",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm", "UPPER/Repo:v1"],
-            Plugin,
-            2,
-            "error: invalid image reference `UPPER/Repo:v1`: bad repository component `Repo`",
-        ),
-        row(
-            &["push", "--wasm", "plugin.wasm"],
-            TaggedRepository,
-            2,
-            "error: `repository` in ",
-        ),
-        // verify and pull: what they read must exist and be what they were told.
-        row(
-            &["verify", "oci-layout:nowhere"],
-            Nothing,
-            2,
-            "error: failed to read the image layout in `nowhere/index.json`",
-        ),
-        row(
-            &[
-                "verify",
-                "oci-layout:layout@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-            ],
-            Layout,
-            2,
-            "error: the image layout `layout` has no image sha256:0000000000000000000000000000000000000000000000000000000000000000",
-        ),
-        row(
-            &["verify", "oci-layout:layout@sha256:abc"],
-            Layout,
-            2,
-            "error: invalid image reference `oci-layout:layout@sha256:abc`: bad digest `sha256:abc`",
-        ),
-        row(
-            &["pull", "oci-layout:layout:nope", "-o", "out.wasm"],
-            Layout,
-            2,
-            "error: the image layout `layout` has no tag `nope`",
-        ),
-        row(
-            &["pull", "-o", "out.wasm"],
-            Nothing,
-            2,
-            "error: could not find Cargo.toml in ",
-        ),
-        row(
-            &["pull", "--json", "-o", "-", "oci-layout:layout:v1"],
-            Layout,
-            2,
-            "error: --json and `-o -` would both write to stdout",
-        ),
-        row(
-            &["verify"],
-            Project,
-            2,
-            "error: no image: this project has not been pushed yet",
-        ),
-        row(
-            &["pull", "-o", "out.wasm"],
-            Project,
-            2,
-            "error: no image: this project has not been pushed yet",
-        ),
-        // run and test: a file that is not wasm is named, on one line.
-        row(
-            &["run", "notes.txt"],
-            BadModules,
-            2,
-            "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes",
-        ),
-        row(
-            &["run", "empty.wasm"],
-            BadModules,
-            2,
-            "error: `empty.wasm`: not a wasm module: the file is empty",
-        ),
-        row(
-            &["run", "truncated.wasm"],
-            BadModules,
-            2,
-            "error: `truncated.wasm`: not a loadable wasm module: ",
-        ),
-        row(
-            &["test", "--plugin", "notes.txt", "hello.yaml"],
-            Scenario,
-            2,
-            "error: failed to load the plugin `notes.txt`",
-        ),
-        // build: the target and the project are checked before cargo runs.
-        row(
-            &["build", "--target", "x86_64-unknown-linux-gnu"],
-            Project,
-            2,
-            "error: `x86_64-unknown-linux-gnu` is not a wasm target",
-        ),
-        row(
-            &["build"],
-            Nothing,
-            2,
-            "error: could not find Cargo.toml in ",
-        ),
-        // login: the host is named as given, not as wasmctl probes it.
-        row(
-            &["login", "bad_host", "-u", "me", "--password-stdin"],
-            Nothing,
-            2,
-            "error: invalid registry host `bad_host`",
-        ),
-    ]
-}
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    // new: every value it stores is checked by the rule of the command that reads it later.
+    row(&["new", "x", "--yes", "--selector", "bad key=v"], Nothing, 2,
+        "error: invalid --selector `bad key=v`: the key: its name part must consist of letters, digits, '-', '_' or '.'"),
+    row(&["new", "x", "--yes", "--selector", "app=*"], Nothing, 2,
+        "error: invalid --selector `app=*`: wildcards are not allowed in labels"),
+    row(&["new", "x", "--yes", "--selector", "app=a b"], Nothing, 2,
+        "error: invalid --selector `app=a b`: the value must consist of letters"),
+    row(&["new", "x", "--yes", "--selector", "Example.com/app=x"], Nothing, 2,
+        "error: invalid --selector `Example.com/app=x`: the key: its prefix `Example.com` must consist of lower case"),
+    row(&["new", "x", "--yes", "--selector", "app=a", "--selector", "app=b"], Nothing, 2,
+        "error: invalid --selector `app=b`: the key is given twice"),
+    row(&["new", "x", "--yes", "--selector", "novalue"], Nothing, 2,
+        "error: invalid --selector `novalue`: expected KEY=VALUE"),
+    row(&["new", "x", "--yes", "--namespace", "Bad_NS"], Nothing, 2,
+        "error: invalid --namespace `Bad_NS`: must consist of lower case letters, digits and '-'"),
+    row(&["new", "x", "--yes", "--namespace", LONG_NAMESPACE], Nothing, 2,
+        "error: invalid --namespace `nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn`: must be at most 63 characters (it has 64)"),
+    row(&["new", "x", "--yes", "--repository", "UPPER/Repo"], Nothing, 2,
+        "error: invalid image reference `UPPER/Repo`: bad repository component `Repo`"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme/x:v1"], Nothing, 2,
+        "error: invalid repository `ghcr.io/acme/x:v1`: a repository names no tag or digest"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Nothing, 2,
+        "error: invalid repository `ghcr.io/acme/x@sha256:"),
+    row(&["new", "x", "--yes", "--repository", "demo"], Nothing, 2,
+        "error: invalid image reference `demo`: it names no registry host"),
+    row(&["new", "x", "--yes", "--repository", "ghcr.io/acme//x"], Nothing, 2,
+        "error: invalid image reference `ghcr.io/acme//x`: bad repository component ``"),
+    row(&["new", "x", "--yes", "--template", "http-header"], Nothing, 2,
+        "error: unknown template `http-header`"),
+    row(&["new", "x", "--yes", "--template", "grpc"], Nothing, 2,
+        "error: unknown template `grpc`"),
+    row(&["new", "Bad Name", "--yes"], Nothing, 2,
+        "error: invalid plugin name `Bad Name`: the name contains 'B'"),
+    row(&["new", "x", "--yes"], NonEmptyX, 2,
+        "error: destination `x` already exists and is not empty"),
+    row(&["new", "x", "--yes", "--dir", "file.txt"], File, 2,
+        "error: destination `file.txt` exists and is not a directory"),
+    // manifest outside a project: a url is not enough.
+    row(&["manifest", "--url", "oci://ghcr.io/acme/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Nothing, 2,
+        "error: no name for the WasmPlugin"),
+    // push: the module and the destination are checked before anything is written.
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:notes"], PluginAndNotes, 2,
+        "error: `notes` is not empty and is not an OCI image layout"),
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:file.txt"], PluginAndFile, 2,
+        "error: `file.txt` is a file, not an image layout directory"),
+    row(&["push", "--wasm", "notes.txt", "oci-layout:out"], BadModules, 2,
+        "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
+    row(&["push", "--wasm", "empty.wasm", "oci-layout:out"], BadModules, 2,
+        "error: `empty.wasm`: not a wasm module: the file is empty"),
+    row(&["push", "--wasm", "truncated.wasm", "oci-layout:out"], BadModules, 2,
+        "error: `truncated.wasm`: invalid wasm module: "),
+    row(&["push", "--wasm", "missing.wasm", "oci-layout:out"], Nothing, 2,
+        "error: failed to read `missing.wasm`"),
+    row(&["push", "--wasm", "plugin.wasm", "oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Plugin, 2,
+        "error: cannot push to a digest reference `oci-layout:out@sha256:0000000000000000000000000000000000000000000000000000000000000000`: a push names a tag"),
+    row(&["push", "--wasm", "plugin.wasm", "UPPER/Repo:v1"], Plugin, 2,
+        "error: invalid image reference `UPPER/Repo:v1`: bad repository component `Repo`"),
+    row(&["push", "--wasm", "plugin.wasm"], TaggedRepository, 2,
+        "error: `repository` in "),
+    // verify and pull: what they read must exist and be what they were told.
+    row(&["verify", "oci-layout:nowhere"], Nothing, 2,
+        "error: failed to read the image layout in `nowhere/index.json`"),
+    row(&["verify", "oci-layout:layout@sha256:0000000000000000000000000000000000000000000000000000000000000000"], Layout, 2,
+        "error: the image layout `layout` has no image sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+    row(&["verify", "oci-layout:layout@sha256:abc"], Layout, 2,
+        "error: invalid image reference `oci-layout:layout@sha256:abc`: bad digest `sha256:abc`"),
+    row(&["pull", "oci-layout:layout:nope", "-o", "out.wasm"], Layout, 2,
+        "error: the image layout `layout` has no tag `nope`"),
+    row(&["pull", "-o", "out.wasm"], Nothing, 2,
+        "error: could not find Cargo.toml in "),
+    row(&["pull", "--json", "-o", "-", "oci-layout:layout:v1"], Layout, 2,
+        "error: --json and `-o -` would both write to stdout"),
+    row(&["verify"], Project, 2,
+        "error: no image: this project has not been pushed yet"),
+    row(&["pull", "-o", "out.wasm"], Project, 2,
+        "error: no image: this project has not been pushed yet"),
+    // run and test: a file that is not wasm is named, on one line.
+    row(&["run", "notes.txt"], BadModules, 2,
+        "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
+    row(&["run", "empty.wasm"], BadModules, 2,
+        "error: `empty.wasm`: not a wasm module: the file is empty"),
+    row(&["run", "truncated.wasm"], BadModules, 2,
+        "error: `truncated.wasm`: not a loadable wasm module: "),
+    row(&["test", "--plugin", "notes.txt", "hello.yaml"], Scenario, 2,
+        "error: failed to load the plugin `notes.txt`"),
+    // build: the target and the project are checked before cargo runs.
+    row(&["build", "--target", "x86_64-unknown-linux-gnu"], Project, 2,
+        "error: `x86_64-unknown-linux-gnu` is not a wasm target"),
+    row(&["build"], Nothing, 2,
+        "error: could not find Cargo.toml in "),
+    // login: the host is named as given, not as wasmctl probes it.
+    row(&["login", "bad_host", "-u", "me", "--password-stdin"], Nothing, 2,
+        "error: invalid registry host `bad_host`"),
+];
 
 /// Every file under `dir` and its bytes, to show that a command wrote nothing.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -438,7 +240,7 @@ fn prepare(setup: Setup, dir: &Path) {
 fn bad_input_is_refused_with_one_error_line_and_nothing_written() {
     let mut failures = Vec::new();
     let mut matrix = Vec::new();
-    for row in rows() {
+    for row in ROWS {
         let dir = tempdir();
         prepare(row.setup, dir.path());
         let before = snapshot(dir.path());
@@ -500,5 +302,66 @@ fn bad_input_is_refused_with_one_error_line_and_nothing_written() {
         failures.len(),
         matrix.len(),
         failures.join("\n\n")
+    );
+}
+
+#[test]
+fn manifest_output_formats_are_formats_not_file_names() {
+    let dir = tempdir();
+    let url = "oci://ghcr.io/acme/demo@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let manifest = |out: &str| {
+        run_ok(wasmctl(dir.path()).args(["manifest", "--name", "demo", "--url", url, "-o", out]))
+    };
+    let yaml = manifest("yaml");
+    assert!(
+        yaml.stdout
+            .starts_with("apiVersion: extensions.istio.io/v1alpha1\n"),
+        "{}",
+        yaml.stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(&manifest("json").stdout).unwrap();
+    assert_eq!(json["kind"], "WasmPlugin");
+    assert_eq!(manifest("-").stdout, yaml.stdout);
+    assert!(
+        support::entries(dir.path()).is_empty(),
+        "wrote {:?}",
+        support::entries(dir.path())
+    );
+    // A file of that name is still a path away.
+    let r = manifest("./yaml");
+    assert_eq!(r.stdout.trim(), "./yaml");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("yaml")).unwrap(),
+        yaml.stdout
+    );
+}
+
+#[test]
+fn a_plugin_panic_is_printed_once() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "panicky", &[]);
+    let lib = root.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let hook = "fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {";
+    assert!(source.contains(hook), "the template changed");
+    let source = source.replace(
+        hook,
+        &format!("{hook}\n        panic!(\"the upstream failed us\");"),
+    );
+    std::fs::write(&lib, source).unwrap();
+    run_ok(wasmctl(&root).arg("build"));
+    let r = run_err(wasmctl(&root).arg("run"));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: the plugin failed in proxy_on_response_headers: panicked"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("the upstream failed us").count(),
+        1,
+        "{}",
+        r.stderr
     );
 }

@@ -306,21 +306,25 @@ fn the_proxy_wasm_link_failure_of_rust_1_96_is_explained_and_both_ways_out_work(
 fn without_wasm_opt_the_build_says_once_what_it_would_save() {
     let dir = tempdir();
     let root = new_project(dir.path(), "build-no-opt", &[]);
-    // PATH without wasm-opt, but with cargo and rustc.
-    let bin = tempdir();
-    for tool in ["cargo", "rustc", "rustup"] {
-        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file());
-        if let Some(found) = found {
-            std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    // PATH as it is, but each directory holding a wasm-opt replaced by a copy of it without one.
+    let shadows = tempdir();
+    let mut dirs = Vec::new();
+    for (i, dir) in std::env::split_paths(&std::env::var_os("PATH").unwrap()).enumerate() {
+        if !dir.join("wasm-opt").exists() {
+            dirs.push(dir);
+            continue;
         }
+        let shadow = shadows.path().join(i.to_string());
+        std::fs::create_dir(&shadow).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_name() != "wasm-opt" {
+                std::os::unix::fs::symlink(entry.path(), shadow.join(entry.file_name())).unwrap();
+            }
+        }
+        dirs.push(shadow);
     }
-    let r = run_ok(
-        wasmctl(&root)
-            .args(["build", "--json"])
-            .env("PATH", bin.path()),
-    );
+    let path = std::env::join_paths(dirs).unwrap();
+    let r = run_ok(wasmctl(&root).args(["build", "--json"]).env("PATH", &path));
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let size = out["size"].as_u64().unwrap();
     let hints: Vec<&str> = r
@@ -342,6 +346,6 @@ fn without_wasm_opt_the_build_says_once_what_it_would_save() {
         .expect("a byte count");
     assert!(saved > 0 && saved < size, "{saved} of {size}");
     // Under -q the hint is not shown.
-    let r = run_ok(wasmctl(&root).args(["-q", "build"]).env("PATH", bin.path()));
+    let r = run_ok(wasmctl(&root).args(["-q", "build"]).env("PATH", &path));
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }

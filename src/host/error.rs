@@ -47,13 +47,18 @@ impl Hint for HostError {
             .logs()
             .iter()
             .rev()
-            .find(|l| l.level >= LogLevel::Error)
-            .map(|l| format!("the plugin logged: {}", l.message));
+            .find(|l| l.level >= LogLevel::Error);
+        let last_error_hint = last_error.map(|l| format!("the plugin logged: {}", l.message));
         match self {
             HostError::Module(err) => err.hints(),
-            HostError::Trap { .. } => last_error.into_iter().collect(),
+            // A panic's message is the trap's message already: said once, not again as a hint.
+            HostError::Trap { message, .. } => last_error
+                .filter(|l| !message.contains(&l.message))
+                .and(last_error_hint)
+                .into_iter()
+                .collect(),
             HostError::ConfigureRejected { .. } | HostError::VmStartRejected { .. } => {
-                let mut hints: Vec<String> = last_error.into_iter().collect();
+                let mut hints: Vec<String> = last_error_hint.into_iter().collect();
                 hints.push("check the configuration given with --config".into());
                 hints
             }

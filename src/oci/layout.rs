@@ -31,6 +31,8 @@ pub enum LayoutError {
     NoDigest { path: PathBuf, digest: Digest },
     #[error("`{}` is not empty and is not an OCI image layout", .0.display())]
     NotALayout(PathBuf),
+    #[error("`{}` is a file, not an image layout directory", .0.display())]
+    NotADirectory(PathBuf),
     #[error("blob {digest} in `{}` does not match its digest", .path.display())]
     Corrupt { path: PathBuf, digest: String },
 }
@@ -39,7 +41,7 @@ impl Hint for LayoutError {
     fn hints(&self) -> Vec<String> {
         match self {
             LayoutError::NoTag { .. } => vec!["name the tag: `oci-layout:DIR:TAG`".into()],
-            LayoutError::NotALayout(_) => vec![
+            LayoutError::NotALayout(_) | LayoutError::NotADirectory(_) => vec![
                 "push to a new or empty directory, or to one that holds an image layout (an `oci-layout` file)"
                     .into(),
             ],
@@ -117,8 +119,10 @@ pub(crate) fn check_destination(dir: &Path) -> Result<(), LayoutError> {
     let Ok(meta) = std::fs::metadata(dir) else {
         return Ok(());
     };
-    let empty =
-        meta.is_dir() && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if !meta.is_dir() {
+        return Err(LayoutError::NotADirectory(dir.to_path_buf()));
+    }
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
     if empty || dir.join("oci-layout").is_file() {
         Ok(())
     } else {
