@@ -904,3 +904,50 @@ fn manifest_agrees_with_the_api_server_and_istios_webhook() {
     };
     assert_manifest_agreement(&h, None);
 }
+
+#[test]
+fn istio_1_30_fetches_and_validates_the_same() {
+    let Some(h) = harness(Istio::Release130) else {
+        return;
+    };
+    let versions = h.versions();
+    assert_eq!(versions["istio.io/api"], "v1.30.8", "{versions}");
+    let registry = Registry::start();
+    expect_formats(&h, &registry);
+    assert_manifest_agreement(&h, None);
+}
+
+#[test]
+fn the_harness_runs_the_newest_istio_the_module_proxy_serves() {
+    let Some(h) = harness(Istio::Newest) else {
+        return;
+    };
+    let versions = h.versions();
+    assert_eq!(versions["istio.io/api"], "v1.32.0", "{versions}");
+    assert_eq!(
+        versions["istio.io/istio"], "v0.0.0-20260827124520-eed52ebb66ad",
+        "{versions}"
+    );
+    // wasmctl knows that release: no warning that it is newer.
+    let dir = tempdir();
+    let r = run_ok(wasmctl(dir.path()).args([
+        "manifest",
+        "--name",
+        "p",
+        "--url",
+        "oci://registry.example/p:v1",
+        "--istio-version",
+        "1.32",
+    ]));
+    assert!(!r.stderr.contains("newer than"), "{}", r.stderr);
+    let r = run_ok(wasmctl(dir.path()).args([
+        "manifest",
+        "--name",
+        "p",
+        "--url",
+        "oci://registry.example/p:v1",
+        "--istio-version",
+        "1.33",
+    ]));
+    assert!(r.stderr.contains("newer than 1.32"), "{}", r.stderr);
+}
