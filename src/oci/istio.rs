@@ -1,6 +1,7 @@
-//! Reading an image the way Istio's agent does (istio pkg/wasm/imagefetcher.go): a Docker image,
-//! then the OCI "compat" image, then the module.wasm "variant"; anything else is rejected, and the
-//! reasons say exactly why.
+//! Reading an image the way Istio's agent does (istio pkg/wasm/imagefetcher.go): an index stands for
+//! its linux/amd64 image; then a Docker image, else the OCI "compat" image, falling back to the
+//! module.wasm "variant"; anything else is rejected, and the reasons say exactly why.
+//! `tests/interop.rs` holds this to the agent's own code.
 
 use std::io::Read;
 
@@ -433,6 +434,55 @@ mod tests {
             reasons[0].contains("over Istio's 256 MiB limit"),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn an_index_stands_for_its_linux_amd64_image() {
+        let index = |platforms: Value| {
+            let manifests: Vec<Value> = platforms
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| serde_json::json!({"digest": format!("sha256:{i}"), "platform": p}))
+                .collect();
+            serde_json::to_vec(
+                &serde_json::json!({"mediaType": INDEX_MEDIA_TYPE, "manifests": manifests}),
+            )
+            .unwrap()
+        };
+        let wasm = serde_json::json!({"os": "wasip1", "architecture": "wasm"});
+        let linux = serde_json::json!({"os": "linux", "architecture": "amd64"});
+        assert_eq!(
+            index_image(&index(serde_json::json!([wasm, linux]))),
+            Some(Ok("sha256:1".into()))
+        );
+        assert_eq!(
+            index_image(&index(serde_json::json!([null]))),
+            Some(Ok("sha256:0".into()))
+        );
+        assert!(matches!(
+            index_image(&index(serde_json::json!([wasm]))),
+            Some(Err(_))
+        ));
+        assert_eq!(index_image(&manifest_of(Format::Compat)), None);
+    }
+
+    #[test]
+    fn a_compat_layer_without_plugin_falls_back_to_the_variant() {
+        let manifest = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "layers": [
+                {"mediaType": WASM_VARIANT_CONTENT, "digest": "sha256:raw"},
+                {"mediaType": OCI_LAYER_TAR_GZIP, "digest": "sha256:tgz"},
+            ],
+        });
+        let search = ModuleSearch::in_manifest(&serde_json::to_vec(&manifest).unwrap());
+        assert_eq!(search.layer_digests(), ["sha256:tgz", "sha256:raw"]);
+        let module = b"\0asm\x01\0\0\0".to_vec();
+        let image = search.conclude("r".into(), "d".into(), vec![Vec::new(), module.clone()]);
+        assert_eq!(image.layout, Some(IstioLayout::Oci));
+        assert_eq!(image.module, Some(module));
     }
 
     #[test]
