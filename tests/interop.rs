@@ -89,6 +89,10 @@ fn push_and_fetch(h: &Harness, registry: &Registry, format: &str) -> Value {
 
     let secret = home.path().join("manifest.yaml");
     std::fs::write(&secret, &yaml).unwrap();
+    // What manifest emitted is what the cluster admits.
+    let verdicts = h.validate(None, &[&secret]);
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0]["accepted"], true, "{}", verdicts[0]);
     let out = home.path().join("fetched.wasm");
     let mut args = vec![
         "--sha256".to_string(),
