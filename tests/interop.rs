@@ -300,20 +300,31 @@ struct Case {
 fn corpus(registry: &Registry, dir: &Path) -> Vec<Case> {
     let addr = &registry.addr;
     let module = std::fs::read(&built_template("http-headers").module).unwrap();
-    let image = |name: &str| format!("{addr}/corpus/{name}:x");
-    let mut cases = Vec::new();
-    let mut case = |name: &'static str, istio_loads: bool| {
-        cases.push(Case {
+    let mut loads = client_images(addr, dir, &module);
+    loads.extend(handmade_images(addr, dir, &module));
+    loads
+        .into_iter()
+        .map(|(name, istio_loads)| Case {
             name,
-            image: image(name),
+            image: corpus_image(addr, name),
             istio_loads,
-        });
-    };
+        })
+        .collect()
+}
+
+fn corpus_image(addr: &str, name: &str) -> String {
+    format!("{addr}/corpus/{name}:x")
+}
+
+/// Images pushed by wasmctl, converted by skopeo, pushed by ORAS; whether Istio loads each.
+fn client_images(addr: &str, dir: &Path, module: &[u8]) -> Vec<(&'static str, bool)> {
+    let image = |name: &str| corpus_image(addr, name);
+    let mut cases = Vec::new();
     for (format, loads) in [("compat", true), ("oci", true), ("cncf", false)] {
         let wasm = built_template("http-headers").module.display().to_string();
         let reference = image(format);
         run_ok(wasmctl(dir).args(["push", &reference, "--format", format, "--wasm", &wasm]));
-        case(format, loads);
+        cases.push((format, loads));
     }
     skopeo(&[
         "copy",
@@ -324,14 +335,14 @@ fn corpus(registry: &Registry, dir: &Path) -> Vec<Case> {
         &format!("docker://{}", image("compat")),
         &format!("docker://{}", image("docker")),
     ]);
-    case("docker", true);
+    cases.push(("docker", true));
 
-    std::fs::write(dir.join("plugin.wasm"), &module).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), module).unwrap();
     std::fs::write(dir.join("README.md"), "a module").unwrap();
-    std::fs::write(dir.join("plugin.tgz"), tar_gz(&[("plugin.wasm", &module)])).unwrap();
+    std::fs::write(dir.join("plugin.tgz"), tar_gz(&[("plugin.wasm", module)])).unwrap();
     let oras = |name: &str, files: &[&str]| oras_push(addr, &image(name), dir, files);
     oras("oras-wasm", &["plugin.wasm:application/wasm"]);
-    case("oras-wasm", false);
+    cases.push(("oras-wasm", false));
     oras(
         "oras-variant",
         &[
@@ -339,29 +350,35 @@ fn corpus(registry: &Registry, dir: &Path) -> Vec<Case> {
             "README.md:text/markdown",
         ],
     );
-    case("oras-variant", true);
+    cases.push(("oras-variant", true));
     oras("oras-tgz", &[&format!("plugin.tgz:{TAR_GZIP}")]);
-    case("oras-tgz", true);
+    cases.push(("oras-tgz", true));
 
-    let plugin_tgz = || Blob(TAR_GZIP, tar_gz(&[("plugin.wasm", &module)]));
+    cases
+}
+
+/// Image layouts written by hand and copied in by skopeo; whether Istio loads each.
+fn handmade_images(addr: &str, dir: &Path, module: &[u8]) -> Vec<(&'static str, bool)> {
+    let plugin_tgz = || Blob(TAR_GZIP, tar_gz(&[("plugin.wasm", module)]));
     let other_tgz = || Blob(TAR_GZIP, tar_gz(&[("README.md", b"no module")]));
-    let by_hand: Vec<(&'static str, Vec<Blob>, Option<Value>, bool)> = vec![
+    let by_hand: Vec<(&'static str, Vec<Blob>, bool)> = vec![
         (
             "raw-wasm-layer",
-            vec![Blob(WASM_CONTENT, module.clone())],
-            None,
+            vec![Blob(WASM_CONTENT, module.to_vec())],
             false,
         ),
         (
             "three-layers",
             vec![other_tgz(), other_tgz(), plugin_tgz()],
-            None,
             true,
         ),
         (
             "three-with-raw",
-            vec![Blob(WASM_CONTENT, module.clone()), other_tgz(), other_tgz()],
-            None,
+            vec![
+                Blob(WASM_CONTENT, module.to_vec()),
+                other_tgz(),
+                other_tgz(),
+            ],
             false,
         ),
         (
@@ -370,57 +387,63 @@ fn corpus(registry: &Registry, dir: &Path) -> Vec<Case> {
                 plugin_tgz(),
                 Blob("application/octet-stream", b"x".to_vec()),
             ],
-            None,
             false,
         ),
         (
             "tar-layer",
             vec![Blob(
                 "application/vnd.oci.image.layer.v1.tar",
-                module.clone(),
+                module.to_vec(),
             )],
-            None,
             false,
         ),
-        ("no-plugin-wasm", vec![other_tgz()], None, false),
+        ("no-plugin-wasm", vec![other_tgz()], false),
         (
             "not-wasm",
             vec![Blob(TAR_GZIP, tar_gz(&[("plugin.wasm", b"hello, wasm")]))],
-            None,
             false,
         ),
         (
             "nested-plugin",
-            vec![Blob(TAR_GZIP, tar_gz(&[("dist/plugin.wasm", &module)]))],
-            None,
+            vec![Blob(TAR_GZIP, tar_gz(&[("dist/plugin.wasm", module)]))],
             true,
         ),
         (
             "raw-then-tar-without-plugin",
-            vec![Blob(WASM_CONTENT, module.clone()), other_tgz()],
-            None,
+            vec![Blob(WASM_CONTENT, module.to_vec()), other_tgz()],
             true,
         ),
+    ];
+    let images = by_hand
+        .into_iter()
+        .map(|(name, layers, loads)| (name, layers, None, loads));
+    let indexes = index_platforms()
+        .map(|(name, platform, loads)| (name, vec![plugin_tgz()], Some(platform), loads));
+    images
+        .chain(indexes)
+        .map(|(name, layers, platform, loads)| {
+            let layout = dir.join(name);
+            handmade_layout(&layout, &layers, platform);
+            skopeo_push_layout(&layout, &corpus_image(addr, name));
+            (name, loads)
+        })
+        .collect()
+}
+
+/// The indexes of the corpus: the platform of their one image, and whether Istio loads it.
+fn index_platforms() -> [(&'static str, Value, bool); 2] {
+    [
         (
             "index-wasm-platform",
-            vec![plugin_tgz()],
-            Some(json!({"os": "wasip1", "architecture": "wasm"})),
+            json!({"os": "wasip1", "architecture": "wasm"}),
             false,
         ),
         (
             "index-linux-amd64",
-            vec![plugin_tgz()],
-            Some(json!({"os": "linux", "architecture": "amd64"})),
+            json!({"os": "linux", "architecture": "amd64"}),
             true,
         ),
-    ];
-    for (name, layers, platform, loads) in by_hand {
-        let layout = dir.join(name);
-        handmade_layout(&layout, &layers, platform);
-        skopeo_push_layout(&layout, &image(name));
-        case(name, loads);
-    }
-    cases
+    ]
 }
 
 #[test]
@@ -538,9 +561,9 @@ fn target_refs(n: usize) -> (Vec<String>, Value) {
     (flags.collect(), json!({"spec": {"targetRefs": refs}}))
 }
 
-fn manifest_corpus() -> Vec<ManifestCase> {
-    let hex = "0123456789abcdef".repeat(4);
-    let mut cases = vec![
+/// Where the plugin applies: selector, targetRefs.
+fn placement_cases() -> Vec<ManifestCase> {
+    vec![
         mcase("base", &[], json!({})),
         mcase(
             "selector",
@@ -582,6 +605,12 @@ fn manifest_corpus() -> Vec<ManifestCase> {
             &["--target-ref", &format!("Service/{}", long(254))],
             json!({"spec": {"targetRefs": [{"group": "", "kind": "Service", "name": long(254)}]}}),
         ),
+    ]
+}
+
+/// The VM environment.
+fn env_cases() -> Vec<ManifestCase> {
+    vec![
         mcase(
             "env",
             &["--env", "A=1", "--env-from-host", "POD_NAME"],
@@ -612,6 +641,13 @@ fn manifest_corpus() -> Vec<ManifestCase> {
             &["--env", "A="],
             json!({"spec": {"vmConfig": {"env": [{"name": "A", "value": ""}]}}}),
         ),
+    ]
+}
+
+/// Traffic matches, and where the module comes from.
+fn source_cases() -> Vec<ManifestCase> {
+    let hex = "0123456789abcdef".repeat(4);
+    vec![
         mcase(
             "ports",
             &["--match", "SERVER:8080,8443"],
@@ -657,6 +693,13 @@ fn manifest_corpus() -> Vec<ManifestCase> {
             &["--url", "file:///opt/plugins/p.wasm"],
             json!({"spec": {"url": "file:///opt/plugins/p.wasm"}}),
         ),
+    ]
+}
+
+/// The checksum, the pull secret and the plugin name.
+fn checksum_cases() -> Vec<ManifestCase> {
+    let hex = "0123456789abcdef".repeat(4);
+    vec![
         mcase(
             "sha256",
             &["--sha256", &hex],
@@ -702,6 +745,12 @@ fn manifest_corpus() -> Vec<ManifestCase> {
             &["--plugin-name", &long(257)],
             json!({"spec": {"pluginName": long(257)}}),
         ),
+    ]
+}
+
+/// Enums, priority, pluginConfig, and the object metadata.
+fn metadata_cases() -> Vec<ManifestCase> {
+    vec![
         mcase(
             "every-enum",
             &[
@@ -758,7 +807,20 @@ fn manifest_corpus() -> Vec<ManifestCase> {
             &["--annotation", "bad key=1"],
             json!({"metadata": {"annotations": {"bad key": "1"}}}),
         ),
-    ];
+    ]
+}
+
+fn manifest_corpus() -> Vec<ManifestCase> {
+    let mut cases: Vec<ManifestCase> = [
+        placement_cases(),
+        env_cases(),
+        source_cases(),
+        checksum_cases(),
+        metadata_cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for n in [16, 17] {
         let (flags, patch) = target_refs(n);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
