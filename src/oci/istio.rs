@@ -1,6 +1,7 @@
-//! Reading an image the way Istio's agent does (istio pkg/wasm/imagefetcher.go): a Docker image,
-//! then the OCI "compat" image, then the module.wasm "variant"; anything else is rejected, and the
-//! reasons say exactly why.
+//! Reading an image the way Istio's agent does (istio pkg/wasm/imagefetcher.go): an index stands for
+//! its linux/amd64 image; then a Docker image, else the OCI "compat" image, falling back to the
+//! module.wasm "variant"; anything else is rejected, and the reasons say exactly why.
+//! `tests/interop.rs` holds this to the agent's own code.
 
 use std::io::Read;
 
@@ -8,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::image::{
-    CNCF_CONFIG, DOCKER_LAYER_TAR_GZIP, DOCKER_MANIFEST_MEDIA_TYPE, OCI_LAYER_TAR_GZIP,
-    PLUGIN_FILE, WASM_VARIANT_CONTENT,
+    CNCF_CONFIG, DOCKER_LAYER_TAR_GZIP, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE,
+    INDEX_MEDIA_TYPE, OCI_LAYER_TAR_GZIP, PLUGIN_FILE, WASM_VARIANT_CONTENT,
 };
 use super::pull::FetchedImage;
 use crate::digest::Digest;
@@ -59,10 +60,48 @@ enum ModuleLayer {
 #[derive(Debug)]
 pub(super) struct ModuleSearch {
     layer: Option<ModuleLayer>,
+    /// The module.wasm variant's layer, which Istio reads when the compat `layer` holds no
+    /// plugin.wasm (an image can have the shape of both).
+    fallback: Option<ModuleLayer>,
     reasons: Vec<String>,
 }
 
+/// What the agent reads when `manifest` is an image index (or a Docker manifest list): the image
+/// for linux/amd64, go-containerregistry's default platform, where an entry without a platform
+/// counts as linux/amd64. `None` when `manifest` is an image's own manifest; `Some(Err)` with the
+/// reason when the index has no such image.
+pub(super) fn index_image(manifest: &[u8]) -> Option<Result<String, String>> {
+    let manifest: Value = serde_json::from_slice(manifest).ok()?;
+    let media_type = manifest["mediaType"].as_str();
+    let is_index = matches!(media_type, Some(INDEX_MEDIA_TYPE | DOCKER_LIST_MEDIA_TYPE))
+        || (media_type.is_none() && manifest["manifests"].is_array());
+    if !is_index {
+        return None;
+    }
+    let child = manifest["manifests"].as_array()?.iter().find(|entry| {
+        let platform = &entry["platform"];
+        platform.is_null() || (platform["os"] == "linux" && platform["architecture"] == "amd64")
+    });
+    Some(match child.and_then(|c| c["digest"].as_str()) {
+        Some(digest) => Ok(digest.to_string()),
+        None => Err(
+            "it is an image index without a linux/amd64 image: Istio's agent loads \
+                     only that platform's image of an index"
+                .into(),
+        ),
+    })
+}
+
 impl ModuleSearch {
+    /// An image Istio refuses before looking for a module.
+    pub fn refused(reason: String) -> ModuleSearch {
+        ModuleSearch {
+            layer: None,
+            fallback: None,
+            reasons: vec![reason],
+        }
+    }
+
     /// Reads the manifest as Istio would, refusing a module layer over the size cap before it
     /// is downloaded.
     pub fn in_manifest(manifest: &[u8]) -> ModuleSearch {
@@ -71,54 +110,53 @@ impl ModuleSearch {
         search
     }
 
-    /// The digest of the layer to download, if there is one worth it.
-    pub fn layer_digest(&self) -> Option<&str> {
-        match &self.layer {
-            Some(ModuleLayer::TarGz { digest, .. } | ModuleLayer::Raw { digest, .. }) => {
-                Some(digest)
-            }
-            None => None,
-        }
+    /// The digests of the layers to download, in the order [`ModuleSearch::conclude`] takes
+    /// their bytes: the module layer, then the fallback layer if there is one.
+    pub fn layer_digests(&self) -> Vec<&str> {
+        [&self.layer, &self.fallback]
+            .into_iter()
+            .flatten()
+            .map(ModuleLayer::digest)
+            .collect()
     }
 
     fn refuse_oversized_layer(&mut self, manifest: &[u8]) {
-        let Some(digest) = self.layer_digest() else {
-            return;
-        };
         let manifest: Value = serde_json::from_slice(manifest).unwrap_or_default();
-        let size = manifest["layers"].as_array().and_then(|layers| {
-            layers
+        let size_of = |layer: &Option<ModuleLayer>| {
+            let digest = layer.as_ref()?.digest();
+            manifest["layers"]
+                .as_array()?
                 .iter()
                 .find(|l| l["digest"].as_str() == Some(digest))
                 .and_then(|l| l["size"].as_u64())
-        });
-        if let Some(size) = size.filter(|s| *s > MAX_LAYER_SIZE) {
+                .filter(|size| *size > MAX_LAYER_SIZE)
+        };
+        if size_of(&self.fallback).is_some() {
+            self.fallback = None;
+        }
+        if let Some(size) = size_of(&self.layer) {
             self.reasons.push(format!(
                 "the module layer is {size} bytes, over Istio's 256 MiB limit"
             ));
-            self.layer = None;
+            self.layer = self.fallback.take();
         }
     }
 
-    /// The verdict on the image at `reference` (manifest `digest`), given the module layer's
-    /// bytes when there was one to fetch.
-    pub fn conclude(
-        self,
-        reference: String,
-        digest: String,
-        blob: Option<Vec<u8>>,
-    ) -> FetchedImage {
+    /// The verdict on the image at `reference` (manifest `digest`), given the bytes of the
+    /// layers [`ModuleSearch::layer_digests`] named, in its order.
+    pub fn conclude(self, reference: String, digest: String, blobs: Vec<Vec<u8>>) -> FetchedImage {
         let mut reasons = self.reasons;
-        let (layout, module) = match (self.layer, blob) {
-            (Some(ModuleLayer::TarGz { layout, .. }), Some(blob)) => match untar_plugin(&blob) {
-                Ok(module) => (Some(layout), Some(module)),
-                Err(reason) => {
+        let mut blobs = blobs.into_iter();
+        let (layout, module) = match unwrap_module(self.layer, blobs.next()) {
+            Ok(found) => found,
+            // As Istio does: the compat reading failed, so read the image as the variant.
+            Err(reason) => match unwrap_module(self.fallback, blobs.next()) {
+                Ok(found @ (Some(_), _)) => found,
+                _ => {
                     reasons.push(reason);
                     (None, None)
                 }
             },
-            (Some(ModuleLayer::Raw { layout, .. }), Some(blob)) => (layout, Some(blob)),
-            _ => (None, None),
         };
         let abi = module
             .as_deref()
@@ -134,6 +172,30 @@ impl ModuleSearch {
             module_sha256: module.as_deref().map(|m| Digest::of(m).hex()),
             module,
         }
+    }
+}
+
+impl ModuleLayer {
+    fn digest(&self) -> &str {
+        match self {
+            ModuleLayer::TarGz { digest, .. } | ModuleLayer::Raw { digest, .. } => digest,
+        }
+    }
+}
+
+/// The module in `blob`, the bytes of `layer`, with the layout it was found in; `Err` with the
+/// reason when a tar.gz layer holds none.
+#[allow(clippy::type_complexity)]
+fn unwrap_module(
+    layer: Option<ModuleLayer>,
+    blob: Option<Vec<u8>>,
+) -> Result<(Option<IstioLayout>, Option<Vec<u8>>), String> {
+    match (layer, blob) {
+        (Some(ModuleLayer::TarGz { layout, .. }), Some(blob)) => {
+            untar_plugin(&blob).map(|module| (Some(layout), Some(module)))
+        }
+        (Some(ModuleLayer::Raw { layout, .. }), Some(blob)) => Ok((layout, Some(blob))),
+        _ => Ok((None, None)),
     }
 }
 
@@ -178,13 +240,15 @@ fn layers_of(manifest: &Value) -> Vec<(&str, &str)> {
 
 /// Decides from the manifest alone where Istio would look for the module.
 fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
-    let found = |layer| ModuleSearch {
+    let found = |layer, fallback| ModuleSearch {
         layer: Some(layer),
+        fallback,
         reasons: Vec::new(),
     };
     let Ok(manifest) = serde_json::from_slice::<Value>(manifest) else {
         return ModuleSearch {
             layer: None,
+            fallback: None,
             reasons: vec!["the manifest is not valid JSON".into()],
         };
     };
@@ -194,10 +258,10 @@ fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
     }
     let mut reasons = Vec::new();
     if let Some(layer) = as_compat(&layers, &mut reasons) {
-        return found(layer);
+        return found(layer, as_variant(&layers, &mut Vec::new()));
     }
     if let Some(layer) = as_variant(&layers, &mut reasons) {
-        return found(layer);
+        return found(layer, None);
     }
     // Not loadable, but `pull` can still unwrap a CNCF artifact's raw module.
     let mut layer = None;
@@ -213,7 +277,11 @@ fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
             digest: digest.to_string(),
         });
     }
-    ModuleSearch { layer, reasons }
+    ModuleSearch {
+        layer,
+        fallback: None,
+        reasons,
+    }
 }
 
 /// A Docker image: the last layer must be a Docker tar.gz layer.
@@ -236,6 +304,7 @@ fn as_docker(layers: &[(&str, &str)]) -> ModuleSearch {
     };
     ModuleSearch {
         layer,
+        fallback: None,
         reasons: reason.into_iter().collect(),
     }
 }
@@ -358,12 +427,62 @@ mod tests {
         let ModuleSearch {
             layer: plan,
             reasons,
+            ..
         } = ModuleSearch::in_manifest(&manifest);
         assert!(plan.is_none());
         assert!(
             reasons[0].contains("over Istio's 256 MiB limit"),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn an_index_stands_for_its_linux_amd64_image() {
+        let index = |platforms: Value| {
+            let manifests: Vec<Value> = platforms
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| serde_json::json!({"digest": format!("sha256:{i}"), "platform": p}))
+                .collect();
+            serde_json::to_vec(
+                &serde_json::json!({"mediaType": INDEX_MEDIA_TYPE, "manifests": manifests}),
+            )
+            .unwrap()
+        };
+        let wasm = serde_json::json!({"os": "wasip1", "architecture": "wasm"});
+        let linux = serde_json::json!({"os": "linux", "architecture": "amd64"});
+        assert_eq!(
+            index_image(&index(serde_json::json!([wasm, linux]))),
+            Some(Ok("sha256:1".into()))
+        );
+        assert_eq!(
+            index_image(&index(serde_json::json!([null]))),
+            Some(Ok("sha256:0".into()))
+        );
+        assert!(matches!(
+            index_image(&index(serde_json::json!([wasm]))),
+            Some(Err(_))
+        ));
+        assert_eq!(index_image(&manifest_of(Format::Compat)), None);
+    }
+
+    #[test]
+    fn a_compat_layer_without_plugin_falls_back_to_the_variant() {
+        let manifest = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "layers": [
+                {"mediaType": WASM_VARIANT_CONTENT, "digest": "sha256:raw"},
+                {"mediaType": OCI_LAYER_TAR_GZIP, "digest": "sha256:tgz"},
+            ],
+        });
+        let search = ModuleSearch::in_manifest(&serde_json::to_vec(&manifest).unwrap());
+        assert_eq!(search.layer_digests(), ["sha256:tgz", "sha256:raw"]);
+        let module = b"\0asm\x01\0\0\0".to_vec();
+        let image = search.conclude("r".into(), "d".into(), vec![Vec::new(), module.clone()]);
+        assert_eq!(image.layout, Some(IstioLayout::Oci));
+        assert_eq!(image.module, Some(module));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::auth::{self, Credential};
-use super::istio::{IstioLayout, MAX_LAYER_SIZE, ModuleSearch};
+use super::istio::{IstioLayout, MAX_LAYER_SIZE, ModuleSearch, index_image};
 use super::layout::LayoutImage;
 use super::reference::Location;
 use super::registry::Registry;
@@ -154,20 +154,42 @@ fn fetch_image(
         Location::Registry(image) => {
             let mut registry = Registry::new(image, transport, credential, false, reporter)?;
             block_on(async {
-                let (manifest, digest) = registry.pull_manifest().await?;
+                let (mut manifest, mut digest) = registry.pull_manifest(None).await?;
+                match index_image(&manifest) {
+                    Some(Ok(child)) => {
+                        (manifest, digest) = registry.pull_manifest(Some(&child)).await?;
+                    }
+                    Some(Err(reason)) => {
+                        let search = ModuleSearch::refused(reason);
+                        return Ok(search.conclude(image.to_string(), digest, Vec::new()));
+                    }
+                    None => {}
+                }
                 let search = ModuleSearch::in_manifest(&manifest);
-                let blob = match search.layer_digest() {
-                    Some(layer) => Some(registry.pull_blob(layer, MAX_LAYER_SIZE).await?),
-                    None => None,
-                };
-                Ok(search.conclude(image.to_string(), digest, blob))
+                let mut blobs = Vec::new();
+                for layer in search.layer_digests() {
+                    blobs.push(registry.pull_blob(layer, MAX_LAYER_SIZE).await?);
+                }
+                Ok(search.conclude(image.to_string(), digest, blobs))
             })
         }
         Location::Layout { dir, tag, digest } => {
             let layout = LayoutImage::open(dir, tag.as_deref(), digest.as_ref())?;
-            let search = ModuleSearch::in_manifest(&layout.manifest);
-            let blob = search.layer_digest().map(|d| layout.blob(d)).transpose()?;
-            Ok(search.conclude(location.to_string(), layout.digest.clone(), blob))
+            let (manifest, digest) = match index_image(&layout.manifest) {
+                Some(Ok(child)) => (layout.blob(&child)?, child),
+                Some(Err(reason)) => {
+                    let search = ModuleSearch::refused(reason);
+                    return Ok(search.conclude(location.to_string(), layout.digest, Vec::new()));
+                }
+                None => (layout.manifest.clone(), layout.digest.clone()),
+            };
+            let search = ModuleSearch::in_manifest(&manifest);
+            let blobs = search
+                .layer_digests()
+                .into_iter()
+                .map(|d| layout.blob(d))
+                .collect::<Result<_, _>>()?;
+            Ok(search.conclude(location.to_string(), digest, blobs))
         }
     }
 }

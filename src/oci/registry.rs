@@ -14,7 +14,9 @@ use super::auth::Credential;
 use super::auth::session::{AuthLink, Session};
 use super::auth::token::{self, TokenError};
 use super::classify::Peer;
-use super::image::{DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::image::{
+    DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+};
 use super::probe::answers_plain_http;
 use super::reference::ImageRef;
 use super::retry::{Failure, with_retries};
@@ -223,16 +225,30 @@ impl<'r> Registry<'r> {
         }
     }
 
-    /// The raw manifest and its digest (checked against the content by oci-client).
-    pub async fn pull_manifest(&mut self) -> Result<(Vec<u8>, String), OciError> {
+    /// The raw manifest (or index) and its digest (checked against the content by oci-client);
+    /// with `digest`, the manifest of that digest in the repository, such as an index's image.
+    pub async fn pull_manifest(
+        &mut self,
+        digest: Option<&str>,
+    ) -> Result<(Vec<u8>, String), OciError> {
         let auth = self.session.auth().clone();
+        let digest = digest.map(str::to_string);
         self.call("fetch the manifest", move |clients| {
             let auth = auth.clone();
+            let reference = match &digest {
+                Some(digest) => clients.reference.clone_with_digest(digest.clone()),
+                None => clients.reference.clone(),
+            };
             async move {
-                let accepted = [MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE];
+                let accepted = [
+                    MANIFEST_MEDIA_TYPE,
+                    DOCKER_MANIFEST_MEDIA_TYPE,
+                    INDEX_MEDIA_TYPE,
+                    DOCKER_LIST_MEDIA_TYPE,
+                ];
                 clients
                     .client
-                    .pull_manifest_raw(&clients.reference, &auth, &accepted)
+                    .pull_manifest_raw(&reference, &auth, &accepted)
                     .await
                     .map(|(bytes, digest)| (bytes.to_vec(), digest))
             }

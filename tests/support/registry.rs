@@ -133,6 +133,11 @@ impl Registry {
 
     /// htpasswd basic auth over TLS with a fresh test CA (`self.ca`).
     pub fn start_tls_htpasswd(user: &str, password: &str) -> Registry {
+        Registry::start_tls_htpasswd_realm(user, password, "wasmctl-test")
+    }
+
+    /// As [`Registry::start_tls_htpasswd`], with the basic auth `realm` given.
+    pub fn start_tls_htpasswd_realm(user: &str, password: &str, realm: &str) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("wasmctl-registry-")
             .tempdir()
@@ -145,7 +150,7 @@ impl Registry {
         let htpasswd = dir.path().join("htpasswd");
         std::fs::write(&htpasswd, out.stdout).unwrap();
         let extra = format!(
-            "auth: {{htpasswd: {{realm: wasmctl-test, path: {}}}}}\n",
+            "auth: {{htpasswd: {{realm: \"{realm}\", path: {}}}}}\n",
             htpasswd.display()
         );
         let tls = format!(
