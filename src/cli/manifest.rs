@@ -32,7 +32,7 @@ pub struct ManifestArgs {
     #[arg(long, default_value = "WasmPlugin", value_name = "KIND")]
     kind: String,
     /// Istio release to target (Istio kinds); fields it lacks are refused
-    #[arg(long, default_value = "1.30", value_name = "X.Y")]
+    #[arg(long, default_value_t = IstioVersion::DEFAULT_TARGET, value_name = "X.Y")]
     istio_version: IstioVersion,
     /// metadata.name [default: the package name]
     #[arg(long)]

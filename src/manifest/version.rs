@@ -19,6 +19,9 @@ impl IstioVersion {
     /// 1.31 and 1.32 have the same WasmPlugin and TrafficExtension schemas and the same
     /// validation; a newer release gets a warning.
     pub const LATEST_KNOWN: IstioVersion = IstioVersion::new(1, 32);
+    /// The oldest release Istio's own code checks wasmctl against, and what `manifest` targets
+    /// unless told otherwise.
+    pub const DEFAULT_TARGET: IstioVersion = IstioVersion::new(1, 30);
     /// WasmPlugin itself.
     pub const WASM_PLUGIN: IstioVersion = IstioVersion::new(1, 12);
     /// `spec.type` (HTTP or NETWORK); earlier releases only run HTTP plugins.
