@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod crd;
+pub mod manifest;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
