@@ -2,10 +2,21 @@
 //! the list of values, the spelling of each, `Display`, and a case-insensitive lookup that the
 //! enum's `FromStr` builds its own error around.
 
-/// `spelling!(Enum { Variant => "TEXT", ... })` gives `Enum::ALL`, `as_str`, `from_spelling`,
-/// `spellings` and `Display`.
+/// Declares the enum with each variant's spelling beside it,
+/// `spelling! { #[derive(..)] pub enum Enum { Variant => "TEXT", ... } }`, and gives it
+/// `Enum::ALL`, `as_str`, `from_spelling`, `spellings` and `Display`.
 macro_rules! spelling {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
         impl $name {
             pub const ALL: &[$name] = &[$($name::$variant),+];
 

@@ -17,16 +17,16 @@ use crate::envoy::bootstrap::{self as envoy, Failure, RouteTo, WasmPlugin};
 use crate::project::Project;
 use crate::spelling::spelling;
 
-/// Where Envoy reads the module from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeSource {
-    /// A file on Envoy's machine: the built module, or `--url file://PATH`.
-    File,
-    /// An http(s) url Envoy fetches at startup, checked by its sha256.
-    Remote,
+spelling! {
+    /// Where Envoy reads the module from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CodeSource {
+        /// A file on Envoy's machine: the built module, or `--url file://PATH`.
+        File => "file",
+        /// An http(s) url Envoy fetches at startup, checked by its sha256.
+        Remote => "remote",
+    }
 }
-
-spelling!(CodeSource { File => "file", Remote => "remote" });
 
 impl FromStr for CodeSource {
     type Err = String;

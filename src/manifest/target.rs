@@ -6,30 +6,23 @@ use std::str::FromStr;
 use super::ManifestError;
 use crate::spelling::spelling;
 
-/// One `--kind`, spelled as its users write it; parsed case-insensitively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Target {
-    #[default]
-    WasmPlugin,
-    TrafficExtension,
-    /// `gateway.envoyproxy.io/v1alpha1` EnvoyExtensionPolicy (Envoy Gateway).
-    EnvoyExtensionPolicy,
-    /// `extensions.higress.io/v1alpha1` WasmPlugin (Higress).
-    HigressWasmPlugin,
-    /// A complete static Envoy bootstrap.
-    EnvoyBootstrap,
-    /// Only the Wasm filter entry of an Envoy configuration.
-    EnvoyFilter,
+spelling! {
+    /// One `--kind`, spelled as its users write it; parsed case-insensitively.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Target {
+        #[default]
+        WasmPlugin => "WasmPlugin",
+        TrafficExtension => "TrafficExtension",
+        /// `gateway.envoyproxy.io/v1alpha1` EnvoyExtensionPolicy (Envoy Gateway).
+        EnvoyExtensionPolicy => "EnvoyExtensionPolicy",
+        /// `extensions.higress.io/v1alpha1` WasmPlugin (Higress).
+        HigressWasmPlugin => "HigressWasmPlugin",
+        /// A complete static Envoy bootstrap.
+        EnvoyBootstrap => "envoy-bootstrap",
+        /// Only the Wasm filter entry of an Envoy configuration.
+        EnvoyFilter => "envoy-filter",
+    }
 }
-
-spelling!(Target {
-    WasmPlugin => "WasmPlugin",
-    TrafficExtension => "TrafficExtension",
-    EnvoyExtensionPolicy => "EnvoyExtensionPolicy",
-    HigressWasmPlugin => "HigressWasmPlugin",
-    EnvoyBootstrap => "envoy-bootstrap",
-    EnvoyFilter => "envoy-filter",
-});
 
 impl Target {
     /// Plain Envoy configuration rather than a Kubernetes resource.

@@ -15,16 +15,16 @@ pub use crate::project::PluginType;
 
 pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
 
-/// Which Istio resource to emit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kind {
-    #[default]
-    WasmPlugin,
-    /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
-    TrafficExtension,
+spelling! {
+    /// Which Istio resource to emit.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Kind {
+        #[default]
+        WasmPlugin => "WasmPlugin",
+        /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
+        TrafficExtension => "TrafficExtension",
+    }
 }
-
-spelling!(Kind { WasmPlugin => "WasmPlugin", TrafficExtension => "TrafficExtension" });
 
 impl FromStr for Kind {
     type Err = String;
@@ -37,13 +37,13 @@ impl FromStr for Kind {
 /// Declares a CRD enum: its wire spelling, and a case-insensitive parser that names the valid values.
 macro_rules! crd_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        pub enum $name {
-            $(#[serde(rename = $wire)] $variant,)+
+        spelling! {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+            pub enum $name {
+                $(#[serde(rename = $wire)] $variant => $wire,)+
+            }
         }
-
-        spelling!($name { $($variant => $wire),+ });
 
         impl FromStr for $name {
             type Err = String;

@@ -7,19 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::spelling::spelling;
 
-/// The filter chain a plugin joins.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum PluginType {
-    #[default]
-    Http,
-    Network,
+spelling! {
+    /// The filter chain a plugin joins; spelled `HTTP` or `NETWORK` on the wire.
+    #[derive(
+        Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    )]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum PluginType {
+        #[default]
+        Http => "HTTP",
+        Network => "NETWORK",
+    }
 }
-
-// The wire spelling, `HTTP` or `NETWORK`.
-spelling!(PluginType { Http => "HTTP", Network => "NETWORK" });
 
 impl FromStr for PluginType {
     type Err = String;
