@@ -18,5 +18,6 @@ pub mod project;
 pub mod scaffold;
 pub mod scenario;
 pub mod serve;
+mod spelling;
 
 pub use error::{Error, Result};

@@ -71,7 +71,7 @@ impl Hint for ModuleError {
                 vec!["pass the .wasm file `wasmctl build` writes (its path is what it prints)".into()]
             }
             ModuleError::InFile { reason, .. } => reason.hints(),
-            _ => Vec::new(),
+            ModuleError::Read { .. } | ModuleError::Invalid(_) | ModuleError::Compile(_) | ModuleError::ExportSignature { .. } => Vec::new(),
         }
     }
 }

@@ -61,7 +61,9 @@ impl Hint for ProjectError {
             ProjectError::AmbiguousPackage(_, names) | ProjectError::UnknownPackage(_, names) => {
                 vec![format!("pick one with -p/--package: {}", names.join(", "))]
             }
-            _ => Vec::new(),
+            ProjectError::Metadata { .. }
+            | ProjectError::BadSettings { .. }
+            | ProjectError::Write { .. } => Vec::new(),
         }
     }
 }

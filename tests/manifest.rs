@@ -3,61 +3,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::crd;
+use support::manifest::{DIGEST, assert_golden, forget_push, pushed_project, record_push};
 use support::{new_project, plugin_target_dir, run_err, run_ok, tempdir, wasmctl};
-
-/// The image digest the tests' push records claim.
-const DIGEST: &str = "3f0a9e5c1b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468";
-
-/// Writes the record `wasmctl push` leaves, so the project counts as pushed.
-fn record_push(name: &str, reference: &str) {
-    let path = plugin_target_dir()
-        .join("wasmctl")
-        .join(format!("{name}.push.json"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let record = json!({
-        "reference": reference,
-        "digest": format!("sha256:{DIGEST}"),
-        "format": "compat",
-        "module_sha256": null,
-    });
-    std::fs::write(path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
-}
-
-fn forget_push(name: &str) {
-    let path = plugin_target_dir()
-        .join("wasmctl")
-        .join(format!("{name}.push.json"));
-    let _ = std::fs::remove_file(path);
-}
-
-/// A generated project (default template) that has been pushed to `localhost:5000/NAME:0.1.0`.
-fn pushed_project(dir: &Path, name: &str) -> PathBuf {
-    let project = new_project(dir, name, &[]);
-    record_push(name, &format!("localhost:5000/{name}:0.1.0"));
-    project
-}
-
-/// Compares `actual` with tests/golden/manifest/NAME; `WASMCTL_BLESS=1` rewrites the file.
-#[track_caller]
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/manifest")
-        .join(name);
-    if std::env::var_os("WASMCTL_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {} (WASMCTL_BLESS=1 creates it): {e}", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
 
 /// Parses YAML output, checks every WasmPlugin / TrafficExtension in it against the CRD.
 #[track_caller]

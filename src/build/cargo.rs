@@ -184,25 +184,9 @@ fn relay(mut stderr: impl Read, reporter: &dyn Reporter) -> Diagnosis {
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Read};
-    use std::sync::Mutex;
 
     use super::*;
-
-    /// Keeps what cargo "wrote", as the terminal would show it.
-    #[derive(Default)]
-    struct Screen(Mutex<Vec<u8>>);
-
-    impl Reporter for Screen {
-        fn status(&self, _: &str, _: &str) {}
-        fn note(&self, _: &str) {}
-        fn warning(&self, _: &str) {}
-        fn transfer_started(&self, _: &str, _: u64) {}
-        fn transfer_position(&self, _: u64) {}
-        fn transfer_finished(&self) {}
-        fn child_output(&self, bytes: &[u8]) {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-        }
-    }
+    use crate::progress::Recorder;
 
     #[test]
     fn relays_everything_and_sees_the_link_failure_across_reads() {
@@ -210,11 +194,15 @@ mod tests {
         let second = &b"bol: proxy_close_stream\nerror: could not compile\n"[..];
         // Two reads: the words are cut between them.
         let stderr = Cursor::new(first).chain(Cursor::new(second));
-        let screen = Screen::default();
+        // Keeps what cargo "wrote", as the terminal would show it.
+        let screen = Recorder::default();
         assert_eq!(relay(stderr, &screen), Diagnosis::ProxyWasmLink);
-        assert_eq!(*screen.0.lock().unwrap(), [first, second].concat());
+        assert_eq!(
+            *screen.child_output.lock().unwrap(),
+            [first, second].concat()
+        );
 
         let other = Cursor::new(&b"error[E0425]: cannot find value `x`\n"[..]);
-        assert_eq!(relay(other, &Screen::default()), Diagnosis::Unknown);
+        assert_eq!(relay(other, &Recorder::default()), Diagnosis::Unknown);
     }
 }

@@ -90,7 +90,7 @@ impl Hint for BuildError {
             ],
             BuildError::NotPlugin { source, .. } => source.hints(),
             BuildError::Project(source) => source.hints(),
-            _ => Vec::new(),
+            BuildError::CargoSpawn(_) | BuildError::CargoFailed(_) | BuildError::Read { .. } | BuildError::Write { .. } => Vec::new(),
         }
     }
 }

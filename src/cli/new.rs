@@ -151,7 +151,7 @@ struct Unset {
 /// Asks for what no flag settled; each question names the flag that answers it, and a bad answer
 /// is refused with the reason and asked again.
 fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
-    use dialoguer::{Input, Select};
+    use dialoguer::Select;
     let theme = dialoguer::theme::SimpleTheme;
     if unset.template {
         let all = scaffold::templates();
@@ -167,18 +167,18 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
         options.template = all[pick].id.to_string();
     }
     if unset.repository {
-        options.repository = Input::with_theme(&theme)
-            .with_prompt("Image repository (--repository)")
-            .default(options.repository.clone())
-            .validate_with(|text: &String| scaffold::check_repository(text).map_err(reason))
-            .interact_text()?;
+        options.repository = ask(
+            "Image repository (--repository)",
+            options.repository.clone(),
+            |text| scaffold::check_repository(text).map_err(reason),
+        )?;
     }
     if unset.namespace {
-        options.namespace = Input::with_theme(&theme)
-            .with_prompt("Namespace (--namespace)")
-            .default(options.namespace.clone())
-            .validate_with(|text: &String| scaffold::check_namespace(text).map_err(reason))
-            .interact_text()?;
+        options.namespace = ask(
+            "Namespace (--namespace)",
+            options.namespace.clone(),
+            |text| scaffold::check_namespace(text).map_err(reason),
+        )?;
     }
     if unset.selector {
         let current = options
@@ -187,14 +187,26 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(",");
-        let answer: String = Input::with_theme(&theme)
-            .with_prompt("Workload selector (--selector)")
-            .default(current)
-            .validate_with(|text: &String| selector_from_text(text).map(drop))
-            .interact_text()?;
+        let answer = ask("Workload selector (--selector)", current, |text| {
+            selector_from_text(text).map(drop)
+        })?;
         options.selector = selector_from_text(&answer).map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+/// One line of text, `default` when the user just presses enter; an answer `check` refuses is
+/// shown with the reason and asked again.
+fn ask(
+    prompt: &str,
+    default: String,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> anyhow::Result<String> {
+    Ok(dialoguer::Input::with_theme(&dialoguer::theme::SimpleTheme)
+        .with_prompt(prompt)
+        .default(default)
+        .validate_with(|text: &String| check(text))
+        .interact_text()?)
 }
 
 /// `KEY=VALUE,KEY=VALUE` as typed at the prompt, checked as `--selector` is.

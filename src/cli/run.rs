@@ -227,12 +227,7 @@ fn with_logs(err: wasmctl::Error, printer: &Printer) -> anyhow::Error {
         _ => &[],
     };
     for log in logs {
-        printer.verbose(format!(
-            "plugin log: {} [{}] {}",
-            log.level.as_str(),
-            log.callback,
-            log.message
-        ));
+        printer.verbose(format!("plugin log: {log}"));
     }
     err.into()
 }

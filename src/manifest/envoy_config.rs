@@ -5,7 +5,6 @@
 //! `StringValue`, the environment as `environment_variables`, the V8 runtime, `root_id` and the
 //! fail strategy; the builders are the ones `run --envoy` starts real Envoy from.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -16,35 +15,24 @@ use super::types::{EnvValueSource, FailStrategy, WasmSource};
 use super::{Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, source};
 use crate::envoy::bootstrap::{self as envoy, Failure, RouteTo, WasmPlugin};
 use crate::project::Project;
+use crate::spelling::spelling;
 
-/// Where Envoy reads the module from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeSource {
-    /// A file on Envoy's machine: the built module, or `--url file://PATH`.
-    File,
-    /// An http(s) url Envoy fetches at startup, checked by its sha256.
-    Remote,
+spelling! {
+    /// Where Envoy reads the module from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CodeSource {
+        /// A file on Envoy's machine: the built module, or `--url file://PATH`.
+        File => "file",
+        /// An http(s) url Envoy fetches at startup, checked by its sha256.
+        Remote => "remote",
+    }
 }
 
 impl FromStr for CodeSource {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "file" => Ok(CodeSource::File),
-            "remote" => Ok(CodeSource::Remote),
-            _ => Err(format!(
-                "unknown code source `{s}`: expected file or remote"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for CodeSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CodeSource::File => "file",
-            CodeSource::Remote => "remote",
-        })
+        CodeSource::from_spelling(s)
+            .ok_or_else(|| format!("unknown code source `{s}`: expected file or remote"))
     }
 }
 

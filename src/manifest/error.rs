@@ -118,7 +118,13 @@ impl Hint for ManifestError {
             ManifestError::Invalid { problems, .. } => {
                 problems.iter().filter_map(|p| p.hint.clone()).collect()
             }
-            _ => Vec::new(),
+            ManifestError::BadArgument { .. }
+            | ManifestError::ReadConfig { .. }
+            | ManifestError::BadOverride { .. }
+            | ManifestError::BadConfigSchema { .. }
+            | ManifestError::ConfigSchemaMismatch { .. }
+            | ManifestError::ReadArtifact { .. }
+            | ManifestError::PullSecretNeedsOci { .. } => Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::{self, PluginConfig};
-use super::types::{ObjectMeta, Phase, PullPolicy, WasmSource};
+use super::types::{Object, Phase, PullPolicy, WasmSource};
 use super::validate::{self, Problem, Problems};
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, names, source,
@@ -19,14 +19,7 @@ use crate::project::Project;
 pub const API_VERSION: &str = "extensions.higress.io/v1alpha1";
 pub const KIND: &str = "WasmPlugin";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HigressWasmPlugin {
-    pub api_version: &'static str,
-    pub kind: &'static str,
-    pub metadata: ObjectMeta,
-    pub spec: HigressSpec,
-}
+pub type HigressWasmPlugin = Object<HigressSpec>;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,48 +1,30 @@
 //! What `wasmctl manifest --kind` emits: Istio's resources, Envoy Gateway's policy, Higress's
 //! plugin, or plain Envoy configuration.
 
-use std::fmt;
 use std::str::FromStr;
 
 use super::ManifestError;
+use crate::spelling::spelling;
 
-/// One `--kind`, spelled as its users write it; parsed case-insensitively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Target {
-    #[default]
-    WasmPlugin,
-    TrafficExtension,
-    /// `gateway.envoyproxy.io/v1alpha1` EnvoyExtensionPolicy (Envoy Gateway).
-    EnvoyExtensionPolicy,
-    /// `extensions.higress.io/v1alpha1` WasmPlugin (Higress).
-    HigressWasmPlugin,
-    /// A complete static Envoy bootstrap.
-    EnvoyBootstrap,
-    /// Only the Wasm filter entry of an Envoy configuration.
-    EnvoyFilter,
+spelling! {
+    /// One `--kind`, spelled as its users write it; parsed case-insensitively.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Target {
+        #[default]
+        WasmPlugin => "WasmPlugin",
+        TrafficExtension => "TrafficExtension",
+        /// `gateway.envoyproxy.io/v1alpha1` EnvoyExtensionPolicy (Envoy Gateway).
+        EnvoyExtensionPolicy => "EnvoyExtensionPolicy",
+        /// `extensions.higress.io/v1alpha1` WasmPlugin (Higress).
+        HigressWasmPlugin => "HigressWasmPlugin",
+        /// A complete static Envoy bootstrap.
+        EnvoyBootstrap => "envoy-bootstrap",
+        /// Only the Wasm filter entry of an Envoy configuration.
+        EnvoyFilter => "envoy-filter",
+    }
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [
-        Target::WasmPlugin,
-        Target::TrafficExtension,
-        Target::EnvoyExtensionPolicy,
-        Target::HigressWasmPlugin,
-        Target::EnvoyBootstrap,
-        Target::EnvoyFilter,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::WasmPlugin => "WasmPlugin",
-            Target::TrafficExtension => "TrafficExtension",
-            Target::EnvoyExtensionPolicy => "EnvoyExtensionPolicy",
-            Target::HigressWasmPlugin => "HigressWasmPlugin",
-            Target::EnvoyBootstrap => "envoy-bootstrap",
-            Target::EnvoyFilter => "envoy-filter",
-        }
-    }
-
     /// Plain Envoy configuration rather than a Kubernetes resource.
     pub fn is_envoy_config(self) -> bool {
         matches!(self, Target::EnvoyBootstrap | Target::EnvoyFilter)
@@ -50,23 +32,14 @@ impl Target {
 
     /// Every kind, for hints.
     pub fn list() -> String {
-        Target::ALL.map(Target::as_str).join(", ")
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Target::spellings()
     }
 }
 
 impl FromStr for Target {
     type Err = ManifestError;
     fn from_str(s: &str) -> Result<Self, ManifestError> {
-        Target::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ManifestError::UnknownKind(s.to_string()))
+        Target::from_spelling(s).ok_or_else(|| ManifestError::UnknownKind(s.to_string()))
     }
 }
 
@@ -86,7 +59,7 @@ mod tests {
         );
         assert_eq!("WASMPLUGIN".parse::<Target>().unwrap(), Target::WasmPlugin);
         assert!("Gateway".parse::<Target>().is_err());
-        for target in Target::ALL {
+        for &target in Target::ALL {
             assert_eq!(target.as_str().parse::<Target>().unwrap(), target);
         }
     }

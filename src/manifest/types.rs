@@ -5,88 +5,52 @@
 //! order of the output.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+
+use crate::spelling::spelling;
 
 pub use crate::project::PluginType;
 
 pub const API_VERSION: &str = "extensions.istio.io/v1alpha1";
 
-/// Which Istio resource to emit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kind {
-    #[default]
-    WasmPlugin,
-    /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
-    TrafficExtension,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::WasmPlugin => "WasmPlugin",
-            Kind::TrafficExtension => "TrafficExtension",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+spelling! {
+    /// Which Istio resource to emit.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Kind {
+        #[default]
+        WasmPlugin => "WasmPlugin",
+        /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
+        TrafficExtension => "TrafficExtension",
     }
 }
 
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "wasmplugin" => Ok(Kind::WasmPlugin),
-            "trafficextension" => Ok(Kind::TrafficExtension),
-            _ => Err(format!(
-                "unknown kind `{s}`: expected WasmPlugin or TrafficExtension"
-            )),
-        }
+        Kind::from_spelling(s)
+            .ok_or_else(|| format!("unknown kind `{s}`: expected WasmPlugin or TrafficExtension"))
     }
 }
 
 /// Declares a CRD enum: its wire spelling, and a case-insensitive parser that names the valid values.
 macro_rules! crd_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        pub enum $name {
-            $(#[serde(rename = $wire)] $variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &[$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $wire,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+        spelling! {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+            pub enum $name {
+                $(#[serde(rename = $wire)] $variant => $wire,)+
             }
         }
 
         impl FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str().eq_ignore_ascii_case(s))
-                    .ok_or_else(|| {
-                        let valid: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("unknown {} `{s}`: expected one of {}", $what, valid.join(", "))
-                    })
+                $name::from_spelling(s).ok_or_else(|| {
+                    format!("unknown {} `{s}`: expected one of {}", $what, $name::spellings())
+                })
             }
         }
     };
@@ -243,15 +207,18 @@ pub enum Spec {
     TrafficExtension(TrafficExtensionSpec),
 }
 
-/// A WasmPlugin or TrafficExtension, ready to serialize.
+/// A Kubernetes object as the tool emits it: its type, its metadata and a typed `spec`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Extension {
+pub struct Object<S> {
     pub api_version: &'static str,
     pub kind: &'static str,
     pub metadata: ObjectMeta,
-    pub spec: Spec,
+    pub spec: S,
 }
+
+/// A WasmPlugin or TrafficExtension, ready to serialize.
+pub type Extension = Object<Spec>;
 
 impl Extension {
     pub fn new(kind: Kind, metadata: ObjectMeta, placement: Placement, wasm: WasmSource) -> Self {

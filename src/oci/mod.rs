@@ -190,7 +190,14 @@ impl Hint for OciError {
                 hints.push("push it again with `wasmctl push --format compat`".into());
                 hints
             }
-            _ => Vec::new(),
+            OciError::NotFound(_)
+            | OciError::Registry { .. }
+            | OciError::DigestMismatch { .. }
+            | OciError::CaFile { .. }
+            | OciError::ReadModule { .. }
+            | OciError::WriteModule { .. }
+            | OciError::BadRepositorySetting { .. }
+            | OciError::EmptyPassword => Vec::new(),
         }
     }
 }

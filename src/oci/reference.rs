@@ -58,7 +58,13 @@ impl Hint for ReferenceError {
                 "write HOST[:PORT]/REPOSITORY alone; `wasmctl push` tags it with the crate version"
                     .into(),
             ],
-            _ => vec!["the form is `[oci://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`".into()],
+            ReferenceError::Empty
+            | ReferenceError::BadHost { .. }
+            | ReferenceError::BadTag { .. }
+            | ReferenceError::BadDigest { .. }
+            | ReferenceError::TooLong(_) => {
+                vec!["the form is `[oci://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`".into()]
+            }
         }
     }
 }

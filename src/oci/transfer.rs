@@ -58,27 +58,12 @@ pub(super) async fn reporting<F: Future>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Positions(Mutex<Vec<u64>>);
-
-    impl Reporter for Positions {
-        fn status(&self, _: &str, _: &str) {}
-        fn note(&self, _: &str) {}
-        fn warning(&self, _: &str) {}
-        fn transfer_started(&self, _: &str, _: u64) {}
-        fn transfer_position(&self, position: u64) {
-            self.0.lock().unwrap().push(position);
-        }
-        fn transfer_finished(&self) {}
-    }
+    use crate::progress::Recorder;
 
     #[test]
     fn a_restarted_upload_steps_back_to_its_start() {
-        let (sent, positions) = (Sent::default(), Positions::default());
+        let (sent, positions) = (Sent::default(), Recorder::default());
         let upload = async {
             sent.add(700);
             tokio::time::sleep(TICK * 2).await;
@@ -89,7 +74,7 @@ mod tests {
         };
         let output = crate::oci::block_on(reporting(upload, &sent, 1000, &positions));
         assert_eq!(output, "done");
-        let positions = positions.0.into_inner().unwrap();
+        let positions = positions.positions.into_inner().unwrap();
         assert!(positions.contains(&1700), "{positions:?}");
         assert_eq!(positions.last(), Some(&1300), "{positions:?}");
     }

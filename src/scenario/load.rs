@@ -161,6 +161,18 @@ pub fn relative_to(scenario_path: &Path, path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Each scenario text fails to load with an error that contains its message.
+    #[track_caller]
+    fn assert_refused(cases: &[(&str, &str)]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        for (text, message) in cases {
+            std::fs::write(&path, text).unwrap();
+            let err = Scenario::load(&path).unwrap_err().to_string();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+    }
+
     #[test]
     fn the_documented_format_is_a_valid_scenario() {
         let scenario: Scenario = serde_yaml::from_str(crate::scenario::FORMAT).unwrap();
@@ -175,9 +187,7 @@ mod tests {
 
     #[test]
     fn headers_and_statuses_no_proxy_would_send_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.yaml");
-        for (text, message) in [
+        assert_refused(&[
             (
                 "exchanges:\n  - request: {headers: {\"x a\": b}}\n",
                 "header name `x a` has a space in it",
@@ -198,18 +208,12 @@ mod tests {
                 "exchanges:\n  - http_calls: [{status: 42}]\n",
                 "status 42 is outside 100-599",
             ),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            let err = Scenario::load(&path).unwrap_err().to_string();
-            assert!(err.contains(message), "{text:?}: {err}");
-        }
+        ]);
     }
 
     #[test]
     fn unknown_keys_and_bad_events_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.yaml");
-        for (text, message) in [
+        assert_refused(&[
             ("exchanges:\n  - requets: {}\n", "unknown field `requets`"),
             (
                 "connections:\n  - events: [{downstream: a, close: upstream}]\n",
@@ -223,10 +227,6 @@ mod tests {
                 "config: {}\nconfig_file: c.yaml\nexchanges: [{}]\n",
                 "not both",
             ),
-        ] {
-            std::fs::write(&path, text).unwrap();
-            let err = Scenario::load(&path).unwrap_err().to_string();
-            assert!(err.contains(message), "{text:?}: {err}");
-        }
+        ]);
     }
 }

@@ -118,29 +118,24 @@ impl Exchange {
     }
 }
 
+/// The request a client sends; a field left out takes its value from `Default`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RequestSpec {
-    #[serde(default = "default_method")]
     pub method: String,
-    #[serde(default = "default_path")]
     pub path: String,
-    #[serde(default = "default_authority")]
     pub authority: String,
-    #[serde(default)]
     pub headers: Headers,
-    #[serde(default)]
     pub body: String,
-    #[serde(default)]
     pub trailers: Headers,
 }
 
 impl Default for RequestSpec {
     fn default() -> Self {
         RequestSpec {
-            method: default_method(),
-            path: default_path(),
-            authority: default_authority(),
+            method: "GET".into(),
+            path: "/".into(),
+            authority: "example.com".into(),
             headers: Headers::default(),
             body: String::new(),
             trailers: Headers::default(),
@@ -148,54 +143,25 @@ impl Default for RequestSpec {
     }
 }
 
-fn default_method() -> String {
-    "GET".into()
-}
-fn default_path() -> String {
-    "/".into()
-}
-fn default_authority() -> String {
-    "example.com".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What the upstream answers: status 200 unless given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResponseSpec {
-    #[serde(default)]
     pub status: Status,
-    #[serde(default)]
     pub headers: Headers,
-    #[serde(default)]
     pub body: String,
-    #[serde(default)]
     pub trailers: Headers,
 }
 
-impl Default for ResponseSpec {
-    fn default() -> Self {
-        ResponseSpec {
-            status: Status::OK,
-            headers: Headers::default(),
-            body: String::new(),
-            trailers: Headers::default(),
-        }
-    }
-}
-
 /// A scripted answer to an http_call (or grpc_call).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CallSpec {
     /// The cluster the call goes to; any when absent.
-    #[serde(default)]
     pub upstream: Option<String>,
-    #[serde(default)]
     pub status: Status,
-    #[serde(default)]
     pub headers: Headers,
-    #[serde(default)]
     pub body: String,
-    #[serde(default)]
     pub grpc_status: u32,
 }
 

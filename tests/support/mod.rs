@@ -4,6 +4,7 @@
 
 pub mod crd;
 pub mod interop;
+pub mod manifest;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

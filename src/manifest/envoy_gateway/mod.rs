@@ -7,7 +7,7 @@ mod rules;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::types::{EnvValueSource, FailStrategy, ObjectMeta, PullPolicy, WasmSource};
+use super::types::{EnvValueSource, FailStrategy, Object, ObjectMeta, PullPolicy, WasmSource};
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
     validate,
@@ -31,14 +31,7 @@ pub(super) const TARGET_KINDS: [&str; 7] = [
     "TLSRoute",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvoyExtensionPolicy {
-    pub api_version: &'static str,
-    pub kind: &'static str,
-    pub metadata: ObjectMeta,
-    pub spec: PolicySpec,
-}
+pub type EnvoyExtensionPolicy = Object<PolicySpec>;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

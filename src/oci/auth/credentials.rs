@@ -63,7 +63,9 @@ impl Hint for CredentialError {
                 "check that `docker-credential-{helper}` is on PATH, or remove it from the docker config"
             )],
             CredentialError::NoHome => vec!["set DOCKER_CONFIG to a directory".into()],
-            _ => Vec::new(),
+            CredentialError::Read { .. }
+            | CredentialError::Parse { .. }
+            | CredentialError::Write { .. } => Vec::new(),
         }
     }
 }
