@@ -259,6 +259,8 @@ fn the_proxy_wasm_link_failure_of_rust_1_96_is_explained_and_both_ways_out_work(
     let root = new_project(dir.path(), "build-old-sdk", &[]);
     // proxy-wasm before 0.2.5 declares its host imports in a way Rust 1.96's linker refuses.
     run_ok(support::cargo(&root).args(["update", "-p", "proxy-wasm", "--precise", "0.2.4"]));
+    // The plugin target dir outlives a test run: an earlier run's module must not count.
+    let _ = std::fs::remove_file(artifact("build-old-sdk"));
     let r = run_err(wasmctl(&root).arg("build"));
     assert_eq!(r.code, Some(101), "cargo's own exit code: {}", r.stderr);
     assert!(

@@ -121,7 +121,11 @@ fn version_names_the_abis_istio_and_wasmtime() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("Istio rules: 1.30 to 1.32"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Istio rules: 1.30 to 1.32"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains(&format!("wasmtime: {wasmtime}")),
         "{}",

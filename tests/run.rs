@@ -162,7 +162,9 @@ fn bad_flags_and_files_are_one_line_errors() {
     std::fs::write(dir.path().join("x.wasm"), b"not wasm").unwrap();
     let r = run_err(wasmctl(dir.path()).args(["run", "x.wasm", "--config", "/dev/null"]));
     assert!(
-        r.stderr.contains("error: not a loadable wasm module"),
+        r.stderr.contains(
+            "error: `x.wasm`: not a wasm module: the file does not start with the wasm magic bytes"
+        ),
         "{}",
         r.stderr
     );
