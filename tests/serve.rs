@@ -334,6 +334,22 @@ fn a_trap_answers_500_and_the_next_request_succeeds() {
 }
 
 #[test]
+fn ticks_come_on_the_real_clock_to_the_long_lived_root_context() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "ticks.wasm", include_str!("support/ticks.wat"));
+    let server = serve(dir.path(), &["ticks.wasm", "--config", "/dev/null"]);
+    // Ticks every 50 ms from start; by the time a request comes, some have.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(get(&server.url("/")).status, 204);
+    assert_eq!(
+        get(&server.url("/")).status,
+        204,
+        "the root context kept its count"
+    );
+    server.stop();
+}
+
+#[test]
 fn fail_open_passes_the_request_on() {
     let dir = tempdir();
     wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify_debouncer_full::notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::DevError;
 use crate::project::Project;
@@ -16,7 +17,7 @@ pub(crate) struct ProjectWatch {
     root: PathBuf,
     config: Option<PathBuf>,
     events: Receiver<DebounceEventResult>,
-    _debouncer: Debouncer<RecommendedWatcher>,
+    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
 }
 
 /// What a wait for changes ended with.
@@ -28,8 +29,7 @@ pub(crate) enum Wait {
 impl ProjectWatch {
     pub fn start(project: &Project, debounce: Duration) -> Result<ProjectWatch, DevError> {
         let (send, events) = std::sync::mpsc::channel();
-        let mut debouncer = new_debouncer(debounce, send).map_err(watch_error)?;
-        let watcher = debouncer.watcher();
+        let mut watcher = new_debouncer(debounce, None, send).map_err(watch_error)?;
         // The root alone (Cargo.toml, the config file), then the two trees below it; the target
         // directory, which every build writes, is never watched.
         watcher
@@ -53,14 +53,17 @@ impl ProjectWatch {
             root: project.root.clone(),
             config,
             events,
-            _debouncer: debouncer,
+            _debouncer: watcher,
         })
     }
 
     /// Waits up to `timeout` for a debounced batch of changes to watched files.
     pub fn wait(&self, timeout: Duration) -> Result<Wait, DevError> {
         let batch = match self.events.recv_timeout(timeout) {
-            Ok(batch) => batch.map_err(watch_error)?,
+            Ok(batch) => batch.map_err(|errors| match errors.into_iter().next() {
+                Some(err) => watch_error(err),
+                None => DevError::Watch("the file watcher failed".into()),
+            })?,
             Err(RecvTimeoutError::Timeout) => return Ok(Wait::Quiet),
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(DevError::Watch("the file watcher stopped".into()));
@@ -68,7 +71,8 @@ impl ProjectWatch {
         };
         let mut changed: Vec<PathBuf> = batch
             .into_iter()
-            .map(|e| e.path)
+            .filter(|e| is_change(&e.kind))
+            .flat_map(|e| e.event.paths)
             .filter(|p| self.is_watched(p))
             .collect();
         changed.sort();
@@ -95,6 +99,18 @@ impl ProjectWatch {
     }
 }
 
-fn watch_error(err: notify_debouncer_mini::notify::Error) -> DevError {
+/// Whether an event changes a file's content or presence: not a read (cargo and the scenario
+/// loader open the watched files on every cycle) nor a metadata change.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+fn watch_error(err: notify_debouncer_full::notify::Error) -> DevError {
     DevError::Watch(err.to_string())
 }

@@ -87,3 +87,66 @@ impl Vm {
         Ok(action)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::host::{Plugin, Request, Response, Vm, VmOptions};
+
+    /// A plugin whose body callback logs `chunk` before the end and, at the end, `end 7` when it
+    /// sees 7 bytes (`end other` otherwise); it pauses before the end when `$pause` is 1.
+    fn plugin(pause: i32) -> Plugin {
+        let wat = format!(
+            r#"(module
+              (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+              (func (export "proxy_abi_version_0_2_1"))
+              (data (i32.const 100) "chunk")
+              (data (i32.const 200) "end 7")
+              (data (i32.const 300) "end other")
+              (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+                (if (i32.eqz (local.get 2))
+                  (then (drop (call $log (i32.const 2) (i32.const 100) (i32.const 5)))
+                        (return (i32.const {pause}))))
+                (if (i32.eq (local.get 1) (i32.const 7))
+                  (then (drop (call $log (i32.const 2) (i32.const 200) (i32.const 5))))
+                  (else (drop (call $log (i32.const 2) (i32.const 300) (i32.const 9)))))
+                (i32.const 0)))"#
+        );
+        Plugin::load(&wat::parse_str(&wat).unwrap()).unwrap()
+    }
+
+    fn exchange(plugin: &Plugin, chunks: &[usize]) -> (Vec<String>, Vec<u8>) {
+        let mut vm = Vm::start(plugin, VmOptions::default()).unwrap();
+        let request = Request {
+            method: "POST".into(),
+            body: b"abcdefg".to_vec(),
+            ..Request::default()
+        };
+        let answer = |_: &_| (Response::default(), vec![0]);
+        let outcome = vm.http_through(&request, chunks, &mut { answer }).unwrap();
+        let logs = outcome.logs.iter().map(|l| l.message.clone()).collect();
+        (logs, outcome.upstream.unwrap().body)
+    }
+
+    #[test]
+    fn a_paused_chunk_is_buffered_with_the_next() {
+        let (logs, body) = exchange(&plugin(1), &[3, 4]);
+        assert_eq!(logs, ["chunk", "end 7"]);
+        assert_eq!(body, b"abcdefg");
+    }
+
+    #[test]
+    fn a_chunk_let_through_goes_on_and_the_next_is_seen_alone() {
+        let (logs, body) = exchange(&plugin(0), &[3, 2, 2]);
+        assert_eq!(logs, ["chunk", "chunk", "end other"]);
+        assert_eq!(body, b"abcdefg");
+    }
+
+    #[test]
+    fn one_chunk_is_the_whole_body_at_the_end() {
+        assert_eq!(exchange(&plugin(1), &[7]).0, ["end 7"]);
+        // Sizes that do not add up to the body are not trusted: one chunk.
+        assert_eq!(exchange(&plugin(1), &[2, 2]).0, ["end 7"]);
+    }
+}
