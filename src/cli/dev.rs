@@ -112,6 +112,7 @@ impl DevObserver for Summary<'_> {
             DevEvent::Built { output, took } => {
                 p.status("Built", format!("{} in {took:.2?}", output.path.display()))
             }
+            DevEvent::CargoOutput { bytes } => p.child_output(bytes),
             DevEvent::BuildFailed { error, took } => {
                 let hints = error.hints();
                 p.error(

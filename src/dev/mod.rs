@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::build::{self, BuildOptions, BuildOutput};
 use crate::error::Hint;
-use crate::progress::Silent;
+use crate::progress::Reporter;
 use crate::project::Project;
 use crate::scenario::{self, TestObserver, TestOptions, TestSummary};
 use crate::serve::{ServeObserver, ServeOptions, Server, Swapper};
@@ -60,7 +60,11 @@ pub enum DevEvent<'a> {
         output: &'a BuildOutput,
         took: Duration,
     },
-    /// cargo (which printed its own errors) or a module check failed.
+    /// What cargo wrote to its stderr (its errors and warnings), as it is.
+    CargoOutput {
+        bytes: &'a [u8],
+    },
+    /// cargo (whose errors came as `CargoOutput`) or a module check failed.
     BuildFailed {
         error: &'a crate::Error,
         took: Duration,
@@ -91,12 +95,24 @@ pub enum DevEvent<'a> {
 }
 
 /// Told every event of the loop.
-pub trait DevObserver {
+pub trait DevObserver: Sync {
     fn event(&self, event: DevEvent<'_>);
 }
 
 struct NoProgress;
 impl TestObserver for NoProgress {}
+
+/// A build's reporter that passes on only cargo's own output: a cycle's summary says the rest.
+struct CargoOutputOnly<'a>(&'a dyn DevObserver);
+
+impl Reporter for CargoOutputOnly<'_> {
+    fn status(&self, _verb: &str, _message: &str) {}
+    fn note(&self, _message: &str) {}
+    fn warning(&self, _message: &str) {}
+    fn child_output(&self, bytes: &[u8]) {
+        self.0.event(DevEvent::CargoOutput { bytes });
+    }
+}
 
 /// Runs cycles until `stop` is set: one at start, then one per debounced batch of changes.
 pub fn run(
@@ -145,7 +161,7 @@ struct Dev<'a> {
 impl Dev<'_> {
     /// Build, then serve the new module and run the scenarios with it.
     fn cycle(&mut self, started: Instant) {
-        let built = build::build(&self.options.build, &Silent);
+        let built = build::build(&self.options.build, &CargoOutputOnly(self.observer));
         let took = started.elapsed();
         match &built {
             Ok(output) => self.observer.event(DevEvent::Built { output, took }),
