@@ -142,7 +142,9 @@ const ROWS: &[Row] = &[
     row(&["run", "truncated.wasm"], BadModules, 2,
         "error: `truncated.wasm`: not a loadable wasm module: "),
     row(&["test", "--plugin", "notes.txt", "hello.yaml"], Scenario, 2,
-        "error: failed to load the plugin `notes.txt`"),
+        "error: `notes.txt`: not a wasm module: the file does not start with the wasm magic bytes"),
+    row(&["test", "--plugin", "empty.wasm", "hello.yaml"], Scenario, 2,
+        "error: `empty.wasm`: not a wasm module: the file is empty"),
     // build: the target and the project are checked before cargo runs.
     row(&["build", "--target", "x86_64-unknown-linux-gnu"], Project, 2,
         "error: `x86_64-unknown-linux-gnu` is not a wasm target"),
@@ -285,6 +287,16 @@ fn bad_input_is_refused_with_one_error_line_and_nothing_written() {
         }
         if r.stderr.matches("error:").count() != 1 {
             failures.push(format!("{args}: not one error line:\n{}", r.stderr));
+        }
+        if let Some(named) = first.split('`').nth(1).filter(|n| !n.is_empty())
+            && r.stderr
+                .lines()
+                .any(|l| l.contains("caused by:") && l.contains(&format!("`{named}`")))
+        {
+            failures.push(format!(
+                "{args}: a cause names `{named}` again:\n{}",
+                r.stderr
+            ));
         }
         if !written.is_empty() {
             failures.push(format!("{args}: wrote {written:?}"));

@@ -272,7 +272,7 @@ fn test_runs_the_scenarios_in_a_directory() {
 }
 
 #[test]
-fn the_scenario_format_is_in_test_help_and_the_templates_point_there() {
+fn the_scenario_format_is_in_test_help_and_help_scenarios_and_the_templates_point_there() {
     let dir = tempdir();
     let r = run_ok(wasmctl(dir.path()).args(["test", "--help"]));
     for key in [
@@ -288,6 +288,29 @@ fn the_scenario_format_is_in_test_help_and_the_templates_point_there() {
     }
     let short = run_ok(wasmctl(dir.path()).args(["test", "-h"]));
     assert!(!short.stdout.contains("advance_ms"), "{}", short.stdout);
+    // A help topic of its own, offline, with the same format text.
+    let topic = run_ok(wasmctl(dir.path()).args(["help", "scenarios"]));
+    let format = r
+        .stdout
+        .find("Scenario format")
+        .expect("the format in test --help");
+    assert!(
+        topic
+            .stdout
+            .starts_with("The format of the scenario files `wasmctl test` runs\n\n"),
+        "{}",
+        topic.stdout
+    );
+    assert!(
+        topic.stdout.ends_with(&r.stdout[format..]),
+        "{}",
+        topic.stdout
+    );
+    assert_eq!(
+        run_ok(wasmctl(dir.path()).arg("scenarios")).stdout,
+        topic.stdout
+    );
+    assert!(r.stdout.contains("wasmctl help scenarios"), "{}", r.stdout);
     // Every scenario file a template generates says where the format is described.
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let mut checked = 0;
@@ -429,6 +452,37 @@ fn a_loopback_registry_that_is_down_is_one_short_error_without_insecure() {
     assert!(!error.contains("error sending request"), "{error}");
     assert!(!error.contains("client error"), "{error}");
     assert!(r.stderr.contains("hint: check the registry is running"));
+    assert!(!r.stderr.contains("--insecure"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn a_registry_host_that_does_not_resolve_is_refused_at_once() {
+    let dir = with_module();
+    // `.invalid` never resolves (RFC 2606).
+    let r = run_err(wasmctl(dir.path()).args([
+        "push",
+        "no-such-host.invalid/x:v1",
+        "--wasm",
+        "callout.wasm",
+        "-v",
+    ]));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    let error = first_error_line(&r.stderr);
+    assert!(
+        error.starts_with("error: could not find the registry no-such-host.invalid: "),
+        "{}",
+        r.stderr
+    );
+    assert!(!error.contains("error sending request"), "{error}");
+    // Asking the resolver again finds nothing more: no retries, even where -v would show them.
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("hint: check the host name in `no-such-host.invalid`"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("--insecure"), "{}", r.stderr);
     assert!(r.stdout.is_empty());
 }

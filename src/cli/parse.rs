@@ -8,7 +8,20 @@ use super::Cli;
 /// The command line as clap sees it, for parsing, completions and man pages alike: enum values
 /// are taken in any case (`--type HTTP`, `--format OCI`), as users type them both ways.
 pub fn command() -> clap::Command {
-    any_case(Cli::command())
+    any_case(Cli::command()).subcommand(scenarios_topic())
+}
+
+/// `wasmctl help scenarios`: the scenario format as a help topic. clap's `help NAME` shows a
+/// subcommand's help, so the topic is a hidden subcommand whose help is the format.
+const SCENARIOS: &str = "scenarios";
+
+fn scenarios_topic() -> clap::Command {
+    let about = "The format of the scenario files `wasmctl test` runs";
+    clap::Command::new(SCENARIOS)
+        .hide(true)
+        .about(about)
+        .before_help(format!("{about}\n\n{}", super::test::scenario_format()))
+        .help_template("{before-help}")
 }
 
 fn any_case(command: clap::Command) -> clap::Command {
@@ -39,9 +52,13 @@ fn any_case(command: clap::Command) -> clap::Command {
 /// too, which clap would read only after it has spoken.
 pub fn parse() -> Result<Cli, clap::Error> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let matches = command()
-        .color(clap_color(&args))
-        .try_get_matches_from(args)?;
+    let command = command().color(clap_color(&args));
+    let matches = command.clone().try_get_matches_from(&args)?;
+    if matches.subcommand_name() == Some(SCENARIOS) {
+        // The topic on its own (`wasmctl scenarios`) shows what `help scenarios` shows.
+        let help = ["wasmctl", "help", SCENARIOS];
+        return Err(command.try_get_matches_from(help).unwrap_err());
+    }
     Cli::from_arg_matches(&matches)
 }
 

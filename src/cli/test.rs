@@ -15,7 +15,7 @@ use super::{JsonArg, ProjectArgs};
 /// Run scenario files (YAML) against the plugin in the built-in proxy-wasm host
 ///
 /// Each file says how to start the plugin, what traffic to send through it and what must come
-/// out; `--help` shows the format. Exit status 1 when a case fails.
+/// out; `--help` (or `wasmctl help scenarios`) shows the format. Exit status 1 when a case fails.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES, after_long_help = long_help())]
 pub struct TestArgs {
@@ -37,16 +37,22 @@ pub struct TestArgs {
 
 const EXAMPLES: &str = "Examples:\n  wasmctl test\n  wasmctl test scenarios/\n  wasmctl test scenarios/auth.yaml --plugin target/wasmctl/auth.wasm";
 
-/// `--help`: the examples, then the scenario format, every key with its default.
+/// `--help`: the examples, then the scenario format.
 fn long_help() -> &'static str {
+    static TEXT: LazyLock<String> =
+        LazyLock::new(|| format!("{EXAMPLES}\n\n{}", scenario_format()));
+    &TEXT
+}
+
+/// The scenario format, every key with its default, for `test --help` and `help scenarios`.
+pub(super) fn scenario_format() -> &'static str {
     static TEXT: LazyLock<String> = LazyLock::new(|| {
         let format: String = scenario::FORMAT
             .lines()
             .map(|line| format!("  {line}\n"))
             .collect();
         format!(
-            "{EXAMPLES}\n\n\
-             Scenario format (YAML; every key is optional, unknown keys are errors):\n\n{format}\n\
+            "Scenario format (YAML; every key is optional, unknown keys are errors):\n\n{format}\n\
              Headers are `name: value` maps: names are HTTP tokens, values one line; the request's\n\
              `method`, `path` and `authority` and the response's `status` (100-599) stand for the\n\
              pseudo-headers. In `expect`, header names match case-insensitively and a value is a\n\

@@ -2,7 +2,7 @@
 //! failures are worth another attempt.
 //!
 //! A status code or a registry error code says most; a connection error says only in words, so
-//! TLS failures are told apart by rustls' wording.
+//! TLS failures are told apart by rustls' wording, a name that does not resolve by hyper's.
 
 use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 
@@ -142,6 +142,13 @@ impl Peer<'_> {
         }
         if says(&["UnknownIssuer", "certificate", "Certificate"]) {
             return Classified::fatal(OciError::UnknownCa { registry, message });
+        }
+        // hyper's words for a host name the resolver could not find: asking again finds nothing
+        // more, and plain HTTP would not resolve it either.
+        if says(&["dns error"]) {
+            // The resolver's own words are the innermost; the layers above only say "dns".
+            let message = chain.last().cloned().unwrap_or(message);
+            return Classified::fatal(OciError::UnknownHost { registry, message });
         }
         Classified {
             error: OciError::Connect { registry, message },

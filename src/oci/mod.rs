@@ -51,6 +51,8 @@ pub enum OciError {
     NotTls { registry: String, message: String },
     #[error("could not connect to {registry}: {message}")]
     Connect { registry: String, message: String },
+    #[error("could not find the registry {registry}: {message}")]
+    UnknownHost { registry: String, message: String },
     #[error("{registry} failed to {action}: {message}")]
     Registry {
         registry: String,
@@ -158,6 +160,9 @@ impl Hint for OciError {
                 }
                 hints
             }
+            OciError::UnknownHost { registry, .. } => vec![format!(
+                "check the host name in `{registry}` (and that this machine's DNS can resolve it)"
+            )],
             OciError::NotTls { registry, .. } => vec![format!(
                 "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
             )],

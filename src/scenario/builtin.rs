@@ -56,12 +56,10 @@ impl<'c> BuiltinHost<'c> {
 
 impl ScenarioHost for BuiltinHost<'_> {
     fn start(&mut self, setup: &PluginSetup) -> Result<Started, DriveError> {
-        let plugin = self.plugins.load(&setup.wasm).map_err(|source| {
-            DriveError::Proxy(ScenarioError::Plugin {
-                path: setup.wasm.clone(),
-                source,
-            })
-        })?;
+        let plugin = self
+            .plugins
+            .load(&setup.wasm)
+            .map_err(|source| DriveError::Proxy(ScenarioError::loading(&setup.wasm, source)))?;
         match Vm::start(plugin, setup.options.clone()) {
             Ok(vm) => {
                 let logs = vm.logs().to_vec();

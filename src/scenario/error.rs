@@ -1,6 +1,6 @@
 //! What can stop `run` or `test` before a scenario has a result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::envoy::EnvoyError;
 use crate::error::Hint;
@@ -47,6 +47,18 @@ pub enum ScenarioError {
 }
 
 impl ScenarioError {
+    /// A module that did not load. What is wrong with the file itself already names the file, so
+    /// it is said on one line, as `run` says it; anything else is said of the file here.
+    pub(crate) fn loading(path: &Path, source: HostError) -> ScenarioError {
+        match source {
+            HostError::Module(_) => ScenarioError::PluginFailed(source),
+            source => ScenarioError::Plugin {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
     /// What the plugin logged before it failed, for whoever wants to show it.
     pub fn plugin_logs(&self) -> &[LogRecord] {
         match self {
@@ -66,7 +78,7 @@ impl Hint for ScenarioError {
                 vec!["run `wasmctl build` first, or give the module's path".into()]
             }
             ScenarioError::Invalid { .. } => vec![
-                "the scenario format is described in docs/run.md and by `wasmctl test --help`"
+                "the scenario format is described by `wasmctl help scenarios` and in docs/run.md"
                     .into(),
             ],
             ScenarioError::NoScenariosIn(_) => {
