@@ -7,7 +7,8 @@ use super::error::ScenarioError;
 use crate::project::{Lookup, Project, ProjectSelector};
 
 /// The project, when one is wanted; an error only when it is `required`, since with explicit files
-/// and modules a command runs anywhere.
+/// and modules a command runs anywhere. A plain Cargo.toml is read directly: `cargo metadata`
+/// would cost more than the run itself.
 pub(super) fn optional_project(
     selector: &ProjectSelector,
     wanted: bool,
@@ -19,7 +20,7 @@ pub(super) fn optional_project(
     Ok(Project::discover_when(
         selector,
         required,
-        Lookup::CargoMetadata,
+        Lookup::PlainCargoTomlFirst,
     )?)
 }
 
