@@ -88,7 +88,12 @@ impl Hint for ScenarioError {
             ScenarioError::Project(err) => err.hints(),
             ScenarioError::Envoy(err) => err.hints(),
             ScenarioError::PluginFailed(err) => err.hints(),
-            _ => Vec::new(),
+            ScenarioError::Read { .. }
+            | ScenarioError::BadConfig { .. }
+            | ScenarioError::NoModule
+            | ScenarioError::NoScenarioFiles
+            | ScenarioError::NotStarted(_)
+            | ScenarioError::Plugin { .. } => Vec::new(),
         }
     }
 }
