@@ -17,17 +17,27 @@ bash scripts/setup-test-deps.sh
 
 # 3. The Go harness that runs Istio's own code (tests/interop/), built once for each Istio release it
 #    covers; the Go build cache makes later builds fast. Without Go the interop tests skip, loudly.
-build_harness() { # MODFILE BINARY
-  log "building the interop harness ($1)"
-  go build -C tests/interop -modfile="$1" -o "$(realpath -m "${CARGO_TARGET_DIR:-target}")/interop/$2" .
+#    It builds while cargo compiles the tests (a cold build of either leaves a core idle at times),
+#    and is finished before any test runs.
+build_harnesses() {
+  go build -C tests/interop -o "$1/wasmctl-interop" . &&
+    go build -C tests/interop -modfile=istio-1.30.mod -o "$1/wasmctl-interop-istio-1.30" .
 }
+harness=
 if command -v go >/dev/null 2>&1; then
-  build_harness go.mod wasmctl-interop
-  build_harness istio-1.30.mod wasmctl-interop-istio-1.30
+  log "building the interop harness (go.mod, istio-1.30.mod) while the tests compile"
+  build_harnesses "$(realpath -m "${CARGO_TARGET_DIR:-target}")/interop" &
+  harness=$!
 else
   log "no Go: the interop tests will be skipped (see README)"
 fi
 
 # 4. The tests. Integration tests drive the real binary, real cargo builds, real services.
+log "compiling the tests"
+cargo test --locked --all-targets --no-run "$@"
+if [ -n "$harness" ] && ! wait "$harness"; then
+  log "the interop harness did not build"
+  exit 1
+fi
 log "running cargo test"
 cargo test --locked --all-targets "$@"
