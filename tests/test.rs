@@ -135,7 +135,7 @@ fn an_invalid_scenario_file_is_an_error() {
     assert!(r.stderr.contains("unknown field `reqest`"), "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("hint: the scenario format is described in docs/run.md"),
+            .contains("hint: the scenario format is described by `wasmctl help scenarios`"),
         "{}",
         r.stderr
     );
