@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{run_ok, tempdir, wasmctl};
+use support::{run_ok, wasmctl};
 
 const COMPILED: &str = "module compiled, caching";
 const HIT: &str = "module cache hit";
@@ -22,13 +22,6 @@ fn run(dir: &Path, cache: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-fn plugin_dir() -> tempfile::TempDir {
-    let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
-    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
-    dir
-}
-
 fn entries(cache: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(cache) {
         Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
@@ -38,7 +31,7 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn the_second_run_takes_the_module_from_the_cache() {
-    let dir = plugin_dir();
+    let dir = support::with_callout_module();
     let cache = dir.path().join("cache");
     let first = run_ok(&mut run(dir.path(), &cache, &[]));
     assert!(first.stderr.contains(COMPILED), "{}", first.stderr);
@@ -65,7 +58,7 @@ fn the_second_run_takes_the_module_from_the_cache() {
 
 #[test]
 fn a_truncated_entry_is_recompiled_and_replaced() {
-    let dir = plugin_dir();
+    let dir = support::with_callout_module();
     let cache = dir.path().join("cache");
     run_ok(&mut run(dir.path(), &cache, &[]));
     let entry = entries(&cache).remove(0);
@@ -88,7 +81,7 @@ fn a_truncated_entry_is_recompiled_and_replaced() {
 #[test]
 fn an_entry_wasmtime_refuses_is_recompiled() {
     use sha2::{Digest, Sha256};
-    let dir = plugin_dir();
+    let dir = support::with_callout_module();
     let cache = dir.path().join("cache");
     run_ok(&mut run(dir.path(), &cache, &[]));
     let entry = entries(&cache).remove(0);
@@ -107,7 +100,7 @@ fn an_entry_wasmtime_refuses_is_recompiled() {
 
 #[test]
 fn no_cache_compiles_and_writes_nothing() {
-    let dir = plugin_dir();
+    let dir = support::with_callout_module();
     let cache = dir.path().join("cache");
     for _ in 0..2 {
         let r = run_ok(&mut run(dir.path(), &cache, &["--no-cache"]));

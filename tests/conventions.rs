@@ -10,14 +10,6 @@ use std::process::Command;
 use support::registry::{FlakyProxy, Registry, free_port};
 use support::{entries, run, run_err, run_ok, tempdir, wasmctl};
 
-/// A directory with `callout.wasm`, the small proxy-wasm plugin of tests/support (no cargo build).
-fn with_module() -> tempfile::TempDir {
-    let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
-    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
-    dir
-}
-
 fn first_error_line(stderr: &str) -> &str {
     stderr
         .lines()
@@ -140,7 +132,7 @@ fn version_names_the_abis_istio_and_wasmtime() {
 
 #[test]
 fn no_ansi_escapes_when_stderr_is_not_a_terminal_debug_logs_included() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let port = free_port();
     let reference = format!("127.0.0.1:{port}/team/gone:v1");
     // -vv turns on debug logs (the credential lookup logs at debug); stderr is a pipe here.
@@ -180,7 +172,7 @@ fn on_a_terminal_color_follows_the_flag_and_no_color() {
 
 #[test]
 fn enum_values_are_taken_in_any_case() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let r = run_ok(wasmctl(dir.path()).args([
         "--color",
         "NEVER",
@@ -212,7 +204,7 @@ fn enum_values_are_taken_in_any_case() {
 
 #[test]
 fn test_and_verify_exit_0_1_2() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let scenario = |name: &str, status: u16| {
         let text = format!(
             "plugin: callout.wasm\nexchanges:\n  - http_calls: [{{status: {status}}}]\n    expect: {{response: {{status: 200}}}}\n"
@@ -247,7 +239,7 @@ fn test_and_verify_exit_0_1_2() {
 
 #[test]
 fn test_runs_the_scenarios_in_a_directory() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
     for (name, status) in [("a.yaml", 200), ("b.yml", 503)] {
@@ -332,7 +324,7 @@ fn the_scenario_format_is_in_test_help_and_help_scenarios_and_the_templates_poin
 
 #[test]
 fn push_names_its_destination_and_shows_retries_at_v() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let registry = Registry::start();
     // The first blob check is answered 500, then the registry answers.
     let proxy = FlakyProxy::start(&registry.addr, "HEAD", 1);
@@ -384,7 +376,7 @@ fn push_names_its_destination_and_shows_retries_at_v() {
 
 #[test]
 fn push_v_says_where_credentials_came_from() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let registry = Registry::start();
     let docker = tempdir();
     let r = run_ok(
@@ -432,7 +424,7 @@ fn push_v_says_where_credentials_came_from() {
 
 #[test]
 fn a_loopback_registry_that_is_down_is_one_short_error_without_insecure() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     let addr = format!("127.0.0.1:{}", free_port());
     let r = run_err(wasmctl(dir.path()).args([
         "push",
@@ -458,7 +450,7 @@ fn a_loopback_registry_that_is_down_is_one_short_error_without_insecure() {
 
 #[test]
 fn a_registry_host_that_does_not_resolve_is_refused_at_once() {
-    let dir = with_module();
+    let dir = support::with_callout_module();
     // `.invalid` never resolves (RFC 2606).
     let r = run_err(wasmctl(dir.path()).args([
         "push",
@@ -690,7 +682,7 @@ const MATRIX: &[Row] = &[
 fn bad_input_matrix() {
     let mut failures = Vec::new();
     for row in MATRIX {
-        let dir = with_module();
+        let dir = support::with_callout_module();
         for (path, text) in row.files {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -206,9 +206,7 @@ fn run_a_network_plugin_counts_bytes() {
 
 #[test]
 fn call_responses_answer_the_plugin_s_http_calls() {
-    let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
-    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let dir = support::with_callout_module();
     let run = |extra: &[&str]| {
         let mut cmd = wasmctl(dir.path());
         cmd.args(["run", "callout.wasm", "--config", "/dev/null"])
@@ -311,9 +309,7 @@ fn config_raw_sends_the_file_s_bytes_as_they_are() {
 
 #[test]
 fn call_responses_the_plugin_never_used_are_warned_about() {
-    let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/callout.wat")).unwrap();
-    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
+    let dir = support::with_callout_module();
     let r = run_ok(wasmctl(dir.path()).args([
         "run",
         "callout.wasm",

@@ -60,6 +60,15 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create temp dir")
 }
 
+/// A fresh temporary directory holding `callout.wasm`, the small proxy-wasm plugin of
+/// tests/support (no cargo build).
+pub fn with_callout_module() -> tempfile::TempDir {
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("callout.wat")).expect("callout.wat parses");
+    std::fs::write(dir.path().join("callout.wasm"), wasm).expect("write callout.wasm");
+    dir
+}
+
 /// Names of the entries in `dir`, sorted; for checking nothing was written.
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
