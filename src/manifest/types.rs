@@ -141,10 +141,11 @@ pub struct TrafficSelector {
     pub ports: Vec<PortSelector>,
 }
 
-/// Where the module comes from and how it runs: shared by both kinds.
+/// The module: where it is pulled from, how it is checked, and which plugin in it runs. Istio's
+/// WasmPlugin and Higress's (an early WasmPlugin) spell these fields the same.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WasmSource {
+pub struct Module {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -156,6 +157,14 @@ pub struct WasmSource {
     pub verification_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_name: Option<String>,
+}
+
+/// Where the module comes from and how it runs: shared by both kinds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmSource {
+    #[serde(flatten)]
+    pub module: Module,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_strategy: Option<FailStrategy>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
