@@ -5,7 +5,6 @@
 //! order of the output.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use serde::Serialize;
 
@@ -24,14 +23,7 @@ spelling! {
         /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
         TrafficExtension => "TrafficExtension",
     }
-}
-
-impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Kind::from_spelling(s)
-            .ok_or_else(|| format!("unknown kind `{s}`: expected WasmPlugin or TrafficExtension"))
-    }
+    from_str: "kind", expected "WasmPlugin or TrafficExtension"
 }
 
 /// Declares a CRD enum: its wire spelling, and a case-insensitive parser that names the valid values.
@@ -43,15 +35,7 @@ macro_rules! crd_enum {
             pub enum $name {
                 $(#[serde(rename = $wire)] $variant => $wire,)+
             }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                $name::from_spelling(s).ok_or_else(|| {
-                    format!("unknown {} `{s}`: expected one of {}", $what, $name::spellings())
-                })
-            }
+            from_str: $what
         }
     };
 }
