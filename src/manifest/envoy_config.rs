@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde_json::{Value, json};
 
@@ -26,14 +25,7 @@ spelling! {
         /// An http(s) url Envoy fetches at startup, checked by its sha256.
         Remote => "remote",
     }
-}
-
-impl FromStr for CodeSource {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        CodeSource::from_spelling(s)
-            .ok_or_else(|| format!("unknown code source `{s}`: expected file or remote"))
-    }
+    from_str: "code source", expected "file or remote"
 }
 
 /// The default listener address.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::{self, PluginConfig};
-use super::types::{Object, Phase, PullPolicy, WasmSource};
+use super::types::{Module, Object, Phase, WasmSource};
 use super::validate::{self, Problem, Problems};
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, names, source,
@@ -24,17 +24,8 @@ pub type HigressWasmPlugin = Object<HigressSpec>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HigressSpec {
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_pull_policy: Option<PullPolicy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_pull_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plugin_name: Option<String>,
+    #[serde(flatten)]
+    pub module: Module,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,22 +84,17 @@ pub(super) fn generate(
         api_version: API_VERSION,
         kind: KIND,
         metadata,
-        spec: spec(options, wasm.clone(), match_rules),
+        spec: spec(options, wasm, match_rules),
     };
     let mut problems = check(&plugin);
-    problems.extend(source::digest_mismatch(&wasm));
+    problems.extend(source::digest_mismatch(&plugin.spec.module));
     super::refuse_problems(Target::HigressWasmPlugin, problems)?;
     Ok(Manifest::new(Resource::Higress(plugin), secret))
 }
 
 fn spec(options: &ManifestOptions, wasm: WasmSource, match_rules: Vec<MatchRule>) -> HigressSpec {
     HigressSpec {
-        url: wasm.url,
-        sha256: wasm.sha256,
-        image_pull_policy: wasm.image_pull_policy,
-        image_pull_secret: wasm.image_pull_secret,
-        verification_key: wasm.verification_key,
-        plugin_name: wasm.plugin_name,
+        module: wasm.module,
         phase: options.phase,
         priority: options.priority,
         default_config: wasm.plugin_config,
@@ -155,10 +141,11 @@ fn check(plugin: &HigressWasmPlugin) -> Vec<Problem> {
     let mut p = Problems::default();
     validate::check_metadata(&plugin.metadata, &mut p);
     let spec = &plugin.spec;
-    if spec.url.is_empty() {
+    let module = &spec.module;
+    if module.url.is_empty() {
         p.add("spec.url", "must not be empty");
-    } else if let Some(scheme) = validate::url_scheme(&spec.url)
-        && spec.url[scheme.len()..].starts_with("://")
+    } else if let Some(scheme) = validate::url_scheme(&module.url)
+        && module.url[scheme.len()..].starts_with("://")
         && !["oci", "http", "https", "file"].contains(&scheme.to_ascii_lowercase().as_str())
     {
         p.add(
@@ -166,7 +153,7 @@ fn check(plugin: &HigressWasmPlugin) -> Vec<Problem> {
             format!("scheme `{scheme}` is not oci, http(s) or file"),
         );
     }
-    if let Some(sha) = &spec.sha256
+    if let Some(sha) = &module.sha256
         && !validate::is_sha256_hex(sha)
     {
         p.add(
@@ -174,7 +161,7 @@ fn check(plugin: &HigressWasmPlugin) -> Vec<Problem> {
             format!("`{sha}` is not 64 lower-case hex digits"),
         );
     }
-    if let Some(secret) = &spec.image_pull_secret
+    if let Some(secret) = &module.image_pull_secret
         && let Err(why) = names::check_subdomain(secret)
     {
         p.add(

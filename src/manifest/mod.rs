@@ -34,7 +34,7 @@ pub use target::Target;
 pub use types::{
     EnvValueSource, Extension, FailStrategy, Kind, Phase, PullPolicy, PullSecret, WorkloadMode,
 };
-use types::{ObjectMeta, WasmSource};
+use types::{Module, ObjectMeta, WasmSource};
 pub use validate::Problem;
 pub use version::IstioVersion;
 
@@ -119,7 +119,7 @@ fn istio(
 
     let extension = Extension::new(kind, metadata, placement, wasm);
     let mut problems = validate::validate(&extension, options.istio_version);
-    problems.extend(source::digest_mismatch(extension.wasm()));
+    problems.extend(source::digest_mismatch(&extension.wasm().module));
     refuse_problems(options.kind, problems)?;
     Ok(Manifest::new(Resource::Istio(extension), secret))
 }
@@ -132,12 +132,14 @@ fn wasm_source(
     (url, sha256): (String, Option<String>),
 ) -> Result<WasmSource, ManifestError> {
     Ok(WasmSource {
-        url,
-        sha256,
-        image_pull_policy: options.image_pull_policy,
-        image_pull_secret: options.image_pull_secret.clone(),
-        verification_key: options.verification_key.clone(),
-        plugin_name: options.plugin_name.clone(),
+        module: Module {
+            url,
+            sha256,
+            image_pull_policy: options.image_pull_policy,
+            image_pull_secret: options.image_pull_secret.clone(),
+            verification_key: options.verification_key.clone(),
+            plugin_name: options.plugin_name.clone(),
+        },
         fail_strategy: options.fail_strategy,
         plugin_type: options
             .plugin_type
@@ -203,7 +205,7 @@ fn pull_secret(
         .image_pull_secret
         .clone()
         .unwrap_or_else(|| format!("{}-pull-secret", metadata.name));
-    wasm.image_pull_secret = Some(secret_name.clone());
+    wasm.module.image_pull_secret = Some(secret_name.clone());
     // Checked before the credentials are read, so a bad name never costs a helper call.
     names::check_subdomain(&secret_name).map_err(|why| ManifestError::BadArgument {
         flag: "--image-pull-secret",
@@ -211,7 +213,7 @@ fn pull_secret(
         message: why,
     })?;
     Ok(Some(pull_secret::from_docker_config(
-        &wasm.url,
+        &wasm.module.url,
         &secret_name,
         metadata.namespace.as_deref(),
     )?))

@@ -153,7 +153,10 @@ mod tests {
             },
             super::super::types::Placement::default(),
             super::super::types::WasmSource {
-                url: "oci://r/x".into(),
+                module: super::super::types::Module {
+                    url: "oci://r/x".into(),
+                    ..super::super::types::Module::default()
+                },
                 ..super::super::types::WasmSource::default()
             },
         );

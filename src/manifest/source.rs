@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::types::WasmSource;
+use super::types::Module;
 use super::{ManifestError, ManifestOptions, Problem, validate};
 use crate::digest::Digest;
 use crate::oci::ImageRef;
@@ -66,9 +66,9 @@ fn pinned_hex(url: &str) -> Option<&str> {
 }
 
 /// A url pinned with `@sha256:` and a `sha256` field must agree, or the proxy refuses the image.
-pub(super) fn digest_mismatch(wasm: &WasmSource) -> Option<Problem> {
-    let pinned = pinned_hex(&wasm.url)?;
-    let sha = wasm.sha256.as_deref().filter(|s| !s.is_empty())?;
+pub(super) fn digest_mismatch(module: &Module) -> Option<Problem> {
+    let pinned = pinned_hex(&module.url)?;
+    let sha = module.sha256.as_deref().filter(|s| !s.is_empty())?;
     (pinned != sha).then(|| Problem {
         field: "sha256".into(),
         message: format!("`{sha}` differs from the digest the url pins (`{pinned}`)"),

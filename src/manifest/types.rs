@@ -5,7 +5,6 @@
 //! order of the output.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use serde::Serialize;
 
@@ -24,14 +23,7 @@ spelling! {
         /// Istio 1.30's successor of WasmPlugin: the same inputs, the Wasm fields under `spec.wasm`.
         TrafficExtension => "TrafficExtension",
     }
-}
-
-impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Kind::from_spelling(s)
-            .ok_or_else(|| format!("unknown kind `{s}`: expected WasmPlugin or TrafficExtension"))
-    }
+    from_str: "kind", expected "WasmPlugin or TrafficExtension"
 }
 
 /// Declares a CRD enum: its wire spelling, and a case-insensitive parser that names the valid values.
@@ -43,15 +35,7 @@ macro_rules! crd_enum {
             pub enum $name {
                 $(#[serde(rename = $wire)] $variant => $wire,)+
             }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                $name::from_spelling(s).ok_or_else(|| {
-                    format!("unknown {} `{s}`: expected one of {}", $what, $name::spellings())
-                })
-            }
+            from_str: $what
         }
     };
 }
@@ -141,10 +125,11 @@ pub struct TrafficSelector {
     pub ports: Vec<PortSelector>,
 }
 
-/// Where the module comes from and how it runs: shared by both kinds.
+/// The module: where it is pulled from, how it is checked, and which plugin in it runs. Istio's
+/// WasmPlugin and Higress's (an early WasmPlugin) spell these fields the same.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WasmSource {
+pub struct Module {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -156,6 +141,14 @@ pub struct WasmSource {
     pub verification_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_name: Option<String>,
+}
+
+/// Where the module comes from and how it runs: shared by both kinds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmSource {
+    #[serde(flatten)]
+    pub module: Module,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_strategy: Option<FailStrategy>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]

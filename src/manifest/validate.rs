@@ -263,9 +263,9 @@ fn check_target_refs(target_refs: &[PolicyTargetReference], p: &mut Problems) {
 
 fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
     let field = |name: &str| format!("{prefix}.{name}");
-    if wasm.url.is_empty() {
+    if wasm.module.url.is_empty() {
         p.add(field("url"), "must not be empty");
-    } else if let Some(scheme) = url_scheme(&wasm.url)
+    } else if let Some(scheme) = url_scheme(&wasm.module.url)
         // Go's url parser lower-cases the scheme before the rule compares it.
         && !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
     {
@@ -274,11 +274,11 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
             "url must have schema one of [http, https, file, oci]",
             format!(
                 "`{}` reads as scheme `{scheme}`; write oci://, http(s):// or file://",
-                wasm.url
+                wasm.module.url
             ),
         );
     }
-    if let Some(sha) = &wasm.sha256
+    if let Some(sha) = &wasm.module.sha256
         && !(sha.is_empty() || is_sha256_hex(sha))
     {
         p.add(
@@ -286,7 +286,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
             format!("`{sha}` is not 64 lower-case hex digits"),
         );
     }
-    if let Some(secret) = &wasm.image_pull_secret {
+    if let Some(secret) = &wasm.module.image_pull_secret {
         p.length(&field("imagePullSecret"), secret, 1, 253);
         if let Err(why) = names::check_subdomain(secret) {
             p.add(
@@ -295,7 +295,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
             );
         }
     }
-    if let Some(name) = &wasm.plugin_name {
+    if let Some(name) = &wasm.module.plugin_name {
         p.length(&field("pluginName"), name, 1, 256);
     }
     if let Some(vm) = &wasm.vm_config {

@@ -1,8 +1,6 @@
 //! The plugin type: which filter chain a plugin joins, as Istio's WasmPlugin `type` names it. The
 //! project's settings, the templates and the emitted resources all use this one type.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::spelling::spelling;
@@ -18,16 +16,5 @@ spelling! {
         Http => "HTTP",
         Network => "NETWORK",
     }
-}
-
-impl FromStr for PluginType {
-    type Err = String;
-
-    /// Case-insensitive, as the other resource enums parse.
-    fn from_str(s: &str) -> Result<Self, String> {
-        PluginType::from_spelling(s).ok_or_else(|| {
-            let valid = PluginType::spellings();
-            format!("unknown plugin type `{s}`: expected one of {valid}")
-        })
-    }
+    from_str: "plugin type"
 }

@@ -19,11 +19,7 @@ pub(super) fn exchange(
             case.fail(format!("the exchange did not complete: {why}"));
         }
     }
-    if let Some(failure) = &expect.failure {
-        case.fail(format!(
-            "expected the plugin to fail with {failure}, but it did not"
-        ));
-    }
+    no_failure(case, expect.failure.as_ref());
     if let Some(want) = expect.local_reply {
         match (&outcome.local_reply, want) {
             (None, true) => {
@@ -77,11 +73,7 @@ pub(super) fn connection(
     metrics_now: Option<&[Metric]>,
     expect: &ConnectionExpect,
 ) {
-    if let Some(failure) = &expect.failure {
-        case.fail(format!(
-            "expected the plugin to fail with {failure}, but it did not"
-        ));
-    }
+    no_failure(case, expect.failure.as_ref());
     for (what, want, got) in [
         (
             "bytes to the upstream",
@@ -104,6 +96,15 @@ pub(super) fn connection(
     logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
     if let Some(metrics_now) = metrics_now {
         metrics(case, metrics_now, &expect.metrics);
+    }
+}
+
+/// A step the plugin came through, against the failure expected, if any.
+fn no_failure(case: &mut CaseReport, expected: Option<&Matcher>) {
+    if let Some(failure) = expected {
+        case.fail(format!(
+            "expected the plugin to fail with {failure}, but it did not"
+        ));
     }
 }
 

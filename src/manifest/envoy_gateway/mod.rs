@@ -7,7 +7,9 @@ mod rules;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::types::{EnvValueSource, FailStrategy, Object, ObjectMeta, PullPolicy, WasmSource};
+use super::types::{
+    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PullPolicy, WasmSource,
+};
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
     validate,
@@ -139,7 +141,7 @@ pub(super) fn generate(
         },
     };
     let mut problems = rules::check(&policy);
-    problems.extend(source::digest_mismatch(&wasm));
+    problems.extend(source::digest_mismatch(&wasm.module));
     super::refuse_problems(Target::EnvoyExtensionPolicy, problems)?;
     Ok(Manifest::new(Resource::EnvoyGateway(policy), secret))
 }
@@ -203,10 +205,11 @@ fn refuse_values(wasm: &WasmSource) -> Result<(), ManifestError> {
 /// `spec.wasm[0]`: the module, its configuration and the proxy variables it may read.
 fn wasm_entry(metadata: &ObjectMeta, wasm: WasmSource) -> Result<Wasm, ManifestError> {
     let plugin_name = wasm
+        .module
         .plugin_name
         .clone()
         .unwrap_or_else(|| metadata.name.clone());
-    let code = code(&wasm)?;
+    let code = code(&wasm.module)?;
     let host_keys: Vec<String> = wasm
         .vm_config
         .iter()
@@ -225,15 +228,15 @@ fn wasm_entry(metadata: &ObjectMeta, wasm: WasmSource) -> Result<Wasm, ManifestE
 }
 
 /// An OCI image without its scheme, or an HTTP(S) url.
-fn code(wasm: &WasmSource) -> Result<WasmCode, ManifestError> {
-    let scheme = validate::url_scheme(&wasm.url).map(str::to_ascii_lowercase);
+fn code(module: &Module) -> Result<WasmCode, ManifestError> {
+    let scheme = validate::url_scheme(&module.url).map(str::to_ascii_lowercase);
     // `localhost:5000/x` reads as scheme `localhost`; only `SCHEME://` is a scheme here.
     let has_scheme = scheme
         .as_ref()
-        .is_some_and(|s| wasm.url[s.len()..].starts_with("://"));
+        .is_some_and(|s| module.url[s.len()..].starts_with("://"));
     match scheme.as_deref() {
         Some("http" | "https") => {
-            if let Some(secret) = &wasm.image_pull_secret {
+            if let Some(secret) = &module.image_pull_secret {
                 return Err(ManifestError::BadArgument {
                     flag: "--image-pull-secret",
                     item: secret.clone(),
@@ -244,36 +247,36 @@ fn code(wasm: &WasmSource) -> Result<WasmCode, ManifestError> {
                 code_type: CodeType::Http,
                 image: None,
                 http: Some(HttpSource {
-                    url: wasm.url.clone(),
-                    sha256: wasm.sha256.clone(),
+                    url: module.url.clone(),
+                    sha256: module.sha256.clone(),
                 }),
-                pull_policy: wasm.image_pull_policy,
+                pull_policy: module.image_pull_policy,
             })
         }
         Some(other) if has_scheme && other != "oci" => Err(ManifestError::Inexpressible {
-            flag: format!("--url {}", wasm.url),
+            flag: format!("--url {}", module.url),
             kind: Target::EnvoyExtensionPolicy,
             hint: "Envoy Gateway fetches a module from an OCI registry (push it with `wasmctl \
                    push`) or over HTTP(S)"
                 .into(),
         }),
         _ => {
-            let url = match wasm.url.split_once("://") {
+            let url = match module.url.split_once("://") {
                 Some((_, rest)) if has_scheme => rest.to_string(),
-                _ => wasm.url.clone(),
+                _ => module.url.clone(),
             };
             Ok(WasmCode {
                 code_type: CodeType::Image,
                 image: Some(ImageSource {
                     url,
-                    sha256: wasm.sha256.clone(),
-                    pull_secret_ref: wasm
+                    sha256: module.sha256.clone(),
+                    pull_secret_ref: module
                         .image_pull_secret
                         .clone()
                         .map(|name| SecretRef { name }),
                 }),
                 http: None,
-                pull_policy: wasm.image_pull_policy,
+                pull_policy: module.image_pull_policy,
             })
         }
     }
@@ -284,9 +287,9 @@ mod tests {
     use super::*;
 
     fn code_of(url: &str) -> Result<WasmCode, ManifestError> {
-        code(&WasmSource {
+        code(&Module {
             url: url.into(),
-            ..WasmSource::default()
+            ..Module::default()
         })
     }
 
