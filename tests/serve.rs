@@ -204,6 +204,27 @@ fn http_body_template_rewrites_a_real_upstreams_body() {
     server.stop();
 }
 
+/// A raw HTTP/1.1 response with its body's chunked transfer coding undone, as a client sees it.
+fn unchunked(raw: &str) -> String {
+    let (head, mut rest) = raw.split_once("\r\n\r\n").expect("a response head");
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return raw.to_string();
+    }
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    format!("{head}\r\n\r\n{body}")
+}
+
 /// A request whose body a slow client sends in two chunks (chunked transfer coding, a pause
 /// between them), read with its response to the end.
 fn two_chunk_request(addr: SocketAddr, first: &str, second: &str) -> String {
@@ -220,7 +241,7 @@ fn two_chunk_request(addr: SocketAddr, first: &str, second: &str) -> String {
         .unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
-    response
+    unchunked(&response)
 }
 
 #[test]
@@ -383,4 +404,117 @@ fn a_trap_in_on_configure_refuses_to_start() {
     assert!(r.stderr.contains("proxy_on_configure"), "{}", r.stderr);
     assert!(r.stderr.contains("no upstream configured"), "{}", r.stderr);
     assert!(!r.stderr.contains("Listening"), "{}", r.stderr);
+}
+
+/// How long a streaming test's far side waits for the other side to see the first part before it
+/// sends the rest anyway (so a server that buffers fails the test instead of hanging it).
+const HOLD: Duration = Duration::from_secs(10);
+
+/// An HTTP/1.1 upstream that sends its response body in two chunks and holds the second until
+/// `release` fires; it reports whether it was released (rather than giving up after `HOLD`).
+fn two_part_upstream(
+    release: std::sync::mpsc::Receiver<()>,
+) -> (SocketAddr, std::sync::mpsc::Receiver<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (released, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let first = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+        conn.write_all(first.as_bytes()).unwrap();
+        let _ = released.send(release.recv_timeout(HOLD).is_ok());
+        let _ = conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n");
+    });
+    (addr, outcome)
+}
+
+#[test]
+fn a_response_streams_to_the_client_as_the_upstream_sends_it() {
+    let project = &built_template("http-headers").project;
+    let (release, hold) = std::sync::mpsc::channel();
+    let (upstream, released) = two_part_upstream(hold);
+    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(HOLD * 2)).unwrap();
+    conn.write_all(b"GET /events HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The client has the first part while the upstream still holds the second.
+    release.send(()).unwrap();
+    assert!(
+        released.recv().unwrap(),
+        "the first part came only after the whole response"
+    );
+    conn.read_to_end(&mut seen).unwrap();
+    let response = String::from_utf8_lossy(&seen);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("x-greeting: hello"), "{response}");
+    assert!(response.contains("second"), "{response}");
+    server.stop();
+}
+
+/// An HTTP/1.1 upstream that reads a chunked request body and reports each chunk it gets, then
+/// answers 200 once the body ends.
+fn chunk_reporting_upstream() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (report, chunks) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 2 {
+            line.clear();
+        }
+        loop {
+            line.clear();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                break;
+            }
+            let _ = report.send(String::from_utf8_lossy(&chunk[..size]).into_owned());
+        }
+        let mut conn = conn;
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .unwrap();
+    });
+    (addr, chunks)
+}
+
+#[test]
+fn a_request_body_streams_to_the_upstream_as_the_client_sends_it() {
+    let project = &built_template("http-headers").project;
+    let (upstream, chunks) = chunk_reporting_upstream();
+    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(HOLD * 2)).unwrap();
+    let head = "POST /upload HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    conn.write_all(format!("{head}5\r\nfirst\r\n").as_bytes())
+        .unwrap();
+    // The upstream gets the first chunk while the client has not sent the rest.
+    let first = chunks
+        .recv_timeout(HOLD)
+        .expect("the first chunk reached the upstream");
+    assert_eq!(first, "first");
+    conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n").unwrap();
+    assert_eq!(chunks.recv_timeout(HOLD).unwrap(), "second");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("\r\n\r\nok"), "{response}");
+    server.stop();
 }

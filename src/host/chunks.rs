@@ -1,9 +1,11 @@
 //! A body that arrives in chunks, through the plugin's body callback as Envoy delivers it: each
 //! chunk is added to what the plugin has buffered, with end_of_stream on the last one only (when
-//! no trailers follow). A chunk the plugin lets through (Continue) goes on; one it pauses on
-//! before the end is buffered, and the next call sees the buffer and the new chunk together.
+//! no trailers follow). What the plugin lets through (Continue) goes on at once; a chunk it pauses
+//! on before the end is buffered, and the next call sees the buffer and the new chunk together.
 
+use super::headers::HeaderMap;
 use super::http::HttpStream;
+use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
 const CONTINUE: i32 = 0;
@@ -25,10 +27,17 @@ pub(crate) enum Side {
 }
 
 impl Side {
-    fn body(self, stream: &mut HttpStream) -> &mut Vec<u8> {
+    pub(super) fn body(self, stream: &mut HttpStream) -> &mut Vec<u8> {
         match self {
             Side::Request => &mut stream.request_body,
             Side::Response => &mut stream.response_body,
+        }
+    }
+
+    pub(super) fn trailers(self, stream: &mut HttpStream) -> &mut HeaderMap {
+        match self {
+            Side::Request => &mut stream.request_trailers,
+            Side::Response => &mut stream.response_trailers,
         }
     }
 
@@ -38,53 +47,102 @@ impl Side {
             Side::Response => &mut stream.response_resumed,
         }
     }
+
+    fn received(self, stream: &mut HttpStream) -> &mut usize {
+        match self {
+            Side::Request => &mut stream.request_received,
+            Side::Response => &mut stream.response_received,
+        }
+    }
 }
 
+/// How a body's run through the plugin ended: the action of the last call, and the trailers that
+/// followed the body, if any.
+pub(super) struct BodyEnd {
+    pub action: i32,
+    pub trailers: Option<Vec<(String, String)>>,
+}
+
+/// The body callback's type: `(context, size, end_of_stream) -> action`.
+type BodyCallback = wasmtime::TypedFunc<(i32, i32, i32), i32>;
+
 impl Vm {
-    /// Runs the body callback `f` once per chunk of the body now in the stream, split as `chunks`
-    /// says. Returns the action of the last call made: the final chunk's, or an earlier one's
-    /// when the plugin replied locally or reset the stream there. The stream's body is then what
-    /// was let through followed by what is still buffered.
+    /// Runs `side`'s body through the body callback `f` part by part as `peers` deliver it,
+    /// passing on what the plugin lets through; with no callback every part passes. Returns the
+    /// action of the last call made (the final chunk's, or an earlier one's when the plugin
+    /// replied locally or reset the stream there) and the trailers, when the body ended with
+    /// some. What the plugin still holds at the end stays in the stream, for the caller to pass
+    /// on once it knows the exchange goes on.
     pub(super) fn stream_body(
         &mut self,
         context: u32,
-        f: wasmtime::TypedFunc<(i32, i32, i32), i32>,
+        f: Option<BodyCallback>,
         callback: &'static str,
         side: Side,
-        chunks: &[usize],
-        trailers_follow: bool,
-    ) -> Result<i32, HostError> {
-        let body = std::mem::take(side.body(self.stream()));
-        let mut passed = Vec::new();
-        let mut at = 0;
+        peers: &mut dyn HttpPeers,
+    ) -> Result<BodyEnd, HostError> {
         let mut action = CONTINUE;
-        for (index, &len) in chunks.iter().enumerate() {
-            let last = index + 1 == chunks.len();
-            side.body(self.stream())
-                .extend_from_slice(&body[at..at + len]);
-            at += len;
+        loop {
+            let (data, end_of_stream) = match self.next_part(side, peers) {
+                BodyPart::Data {
+                    data,
+                    end_of_stream,
+                } => (data, end_of_stream),
+                BodyPart::End { trailers } if !trailers.is_empty() => {
+                    let trailers = Some(trailers);
+                    return Ok(BodyEnd { action, trailers });
+                }
+                BodyPart::End { .. } => (Vec::new(), true),
+            };
+            let s = self.stream();
+            *side.received(s) += data.len();
+            side.body(s).extend_from_slice(&data);
+            let Some(f) = &f else {
+                if end_of_stream {
+                    return Ok(BodyEnd {
+                        action,
+                        trailers: None,
+                    });
+                }
+                self.pass(side, peers);
+                continue;
+            };
             let size = side.body(self.stream()).len() as i32;
-            let end_of_stream = last && !trailers_follow;
             action = self.call(callback, |store| {
                 f.call(store, (context as i32, size, end_of_stream as i32))
             })?;
-            if last {
-                break;
+            if end_of_stream {
+                return Ok(BodyEnd {
+                    action,
+                    trailers: None,
+                });
             }
             self.deliver_calls(context)?;
             let s = self.stream();
             if s.local_reply.is_some() || s.closed {
-                break;
+                return Ok(BodyEnd {
+                    action,
+                    trailers: None,
+                });
             }
             if action == CONTINUE || std::mem::take(side.resumed(s)) {
-                passed.append(side.body(s));
+                self.pass(side, peers);
             }
         }
-        let s = self.stream();
-        let buffered = std::mem::take(side.body(s));
-        passed.extend_from_slice(&buffered);
-        *side.body(s) = passed;
-        Ok(action)
+    }
+
+    /// The next part of `side`'s body: a local reply's body is one chunk, held in the stream.
+    fn next_part(&mut self, side: Side, peers: &mut dyn HttpPeers) -> BodyPart {
+        match side {
+            Side::Request => peers.request_body(),
+            Side::Response => match self.stream().local_body.take() {
+                Some(data) => BodyPart::Data {
+                    data,
+                    end_of_stream: true,
+                },
+                None => peers.response_body(),
+            },
+        }
     }
 }
 

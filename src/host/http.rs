@@ -4,8 +4,9 @@
 
 use serde::{Serialize, Serializer};
 
-use super::chunks::{Side, chunk_sizes};
+use super::chunks::{BodyEnd, Side};
 use super::headers::HeaderMap;
+use super::peers::{HttpPeers, Scripted};
 use super::state::{LogRecord, Stream};
 use super::{HostError, Vm};
 
@@ -88,7 +89,7 @@ impl Default for Response {
 }
 
 impl Response {
-    fn header_map(&self) -> HeaderMap {
+    pub(crate) fn header_map(&self) -> HeaderMap {
         let mut map = HeaderMap::new();
         map.add(":status", &self.status.to_string());
         for (name, value) in &self.headers {
@@ -157,24 +158,33 @@ pub struct HttpOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct HttpStream {
     pub request_headers: HeaderMap,
+    /// The part of the request body the plugin holds: the chunk it is shown, with what it paused on.
     pub request_body: Vec<u8>,
     pub request_trailers: HeaderMap,
     pub response_headers: HeaderMap,
+    /// The part of the response body the plugin holds.
     pub response_body: Vec<u8>,
     pub response_trailers: HeaderMap,
     pub local_reply: Option<LocalReply>,
+    /// A local reply's body, once the response path takes it up as the body to run through.
+    pub local_body: Option<Vec<u8>>,
     /// The plugin resumed the request or response with proxy_continue_stream.
     pub request_resumed: bool,
     pub response_resumed: bool,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
+    /// The request's headers have gone upstream.
+    pub request_forwarded: bool,
     /// Response headers have gone downstream; a local reply is no longer possible.
     pub response_started: bool,
+    /// Whether a body or trailers follow the response headers.
+    pub response_has_body: bool,
+    /// Body bytes received so far, for `request.size` and `response.size`.
+    pub request_received: usize,
+    pub response_received: usize,
     pub request_path: String,
     pub request_method: String,
     pub request_id: String,
-    /// The sizes of the chunks the upstream's body came in (a local reply's is one chunk).
-    pub response_chunks: Vec<usize>,
 }
 
 const CONTINUE: i32 = 0;
@@ -184,6 +194,19 @@ enum Flow {
     Go,
     LocalReply,
     Stop(String),
+}
+
+/// How an exchange between two [`HttpPeers`] ended.
+pub(crate) struct Exchanged {
+    /// Why the exchange stopped short, when it did.
+    pub stalled: Option<String>,
+    pub local_reply: Option<LocalReply>,
+    /// The response headers as they stand at the end, and what was still buffered of its body.
+    pub response_headers: HeaderMap,
+    pub response_rest: Vec<u8>,
+    pub response_trailers: HeaderMap,
+    /// What the plugin logged during this exchange.
+    pub logs: Vec<LogRecord>,
 }
 
 impl Vm {
@@ -209,13 +232,45 @@ impl Vm {
         request_chunks: &[usize],
         upstream: &mut dyn FnMut(&ForwardedRequest) -> (Response, Vec<usize>),
     ) -> Result<HttpOutcome, HostError> {
+        let mut peers = Scripted::new(request, request_chunks, upstream);
+        let has_body = !request.body.is_empty() || !request.trailers.is_empty();
+        let ended = self.http_exchange(request, has_body, &mut peers)?;
+        let response = match (&ended.stalled, &ended.local_reply) {
+            (Some(_), None) => None,
+            _ => {
+                let mut body = peers.responded_body;
+                body.extend_from_slice(&ended.response_rest);
+                Some(FinalResponse {
+                    status: status_of(&ended.response_headers),
+                    headers: ended.response_headers,
+                    body,
+                    trailers: ended.response_trailers,
+                })
+            }
+        };
+        Ok(HttpOutcome {
+            upstream: peers.forwarded.filter(|_| peers.forward_ended),
+            local_reply: ended.local_reply,
+            response,
+            stalled: ended.stalled,
+            logs: ended.logs,
+        })
+    }
+
+    /// Sends one request through the plugin between the client and the upstream `peers`, passing
+    /// on each part of either body as the plugin lets it through. `request` gives the head (its
+    /// body and trailers come from `peers`); `has_body` says whether a body or trailers follow.
+    pub(crate) fn http_exchange(
+        &mut self,
+        request: &Request,
+        has_body: bool,
+        peers: &mut dyn HttpPeers,
+    ) -> Result<Exchanged, HostError> {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
         let request_id = request_id(context, self.store.data().clock_ns);
         let stream = HttpStream {
             request_headers: request.header_map(&request_id),
-            request_body: request.body.clone(),
-            request_trailers: request.trailers.iter().map(|(n, v)| (n, v)).collect(),
             request_path: request.path.clone(),
             request_method: request.method.clone(),
             request_id,
@@ -228,8 +283,7 @@ impl Vm {
             state.active_context = context;
             state.done_called = false;
         }
-        let chunks = chunk_sizes(request.body.len(), request_chunks);
-        let result = self.http_lifecycle(context, request, &chunks, upstream);
+        let result = self.http_lifecycle(context, has_body, peers);
         // The context ends whatever happened, so the next exchange starts clean.
         let finish = if result.is_ok() {
             self.finish_context(context)
@@ -237,108 +291,94 @@ impl Vm {
             Ok(())
         };
         let stream = match std::mem::replace(&mut self.store.data_mut().stream, Stream::None) {
-            Stream::Http(s) => s,
-            _ => Box::default(),
+            Stream::Http(s) => *s,
+            _ => HttpStream::default(),
         };
-        let (forwarded, stalled) = result?;
+        let stalled = result?;
         finish?;
-        let logs = self.store.data().logs[logs_before..].to_vec();
-        let stream = *stream;
-        let response = match (&stalled, &stream.local_reply) {
-            (Some(_), None) => None,
-            _ => Some(FinalResponse {
-                status: status_of(&stream.response_headers),
-                headers: stream.response_headers,
-                body: stream.response_body,
-                trailers: stream.response_trailers,
-            }),
-        };
-        Ok(HttpOutcome {
-            upstream: forwarded,
-            local_reply: stream.local_reply,
-            response,
+        Ok(Exchanged {
             stalled,
-            logs,
+            local_reply: stream.local_reply,
+            response_headers: stream.response_headers,
+            response_rest: stream.response_body,
+            response_trailers: stream.response_trailers,
+            logs: self.store.data().logs[logs_before..].to_vec(),
         })
     }
 
     fn http_lifecycle(
         &mut self,
         context: u32,
-        request: &Request,
-        chunks: &[usize],
-        upstream: &mut dyn FnMut(&ForwardedRequest) -> (Response, Vec<usize>),
-    ) -> Result<(Option<ForwardedRequest>, Option<String>), HostError> {
+        has_body: bool,
+        peers: &mut dyn HttpPeers,
+    ) -> Result<Option<String>, HostError> {
         if let Some(create) = self.exports.on_context_create.clone() {
             self.call("proxy_on_context_create", |store| {
                 create.call(store, (context as i32, super::vm::ROOT_CONTEXT as i32))
             })?;
         }
-        let has_body = !request.body.is_empty();
-        let has_trailers = !request.trailers.is_empty();
-
-        // Request path.
         let mut flow = Flow::Go;
         if let Some(f) = self.exports.on_request_headers.clone() {
             let count = self.stream().request_headers.len();
             let action = self.call("proxy_on_request_headers", |store| {
-                f.call(store, context, count, !has_body && !has_trailers)
+                f.call(store, context, count, !has_body)
             })?;
             flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
         }
-        if matches!(flow, Flow::Go)
-            && has_body
-            && let Some(f) = self.exports.on_request_body.clone()
-        {
-            let callback = "proxy_on_request_body";
-            let action =
-                self.stream_body(context, f, callback, Side::Request, chunks, has_trailers)?;
-            flow = self.after_request_callback(context, action, callback)?;
+        if matches!(flow, Flow::Go) && has_body {
+            flow = self.request_body_path(context, peers)?;
         }
-        if matches!(flow, Flow::Go)
-            && has_trailers
-            && let Some(f) = self.exports.on_request_trailers.clone()
-        {
-            let count = self.stream().request_trailers.len() as i32;
-            let action = self.call("proxy_on_request_trailers", |store| {
-                f.call(store, (context as i32, count))
-            })?;
-            flow = self.after_request_callback(context, action, "proxy_on_request_trailers")?;
-        }
-        let forwarded = match flow {
-            Flow::Stop(why) => return Ok((None, Some(why))),
-            Flow::LocalReply => None,
+        match flow {
+            Flow::Stop(why) => return Ok(Some(why)),
+            Flow::LocalReply => {}
             Flow::Go => {
+                self.pass(Side::Request, peers);
+                let trailers = self.stream().request_trailers.clone();
+                let head = peers.forward_end(&trailers);
                 let s = self.stream();
-                let forwarded = ForwardedRequest {
-                    headers: s.request_headers.clone(),
-                    body: s.request_body.clone(),
-                    trailers: s.request_trailers.clone(),
-                };
-                let (upstream, response_chunks) = upstream(&forwarded);
-                let s = self.stream();
-                s.response_chunks = chunk_sizes(upstream.body.len(), &response_chunks);
-                s.response_headers = upstream.header_map();
-                s.response_body = upstream.body.clone();
-                s.response_trailers = upstream.trailers.iter().map(|(n, v)| (n, v)).collect();
-                Some(forwarded)
+                s.response_headers = head.headers;
+                s.response_has_body = head.has_body;
             }
-        };
-
+        }
         // Response path: the upstream's response, or the local reply, through the plugin.
-        let stalled = self.response_path(context)?;
-        Ok((forwarded, stalled))
+        self.response_path(context, peers)
     }
 
-    fn response_path(&mut self, context: u32) -> Result<Option<String>, HostError> {
-        let (has_body, has_trailers) = {
-            let s = self.stream();
-            (!s.response_body.is_empty(), !s.response_trailers.is_empty())
+    /// The request body and trailers, through the plugin's callbacks as they arrive.
+    fn request_body_path(
+        &mut self,
+        context: u32,
+        peers: &mut dyn HttpPeers,
+    ) -> Result<Flow, HostError> {
+        let callback = "proxy_on_request_body";
+        let f = self.exports.on_request_body.clone();
+        let BodyEnd { action, trailers } =
+            self.stream_body(context, f.clone(), callback, Side::Request, peers)?;
+        let mut flow = match f {
+            Some(_) => self.after_request_callback(context, action, callback)?,
+            None => Flow::Go,
+        };
+        if let (Flow::Go, Some(trailers)) = (&flow, trailers)
+            && let Some((action, callback)) = self.trailers(context, Side::Request, &trailers)?
+        {
+            flow = self.after_request_callback(context, action, callback)?;
+        }
+        Ok(flow)
+    }
+
+    fn response_path(
+        &mut self,
+        context: u32,
+        peers: &mut dyn HttpPeers,
+    ) -> Result<Option<String>, HostError> {
+        let has_body = match &self.stream().local_reply {
+            Some(_) => !self.stream().response_body.is_empty(),
+            None => self.stream().response_has_body,
         };
         if let Some(f) = self.exports.on_response_headers.clone() {
             let count = self.stream().response_headers.len();
             let action = self.call("proxy_on_response_headers", |store| {
-                f.call(store, context, count, !has_body && !has_trailers)
+                f.call(store, context, count, !has_body)
             })?;
             if let Some(why) =
                 self.after_response_callback(context, action, "proxy_on_response_headers")?
@@ -346,29 +386,102 @@ impl Vm {
                 return Ok(Some(why));
             }
         }
-        self.stream().response_started = true;
-        if has_body && let Some(f) = self.exports.on_response_body.clone() {
-            let callback = "proxy_on_response_body";
-            let chunks = std::mem::take(&mut self.stream().response_chunks);
-            let chunks = chunk_sizes(self.stream().response_body.len(), &chunks);
-            let action =
-                self.stream_body(context, f, callback, Side::Response, &chunks, has_trailers)?;
-            if let Some(why) = self.after_response_callback(context, action, callback)? {
-                return Ok(Some(why));
-            }
+        self.respond_headers(peers);
+        if has_body && let Some(why) = self.response_body_path(context, peers)? {
+            return Ok(Some(why));
         }
-        if has_trailers && let Some(f) = self.exports.on_response_trailers.clone() {
-            let count = self.stream().response_trailers.len() as i32;
-            let action = self.call("proxy_on_response_trailers", |store| {
-                f.call(store, (context as i32, count))
-            })?;
-            if let Some(why) =
-                self.after_response_callback(context, action, "proxy_on_response_trailers")?
-            {
-                return Ok(Some(why));
-            }
-        }
+        let trailers = self.stream().response_trailers.clone();
+        peers.respond_end(&trailers);
         Ok(None)
+    }
+
+    /// The response body and trailers, through the plugin's callbacks as they arrive; a local
+    /// reply's body is one chunk.
+    fn response_body_path(
+        &mut self,
+        context: u32,
+        peers: &mut dyn HttpPeers,
+    ) -> Result<Option<String>, HostError> {
+        let s = self.stream();
+        if s.local_reply.is_some() {
+            s.local_body = Some(std::mem::take(&mut s.response_body));
+        }
+        let callback = "proxy_on_response_body";
+        let f = self.exports.on_response_body.clone();
+        let BodyEnd { action, trailers } =
+            self.stream_body(context, f.clone(), callback, Side::Response, peers)?;
+        if f.is_some()
+            && let Some(why) = self.after_response_callback(context, action, callback)?
+        {
+            return Ok(Some(why));
+        }
+        self.pass(Side::Response, peers);
+        let Some(trailers) = trailers else {
+            return Ok(None);
+        };
+        match self.trailers(context, Side::Response, &trailers)? {
+            Some((action, callback)) => self.after_response_callback(context, action, callback),
+            None => Ok(None),
+        }
+    }
+
+    /// `side`'s trailers arrive: they are set, and the plugin's trailers callback for that side,
+    /// if it has one, runs. Its action and name.
+    fn trailers(
+        &mut self,
+        context: u32,
+        side: Side,
+        trailers: &[(String, String)],
+    ) -> Result<Option<(i32, &'static str)>, HostError> {
+        *side.trailers(self.stream()) = trailers.iter().map(|(n, v)| (n, v)).collect();
+        let (f, callback) = match side {
+            Side::Request => (
+                &self.exports.on_request_trailers,
+                "proxy_on_request_trailers",
+            ),
+            Side::Response => (
+                &self.exports.on_response_trailers,
+                "proxy_on_response_trailers",
+            ),
+        };
+        let Some(f) = f.clone() else {
+            return Ok(None);
+        };
+        let count = trailers.len() as i32;
+        let action = self.call(callback, |store| f.call(store, (context as i32, count)))?;
+        Ok(Some((action, callback)))
+    }
+
+    /// The request's headers go upstream, once: the first time the plugin lets the request on.
+    pub(super) fn forward_headers(&mut self, peers: &mut dyn HttpPeers) {
+        let s = self.stream();
+        if !std::mem::replace(&mut s.request_forwarded, true) {
+            peers.forward_headers(&s.request_headers);
+        }
+    }
+
+    /// The response's headers go to the client, once.
+    fn respond_headers(&mut self, peers: &mut dyn HttpPeers) {
+        let s = self.stream();
+        if !std::mem::replace(&mut s.response_started, true) {
+            peers.respond_headers(&s.response_headers);
+        }
+    }
+
+    /// What the plugin holds of `side`'s body goes on, after the headers if they have not gone.
+    pub(super) fn pass(&mut self, side: Side, peers: &mut dyn HttpPeers) {
+        match side {
+            Side::Request => self.forward_headers(peers),
+            Side::Response => self.respond_headers(peers),
+        }
+        let data = std::mem::take(side.body(self.stream()));
+        if data.is_empty() {
+            return;
+        }
+        match side {
+            Side::Request => peers.forward_body(&data),
+            Side::Response => peers.respond_body(&data),
+        }
     }
 
     /// After a request callback: answer the calls it made, then see whether the request goes on,
@@ -467,7 +580,6 @@ impl HttpStream {
         }
         self.response_headers = headers;
         self.response_body = reply.body.clone();
-        self.response_chunks.clear();
         self.response_trailers = HeaderMap::new();
         self.local_reply = Some(reply);
         true

@@ -19,6 +19,7 @@ mod headers;
 mod http;
 mod network;
 mod options;
+mod peers;
 mod plugin;
 mod state;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use headers::HeaderMap;
 pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub use network::{NetworkEvent, NetworkOutcome};
 pub use options::{Limits, VmOptions};
+pub(crate) use peers::{BodyPart, HttpPeers, ResponseHead};
 pub use plugin::{Plugin, SUPPORTED_ABIS, WASMTIME_VERSION};
 pub use state::{CallAnswer, CallRecord, CallResponse, LogLevel, LogRecord, Metric, MetricKind};
 pub use vm::Vm;

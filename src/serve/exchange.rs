@@ -1,20 +1,23 @@
-//! One HTTP request from a real client: hyper's request into the host's, through a worker, and the
-//! worker's answer back into hyper's response.
+//! One HTTP request from a real client: hyper's request head goes to a worker with its body still
+//! to come, and the response starts as soon as the plugin lets its headers go, its body streaming
+//! behind them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use super::live::{Client, ResponseStart, StreamedBody, body_channel, fields};
 use super::upstream::is_hop_by_hop;
-use super::worker::Answer;
+use super::worker::{HttpJob, Job};
 use super::{AccessRecord, Pool, ServeObserver};
 use crate::host::Request;
 
-type HyperResponse = hyper::Response<Full<Bytes>>;
+type HyperResponse = hyper::Response<UnsyncBoxBody<Bytes, std::io::Error>>;
 
 /// Serves one request; every failure becomes a response, never a dropped connection.
 pub(crate) async fn handle(
@@ -23,49 +26,44 @@ pub(crate) async fn handle(
     observer: Arc<dyn ServeObserver>,
 ) -> Result<HyperResponse, Infallible> {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.to_string());
-    let answer = match host_request(req).await {
-        Some((request, chunks)) => pool.http(request, chunks).await,
-        None => None,
+    let (parts, body) = req.into_parts();
+    let head = request_head(&parts);
+    let (method, path) = (head.method.clone(), head.path.clone());
+    let (start, started_response) = tokio::sync::oneshot::channel();
+    let (response, streamed) = body_channel();
+    let job = HttpJob {
+        head,
+        client: Client {
+            body,
+            start,
+            response,
+        },
+        started,
+        observer: observer.clone(),
     };
-    let answer = answer.unwrap_or_else(|| Answer {
-        status: 503,
-        headers: Vec::new(),
-        body: b"the server is shutting down\n".to_vec(),
-        failure: None,
-        stalled: None,
-    });
-    if let Some(err) = &answer.failure {
-        observer.plugin_failed(err);
+    if pool.send(Job::Http(Box::new(job)))
+        && let Ok(start) = started_response.await
+    {
+        return Ok(hyper_response(start, streamed));
     }
     observer.request(&AccessRecord {
         method,
         path,
-        status: answer.status,
+        status: 503,
         elapsed: started.elapsed(),
-        stalled: answer.stalled.clone(),
+        stalled: None,
     });
-    Ok(hyper_response(answer))
+    let body = Full::new(Bytes::from_static(b"the server is shutting down\n"))
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    Ok(response)
 }
 
-/// The client's request as the host takes it, with the sizes of the chunks its body came in;
-/// `None` when its body could not be read.
-async fn host_request(req: hyper::Request<Incoming>) -> Option<(Box<Request>, Vec<usize>)> {
-    let (parts, mut incoming) = req.into_parts();
-    let (mut body, mut chunks, mut trailers) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(frame) = incoming.frame().await {
-        let frame = frame.ok()?;
-        if let Some(data) = frame.data_ref() {
-            body.extend_from_slice(data);
-            chunks.push(data.len());
-        } else if let Some(fields) = frame.trailers_ref() {
-            trailers = pairs(fields.iter());
-        }
-    }
+/// The client's request head as the host takes it. Its content-length stays: the plugin reads it,
+/// and it goes upstream as the plugin leaves it, as Envoy forwards it.
+fn request_head(parts: &hyper::http::request::Parts) -> Request {
     let authority = parts
         .headers
         .get(hyper::header::HOST)
@@ -73,13 +71,11 @@ async fn host_request(req: hyper::Request<Incoming>) -> Option<(Box<Request>, Ve
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let headers = pairs(
-        parts
-            .headers
-            .iter()
-            .filter(|(name, _)| !is_hop_by_hop(name.as_str())),
-    );
-    let request = Request {
+    let headers = fields(&parts.headers)
+        .into_iter()
+        .filter(|(name, _)| !is_hop_by_hop(name))
+        .collect();
+    Request {
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -88,35 +84,19 @@ async fn host_request(req: hyper::Request<Incoming>) -> Option<(Box<Request>, Ve
         authority,
         scheme: "http".into(),
         headers,
-        body,
-        trailers,
-    };
-    Some((Box::new(request), chunks))
+        body: Vec::new(),
+        trailers: Vec::new(),
+    }
 }
 
-fn pairs<'a>(
-    headers: impl Iterator<
-        Item = (
-            &'a hyper::header::HeaderName,
-            &'a hyper::header::HeaderValue,
-        ),
-    >,
-) -> Vec<(String, String)> {
-    headers
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_string(), value)
-        })
-        .collect()
-}
-
-fn hyper_response(answer: Answer) -> HyperResponse {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
-    *response.status_mut() = hyper::StatusCode::from_u16(answer.status)
+fn hyper_response(start: ResponseStart, body: StreamedBody) -> HyperResponse {
+    let mut response = hyper::Response::new(body.boxed_unsync());
+    *response.status_mut() = hyper::StatusCode::from_u16(start.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    for (name, value) in answer.headers {
-        // hyper frames the body itself; a length the plugin left stale must not reach the client.
+    for (name, value) in start.headers {
+        // content-length goes as the plugin left it, as Envoy sends it: a stale one breaks the
+        // response here as it would there, and the access log says so.
         if is_hop_by_hop(&name) {
             continue;
         }

@@ -8,6 +8,7 @@
 
 mod error;
 mod exchange;
+mod live;
 mod network;
 mod upstream;
 mod worker;
@@ -22,10 +23,10 @@ use std::time::Duration;
 
 pub use error::ServeError;
 
-use crate::host::{HostError, Plugin, Request, Vm, VmOptions};
+use crate::host::{HostError, Plugin, Vm, VmOptions};
 use crate::scenario::RunOptions;
 use upstream::{Upstream, UpstreamTarget};
-use worker::{Answer, Job, Worker};
+use worker::{Io, Job, Worker};
 
 /// What `wasmctl serve` serves.
 #[derive(Debug, Clone)]
@@ -48,7 +49,8 @@ pub struct AccessRecord {
     pub path: String,
     pub status: u16,
     pub elapsed: Duration,
-    /// Why the plugin left the exchange unfinished, when it did.
+    /// Why the exchange did not end well, when it did not: the plugin left it unfinished, or let
+    /// through a body its content-length does not match.
     pub stalled: Option<String>,
 }
 
@@ -166,13 +168,23 @@ impl Server {
             runtime,
             ..
         } = self;
+        let count = workers.len();
+        let (exited, exits) = std::sync::mpsc::channel::<()>();
         for (i, (worker, jobs)) in workers.into_iter().enumerate() {
-            let upstream = Upstream::new(&target).map_err(ServeError::Runtime)?;
-            // Not joined: a worker may be inside a long-lived TCP connection at shutdown, and HTTP
-            // requests in flight have been drained by then.
+            let io = Io {
+                upstream: Upstream::new(&target).map_err(ServeError::Runtime)?,
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Runtime)?,
+            };
+            let exited = exited.clone();
             std::thread::Builder::new()
                 .name(format!("wasmctl-worker-{i}"))
-                .spawn(move || worker.run(jobs, upstream))
+                .spawn(move || {
+                    worker.run(jobs, io);
+                    let _ = exited.send(());
+                })
                 .map_err(ServeError::Runtime)?;
         }
         let served = runtime.block_on(async {
@@ -183,6 +195,17 @@ impl Server {
             }
         });
         pool.close();
+        // An HTTP worker finishes its exchange (and its access-log line) before the server is
+        // done. A network worker may be inside a long-lived connection: it is not waited for.
+        if !network {
+            let deadline = std::time::Instant::now() + DRAIN_TIME;
+            for _ in 0..count {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if exits.recv_timeout(left).is_err() {
+                    break;
+                }
+            }
+        }
         Ok(served.map_err(ServeError::Runtime)?)
     }
 }
@@ -238,6 +261,7 @@ impl Pool {
         }
     }
 
+    /// Hands `job` to the next worker; false once the workers have stopped.
     fn send(&self, job: Job) -> bool {
         let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
         if senders.is_empty() {
@@ -245,19 +269,6 @@ impl Pool {
         }
         let index = self.next.fetch_add(1, Ordering::Relaxed) % senders.len();
         senders[index].send(job).is_ok()
-    }
-
-    /// One request through a worker; `None` once the workers have stopped.
-    pub(crate) async fn http(&self, request: Box<Request>, chunks: Vec<usize>) -> Option<Answer> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if !self.send(Job::Http {
-            request,
-            chunks,
-            reply,
-        }) {
-            return None;
-        }
-        answer.await.ok()
     }
 
     /// Hands every worker a job made by `job`, waiting for each one's reply.

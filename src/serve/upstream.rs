@@ -7,13 +7,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::error::ServeError;
-use crate::host::{ForwardedRequest, Response};
+use crate::host::{ForwardedRequest, HeaderMap, Response, ResponseHead};
 
-/// How long the upstream may take to answer before the request gets a 504.
+/// How long the upstream may stay silent (connecting, or between two reads) before the request
+/// gets a 504; a response that keeps streaming is never cut short.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Headers that belong to one hop, never forwarded (RFC 9110 section 7.6.1), and the ones the
-/// HTTP client sets itself.
+/// Headers that belong to one hop (RFC 9110 section 7.6.1), and `host`, which the HTTP client
+/// sets from the upstream's URL: never forwarded.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -22,7 +23,6 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
     "te",
     "trailer",
-    "content-length",
     "host",
 ];
 
@@ -72,17 +72,13 @@ impl UpstreamTarget {
     }
 }
 
-/// One worker's way to the upstream; blocking, since the worker runs one exchange at a time.
+/// One worker's way to the upstream.
 pub(crate) enum Upstream {
     Echo,
-    Tcp {
-        addr: SocketAddr,
-        runtime: tokio::runtime::Runtime,
-    },
+    Tcp(SocketAddr),
     Http {
         base: reqwest::Url,
         client: reqwest::Client,
-        runtime: tokio::runtime::Runtime,
     },
 }
 
@@ -90,58 +86,28 @@ impl Upstream {
     pub fn new(target: &UpstreamTarget) -> std::io::Result<Upstream> {
         Ok(match target {
             UpstreamTarget::Echo => Upstream::Echo,
-            UpstreamTarget::Tcp(addr) => Upstream::Tcp {
-                addr: *addr,
-                runtime: worker_runtime()?,
-            },
+            UpstreamTarget::Tcp(addr) => Upstream::Tcp(*addr),
             UpstreamTarget::Http(base) => Upstream::Http {
                 base: base.clone(),
                 client: reqwest::Client::builder()
-                    .timeout(UPSTREAM_TIMEOUT)
+                    .connect_timeout(UPSTREAM_TIMEOUT)
+                    .read_timeout(UPSTREAM_TIMEOUT)
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(std::io::Error::other)?,
-                runtime: worker_runtime()?,
             },
         })
     }
-
-    /// The upstream's answer to `request`, with the sizes of the chunks its body came in; when
-    /// it cannot be reached, Envoy's 503.
-    pub fn exchange(&self, request: &ForwardedRequest) -> (Response, Vec<usize>) {
-        match self {
-            Upstream::Echo | Upstream::Tcp { .. } => {
-                let response = echo(request);
-                let chunks = vec![response.body.len()];
-                (response, chunks)
-            }
-            Upstream::Http {
-                base,
-                client,
-                runtime,
-            } => runtime
-                .block_on(forward(client, base, request))
-                .unwrap_or_else(|err| {
-                    let response = unreachable_upstream(&err);
-                    let chunks = vec![response.body.len()];
-                    (response, chunks)
-                }),
-        }
-    }
 }
 
-fn worker_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
-async fn forward(
+/// The request to a real upstream, its body still to come: `headers` as the plugin let them go
+/// (pseudo-headers give the method and path), the body read from `body` as it is sent.
+pub(crate) fn request(
     client: &reqwest::Client,
     base: &reqwest::Url,
-    request: &ForwardedRequest,
-) -> reqwest::Result<(Response, Vec<usize>)> {
-    let headers = &request.headers;
+    headers: &HeaderMap,
+    body: reqwest::Body,
+) -> reqwest::Request {
     let method = headers.get(":method").unwrap_or_else(|| "GET".into());
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let path = headers.get(":path").unwrap_or_else(|| "/".into());
@@ -152,33 +118,35 @@ async fn forward(
             builder = builder.header(name, value);
         }
     }
-    let mut answer = builder.body(request.body.clone()).send().await?;
-    let status = answer.status().as_u16();
-    let headers = answer
-        .headers()
-        .iter()
-        .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_string(), value)
-        })
-        .collect();
-    let (mut body, mut chunks) = (Vec::new(), Vec::new());
-    while let Some(chunk) = answer.chunk().await? {
-        body.extend_from_slice(&chunk);
-        chunks.push(chunk.len());
+    builder
+        .body(body)
+        .build()
+        .unwrap_or_else(|_| reqwest::Request::new(reqwest::Method::GET, base.clone()))
+}
+
+/// The response head of a real upstream, as the plugin sees it.
+pub(crate) fn response_head(response: &reqwest::Response, method: &str) -> ResponseHead {
+    let mut headers = HeaderMap::new();
+    headers.add(":status", &response.status().as_u16().to_string());
+    for (name, value) in response.headers() {
+        if !is_hop_by_hop(name.as_str()) {
+            headers.add(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+        }
     }
-    let response = Response {
-        status,
+    let status = response.status();
+    let bodiless = method.eq_ignore_ascii_case("HEAD")
+        || status.is_informational()
+        || status == reqwest::StatusCode::NO_CONTENT
+        || status == reqwest::StatusCode::NOT_MODIFIED
+        || response.content_length() == Some(0);
+    ResponseHead {
         headers,
-        body,
-        trailers: Vec::new(),
-    };
-    Ok((response, chunks))
+        has_body: !bodiless,
+    }
 }
 
 /// Envoy's answers when the upstream is down (503) or too slow (504).
-fn unreachable_upstream(err: &reqwest::Error) -> Response {
+pub(crate) fn unreachable_upstream(err: &reqwest::Error) -> Response {
     let (status, body) = if err.is_timeout() {
         (504, "upstream request timeout")
     } else {
@@ -206,7 +174,7 @@ struct Echoed {
     body: String,
 }
 
-fn echo(request: &ForwardedRequest) -> Response {
+pub(crate) fn echo(request: &ForwardedRequest) -> Response {
     let headers = &request.headers;
     let mut fields = serde_json::Map::new();
     for (name, _) in headers.iter().filter(|(n, _)| !n.starts_with(':')) {

@@ -6,21 +6,18 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use super::live::{Client, Live};
 use super::network::{Proxied, proxy};
 use super::upstream::Upstream;
-use crate::host::{ForwardedRequest, HostError, HttpOutcome, Plugin, Request, Vm, VmOptions};
+use super::{AccessRecord, ServeObserver};
+use crate::host::{HostError, Plugin, Request, Vm, VmOptions};
 
 /// How long a worker waits for work when the plugin asked for no ticks.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// What a worker is asked to do.
 pub(crate) enum Job {
-    Http {
-        request: Box<Request>,
-        /// The sizes of the chunks its body came in.
-        chunks: Vec<usize>,
-        reply: tokio::sync::oneshot::Sender<Answer>,
-    },
+    Http(Box<HttpJob>),
     /// Proxy one TCP connection through a network plugin.
     Connection {
         client: std::net::TcpStream,
@@ -33,17 +30,18 @@ pub(crate) enum Job {
     },
 }
 
-/// What the client gets for one request.
-pub(crate) struct Answer {
-    pub status: u16,
-    /// Without pseudo-headers.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The plugin failed on this request (the answer is then a 500, or the request passed
-    /// unfiltered with fail-open).
-    pub failure: Option<HostError>,
-    /// Why the plugin left the exchange unfinished, when it did.
-    pub stalled: Option<String>,
+/// One HTTP request from a client: its head, its body still to come, and where the response goes.
+pub(crate) struct HttpJob {
+    pub head: Request,
+    pub client: Client,
+    pub started: Instant,
+    pub observer: Arc<dyn ServeObserver>,
+}
+
+/// A worker's way to the upstream, and the runtime it waits on both sides with.
+pub(crate) struct Io {
+    pub upstream: Upstream,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 pub(crate) struct Worker {
@@ -56,7 +54,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Serves jobs until every sender is gone.
-    pub fn run(mut self, jobs: Receiver<Job>, upstream: Upstream) {
+    pub fn run(mut self, jobs: Receiver<Job>, io: Io) {
         let mut clock = Instant::now();
         loop {
             let wait = self.tick_period().unwrap_or(IDLE_WAIT);
@@ -67,15 +65,9 @@ impl Worker {
             };
             self.catch_up(&mut clock);
             match job {
-                Some(Job::Http {
-                    request,
-                    chunks,
-                    reply,
-                }) => {
-                    let _ = reply.send(self.http(&request, &chunks, &upstream));
-                }
+                Some(Job::Http(job)) => self.http(*job, &io),
                 Some(Job::Connection { client, reply }) => {
-                    let _ = reply.send(self.connection(client, &upstream));
+                    let _ = reply.send(self.connection(client, &io));
                 }
                 Some(Job::Swap { plugin, reply }) => {
                     let _ = reply.send(self.swap(plugin));
@@ -129,73 +121,61 @@ impl Worker {
         result
     }
 
-    fn connection(&mut self, client: std::net::TcpStream, upstream: &Upstream) -> Proxied {
+    fn connection(&mut self, client: std::net::TcpStream, io: &Io) -> Proxied {
         let mut proxied = Proxied::default();
-        let Upstream::Tcp { addr, runtime } = upstream else {
+        let Upstream::Tcp(addr) = io.upstream else {
             return proxied;
         };
-        let result = self.with_vm(|vm| runtime.block_on(proxy(vm, client, *addr, &mut proxied)));
+        let result = self.with_vm(|vm| io.runtime.block_on(proxy(vm, client, addr, &mut proxied)));
         proxied.failure = result.err();
         proxied
     }
 
-    fn http(&mut self, request: &Request, chunks: &[usize], upstream: &Upstream) -> Answer {
-        let result =
-            self.with_vm(|vm| vm.http_through(request, chunks, &mut |fwd| upstream.exchange(fwd)));
-        match result {
-            Ok(outcome) => answer_of(outcome),
-            Err(err) if self.fail_open => {
-                let forwarded = ForwardedRequest {
-                    headers: request.header_map("fail-open"),
-                    body: request.body.clone(),
-                    trailers: request.trailers.iter().map(|(n, v)| (n, v)).collect(),
-                };
-                let (response, _) = upstream.exchange(&forwarded);
-                Answer {
-                    status: response.status,
-                    headers: response.headers,
-                    body: response.body,
-                    failure: Some(err),
-                    stalled: None,
-                }
-            }
-            Err(err) => Answer {
-                status: 500,
-                headers: vec![("content-type".into(), "text/plain".into())],
-                body: format!("the plugin failed: {err}\n").into_bytes(),
-                failure: Some(err),
-                stalled: None,
-            },
-        }
-    }
-}
-
-fn answer_of(outcome: HttpOutcome) -> Answer {
-    match outcome.response {
-        Some(response) => Answer {
-            status: response.status,
-            headers: response
-                .headers
-                .iter()
-                .filter(|(n, _)| !n.starts_with(':'))
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: response.body,
-            failure: None,
-            stalled: outcome.stalled,
-        },
-        // Envoy would hold the request until its timeout; a development server says why at once.
-        None => {
-            let why = outcome
-                .stalled
-                .unwrap_or_else(|| "the stream stalled".into());
-            Answer {
-                status: 500,
-                headers: vec![("content-type".into(), "text/plain".into())],
-                body: format!("{why}\n").into_bytes(),
-                failure: None,
-                stalled: Some(why),
+    /// One request through the plugin, streamed both ways. When the plugin fails or stalls
+    /// before the client got anything, it gets a 500 saying why (or, with fail-open after a
+    /// failure, the upstream's unfiltered answer); after that, its response is broken off.
+    fn http(&mut self, job: HttpJob, io: &Io) {
+        let HttpJob {
+            head,
+            client,
+            started,
+            observer,
+        } = job;
+        let mut live = Live::new(
+            &io.runtime,
+            &io.upstream,
+            &head.method,
+            client,
+            self.fail_open,
+        );
+        let has_body = live.has_body();
+        let result = self.with_vm(|vm| vm.http_exchange(&head, has_body, &mut live));
+        let (stalled, failure) = match result {
+            Ok(ended) => (ended.stalled, None),
+            Err(err) => (None, Some(err)),
+        };
+        if live.status.is_none() {
+            match (&failure, &stalled) {
+                (Some(_), _) if self.fail_open => live.pass_unfiltered(&head),
+                (Some(err), _) => live.reply(500, &format!("the plugin failed: {err}\n")),
+                // Envoy would hold the request until its timeout; a development server says why
+                // at once.
+                (None, Some(why)) => live.reply(500, &format!("{why}\n")),
+                (None, None) => live.reply(500, "the exchange ended without a response\n"),
             }
         }
+        let status = live.status.unwrap_or(500);
+        let stalled = stalled.or_else(|| live.framing_problem());
+        drop(live);
+        if let Some(err) = &failure {
+            observer.plugin_failed(err);
+        }
+        observer.request(&AccessRecord {
+            method: head.method,
+            path: head.path,
+            status,
+            elapsed: started.elapsed(),
+            stalled,
+        });
     }
 }

@@ -2,6 +2,7 @@
 //! attributes Envoy exposes, with the same encodings (strings as bytes, integers as 8-byte
 //! little-endian), plus overrides given with `--property` or set by the plugin.
 
+use super::super::headers::HeaderMap;
 use super::super::http::HttpStream;
 use super::super::state::{HostState, Stream};
 use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
@@ -80,9 +81,9 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
         "request.protocol" => text("HTTP/1.1"),
         "request.useragent" => text(&request("user-agent")?),
         "request.referer" => text(&request("referer")?),
-        "request.size" => int(s.request_body.len() as i64),
+        "request.size" => int(body_size(&s.request_headers, s.request_received)),
         "response.code" => int(s.response_headers.get(":status")?.parse().ok()?),
-        "response.size" => int(s.response_body.len() as i64),
+        "response.size" => int(body_size(&s.response_headers, s.response_received)),
         _ => {
             // request.headers.NAME and response.headers.NAME, as Envoy resolves them.
             if let Some(name) = path.strip_prefix("request.headers.") {
@@ -94,6 +95,14 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
             }
         }
     }
+}
+
+/// A body's size as Envoy gives it: its content-length when announced, else the bytes received.
+fn body_size(headers: &HeaderMap, received: usize) -> i64 {
+    headers
+        .get("content-length")
+        .and_then(|length| length.parse().ok())
+        .unwrap_or(received as i64)
 }
 
 /// Turns the proxy-wasm path encoding (segments separated by NUL) into a dotted path.

@@ -1,0 +1,425 @@
+//! One HTTP exchange between a real client and the upstream, as the host's [`HttpPeers`]: the
+//! client's body is read frame by frame as the plugin asks for it, the request leaves for the
+//! upstream (a real one through reqwest, or the echo) the moment the plugin lets it on, and the
+//! response streams back to the client as the plugin lets each part through.
+//!
+//! The worker runs the plugin between blocking calls on its own runtime; the upstream request is a
+//! task on that runtime, so it moves on whenever the worker waits for either side.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::channel::{Channel, Sender};
+use hyper::body::Incoming;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+use super::upstream::{self, Upstream, echo, response_head, unreachable_upstream};
+use crate::host::{
+    BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead,
+};
+
+/// A body streamed to its reader through a small channel.
+pub(crate) type StreamedBody = Channel<Bytes, std::io::Error>;
+type BodySender = Sender<Bytes, std::io::Error>;
+
+/// How many chunks a streamed body holds before its writer waits for its reader.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// A body channel: the writer's end and the reader's.
+pub(crate) fn body_channel() -> (BodySender, StreamedBody) {
+    Channel::new(CHANNEL_CHUNKS)
+}
+
+/// The status and headers the client gets, handed to its connection when the plugin lets them go.
+pub(crate) struct ResponseStart {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The client's side of one exchange, as its connection hands it to a worker.
+pub(crate) struct Client {
+    pub body: Incoming,
+    pub start: oneshot::Sender<ResponseStart>,
+    pub response: BodySender,
+}
+
+/// One exchange in progress.
+pub(crate) struct Live<'a> {
+    runtime: &'a Runtime,
+    upstream: &'a Upstream,
+    /// The request's method: the response to a HEAD has no body.
+    method: String,
+    incoming: Incoming,
+    /// What the client has sent so far, kept (with fail-open) to pass it on unfiltered.
+    kept: Option<Vec<u8>>,
+    start: Option<oneshot::Sender<ResponseStart>>,
+    response: Option<BodySender>,
+    /// The status the client got, once its headers went.
+    pub status: Option<u16>,
+    /// The response's content-length, and the body bytes that went to the client.
+    declared: Option<u64>,
+    sent: u64,
+    ended: bool,
+    outgoing: Option<Outgoing>,
+    arriving: Arriving,
+}
+
+/// The request on its way upstream.
+enum Outgoing {
+    Echo(ForwardedRequest),
+    Http {
+        body: BodySender,
+        sent: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    },
+}
+
+/// The upstream's response body, as it arrives.
+enum Arriving {
+    Nothing,
+    Held(Vec<u8>),
+    Http {
+        response: reqwest::Response,
+        /// What its content-length says is still to come.
+        left: Option<u64>,
+    },
+}
+
+impl<'a> Live<'a> {
+    pub fn new(
+        runtime: &'a Runtime,
+        upstream: &'a Upstream,
+        method: &str,
+        client: Client,
+        keep: bool,
+    ) -> Live<'a> {
+        Live {
+            runtime,
+            upstream,
+            method: method.to_string(),
+            incoming: client.body,
+            kept: keep.then(Vec::new),
+            start: Some(client.start),
+            response: Some(client.response),
+            status: None,
+            declared: None,
+            sent: 0,
+            ended: false,
+            outgoing: None,
+            arriving: Arriving::Nothing,
+        }
+    }
+
+    /// Whether the client's request has a body (or trailers) to come.
+    pub fn has_body(&self) -> bool {
+        !hyper::body::Body::is_end_stream(&self.incoming)
+    }
+
+    /// Answers the client with `status` and a plain-text `text`, if nothing went to it yet.
+    pub fn reply(&mut self, status: u16, text: &str) {
+        let response = Response {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: text.as_bytes().to_vec(),
+            trailers: Vec::new(),
+        };
+        self.respond_whole(&response.header_map(), &response.body);
+    }
+
+    /// Passes the request on as if there were no plugin, the upstream's response back likewise:
+    /// fail-open after the plugin failed, before anything went to the client.
+    pub fn pass_unfiltered(&mut self, head: &Request) {
+        self.abandon_upstream();
+        self.forward_headers(&head.header_map("fail-open"));
+        if let Some(kept) = self.kept.take() {
+            self.forward_body(&kept);
+        }
+        let trailers = match self.has_body() {
+            true => self.read_to_end(|peers, data| peers.forward_body(data), Self::request_body),
+            false => Vec::new(),
+        };
+        let head = self.forward_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+        self.respond_headers(&head.headers);
+        let trailers = match head.has_body {
+            true => self.read_to_end(|peers, data| peers.respond_body(data), Self::response_body),
+            false => Vec::new(),
+        };
+        self.respond_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+    }
+
+    /// Reads a body with `next` to its end, handing each chunk to `pass`; returns its trailers.
+    fn read_to_end(
+        &mut self,
+        pass: fn(&mut Self, &[u8]),
+        next: fn(&mut Self) -> BodyPart,
+    ) -> Vec<(String, String)> {
+        loop {
+            match next(self) {
+                BodyPart::Data {
+                    data,
+                    end_of_stream,
+                } => {
+                    pass(self, &data);
+                    if end_of_stream {
+                        return Vec::new();
+                    }
+                }
+                BodyPart::End { trailers } => return trailers,
+            }
+        }
+    }
+
+    /// What was wrong with a response that ended: a content-length its body did not match, which
+    /// breaks the response in Envoy as here (a plugin that changes a body must fix the length, or
+    /// remove it in on_response_headers).
+    pub fn framing_problem(&self) -> Option<String> {
+        let bodiless =
+            self.method.eq_ignore_ascii_case("HEAD") || matches!(self.status, Some(204 | 304));
+        let declared = self.declared.filter(|_| self.ended && !bodiless)?;
+        (declared != self.sent).then(|| {
+            format!(
+                "content-length says {declared} bytes but the plugin let {} through",
+                self.sent
+            )
+        })
+    }
+
+    fn respond_whole(&mut self, headers: &HeaderMap, body: &[u8]) {
+        self.respond_headers(headers);
+        self.respond_body(body);
+        self.respond_end(&HeaderMap::new());
+    }
+
+    /// A response held in memory (the echo's, or the proxy's own) becomes the upstream's.
+    fn held(&mut self, response: Response) -> ResponseHead {
+        let head = ResponseHead {
+            headers: response.header_map(),
+            has_body: !response.body.is_empty(),
+        };
+        self.arriving = Arriving::Held(response.body);
+        head
+    }
+
+    /// Stops a request the plugin will not finish: the upstream sees it broken off, never
+    /// complete.
+    fn abandon_upstream(&mut self) {
+        if let Some(Outgoing::Http { body, sent }) = self.outgoing.take() {
+            body.abort(std::io::Error::other("the request was not finished"));
+            sent.abort();
+        }
+        self.arriving = Arriving::Nothing;
+    }
+}
+
+impl HttpPeers for Live<'_> {
+    fn request_body(&mut self) -> BodyPart {
+        loop {
+            let frame = match self.runtime.block_on(self.incoming.frame()) {
+                Some(Ok(frame)) => frame,
+                // A client that breaks off mid-body ends it here.
+                Some(Err(_)) | None => {
+                    return BodyPart::End {
+                        trailers: Vec::new(),
+                    };
+                }
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    let end_of_stream = hyper::body::Body::is_end_stream(&self.incoming);
+                    if data.is_empty() && !end_of_stream {
+                        continue;
+                    }
+                    if let Some(kept) = &mut self.kept {
+                        kept.extend_from_slice(&data);
+                    }
+                    return BodyPart::Data {
+                        data: data.to_vec(),
+                        end_of_stream,
+                    };
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        return BodyPart::End {
+                            trailers: fields(&trailers),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn forward_headers(&mut self, headers: &HeaderMap) {
+        self.outgoing = Some(match self.upstream {
+            Upstream::Http { base, client } => {
+                let (body, channel) = body_channel();
+                let request =
+                    upstream::request(client, base, headers, reqwest::Body::wrap(channel));
+                let client = client.clone();
+                let sent = self
+                    .runtime
+                    .spawn(async move { client.execute(request).await });
+                Outgoing::Http { body, sent }
+            }
+            Upstream::Echo | Upstream::Tcp(_) => Outgoing::Echo(ForwardedRequest {
+                headers: headers.clone(),
+                body: Vec::new(),
+                trailers: HeaderMap::new(),
+            }),
+        });
+    }
+
+    fn forward_body(&mut self, data: &[u8]) {
+        match &mut self.outgoing {
+            Some(Outgoing::Echo(request)) => request.body.extend_from_slice(data),
+            Some(Outgoing::Http { body, .. }) => {
+                // An upstream that stopped reading answers (or fails) in forward_end.
+                let _ = self
+                    .runtime
+                    .block_on(body.send_data(Bytes::copy_from_slice(data)));
+            }
+            None => {}
+        }
+    }
+
+    fn forward_end(&mut self, trailers: &HeaderMap) -> ResponseHead {
+        match self.outgoing.take() {
+            Some(Outgoing::Echo(mut request)) => {
+                request.trailers = trailers.clone();
+                self.held(echo(&request))
+            }
+            Some(Outgoing::Http { mut body, sent }) => {
+                if !trailers.is_empty() {
+                    let _ = self
+                        .runtime
+                        .block_on(body.send_trailers(header_map(trailers)));
+                }
+                drop(body);
+                match self.runtime.block_on(sent) {
+                    Ok(Ok(response)) => {
+                        let head = response_head(&response, &self.method);
+                        let left = response.content_length();
+                        self.arriving = Arriving::Http { response, left };
+                        head
+                    }
+                    Ok(Err(err)) => self.held(unreachable_upstream(&err)),
+                    Err(_) => self.held(Response {
+                        status: 503,
+                        ..Response::default()
+                    }),
+                }
+            }
+            None => self.held(Response {
+                status: 503,
+                ..Response::default()
+            }),
+        }
+    }
+
+    fn response_body(&mut self) -> BodyPart {
+        let runtime = self.runtime;
+        match &mut self.arriving {
+            Arriving::Held(data) => BodyPart::Data {
+                data: std::mem::take(data),
+                end_of_stream: true,
+            },
+            Arriving::Http { response, left } => match runtime.block_on(response.chunk()) {
+                Ok(Some(chunk)) => {
+                    if let Some(left) = left {
+                        *left = left.saturating_sub(chunk.len() as u64);
+                    }
+                    BodyPart::Data {
+                        data: chunk.to_vec(),
+                        end_of_stream: *left == Some(0),
+                    }
+                }
+                // An upstream that breaks off mid-body ends it here.
+                Ok(None) | Err(_) => BodyPart::End {
+                    trailers: Vec::new(),
+                },
+            },
+            Arriving::Nothing => BodyPart::End {
+                trailers: Vec::new(),
+            },
+        }
+    }
+
+    fn respond_headers(&mut self, headers: &HeaderMap) {
+        let status = headers
+            .get(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(500);
+        self.declared = headers.get("content-length").and_then(|l| l.parse().ok());
+        let headers = headers
+            .iter()
+            .filter(|(name, _)| !name.starts_with(':'))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        self.status = Some(status);
+        if let Some(start) = self.start.take() {
+            let _ = start.send(ResponseStart { status, headers });
+        }
+    }
+
+    fn respond_body(&mut self, data: &[u8]) {
+        self.sent += data.len() as u64;
+        if let Some(response) = &mut self.response
+            && self
+                .runtime
+                .block_on(response.send_data(Bytes::copy_from_slice(data)))
+                .is_err()
+        {
+            // The client went away; the exchange still runs through the plugin to its end.
+            self.response = None;
+        }
+    }
+
+    fn respond_end(&mut self, trailers: &HeaderMap) {
+        self.ended = true;
+        if let Some(mut response) = self.response.take()
+            && !trailers.is_empty()
+        {
+            let _ = self
+                .runtime
+                .block_on(response.send_trailers(header_map(trailers)));
+        }
+    }
+}
+
+impl Drop for Live<'_> {
+    /// An exchange the plugin left unfinished is broken off on both sides, so neither the
+    /// upstream nor the client takes a cut-short message for a complete one.
+    fn drop(&mut self) {
+        self.abandon_upstream();
+        if self.start.is_none()
+            && let Some(response) = self.response.take()
+        {
+            response.abort(std::io::Error::other(
+                "the plugin left the response unfinished",
+            ));
+        }
+    }
+}
+
+/// Header fields as the host takes them.
+pub(crate) fn fields(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect()
+}
+
+/// The host's header map as hyper's, leaving out what HTTP cannot carry.
+fn header_map(headers: &HeaderMap) -> hyper::HeaderMap {
+    let mut map = hyper::HeaderMap::new();
+    for (name, value) in headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
