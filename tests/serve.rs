@@ -518,3 +518,59 @@ fn a_request_body_streams_to_the_upstream_as_the_client_sends_it() {
     assert!(response.ends_with("\r\n\r\nok"), "{response}");
     server.stop();
 }
+
+#[test]
+fn http_calls_reach_the_cluster_named_for_them() {
+    // The plugin asks its `authz` cluster (GET /check) before letting each request through: a
+    // 2xx lets it through, anything else gets a 403.
+    let dir = support::with_callout_module();
+    let site = tempdir();
+    let authz = PythonUpstream::start(site.path());
+    let cluster = format!("authz={}", authz.url());
+    let args = [
+        "callout.wasm",
+        "--config",
+        "/dev/null",
+        "--cluster",
+        &cluster,
+    ];
+    let server = serve(dir.path(), &args);
+    assert_eq!(
+        get(&server.url("/a")).status,
+        403,
+        "/check is not there yet"
+    );
+    std::fs::write(site.path().join("check"), "allowed").unwrap();
+    let allowed = get(&server.url("/b"));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert!(
+        allowed.body.contains("\"/b\""),
+        "the echo got it: {}",
+        allowed.body
+    );
+    server.stop();
+
+    // With no cluster of that name the call is refused, as Envoy refuses it, and this plugin,
+    // which ignores the refusal, leaves the request paused.
+    let server = serve(dir.path(), &["callout.wasm", "--config", "/dev/null"]);
+    let refused = get(&server.url("/c"));
+    assert_eq!(refused.status, 500);
+    assert!(refused.body.contains("paused"), "{}", refused.body);
+    server.stop();
+}
+
+#[test]
+fn a_cluster_that_is_not_an_http_url_is_refused_before_listening() {
+    let dir = support::with_callout_module();
+    let args = ["serve", "callout.wasm", "--cluster", "authz=ftp://files"];
+    let r = run_err(wasmctl(dir.path()).args(args));
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr
+            .contains("error: invalid --cluster `authz=ftp://files`: the URL must be http://"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint: name the cluster"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Listening"), "{}", r.stderr);
+}

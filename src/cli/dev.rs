@@ -9,11 +9,13 @@ use std::time::Duration;
 use clap::Args;
 use wasmctl::dev::{self, DevEvent, DevObserver, DevOptions};
 use wasmctl::error::Hint;
+use wasmctl::key_value::KeyValue;
 use wasmctl::scenario::{RunOptions, TestSummary};
 use wasmctl::serve::ServeOptions;
 
 use super::ProjectArgs;
 use super::build::cargo_output;
+use super::key_value::KeyValueParser;
 use super::serve::{AccessLog, print_logs};
 use crate::cli::output::Printer;
 
@@ -32,6 +34,9 @@ pub struct DevArgs {
     /// Where served requests go after the plugin [default: an echo of the request]
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// A cluster the served plugin's http_calls reach, repeatable
+    #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
+    clusters: Vec<KeyValue>,
     /// Run wasm-opt on every build, as `wasmctl build` does (slower)
     #[arg(long)]
     opt: bool,
@@ -53,6 +58,7 @@ pub fn run(args: DevArgs, printer: &Printer) -> anyhow::Result<()> {
         upstream: args.upstream.clone(),
         fail_open: false,
         workers: 1,
+        clusters: args.clusters.clone(),
     });
     let mut build = cargo_output(printer);
     build.project = project;

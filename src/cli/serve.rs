@@ -19,7 +19,7 @@ use crate::cli::output::Printer;
 /// Serve the plugin on a real port in the built-in host, for curl, a browser or a load generator
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379"
+    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379\n  wasmctl serve --cluster authz=http://127.0.0.1:9000"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Worker threads, each with its own plugin instance
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,
+    /// A cluster the plugin's http_calls reach, repeatable: the call is made for real; a call to a
+    /// cluster no --cluster names is refused, as Envoy refuses an unknown cluster
+    #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
+    pub clusters: Vec<KeyValue>,
 }
 
 /// The plugin and its configuration, as `run` takes them.
@@ -96,6 +100,7 @@ impl ServeArgs {
             upstream: self.upstream.clone(),
             fail_open: self.fail_open,
             workers: self.workers,
+            clusters: self.clusters.clone(),
         }
     }
 }

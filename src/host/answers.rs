@@ -1,8 +1,9 @@
-//! Delivering what the plugin waits for between callbacks: the scripted answers to its http_call
-//! and grpc_call requests, and the items put on its shared queues.
+//! Delivering what the plugin waits for between callbacks: the answers to its http_call and
+//! grpc_call requests (scripted, or made for real by a [`super::Caller`]), and the items put on
+//! its shared queues.
 
 use super::error::HostError;
-use super::state::PendingCall;
+use super::state::{CallRequest, PendingCall};
 use super::vm::{ROOT_CONTEXT, Vm};
 
 /// A plugin that calls out from every answer would loop forever; Envoy would too, but slowly.
@@ -44,10 +45,17 @@ impl Vm {
 
     /// Hands `call` its answer through the plugin's response callbacks, in `context`.
     fn answer(&mut self, context: u32, call: PendingCall) -> Result<(), HostError> {
-        let Some(response) = call.response else {
+        let caller = self.store.data().options.caller.clone();
+        let made = || caller.map(|caller| caller.call(&call.request));
+        let Some(response) = call.response.or_else(made) else {
+            let CallRequest {
+                upstream,
+                method,
+                path,
+                ..
+            } = &call.request;
             let message = format!(
-                "no response scripted for the call to upstream `{}` ({} {})",
-                call.upstream, call.method, call.path
+                "no response scripted for the call to upstream `{upstream}` ({method} {path})"
             );
             let logs = self.store.data().logs.clone();
             return Err(HostError::Trap {
@@ -64,7 +72,7 @@ impl Vm {
         let state = self.store.data_mut();
         state.active_context = context as u32;
         state.call_response = Some(response);
-        if call.grpc {
+        if call.request.grpc {
             if let Some(f) = self.exports.on_grpc_receive.clone() {
                 self.call("proxy_on_grpc_receive", |store| {
                     f.call(store, (context, token, body_size))

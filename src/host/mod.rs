@@ -34,5 +34,8 @@ pub use network::{NetworkEvent, NetworkOutcome};
 pub use options::{Limits, VmOptions};
 pub(crate) use peers::{BodyPart, HttpPeers, ResponseHead};
 pub use plugin::{Plugin, SUPPORTED_ABIS, WASMTIME_VERSION};
-pub use state::{CallAnswer, CallRecord, CallResponse, LogLevel, LogRecord, Metric, MetricKind};
+pub use state::{
+    CallAnswer, CallRecord, CallRequest, CallResponse, Caller, LogLevel, LogRecord, Metric,
+    MetricKind,
+};
 pub use vm::Vm;

@@ -1,9 +1,10 @@
 //! What a VM is started with: what Istio's WasmPlugin and Envoy's bootstrap would give it, and the
 //! limits that keep a broken plugin from hanging or exhausting the machine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::state::CallAnswer;
+use super::state::{CallAnswer, Caller};
 
 /// How long one callback may run before it is stopped, and how much memory the instance may use.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,9 @@ pub struct VmOptions {
     pub vm_id: String,
     /// Answers to http_call and grpc_call, taken in order.
     pub call_answers: Vec<CallAnswer>,
+    /// Makes the calls no answer is scripted for (`wasmctl serve`); without one such a call ends
+    /// the callback, naming it.
+    pub caller: Option<Arc<dyn Caller>>,
     pub limits: Limits,
 }
 
@@ -51,6 +55,7 @@ impl Default for VmOptions {
             root_id: String::new(),
             vm_id: String::new(),
             call_answers: Vec::new(),
+            caller: None,
             limits: Limits::default(),
         }
     }

@@ -126,12 +126,34 @@ pub struct CallRecord {
 /// A call waiting for its answer to be delivered.
 pub(crate) struct PendingCall {
     pub token: u32,
+    pub request: CallRequest,
+    pub callback: &'static str,
+    /// The scripted answer; `None` when a [`Caller`] makes the call once the callback returns.
+    pub response: Option<CallResponse>,
+}
+
+/// An http_call (or grpc_call) as the plugin asked for it.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// The cluster it goes to.
     pub upstream: String,
+    /// With `:method`, `:path` and `:authority`.
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
     pub method: String,
     pub path: String,
-    pub callback: &'static str,
     pub grpc: bool,
-    pub response: Option<CallResponse>,
+    pub timeout: std::time::Duration,
+}
+
+/// Makes the plugin's calls for real (`wasmctl serve`) rather than answering them from a script:
+/// each once the callback that made it has returned, as Envoy does.
+pub trait Caller: Send + Sync + std::fmt::Debug {
+    /// Whether a call to `upstream` can be made; a call to a cluster it does not know is refused
+    /// at once, as Envoy refuses one to an unknown cluster.
+    fn knows(&self, upstream: &str, grpc: bool) -> bool;
+    /// The answer; a call that fails gets the empty answer Envoy delivers for a failed call.
+    fn call(&self, request: &CallRequest) -> CallResponse;
 }
 
 /// Which configuration `proxy_get_configuration` (ABI 0.1.0) and the configuration buffers return.

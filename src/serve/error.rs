@@ -15,6 +15,8 @@ pub enum ServeError {
     },
     #[error("invalid --upstream `{given}`: {why}")]
     Upstream { given: String, why: String },
+    #[error("invalid --cluster `{given}`: {why}")]
+    Cluster { given: String, why: String },
     #[error("the server's runtime failed")]
     Runtime(#[source] std::io::Error),
     /// The plugin failed to start: it trapped or rejected its configuration.
@@ -44,6 +46,10 @@ impl Hint for ServeError {
             }
             ServeError::Upstream { .. } => vec![
                 "an HTTP plugin's upstream is a URL (http://127.0.0.1:8080), a network plugin's HOST:PORT"
+                    .into(),
+            ],
+            ServeError::Cluster { .. } => vec![
+                "name the cluster as the plugin's http_call does: --cluster authz=http://127.0.0.1:9000"
                     .into(),
             ],
             ServeError::Start(err) | ServeError::Swap(err) => err.hints(),

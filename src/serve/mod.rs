@@ -6,6 +6,7 @@
 //! as long as the server, ticks come on the real clock, and a request that makes the plugin trap
 //! gets a 500 (or passes unfiltered with fail-open) while the next one runs in a fresh VM.
 
+mod cluster;
 mod error;
 mod exchange;
 mod live;
@@ -24,7 +25,9 @@ use std::time::Duration;
 pub use error::ServeError;
 
 use crate::host::{HostError, Plugin, Vm, VmOptions};
+use crate::key_value::KeyValue;
 use crate::scenario::RunOptions;
+use cluster::Clusters;
 use upstream::{Upstream, UpstreamTarget};
 use worker::{Io, Job, Worker};
 
@@ -40,6 +43,8 @@ pub struct ServeOptions {
     pub fail_open: bool,
     /// Worker threads, each with its own VM.
     pub workers: usize,
+    /// The clusters the plugin's http_calls go to: NAME=URL.
+    pub clusters: Vec<KeyValue>,
 }
 
 /// One line of the access log.
@@ -90,7 +95,8 @@ impl Server {
     /// Finds and compiles the plugin, starts it in every worker (a trap or a rejected
     /// configuration refuses to start), and binds the listener.
     pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
-        let setup = crate::scenario::resolve(&options.plugin)?;
+        let mut setup = crate::scenario::resolve(&options.plugin)?;
+        setup.options.caller = Some(Arc::new(Clusters::new(&options.clusters)?));
         let target = match setup.network {
             true => UpstreamTarget::parse_tcp(options.upstream.as_deref())?,
             false => UpstreamTarget::parse(options.upstream.as_deref())?,

@@ -2,24 +2,16 @@
 //! callback returns, and foreign functions (none are registered).
 
 use super::super::headers::HeaderMap;
-use super::super::state::{CallRecord, HostState, PendingCall};
+use std::time::Duration;
+
+use super::super::state::{CallRecord, CallRequest, HostState, PendingCall};
 use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK};
 use super::{fault, hostcalls, memory_and_state, return_bytes};
-
-/// A call the plugin asked for, before it is queued.
-struct OutgoingCall {
-    upstream: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    grpc: bool,
-    method: String,
-    path: String,
-}
 
 hostcalls! { "env":
     fn proxy_http_call(
         c, upstream_ptr, upstream_len, headers_ptr, headers_len, body_ptr, body_len,
-        trailers_ptr, trailers_len, _timeout, ret_token,
+        trailers_ptr, trailers_len, timeout, ret_token,
     ) {
         let call = "proxy_http_call";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
@@ -30,22 +22,25 @@ hostcalls! { "env":
         if [":method", ":path", ":authority"].iter().any(|h| !headers.contains(h)) {
             return Ok(BAD_ARGUMENT);
         }
-        let outgoing = OutgoingCall {
+        let request = CallRequest {
             method: headers.get(":method").unwrap_or_default(),
             path: headers.get(":path").unwrap_or_default(),
             upstream,
             headers,
             body,
             grpc: false,
+            timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
-        let token = queue_call(state, call, outgoing)?;
+        let Some(token) = queue_call(state, call, request)? else {
+            return Ok(BAD_ARGUMENT);
+        };
         memory.write_u32(ret_token, token)?;
         Ok(OK)
     }
 
     fn proxy_grpc_call(
         c, upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len,
-        metadata_ptr, metadata_len, message_ptr, message_len, _timeout, ret_token,
+        metadata_ptr, metadata_len, message_ptr, message_len, timeout, ret_token,
     ) {
         let call = "proxy_grpc_call";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
@@ -53,15 +48,18 @@ hostcalls! { "env":
         let service = memory.text(service_ptr, service_len)?;
         let method = memory.text(method_ptr, method_len)?;
         let metadata = memory.bytes(metadata_ptr, metadata_len)?;
-        let outgoing = OutgoingCall {
+        let request = CallRequest {
             upstream,
             headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
             body: memory.bytes(message_ptr, message_len)?.to_vec(),
             grpc: true,
             method: "POST".into(),
             path: format!("/{service}/{method}"),
+            timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
-        let token = queue_call(state, call, outgoing)?;
+        let Some(token) = queue_call(state, call, request)? else {
+            return Ok(BAD_ARGUMENT);
+        };
         memory.write_u32(ret_token, token)?;
         Ok(OK)
     }
@@ -87,42 +85,47 @@ hostcalls! { "env":
     }
 }
 
-/// Records the call, takes its scripted answer, and queues the answer for delivery once the
-/// callback returns; the call's token. A call without an answer ends the callback, naming it.
-fn queue_call(state: &mut HostState, call: &str, outgoing: OutgoingCall) -> HostResult<u32> {
-    let OutgoingCall {
-        upstream,
-        headers,
-        body,
-        grpc,
-        method,
-        path,
-    } = outgoing;
-    let Some(response) = state.take_scripted(&upstream) else {
-        return Err(fault(
-            call,
-            format!(
-                "no response scripted for the call to upstream `{upstream}` ({method} {path}); \
-                 script one (scenario `http_calls`, or `wasmctl run --call-response`)"
-            ),
-        ));
-    };
+/// Records the call and queues it for delivery once the callback returns, with its scripted
+/// answer, or for the [`Caller`] to make; the call's token. A call the caller cannot make is
+/// refused (`None`); one with neither an answer nor a caller ends the callback, naming it.
+fn queue_call(state: &mut HostState, call: &str, request: CallRequest) -> HostResult<Option<u32>> {
+    let response = state.take_scripted(&request.upstream);
+    let caller = state.options.caller.as_ref();
+    if response.is_none() {
+        match caller {
+            Some(caller) if !caller.knows(&request.upstream, request.grpc) => return Ok(None),
+            Some(_) => {}
+            None => {
+                let CallRequest {
+                    upstream,
+                    method,
+                    path,
+                    ..
+                } = &request;
+                return Err(fault(
+                    call,
+                    format!(
+                        "no response scripted for the call to upstream `{upstream}` ({method} \
+                         {path}); script one (scenario `http_calls`, or `wasmctl run \
+                         --call-response`)"
+                    ),
+                ));
+            }
+        }
+    }
     let token = state.next_token;
     state.next_token = state.next_token.wrapping_add(1).max(1);
     state.call_log.push(CallRecord {
-        upstream: upstream.clone(),
-        headers,
-        body,
-        grpc,
+        upstream: request.upstream.clone(),
+        headers: request.headers.clone(),
+        body: request.body.clone(),
+        grpc: request.grpc,
     });
     state.pending_calls.push_back(PendingCall {
         token,
-        upstream,
-        method,
-        path,
+        request,
         callback: state.callback,
-        grpc,
-        response: Some(response),
+        response,
     });
-    Ok(token)
+    Ok(Some(token))
 }
