@@ -230,6 +230,7 @@ pub(super) fn listener_name(index: usize) -> String {
 }
 
 /// The bootstrap: every listener on port 0 (Envoy reports the port it got through the admin API).
+/// The process adds the admin API.
 pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u16) -> Value {
     let listeners: Vec<Value> = listeners
         .iter()
@@ -254,7 +255,6 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
         })
         .collect();
     json!({
-        "admin": {"address": socket_address("127.0.0.1", 0)},
         "static_resources": {
             "listeners": listeners,
             "clusters": [

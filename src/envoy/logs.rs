@@ -64,6 +64,18 @@ pub(super) fn plugin_lines(text: &str, plugin: Option<&str>) -> Vec<LogRecord> {
         .collect()
 }
 
+/// Envoy's own error lines (not the plugin's): why a plugin failed to load or failed on a request,
+/// such as `Function: proxy_on_request_headers failed: Uncaught RuntimeError: unreachable`.
+pub(super) fn failure_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let (level, message) = line.split_once('|')?;
+            let failure = matches!(level, "error" | "critical") && !message.starts_with("wasm log");
+            failure.then(|| message.trim().to_string())
+        })
+        .collect()
+}
+
 fn level_of(name: &str) -> LogLevel {
     match name {
         "trace" => LogLevel::Trace,
@@ -90,5 +102,21 @@ mod tests {
         let first = plugin_lines(text, Some("p0"));
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].message, "hello");
+    }
+
+    #[test]
+    fn failure_lines_are_envoys_errors_not_the_plugins() {
+        let text = "error|wasm log p0  p0: no upstream configured\n\
+                    error|Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable\n\
+                    warning|There is no configured limit\n\
+                    critical|Plugin p0 failed to load\n\
+                    \x20 a continuation line\n";
+        assert_eq!(
+            failure_lines(text),
+            [
+                "Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable",
+                "Plugin p0 failed to load"
+            ]
+        );
     }
 }
