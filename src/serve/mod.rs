@@ -6,6 +6,7 @@
 //! as long as the server, ticks come on the real clock, and a request that makes the plugin trap
 //! gets a 500 (or passes unfiltered with fail-open) while the next one runs in a fresh VM.
 
+mod echo;
 mod error;
 mod exchange;
 mod network;
