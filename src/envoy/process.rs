@@ -1,6 +1,6 @@
 //! An Envoy process: started from a bootstrap in a working directory of its own, ready when its
-//! admin API says so, killed when dropped. The scenario [`Envoy`] of `run --envoy` starts Envoy
-//! through [`EnvoyProcess::start`].
+//! admin API says so, drained and stopped on request, killed when dropped. `run --envoy` (the
+//! scenario [`Envoy`]) and `serve --envoy` both start Envoy through [`EnvoyProcess::start`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,9 +78,9 @@ pub(crate) struct Launch<'a> {
 /// A live Envoy process and its working directory (bootstrap, log, and what the bootstrap writes
 /// there); killed when dropped.
 pub(crate) struct EnvoyProcess {
-    /// Held to stop Envoy on drop; first, so Envoy is gone before its directory is removed.
-    _process: Process,
-    _workdir: tempfile::TempDir,
+    /// First, so Envoy is gone before its directory is removed.
+    process: Process,
+    workdir: tempfile::TempDir,
     pub(super) log: LogFile,
     pub(super) admin: Admin,
     /// The port of each listener of the launch, in its order.
@@ -120,13 +120,21 @@ impl EnvoyProcess {
             .map(|name| plugin_lines(&text, Some(name)))
             .collect();
         Ok(EnvoyProcess {
-            _process: process,
-            _workdir: workdir,
+            process,
+            workdir,
             log,
             admin,
             ports,
             start_logs,
         })
+    }
+
+    pub(crate) fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    pub(crate) fn log_path(&self) -> &Path {
+        self.log.path()
     }
 
     /// The port listener `index` of the launch is bound to.
@@ -140,6 +148,29 @@ impl EnvoyProcess {
     /// What the plugin on listener `index` logged while Envoy started.
     pub(crate) fn start_logs(&self, index: usize) -> &[LogRecord] {
         self.start_logs.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// How Envoy ended, once it has.
+    pub(crate) fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.exit_status()
+    }
+
+    /// Stops taking connections on every listener, waits (up to `drain`) until `listener` holds
+    /// none, then has Envoy exit, which writes out its access logs.
+    pub(crate) fn drain_and_stop(&mut self, listener: &str, drain: Duration) {
+        let deadline = Instant::now() + drain;
+        if self.admin.post("/drain_listeners?graceful").is_ok() {
+            while self.admin.active_connections(listener).unwrap_or(0) > 0
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.admin.post("/quitquitquit");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.exit_status().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -196,6 +227,8 @@ impl Process {
             .arg("--use-dynamic-base-id")
             .args(["-l", "warning", "--component-log-level", "wasm:debug"])
             .args(["--log-format", "%l|%v"])
+            // Access logs reach their files within 100 ms, not Envoy's default 10 s.
+            .args(["--file-flush-interval-msec", "100"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
