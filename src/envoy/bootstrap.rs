@@ -63,6 +63,8 @@ pub(crate) struct WasmPlugin {
     pub host_env_keys: Vec<String>,
     /// `failure_policy`.
     pub failure: Option<Failure>,
+    /// `reload_config.backoff`: how soon after a reload a failed plugin may be reloaded again.
+    pub reload_backoff: Option<std::time::Duration>,
 }
 
 /// What Envoy does when the plugin fails fatally.
@@ -107,6 +109,11 @@ impl WasmPlugin {
                 Failure::Reload => "FAIL_RELOAD",
             }
             .into();
+        }
+        if let Some(backoff) = self.reload_backoff {
+            let interval = format!("{}s", backoff.as_secs_f64());
+            plugin["reload_config"] = json!({"backoff": {
+                "base_interval": interval, "max_interval": interval}});
         }
         plugin
     }
@@ -179,6 +186,20 @@ pub(crate) fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Value {
         "stat_prefix": stat_prefix, "cluster": cluster}})
 }
 
+/// `filter` (an HTTP connection manager or a tcp_proxy) writing an access log line to `path` for
+/// each request or connection: a JSON object of `fields` (name -> Envoy command operator).
+pub(crate) fn with_access_log(mut filter: Value, path: &Path, fields: Value) -> Value {
+    filter["typed_config"]["access_log"] = json!([{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": fields},
+        },
+    }]);
+    filter
+}
+
 /// The network filter that writes back what it reads: a connection with no upstream.
 pub(crate) fn echo() -> Value {
     json!({"name": "envoy.filters.network.echo", "typed_config": {
@@ -230,6 +251,7 @@ pub(super) fn listener_name(index: usize) -> String {
 }
 
 /// The bootstrap: every listener on port 0 (Envoy reports the port it got through the admin API).
+/// The process adds the admin API.
 pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u16) -> Value {
     let listeners: Vec<Value> = listeners
         .iter()
@@ -254,7 +276,6 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
         })
         .collect();
     json!({
-        "admin": {"address": socket_address("127.0.0.1", 0)},
         "static_resources": {
             "listeners": listeners,
             "clusters": [
@@ -267,7 +288,7 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
 
 /// The wasm plugin configuration, as Istio would render it for Envoy. The configurations are
 /// handed over as given, even when empty, so the plugin sees what the built-in host gives it.
-fn plugin(name: &str, listener: &EnvoyListener) -> WasmPlugin {
+pub(crate) fn plugin(name: &str, listener: &EnvoyListener) -> WasmPlugin {
     WasmPlugin {
         name: name.to_string(),
         root_id: String::new(),
@@ -278,5 +299,6 @@ fn plugin(name: &str, listener: &EnvoyListener) -> WasmPlugin {
         env: listener.env.clone(),
         host_env_keys: Vec::new(),
         failure: None,
+        reload_backoff: None,
     }
 }

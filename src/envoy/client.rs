@@ -22,7 +22,7 @@ impl Envoy {
         response: &Response,
     ) -> Result<HttpOutcome, EnvoyError> {
         let port = self.port(listener)?;
-        let log_start = self.log.end();
+        let log_start = self.process.log.end();
         self.upstream.set_response(response.clone());
         let stream = connect(port, Duration::from_secs(10))?;
         (&stream)
@@ -60,6 +60,7 @@ impl Envoy {
             }),
             stalled: None,
             logs: self
+                .process
                 .log
                 .plugin_lines_since(log_start, &listener_name(listener)),
         })
@@ -72,7 +73,7 @@ impl Envoy {
         events: &[NetworkEvent],
     ) -> Result<NetworkOutcome, EnvoyError> {
         let port = self.port(listener)?;
-        let log_start = self.log.end();
+        let log_start = self.process.log.end();
         self.peer.reset();
         let mut client = connect(port, Duration::from_secs(5))?;
         // tcp_proxy connects upstream as soon as the client connects.
@@ -86,6 +87,7 @@ impl Envoy {
             to_downstream,
             closed_by_plugin: false,
             logs: self
+                .process
                 .log
                 .plugin_lines_since(log_start, &listener_name(listener)),
         })
@@ -136,7 +138,7 @@ impl Envoy {
     fn wait_until_idle(&self, listener: usize) -> Result<(), EnvoyError> {
         let name = listener_name(listener);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while self.admin.active_connections(&name)? > 0 {
+        while self.process.admin.active_connections(&name)? > 0 {
             if Instant::now() > deadline {
                 return Err(EnvoyError::Io(format!(
                     "timed out waiting for listener `{name}` to close its connections"

@@ -46,7 +46,7 @@ impl LogFile {
 
 /// `level|wasm log <plugin> <root id> <vm id>: message` lines from Envoy's log, of one plugin when
 /// `plugin` names it.
-pub(super) fn plugin_lines(text: &str, plugin: Option<&str>) -> Vec<LogRecord> {
+pub(crate) fn plugin_lines(text: &str, plugin: Option<&str>) -> Vec<LogRecord> {
     text.lines()
         .filter_map(|line| {
             let (level, rest) = line.split_once('|')?;
@@ -62,6 +62,65 @@ pub(super) fn plugin_lines(text: &str, plugin: Option<&str>) -> Vec<LogRecord> {
             })
         })
         .collect()
+}
+
+/// Envoy's own error lines (not the plugin's): why a plugin failed to load or failed on a request,
+/// such as `Function: proxy_on_request_headers failed: Uncaught RuntimeError: unreachable`.
+pub(crate) fn failure_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let (level, message) = line.split_once('|')?;
+            let failure = matches!(level, "error" | "critical") && !message.starts_with("wasm log");
+            failure.then(|| message.trim().to_string())
+        })
+        .collect()
+}
+
+/// Follows a file another process appends to, a whole line at a time.
+pub(crate) struct Tail {
+    path: PathBuf,
+    read: u64,
+    partial: String,
+}
+
+impl Tail {
+    /// Follows `path` from its start (it may not exist yet).
+    pub fn new(path: &Path) -> Tail {
+        Tail {
+            path: path.to_path_buf(),
+            read: 0,
+            partial: String::new(),
+        }
+    }
+
+    /// Follows `path` from where it ends now.
+    pub fn at_end(path: &Path) -> Tail {
+        let read = std::fs::metadata(path).map_or(0, |m| m.len());
+        Tail {
+            read,
+            ..Tail::new(path)
+        }
+    }
+
+    /// The lines completed since the last call.
+    pub fn lines(&mut self) -> Vec<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = File::open(&self.path) else {
+            return Vec::new();
+        };
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(self.read)).is_err() || file.read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        self.read += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        let Some(end) = self.partial.rfind('\n') else {
+            return Vec::new();
+        };
+        let rest = self.partial.split_off(end + 1);
+        let done = std::mem::replace(&mut self.partial, rest);
+        done.lines().map(str::to_string).collect()
+    }
 }
 
 fn level_of(name: &str) -> LogLevel {
@@ -90,5 +149,34 @@ mod tests {
         let first = plugin_lines(text, Some("p0"));
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].message, "hello");
+    }
+
+    #[test]
+    fn failure_lines_are_envoys_errors_not_the_plugins() {
+        let text = "error|wasm log p0  p0: no upstream configured\n\
+                    error|Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable\n\
+                    warning|There is no configured limit\n\
+                    critical|Plugin p0 failed to load\n\
+                    \x20 a continuation line\n";
+        assert_eq!(
+            failure_lines(text),
+            [
+                "Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable",
+                "Plugin p0 failed to load"
+            ]
+        );
+    }
+
+    #[test]
+    fn tail_returns_whole_lines_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut tail = Tail::new(&path);
+        assert!(tail.lines().is_empty(), "no file yet");
+        std::fs::write(&path, "one\ntw").unwrap();
+        assert_eq!(tail.lines(), ["one"]);
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(tail.lines(), ["two", "three"]);
+        assert!(tail.lines().is_empty());
     }
 }

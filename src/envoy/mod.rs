@@ -24,7 +24,9 @@ use crate::host::LogRecord;
 
 pub use binary::find_binary;
 pub use bootstrap::EnvoyListener;
+pub(crate) use logs::{Tail, failure_lines, plugin_lines};
 pub use process::Envoy;
+pub(crate) use process::{EnvoyProcess, Launch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvoyError {
@@ -52,6 +54,16 @@ pub enum EnvoyError {
     NotReady(u64),
     #[error("talking to envoy failed: {0}")]
     Io(String),
+}
+
+impl EnvoyError {
+    /// What the plugins logged before Envoy gave up starting, for whoever wants to show it.
+    pub fn plugin_logs(&self) -> &[LogRecord] {
+        match self {
+            EnvoyError::Exited { logs, .. } => logs,
+            _ => &[],
+        }
+    }
 }
 
 impl Hint for EnvoyError {

@@ -158,6 +158,7 @@ fn plugin(name: &str, options: &ManifestOptions, wasm: &WasmSource, code: Value)
             FailStrategy::FailOpen => Failure::Open,
             FailStrategy::FailReload => Failure::Reload,
         }),
+        reload_backoff: None,
     }
 }
 

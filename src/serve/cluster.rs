@@ -15,23 +15,29 @@ pub(crate) struct Clusters {
     client: reqwest::blocking::Client,
 }
 
+/// `--cluster NAME=URL` flags, checked: an http URL with a host, each name once.
+pub(crate) fn parse(given: &[KeyValue]) -> Result<Vec<(String, reqwest::Url)>, ServeError> {
+    let mut clusters: Vec<(String, reqwest::Url)> = Vec::new();
+    for KeyValue { key, value } in given {
+        let bad = |why: &str| ServeError::Cluster {
+            given: format!("{key}={value}"),
+            why: why.to_string(),
+        };
+        let url = reqwest::Url::parse(value).map_err(|e| bad(&e.to_string()))?;
+        if url.scheme() != "http" || url.host().is_none() {
+            return Err(bad("the URL must be http:// with a host"));
+        }
+        if clusters.iter().any(|(name, _)| name == key) {
+            return Err(bad("the cluster is named twice"));
+        }
+        clusters.push((key.clone(), url));
+    }
+    Ok(clusters)
+}
+
 impl Clusters {
     pub fn new(given: &[KeyValue]) -> Result<Clusters, ServeError> {
-        let mut clusters = Vec::new();
-        for KeyValue { key, value } in given {
-            let bad = |why: &str| ServeError::Cluster {
-                given: format!("{key}={value}"),
-                why: why.to_string(),
-            };
-            let url = reqwest::Url::parse(value).map_err(|e| bad(&e.to_string()))?;
-            if url.scheme() != "http" || url.host().is_none() {
-                return Err(bad("the URL must be http:// with a host"));
-            }
-            if clusters.iter().any(|(name, _)| name == key) {
-                return Err(bad("the cluster is named twice"));
-            }
-            clusters.push((key.clone(), url));
-        }
+        let clusters = parse(given)?;
         let client = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -22,6 +22,11 @@ pub enum ServeError {
     /// The plugin failed to start: it trapped or rejected its configuration.
     #[error("the plugin did not start")]
     Start(#[source] HostError),
+    /// The plugin failed to start in Envoy, which exited.
+    #[error("the plugin did not start in Envoy")]
+    EnvoyStart(#[source] crate::envoy::EnvoyError),
+    #[error("envoy exited while serving: {0}")]
+    EnvoyExited(String),
     #[error("the new module was not swapped in")]
     Swap(#[source] HostError),
     #[error("the server has stopped")]
@@ -33,6 +38,7 @@ impl ServeError {
     pub fn plugin_logs(&self) -> &[crate::host::LogRecord] {
         match self {
             ServeError::Start(err) | ServeError::Swap(err) => err.logs(),
+            ServeError::EnvoyStart(err) => err.plugin_logs(),
             _ => &[],
         }
     }
@@ -53,7 +59,8 @@ impl Hint for ServeError {
                     .into(),
             ],
             ServeError::Start(err) | ServeError::Swap(err) => err.hints(),
-            ServeError::Runtime(_) | ServeError::Stopped => Vec::new(),
+            ServeError::EnvoyStart(err) => err.hints(),
+            ServeError::EnvoyExited(_) | ServeError::Runtime(_) | ServeError::Stopped => Vec::new(),
         }
     }
 }

@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use super::upstream::{self, Upstream, echo, response_head, unreachable_upstream};
+use super::echo::echo;
+use super::upstream::{self, Upstream, response_head, unreachable_upstream};
 use crate::host::{
     BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead,
 };

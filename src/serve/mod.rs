@@ -7,6 +7,8 @@
 //! gets a 500 (or passes unfiltered with fail-open) while the next one runs in a fresh VM.
 
 mod cluster;
+mod echo;
+mod envoy;
 mod error;
 mod exchange;
 mod live;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub use envoy::EnvoyServer;
 pub use error::ServeError;
 
 use crate::host::{HostError, Plugin, Vm, VmOptions};
@@ -75,6 +78,8 @@ pub trait ServeObserver: Send + Sync {
     fn connection(&self, _record: &ConnectionRecord) {}
     /// The plugin failed on a request or connection; the next one gets a fresh VM.
     fn plugin_failed(&self, err: &HostError);
+    /// Envoy (`serve --envoy`) reported the plugin failing, with what the plugin logged then.
+    fn plugin_failed_in_envoy(&self, _failure: &str, _logs: &[crate::host::LogRecord]) {}
 }
 
 /// A server with its plugin started in every worker and its listener bound, not yet serving.

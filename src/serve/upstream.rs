@@ -4,10 +4,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::error::ServeError;
-use crate::host::{ForwardedRequest, HeaderMap, Response, ResponseHead};
+use crate::host::{HeaderMap, Response, ResponseHead};
 
 /// How long the upstream may stay silent (connecting, or between two reads) before the request
 /// gets a 504; a response that keeps streaming is never cut short.
@@ -159,43 +157,6 @@ pub(crate) fn unreachable_upstream(err: &reqwest::Error) -> Response {
         status,
         headers: vec![("content-type".into(), "text/plain".into())],
         body: body.as_bytes().to_vec(),
-        trailers: Vec::new(),
-    }
-}
-
-/// What the echo upstream answers: the request it received, as JSON.
-#[derive(Serialize)]
-struct Echoed {
-    method: String,
-    path: String,
-    authority: String,
-    /// In the order received; a repeated header's values joined with `,`.
-    headers: serde_json::Map<String, serde_json::Value>,
-    body: String,
-}
-
-pub(crate) fn echo(request: &ForwardedRequest) -> Response {
-    let headers = &request.headers;
-    let mut fields = serde_json::Map::new();
-    for (name, _) in headers.iter().filter(|(n, _)| !n.starts_with(':')) {
-        if !fields.contains_key(name) {
-            let value = headers.get(name).unwrap_or_default();
-            fields.insert(name.to_string(), value.into());
-        }
-    }
-    let echoed = Echoed {
-        method: headers.get(":method").unwrap_or_default(),
-        path: headers.get(":path").unwrap_or_default(),
-        authority: headers.get(":authority").unwrap_or_default(),
-        headers: fields,
-        body: String::from_utf8_lossy(&request.body).into_owned(),
-    };
-    let mut body = serde_json::to_vec_pretty(&echoed).unwrap_or_default();
-    body.push(b'\n');
-    Response {
-        status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body,
         trailers: Vec::new(),
     }
 }
