@@ -589,10 +589,20 @@ fn two_part_upstream(
 
 #[test]
 fn a_response_streams_to_the_client_as_the_upstream_sends_it() {
+    response_streams_with(serve);
+}
+
+#[test]
+fn envoy_streams_a_response_to_the_client_as_the_upstream_sends_it() {
+    response_streams_with(serve_in_envoy);
+}
+
+/// The client has the first part of a response while the upstream still holds the second.
+fn response_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
     let project = &built_template("http-headers").project;
     let (release, hold) = std::sync::mpsc::channel();
     let (upstream, released) = two_part_upstream(hold);
-    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let server = serve_with(project, &["--upstream", &format!("http://{upstream}")]);
     let mut conn = TcpStream::connect(server.addr).unwrap();
     conn.set_read_timeout(Some(HOLD * 2)).unwrap();
     conn.write_all(b"GET /events HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
@@ -651,9 +661,19 @@ fn chunk_reporting_upstream() -> (SocketAddr, std::sync::mpsc::Receiver<String>)
 
 #[test]
 fn a_request_body_streams_to_the_upstream_as_the_client_sends_it() {
+    request_streams_with(serve);
+}
+
+#[test]
+fn envoy_streams_a_request_body_to_the_upstream_as_the_client_sends_it() {
+    request_streams_with(serve_in_envoy);
+}
+
+/// The upstream has the first chunk of a request body while the client has not sent the rest.
+fn request_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
     let project = &built_template("http-headers").project;
     let (upstream, chunks) = chunk_reporting_upstream();
-    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let server = serve_with(project, &["--upstream", &format!("http://{upstream}")]);
     let mut conn = TcpStream::connect(server.addr).unwrap();
     conn.set_read_timeout(Some(HOLD * 2)).unwrap();
     let head = "POST /upload HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
