@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use output::{ColorChoice, Printer, Verbosity};
-use wasmctl::project::ProjectSelector;
+use wasmctl::project::{PluginType, ProjectSelector};
 
 mod build;
 mod checked;
@@ -105,6 +105,22 @@ pub enum Command {
     Logout(logout::LogoutArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
+}
+
+/// `--type` for the commands that run a plugin: which filter chain it joins.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TypeArg {
+    Http,
+    Network,
+}
+
+impl From<TypeArg> for PluginType {
+    fn from(arg: TypeArg) -> PluginType {
+        match arg {
+            TypeArg::Http => PluginType::Http,
+            TypeArg::Network => PluginType::Network,
+        }
+    }
 }
 
 /// Which project a command works on: `--manifest-path` and `-p/--package`, as cargo names them.

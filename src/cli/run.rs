@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::output::Printer;
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 use wasmctl::host::{
     CallAnswer, CallRecord, CallResponse, FieldError, HeaderField, HttpOutcome, LogRecord, Metric,
@@ -17,7 +17,7 @@ use wasmctl::scenario::{self, BenchReport, CaseOutcome, RanIn, RunOptions, RunRe
 
 use super::checked::Checked;
 use super::key_value::KeyValueParser;
-use super::{JsonArg, ProjectArgs};
+use super::{JsonArg, ProjectArgs, TypeArg};
 
 /// Run the plugin on one request in the built-in proxy-wasm host
 #[derive(Debug, Args)]
@@ -108,12 +108,6 @@ pub struct RunArgs {
     pub output: JsonArg,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum TypeArg {
-    Http,
-    Network,
-}
-
 pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     if args.envoy && (!args.properties.is_empty() || !args.call_responses.is_empty()) {
         printer.warn("--property and --call-response apply to the built-in host only; ignored");
@@ -164,10 +158,7 @@ fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
         env: pairs(&args.env),
         properties: pairs(&args.properties),
         call_responses: args.call_responses.clone(),
-        plugin_type: args.plugin_type.map(|t| match t {
-            TypeArg::Http => PluginType::Http,
-            TypeArg::Network => PluginType::Network,
-        }),
+        plugin_type: args.plugin_type.map(PluginType::from),
         traffic: Traffic {
             request: build_request(args)?,
             response: build_response(args)?,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use wasmctl::envoy::EnvoyError;
 use wasmctl::host::{HostError, LogRecord};
 use wasmctl::key_value::KeyValue;
@@ -15,8 +15,8 @@ use wasmctl::serve::{
     AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
 };
 
-use super::ProjectArgs;
 use super::key_value::KeyValueParser;
+use super::{ProjectArgs, TypeArg};
 use crate::cli::output::Printer;
 
 /// Serve the plugin on a real port in the built-in host (or in Envoy), for curl, a browser or a
@@ -73,12 +73,6 @@ pub struct PluginArgs {
     project: ProjectArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum TypeArg {
-    Http,
-    Network,
-}
-
 impl PluginArgs {
     pub fn run_options(&self) -> RunOptions {
         RunOptions {
@@ -90,10 +84,7 @@ impl PluginArgs {
                 .iter()
                 .map(|kv| (kv.key.clone(), kv.value.clone()))
                 .collect(),
-            plugin_type: self.plugin_type.map(|t| match t {
-                TypeArg::Http => PluginType::Http,
-                TypeArg::Network => PluginType::Network,
-            }),
+            plugin_type: self.plugin_type.map(PluginType::from),
             project: self.project.selector(),
             ..RunOptions::default()
         }
