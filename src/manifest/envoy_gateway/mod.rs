@@ -6,6 +6,7 @@ mod rules;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 
 use super::types::{
     EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PullPolicy, WasmSource,
@@ -51,6 +52,7 @@ pub struct TargetRef {
 }
 
 /// One entry of `spec.wasm`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Wasm {
@@ -59,11 +61,8 @@ pub struct Wasm {
     pub root_id: String,
     pub code: WasmCode,
     /// Handed to the plugin as JSON, like Istio's pluginConfig.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_open: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<WasmEnv>,
 }
 
@@ -74,36 +73,33 @@ pub enum CodeType {
     Http,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmCode {
     #[serde(rename = "type")]
     pub code_type: CodeType,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<PullPolicy>,
 }
 
 /// An OCI image, `registry/repository@sha256:...` without a scheme.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSource {
     pub url: String,
     /// The image's manifest digest (hex), which Envoy Gateway checks after pulling.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_secret_ref: Option<SecretRef>,
 }
 
 /// A module served over HTTP(S), checked by the sha256 of its bytes.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpSource {
     pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
 
