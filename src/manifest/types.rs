@@ -87,7 +87,8 @@ pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-/// A Gateway API style reference to the resource a plugin attaches to.
+/// A Gateway API style reference to the resource a plugin attaches to: a WasmPlugin's
+/// `targetRefs` and an EnvoyExtensionPolicy's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyTargetReference {
     /// Empty for the core API group (Service).

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 
 use super::types::{
-    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PullPolicy, WasmSource,
+    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PolicyTargetReference, PullPolicy,
+    WasmSource,
 };
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
@@ -39,16 +40,9 @@ pub type EnvoyExtensionPolicy = Object<PolicySpec>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
-    pub target_refs: Vec<TargetRef>,
+    /// `LocalPolicyTargetReferenceWithSectionName`: resources in the policy's namespace.
+    pub target_refs: Vec<PolicyTargetReference>,
     pub wasm: Vec<Wasm>,
-}
-
-/// `LocalPolicyTargetReferenceWithSectionName`: a resource in the policy's namespace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetRef {
-    pub group: String,
-    pub kind: String,
-    pub name: String,
 }
 
 /// One entry of `spec.wasm`.
@@ -143,7 +137,7 @@ pub(super) fn generate(
 }
 
 /// `--target-ref KIND/NAME` (the Gateway API group by default) or `GROUP/KIND/NAME`.
-fn target_refs(options: &ManifestOptions) -> Result<Vec<TargetRef>, ManifestError> {
+fn target_refs(options: &ManifestOptions) -> Result<Vec<PolicyTargetReference>, ManifestError> {
     if options.target_refs.is_empty() {
         return Err(ManifestError::NoTargetRef);
     }
@@ -157,11 +151,7 @@ fn target_refs(options: &ManifestOptions) -> Result<Vec<TargetRef>, ManifestErro
                 .into_iter()
                 .find(|k| k.eq_ignore_ascii_case(&target.kind))
                 .map_or(target.kind, str::to_string);
-            Ok(TargetRef {
-                group: target.group,
-                kind,
-                name: target.name,
-            })
+            Ok(PolicyTargetReference { kind, ..target })
         })
         .collect()
 }
