@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
+use serde_with::skip_serializing_none;
 
 use super::config::{self, PluginConfig};
 use super::types::{Module, Object, Phase, WasmSource};
@@ -21,16 +22,14 @@ pub const KIND: &str = "WasmPlugin";
 
 pub type HigressWasmPlugin = Object<HigressSpec>;
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HigressSpec {
     #[serde(flatten)]
     pub module: Module,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_config: Option<PluginConfig>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub default_config_disable: bool,
@@ -39,6 +38,7 @@ pub struct HigressSpec {
 }
 
 /// Where a rule applies (Higress reads ingress first, then domain, then service) and its config.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchRule {
@@ -51,7 +51,6 @@ pub struct MatchRule {
     /// Upstream services (Higress 2).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub service: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<PluginConfig>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub config_disable: bool,

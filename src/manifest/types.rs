@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_with::skip_serializing_none;
 
 use crate::spelling::spelling;
 
@@ -69,10 +70,10 @@ crd_enum!(
     EnvValueSource, "env value source", { Inline => "INLINE", Host => "HOST" }
 );
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ObjectMeta {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -86,7 +87,8 @@ pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-/// A Gateway API style reference to the resource a plugin attaches to.
+/// A Gateway API style reference to the resource a plugin attaches to: a WasmPlugin's
+/// `targetRefs` and an EnvoyExtensionPolicy's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyTargetReference {
     /// Empty for the core API group (Service).
@@ -95,14 +97,13 @@ pub struct PolicyTargetReference {
     pub name: String,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// Left out for INLINE, Istio's default, as in Istio's own examples.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_from: Option<EnvValueSource>,
 }
 
@@ -117,9 +118,9 @@ pub struct PortSelector {
 }
 
 /// One entry of `match`: traffic direction and destination ports.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrafficSelector {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortSelector>,
@@ -127,50 +128,42 @@ pub struct TrafficSelector {
 
 /// The module: where it is pulled from, how it is checked, and which plugin in it runs. Istio's
 /// WasmPlugin and Higress's (an early WasmPlugin) spell these fields the same.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Module {
     pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<PullPolicy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_pull_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_name: Option<String>,
 }
 
 /// Where the module comes from and how it runs: shared by both kinds.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmSource {
     #[serde(flatten)]
     pub module: Module,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_strategy: Option<FailStrategy>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub plugin_type: Option<PluginType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vm_config: Option<VmConfig>,
     /// Kept in the order the configuration file gave it, so output follows input.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Where the plugin applies: shared by both kinds.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Placement {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub target_refs: Vec<PolicyTargetReference>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     #[serde(rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<TrafficSelector>,

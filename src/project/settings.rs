@@ -3,32 +3,24 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{PluginType, ProjectError};
 
 /// The defaults in `[package.metadata.wasmctl]`; every field is optional and every one has a flag.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Read by `from_metadata`, written by `to_toml_table`; never serialized.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub plugin_type: Option<PluginType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<PathBuf>,
     /// A JSON Schema file the pluginConfig must satisfy.
-    #[serde(
-        default,
-        rename = "config-schema",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "config-schema")]
     pub config_schema: Option<PathBuf>,
 }
 

@@ -6,9 +6,11 @@ mod rules;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 
 use super::types::{
-    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PullPolicy, WasmSource,
+    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PolicyTargetReference, PullPolicy,
+    WasmSource,
 };
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
@@ -38,19 +40,13 @@ pub type EnvoyExtensionPolicy = Object<PolicySpec>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySpec {
-    pub target_refs: Vec<TargetRef>,
+    /// `LocalPolicyTargetReferenceWithSectionName`: resources in the policy's namespace.
+    pub target_refs: Vec<PolicyTargetReference>,
     pub wasm: Vec<Wasm>,
 }
 
-/// `LocalPolicyTargetReferenceWithSectionName`: a resource in the policy's namespace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetRef {
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-}
-
 /// One entry of `spec.wasm`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Wasm {
@@ -59,11 +55,8 @@ pub struct Wasm {
     pub root_id: String,
     pub code: WasmCode,
     /// Handed to the plugin as JSON, like Istio's pluginConfig.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_open: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<WasmEnv>,
 }
 
@@ -74,36 +67,33 @@ pub enum CodeType {
     Http,
 }
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmCode {
     #[serde(rename = "type")]
     pub code_type: CodeType,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<PullPolicy>,
 }
 
 /// An OCI image, `registry/repository@sha256:...` without a scheme.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSource {
     pub url: String,
     /// The image's manifest digest (hex), which Envoy Gateway checks after pulling.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_secret_ref: Option<SecretRef>,
 }
 
 /// A module served over HTTP(S), checked by the sha256 of its bytes.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpSource {
     pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
 
@@ -147,7 +137,7 @@ pub(super) fn generate(
 }
 
 /// `--target-ref KIND/NAME` (the Gateway API group by default) or `GROUP/KIND/NAME`.
-fn target_refs(options: &ManifestOptions) -> Result<Vec<TargetRef>, ManifestError> {
+fn target_refs(options: &ManifestOptions) -> Result<Vec<PolicyTargetReference>, ManifestError> {
     if options.target_refs.is_empty() {
         return Err(ManifestError::NoTargetRef);
     }
@@ -161,11 +151,7 @@ fn target_refs(options: &ManifestOptions) -> Result<Vec<TargetRef>, ManifestErro
                 .into_iter()
                 .find(|k| k.eq_ignore_ascii_case(&target.kind))
                 .map_or(target.kind, str::to_string);
-            Ok(TargetRef {
-                group: target.group,
-                kind,
-                name: target.name,
-            })
+            Ok(PolicyTargetReference { kind, ..target })
         })
         .collect()
 }

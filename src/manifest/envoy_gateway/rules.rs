@@ -4,10 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{
-    CodeType, EnvoyExtensionPolicy, GATEWAY_API_GROUP, TARGET_KINDS, TargetRef, Wasm, WasmCode,
-};
+use super::{CodeType, EnvoyExtensionPolicy, GATEWAY_API_GROUP, TARGET_KINDS, Wasm, WasmCode};
 use crate::manifest::names;
+use crate::manifest::types::PolicyTargetReference;
 use crate::manifest::validate::{self, Problem, Problems};
 
 /// Every problem with `policy`; empty when the API server and Envoy Gateway would accept it.
@@ -25,7 +24,7 @@ pub(super) fn check(policy: &EnvoyExtensionPolicy) -> Vec<Problem> {
     p.0
 }
 
-fn check_target_refs(target_refs: &[TargetRef], p: &mut Problems) {
+fn check_target_refs(target_refs: &[PolicyTargetReference], p: &mut Problems) {
     // CEL: (has(self.targetRef) && !has(self.targetRefs)) || (!has(self.targetRef) &&
     // has(self.targetRefs)) || (has(self.targetSelectors) && self.targetSelectors.size() > 0)
     if target_refs.is_empty() {
