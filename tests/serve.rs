@@ -780,7 +780,9 @@ fn a_content_length_the_plugin_left_stale_breaks_the_response_and_is_named() {
     // The echo's length goes out as the plugin left it, as Envoy sends it; the body is shorter,
     // so the client never gets a whole response: the connection closes first.
     let whole = response.split_once("\r\n\r\n").is_some_and(|(head, body)| {
-        let length = head.lines().find_map(|l| l.strip_prefix("content-length: "));
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "));
         length.is_none_or(|length| length.parse() == Ok(body.len()))
     });
     assert!(!whole, "{response}");
