@@ -150,6 +150,9 @@ pub(crate) fn network_wasm_filter(plugin: &WasmPlugin) -> Value {
 /// What a route does: `{"cluster": NAME}`, or a `direct_response`.
 pub(crate) enum RouteTo<'a> {
     Cluster(&'a str),
+    /// A cluster with no limit on a response that keeps coming (as Istio's routes have by
+    /// default), only on 30 s of silence: for serving streams.
+    Stream(&'a str),
     Reply(u16),
 }
 
@@ -159,6 +162,8 @@ pub(crate) fn http_connection_manager(stat_prefix: &str, filter: Value, to: Rout
         RouteTo::Cluster(cluster) => {
             json!({"match": {"prefix": "/"}, "route": {"cluster": cluster}})
         }
+        RouteTo::Stream(cluster) => json!({"match": {"prefix": "/"}, "route": {
+            "cluster": cluster, "timeout": "0s", "idle_timeout": "30s"}}),
         RouteTo::Reply(status) => json!({"match": {"prefix": "/"}, "direct_response": {
             "status": status, "body": {"inline_string": "ok\n"}}}),
     };

@@ -238,7 +238,7 @@ fn bootstrap_for(plan: &Plan, workdir: &Path) -> Value {
         ]
     } else {
         let filter = http_wasm_filter(&plugin);
-        let manager = http_connection_manager(LISTENER, filter, RouteTo::Cluster(UPSTREAM));
+        let manager = http_connection_manager(LISTENER, filter, RouteTo::Stream(UPSTREAM));
         vec![with_access_log(manager, &access_log, request_fields())]
     };
     let address = socket_address(&plan.listen.ip().to_string(), plan.listen.port());
@@ -352,5 +352,9 @@ mod tests {
         assert_eq!(config["reload_config"]["backoff"]["base_interval"], "0.01s");
         let log = &reload["access_log"][0]["typed_config"];
         assert_eq!(log["path"], "/w/access.log");
+        // A stream is never cut short, only 30 s of silence.
+        let route = &reload["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        assert_eq!(route["timeout"], "0s");
+        assert_eq!(route["idle_timeout"], "30s");
     }
 }
