@@ -792,3 +792,66 @@ fn a_content_length_the_plugin_left_stale_breaks_the_response_and_is_named() {
         "{stderr}"
     );
 }
+
+/// An HTTP/1.1 upstream that answers `/hold` with a first part and holds the rest until `release`
+/// fires, and every other path at once with `fast`.
+fn holding_upstream(release: std::sync::mpsc::Receiver<()>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let release = std::sync::Arc::new(std::sync::Mutex::new(release));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let release = release.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                if String::from_utf8_lossy(&head).contains("/hold") {
+                    let first =
+                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+                    conn.write_all(first.as_bytes()).unwrap();
+                    let _ = release.lock().unwrap().recv_timeout(HOLD);
+                    let _ = conn.write_all(b"4\r\nlast\r\n0\r\n\r\n");
+                } else {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfast");
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_stream_in_progress_does_not_hold_up_other_requests() {
+    let project = &built_template("http-headers").project;
+    let (release, hold) = std::sync::mpsc::channel();
+    let upstream = holding_upstream(hold);
+    // One worker, as by default: it is held by the stream, so the server grows one.
+    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(HOLD * 2)).unwrap();
+    stream
+        .write_all(b"GET /hold HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    let fast = get(&server.url("/fast"));
+    assert_eq!((fast.status, fast.body.as_str()), (200, "fast"));
+    // Queued behind the stream, it would come only when the upstream gives up holding.
+    assert!(asked.elapsed() < HOLD / 2, "waited {:?}", asked.elapsed());
+    release.send(()).unwrap();
+    stream.read_to_end(&mut seen).unwrap();
+    assert!(String::from_utf8_lossy(&seen).contains("last"));
+    let stderr = server.stop();
+    assert!(stderr.contains("200 GET /fast"), "{stderr}");
+    assert!(stderr.contains("200 GET /hold"), "{stderr}");
+}

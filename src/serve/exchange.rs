@@ -12,9 +12,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::live::{Client, ResponseStart, StreamedBody, body_channel, fields};
+use super::pool::Pool;
 use super::upstream::is_hop_by_hop;
 use super::worker::{HttpJob, Job};
-use super::{AccessRecord, Pool, ServeObserver};
+use super::{AccessRecord, ServeObserver};
 use crate::host::Request;
 
 type HyperResponse = hyper::Response<UnsyncBoxBody<Bytes, std::io::Error>>;

@@ -13,6 +13,7 @@ mod error;
 mod exchange;
 mod live;
 mod network;
+mod pool;
 mod upstream;
 mod worker;
 
@@ -21,18 +22,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use envoy::EnvoyServer;
 pub use error::ServeError;
 
-use crate::host::{HostError, Plugin, Vm, VmOptions};
+use crate::host::{HostError, Plugin, Vm};
 use crate::key_value::KeyValue;
 use crate::scenario::RunOptions;
 use cluster::Clusters;
-use upstream::{Upstream, UpstreamTarget};
-use worker::{Io, Job, Worker};
+use pool::{Pool, Recipe};
+use upstream::UpstreamTarget;
+use worker::{Job, Worker};
 
 /// What `wasmctl serve` serves.
 #[derive(Debug, Clone)]
@@ -87,9 +88,12 @@ pub struct Server {
     listener: std::net::TcpListener,
     wasm: PathBuf,
     network: bool,
-    workers: Vec<(Worker, std::sync::mpsc::Receiver<Job>)>,
+    /// The first workers, each with its VM started.
+    workers: Vec<Worker>,
     target: UpstreamTarget,
     pool: Arc<Pool>,
+    /// Told when a worker's thread ends.
+    exits: std::sync::mpsc::Receiver<()>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -108,19 +112,23 @@ impl Server {
         };
         let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
         let mut workers = Vec::new();
-        let mut senders = Vec::new();
         for _ in 0..options.workers.max(1) {
             let vm = Vm::start(&plugin, setup.options.clone()).map_err(ServeError::Start)?;
-            let (send, receive) = std::sync::mpsc::channel();
-            let worker = Worker {
+            workers.push(Worker {
                 plugin: plugin.clone(),
                 options: setup.options.clone(),
                 vm: Some(vm),
                 fail_open: options.fail_open,
-            };
-            workers.push((worker, receive));
-            senders.push(send);
+            });
         }
+        let (exited, exits) = std::sync::mpsc::channel();
+        let recipe = Recipe {
+            plugin,
+            options: setup.options,
+            fail_open: options.fail_open,
+            target: target.clone(),
+            exited,
+        };
         let listener =
             std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
                 addr: options.listen,
@@ -139,7 +147,8 @@ impl Server {
             network: setup.network,
             workers,
             target,
-            pool: Arc::new(Pool::new(senders, setup.options)),
+            pool: Arc::new(Pool::new(recipe)),
+            exits,
             runtime,
         })
     }
@@ -176,27 +185,12 @@ impl Server {
             workers,
             target,
             pool,
+            exits,
             runtime,
             ..
         } = self;
-        let count = workers.len();
-        let (exited, exits) = std::sync::mpsc::channel::<()>();
-        for (i, (worker, jobs)) in workers.into_iter().enumerate() {
-            let io = Io {
-                upstream: Upstream::new(&target).map_err(ServeError::Runtime)?,
-                runtime: tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(ServeError::Runtime)?,
-            };
-            let exited = exited.clone();
-            std::thread::Builder::new()
-                .name(format!("wasmctl-worker-{i}"))
-                .spawn(move || {
-                    worker.run(jobs, io);
-                    let _ = exited.send(());
-                })
-                .map_err(ServeError::Runtime)?;
+        for worker in workers {
+            pool.start(worker)?;
         }
         let served = runtime.block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -205,12 +199,12 @@ impl Server {
                 false => serve_http(listener, pool.clone(), observer, shutdown).await,
             }
         });
-        pool.close();
+        let started = pool.close();
         // An HTTP worker finishes its exchange (and its access-log line) before the server is
         // done. A network worker may be inside a long-lived connection: it is not waited for.
         if !network {
             let deadline = std::time::Instant::now() + DRAIN_TIME;
-            for _ in 0..count {
+            for _ in 0..started {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if exits.recv_timeout(left).is_err() {
                     break;
@@ -256,60 +250,6 @@ async fn serve_http(
     Ok(())
 }
 
-/// The workers' queues, handed requests in turn.
-pub(crate) struct Pool {
-    senders: std::sync::Mutex<Vec<std::sync::mpsc::Sender<Job>>>,
-    next: AtomicUsize,
-    options: VmOptions,
-}
-
-impl Pool {
-    fn new(senders: Vec<std::sync::mpsc::Sender<Job>>, options: VmOptions) -> Pool {
-        Pool {
-            senders: std::sync::Mutex::new(senders),
-            next: AtomicUsize::new(0),
-            options,
-        }
-    }
-
-    /// Hands `job` to the next worker; false once the workers have stopped.
-    fn send(&self, job: Job) -> bool {
-        let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
-        if senders.is_empty() {
-            return false;
-        }
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % senders.len();
-        senders[index].send(job).is_ok()
-    }
-
-    /// Hands every worker a job made by `job`, waiting for each one's reply.
-    fn broadcast<T>(
-        &self,
-        job: impl Fn(std::sync::mpsc::Sender<T>) -> Job,
-    ) -> Result<Vec<T>, ServeError> {
-        let senders = self
-            .senders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut replies = Vec::new();
-        for sender in senders {
-            let (reply, answer) = std::sync::mpsc::channel();
-            sender.send(job(reply)).map_err(|_| ServeError::Stopped)?;
-            replies.push(answer.recv().map_err(|_| ServeError::Stopped)?);
-        }
-        Ok(replies)
-    }
-
-    /// Lets the workers end once their queues are empty.
-    fn close(&self) {
-        self.senders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-}
-
 /// Swaps the module a running server's workers use.
 #[derive(Clone)]
 pub struct Swapper {
@@ -322,7 +262,7 @@ impl Swapper {
     pub fn swap(&self, wasm: &Path) -> crate::Result<()> {
         let plugin = Arc::new(Plugin::from_file(wasm)?);
         // Starting once here first means a plugin that fails to start reaches no worker.
-        Vm::start(&plugin, self.pool.options.clone()).map_err(ServeError::Swap)?;
+        Vm::start(&plugin, self.pool.options()).map_err(ServeError::Swap)?;
         let replies = self.pool.broadcast(|reply| Job::Swap {
             plugin: plugin.clone(),
             reply,
@@ -330,6 +270,7 @@ impl Swapper {
         for reply in replies {
             reply.map_err(ServeError::Swap)?;
         }
+        self.pool.serve_next(plugin);
         Ok(())
     }
 }

@@ -8,9 +8,10 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::pool::Pool;
 use super::upstream::UpstreamTarget;
 use super::worker::Job;
-use super::{ConnectionRecord, Pool, ServeObserver, Shutdown};
+use super::{ConnectionRecord, ServeObserver, Shutdown};
 use crate::host::{HostError, Vm};
 
 /// What a proxied connection did, as the worker reports it.

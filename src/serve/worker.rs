@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::live::{Client, Live};
 use super::network::{Proxied, proxy};
+use super::pool::Load;
 use super::upstream::Upstream;
 use super::{AccessRecord, ServeObserver};
 use crate::host::{HostError, Plugin, Request, Vm, VmOptions};
@@ -54,7 +55,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Serves jobs until every sender is gone.
-    pub fn run(mut self, jobs: Receiver<Job>, io: Io) {
+    pub fn run(mut self, jobs: Receiver<Job>, io: Io, load: &Load) {
         let mut clock = Instant::now();
         loop {
             let wait = self.tick_period().unwrap_or(IDLE_WAIT);
@@ -65,9 +66,15 @@ impl Worker {
             };
             self.catch_up(&mut clock);
             match job {
-                Some(Job::Http(job)) => self.http(*job, &io),
+                Some(Job::Http(job)) => {
+                    load.begin();
+                    self.http(*job, &io);
+                    load.end();
+                }
                 Some(Job::Connection { client, reply }) => {
+                    load.begin();
                     let _ = reply.send(self.connection(client, &io));
+                    load.end();
                 }
                 Some(Job::Swap { plugin, reply }) => {
                     let _ = reply.send(self.swap(plugin));
