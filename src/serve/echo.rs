@@ -24,9 +24,7 @@ impl EchoServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = super::runtime()?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("wasmctl-echo".into())

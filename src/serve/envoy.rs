@@ -131,10 +131,7 @@ impl EnvoyServer {
         observer: Arc<dyn ServeObserver>,
         shutdown: Shutdown,
     ) -> crate::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ServeError::Runtime)?;
+        let runtime = super::runtime().map_err(ServeError::Runtime)?;
         let mut logs = Logs {
             access: Tail::new(&self.envoy.workdir().join(ACCESS_LOG)),
             envoy: Tail::at_end(self.envoy.log_path()),

@@ -137,10 +137,7 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(ServeError::Runtime)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ServeError::Runtime)?;
+        let runtime = runtime().map_err(ServeError::Runtime)?;
         Ok(Server {
             listener,
             wasm: setup.wasm,
@@ -213,6 +210,14 @@ impl Server {
         }
         Ok(served.map_err(ServeError::Runtime)?)
     }
+}
+
+/// A runtime for one thread of the server (the listener, a worker, the echo): current-thread,
+/// with I/O and timers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// How long requests in flight may take to finish after the shutdown signal.

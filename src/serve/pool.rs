@@ -95,10 +95,7 @@ impl Pool {
             let recipe = lock(&self.recipe);
             let io = Io {
                 upstream: Upstream::new(&recipe.target).map_err(ServeError::Runtime)?,
-                runtime: tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(ServeError::Runtime)?,
+                runtime: super::runtime().map_err(ServeError::Runtime)?,
             };
             (io, recipe.exited.clone())
         };
