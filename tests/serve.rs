@@ -564,27 +564,55 @@ fn envoy_is_not_started_on_a_port_in_use() {
 /// sends the rest anyway (so a server that buffers fails the test instead of hanging it).
 const HOLD: Duration = Duration::from_secs(10);
 
-/// An HTTP/1.1 upstream that sends its response body in two chunks and holds the second until
-/// `release` fires; it reports whether it was released (rather than giving up after `HOLD`).
-fn two_part_upstream(
+/// An HTTP/1.1 upstream that answers `/hold` with a first chunk and holds the second until
+/// `release` fires, reporting whether it was released (rather than giving up after `HOLD`); every
+/// other path it answers at once with `fast`.
+fn holding_upstream(
     release: std::sync::mpsc::Receiver<()>,
 ) -> (SocketAddr, std::sync::mpsc::Receiver<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let release = std::sync::Arc::new(std::sync::Mutex::new(release));
     let (released, outcome) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
-            head.push(byte[0]);
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let (release, released) = (release.clone(), released.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                if String::from_utf8_lossy(&head).contains("/hold") {
+                    let first =
+                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+                    conn.write_all(first.as_bytes()).unwrap();
+                    let _ = released.send(release.lock().unwrap().recv_timeout(HOLD).is_ok());
+                    let _ = conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n");
+                } else {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfast");
+                }
+            });
         }
-        let first = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
-        conn.write_all(first.as_bytes()).unwrap();
-        let _ = released.send(release.recv_timeout(HOLD).is_ok());
-        let _ = conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n");
     });
     (addr, outcome)
+}
+
+/// Asks `addr` for `/hold` and reads until the first part has come; the connection and what it
+/// read so far.
+fn first_part_of_hold(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(HOLD * 2)).unwrap();
+    conn.write_all(b"GET /hold HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (conn, seen)
 }
 
 #[test]
@@ -601,19 +629,9 @@ fn envoy_streams_a_response_to_the_client_as_the_upstream_sends_it() {
 fn response_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
     let project = &built_template("http-headers").project;
     let (release, hold) = std::sync::mpsc::channel();
-    let (upstream, released) = two_part_upstream(hold);
+    let (upstream, released) = holding_upstream(hold);
     let server = serve_with(project, &["--upstream", &format!("http://{upstream}")]);
-    let mut conn = TcpStream::connect(server.addr).unwrap();
-    conn.set_read_timeout(Some(HOLD * 2)).unwrap();
-    conn.write_all(b"GET /events HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains("first") {
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let (mut conn, mut seen) = first_part_of_hold(server.addr);
     // The client has the first part while the upstream still holds the second.
     release.send(()).unwrap();
     assert!(
@@ -793,55 +811,14 @@ fn a_content_length_the_plugin_left_stale_breaks_the_response_and_is_named() {
     );
 }
 
-/// An HTTP/1.1 upstream that answers `/hold` with a first part and holds the rest until `release`
-/// fires, and every other path at once with `fast`.
-fn holding_upstream(release: std::sync::mpsc::Receiver<()>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let release = std::sync::Arc::new(std::sync::Mutex::new(release));
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            let release = release.clone();
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                if String::from_utf8_lossy(&head).contains("/hold") {
-                    let first =
-                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
-                    conn.write_all(first.as_bytes()).unwrap();
-                    let _ = release.lock().unwrap().recv_timeout(HOLD);
-                    let _ = conn.write_all(b"4\r\nlast\r\n0\r\n\r\n");
-                } else {
-                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfast");
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_stream_in_progress_does_not_hold_up_other_requests() {
     let project = &built_template("http-headers").project;
     let (release, hold) = std::sync::mpsc::channel();
-    let upstream = holding_upstream(hold);
+    let (upstream, _) = holding_upstream(hold);
     // One worker, as by default: it is held by the stream, so the server grows one.
     let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(HOLD * 2)).unwrap();
-    stream
-        .write_all(b"GET /hold HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains("first") {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let (mut stream, mut seen) = first_part_of_hold(server.addr);
     std::thread::sleep(Duration::from_millis(200));
     let asked = Instant::now();
     let fast = get(&server.url("/fast"));
@@ -850,7 +827,7 @@ fn a_stream_in_progress_does_not_hold_up_other_requests() {
     assert!(asked.elapsed() < HOLD / 2, "waited {:?}", asked.elapsed());
     release.send(()).unwrap();
     stream.read_to_end(&mut seen).unwrap();
-    assert!(String::from_utf8_lossy(&seen).contains("last"));
+    assert!(String::from_utf8_lossy(&seen).contains("second"));
     let stderr = server.stop();
     assert!(stderr.contains("200 GET /fast"), "{stderr}");
     assert!(stderr.contains("200 GET /hold"), "{stderr}");
