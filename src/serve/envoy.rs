@@ -59,11 +59,8 @@ impl EnvoyServer {
     /// rejects its configuration stops Envoy from starting, and the error carries its log.
     pub fn start(options: &ServeOptions, binary: &Path) -> crate::Result<EnvoyServer> {
         let setup = crate::scenario::resolve(&options.plugin)?;
-        let target = match setup.network {
-            true => UpstreamTarget::parse_tcp(options.upstream.as_deref())?,
-            false => UpstreamTarget::parse(options.upstream.as_deref())?,
-        };
-        let clusters = cluster::parse(&options.clusters)?
+        let target = options.upstreams.target(setup.network)?;
+        let clusters = cluster::parse(&options.upstreams.clusters)?
             .into_iter()
             .map(|(name, url)| {
                 let host = url.host_str().unwrap_or_default().to_string();

@@ -41,14 +41,32 @@ pub struct ServeOptions {
     /// The plugin and its configuration, found as `run` finds them (traffic is not used).
     pub plugin: RunOptions,
     pub listen: SocketAddr,
-    /// An HTTP plugin's upstream URL, a network plugin's HOST:PORT; the echo when absent (HTTP).
-    pub upstream: Option<String>,
+    pub upstreams: Upstreams,
     /// Pass a request on unfiltered when the plugin traps on it, rather than answer 500.
     pub fail_open: bool,
     /// Worker threads, each with its own VM.
     pub workers: usize,
+}
+
+/// Where traffic leaves the plugin for, as Envoy's clusters: the upstream requests go on to, and
+/// the clusters the plugin's http_calls name.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    /// An HTTP plugin's upstream URL, a network plugin's HOST:PORT; the echo when absent (HTTP).
+    pub upstream: Option<String>,
     /// The clusters the plugin's http_calls go to: NAME=URL.
     pub clusters: Vec<KeyValue>,
+}
+
+impl Upstreams {
+    /// The upstream, read as the plugin's kind reads it: a URL for HTTP, HOST:PORT for a network
+    /// plugin.
+    pub(crate) fn target(&self, network: bool) -> Result<UpstreamTarget, ServeError> {
+        match network {
+            true => UpstreamTarget::parse_tcp(self.upstream.as_deref()),
+            false => UpstreamTarget::parse(self.upstream.as_deref()),
+        }
+    }
 }
 
 /// One line of the access log.
@@ -105,11 +123,8 @@ impl Server {
     /// configuration refuses to start), and binds the listener.
     pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
         let mut setup = crate::scenario::resolve(&options.plugin)?;
-        setup.options.caller = Some(Arc::new(Clusters::new(&options.clusters)?));
-        let target = match setup.network {
-            true => UpstreamTarget::parse_tcp(options.upstream.as_deref())?,
-            false => UpstreamTarget::parse(options.upstream.as_deref())?,
-        };
+        setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
+        let target = options.upstreams.target(setup.network)?;
         let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
         let mut workers = Vec::new();
         for _ in 0..options.workers.max(1) {
