@@ -7,7 +7,10 @@ use crate::cli::output::Printer;
 use clap::Args;
 use wasmctl::error::Hint;
 use wasmctl::key_value::KeyValue;
-use wasmctl::scaffold::{self, NewOptions, PluginName, ScaffoldError};
+use wasmctl::manifest::ManifestError;
+use wasmctl::scaffold::{
+    self, NewOptions, PluginName, ScaffoldError, check_namespace, check_repository,
+};
 
 use super::JsonArg;
 use super::key_value::KeyValueParser;
@@ -110,11 +113,11 @@ fn from_flags(args: NewArgs, name: PluginName) -> Result<NewOptions, ScaffoldErr
         options.template = template;
     }
     if let Some(repository) = args.repository {
-        scaffold::check_repository(&repository)?;
+        check_repository(&repository)?;
         options.repository = repository;
     }
     if let Some(namespace) = args.namespace {
-        scaffold::check_namespace(&namespace)?;
+        check_namespace(&namespace)?;
         options.namespace = namespace;
     }
     if !args.selector.is_empty() {
@@ -167,60 +170,65 @@ fn prompt(options: &mut NewOptions, unset: &Unset) -> anyhow::Result<()> {
         options.template = all[pick].id.to_string();
     }
     if unset.repository {
-        options.repository = ask(
+        ask(
             "Image repository (--repository)",
-            options.repository.clone(),
-            |text| scaffold::check_repository(text).map_err(reason),
+            &mut options.repository,
+            check_repository,
         )?;
     }
     if unset.namespace {
-        options.namespace = ask(
+        ask(
             "Namespace (--namespace)",
-            options.namespace.clone(),
-            |text| scaffold::check_namespace(text).map_err(reason),
+            &mut options.namespace,
+            check_namespace,
         )?;
     }
     if unset.selector {
-        let current = options
+        let mut text = options
             .selector
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(",");
-        let answer = ask("Workload selector (--selector)", current, |text| {
+        ask("Workload selector (--selector)", &mut text, |text| {
             selector_from_text(text).map(drop)
         })?;
-        options.selector = selector_from_text(&answer).map_err(anyhow::Error::msg)?;
+        options.selector = selector_from_text(&text)?;
     }
     Ok(())
 }
 
-/// One line of text, `default` when the user just presses enter; an answer `check` refuses is
-/// shown with the reason and asked again.
+/// One line of text in place of `answer`, which is the default when the user just presses enter;
+/// an answer `check` refuses is shown with the reason and asked again.
 fn ask(
     prompt: &str,
-    default: String,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> anyhow::Result<String> {
-    Ok(dialoguer::Input::with_theme(&dialoguer::theme::SimpleTheme)
+    answer: &mut String,
+    check: impl Fn(&str) -> Result<(), ScaffoldError>,
+) -> anyhow::Result<()> {
+    *answer = dialoguer::Input::with_theme(&dialoguer::theme::SimpleTheme)
         .with_prompt(prompt)
-        .default(default)
-        .validate_with(|text: &String| check(text))
-        .interact_text()?)
+        .default(answer.clone())
+        .validate_with(|text: &String| check(text).map_err(reason))
+        .interact_text()?;
+    Ok(())
 }
 
 /// `KEY=VALUE,KEY=VALUE` as typed at the prompt, checked as `--selector` is.
-fn selector_from_text(text: &str) -> Result<BTreeMap<String, String>, String> {
+fn selector_from_text(text: &str) -> Result<BTreeMap<String, String>, ScaffoldError> {
     let pairs = text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|pair| {
             pair.parse::<KeyValue>()
-                .map_err(|why| format!("invalid --selector `{pair}`: {why}"))
+                .map_err(|why| ManifestError::BadArgument {
+                    flag: "--selector",
+                    item: pair.to_string(),
+                    message: why.to_string(),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    scaffold::parse_selector(&pairs).map_err(reason)
+    scaffold::parse_selector(&pairs)
 }
 
 /// What a prompt shows under a refused answer: the error and what to do about it.
