@@ -74,11 +74,16 @@ mod tests {
 
     #[test]
     fn suggests_the_closest_id() {
-        assert_eq!(closest("http-header"), Some("http-headers"));
-        assert_eq!(closest("htp-auth"), Some("http-auth"));
-        assert_eq!(closest("auth"), Some("http-auth"));
-        assert_eq!(closest("netwrok"), Some("network"));
-        assert_eq!(closest("grpc"), None);
+        let cases = [
+            ("http-header", Some("http-headers")),
+            ("htp-auth", Some("http-auth")),
+            ("auth", Some("http-auth")),
+            ("netwrok", Some("network")),
+            ("grpc", None),
+        ];
+        for (typed, suggested) in cases {
+            assert_eq!(closest(typed), suggested, "{typed}");
+        }
     }
 
     #[test]

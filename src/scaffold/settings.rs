@@ -57,15 +57,21 @@ mod tests {
 
     #[test]
     fn refuses_what_push_and_manifest_refuse() {
-        assert!(check_repository("ghcr.io/acme/demo").is_ok());
-        assert!(check_repository("UPPER/Repo").is_err());
-        assert!(check_repository("ghcr.io/acme/demo:v1").is_err());
-        assert!(check_namespace("istio-system").is_ok());
-        assert!(check_namespace("Bad_NS").is_err());
-        let kv = |text: &str| text.parse::<KeyValue>().unwrap();
-        assert!(parse_selector(&[kv("app=demo")]).is_ok());
-        assert!(parse_selector(&[kv("bad key=v")]).is_err());
-        assert!(parse_selector(&[kv("app=*")]).is_err());
+        let repositories = [
+            ("ghcr.io/acme/demo", true),
+            ("UPPER/Repo", false),
+            ("ghcr.io/acme/demo:v1", false),
+        ];
+        for (repository, ok) in repositories {
+            assert_eq!(check_repository(repository).is_ok(), ok, "{repository}");
+        }
+        for (namespace, ok) in [("istio-system", true), ("Bad_NS", false)] {
+            assert_eq!(check_namespace(namespace).is_ok(), ok, "{namespace}");
+        }
+        for (item, ok) in [("app=demo", true), ("bad key=v", false), ("app=*", false)] {
+            let items = [item.parse::<KeyValue>().unwrap()];
+            assert_eq!(parse_selector(&items).is_ok(), ok, "{item}");
+        }
 
         let mut options = NewOptions::with_defaults(PluginName::parse("demo").unwrap());
         assert!(options.validate().is_ok());
