@@ -52,21 +52,18 @@ impl Hint for ScaffoldError {
     fn hints(&self) -> Vec<String> {
         match self {
             ScaffoldError::BadName { name, reason } => {
-                let mut hints = vec![
-                    "a plugin name is a cargo package name and a Kubernetes DNS-1123 label: lowercase letters, digits and '-', starting with a letter, at most 63 characters"
-                        .to_string(),
-                ];
-                if matches!(reason, NameError::Reserved(_)) {
-                    hints.clear();
-                    hints.push(
+                let rule = match reason {
+                    NameError::Reserved(_) => {
                         "pick another name; this one clashes with Rust or a plugin dependency"
-                            .into(),
-                    );
-                }
-                if let Some(suggestion) = PluginName::suggest(name) {
-                    hints.push(format!("try `{suggestion}`"));
-                }
-                hints
+                    }
+                    _ => {
+                        "a plugin name is a cargo package name and a Kubernetes DNS-1123 label: lowercase letters, digits and '-', starting with a letter, at most 63 characters"
+                    }
+                };
+                let suggestion = PluginName::suggest(name).map(|s| format!("try `{s}`"));
+                std::iter::once(rule.to_string())
+                    .chain(suggestion)
+                    .collect()
             }
             ScaffoldError::UnknownTemplate(id) => {
                 let mut hints: Vec<String> = catalog::closest(id)
