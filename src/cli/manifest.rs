@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use wasmctl::key_value::KeyValue;
 use wasmctl::manifest::{
-    self, CodeSource, FailStrategy, IstioVersion, Manifest, ManifestOptions, Phase, PluginType,
-    PullPolicy, Target,
+    self, CodeSource, EnvoyOptions, FailStrategy, HigressOptions, IstioVersion, Manifest,
+    ManifestOptions, MetadataOptions, ModuleOptions, Phase, PlacementOptions, PluginOptions,
+    PluginType, PullPolicy, Target,
 };
 use wasmctl::project::{Lookup, Project};
 
@@ -153,7 +154,7 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         ));
     }
     let resource = manifest::generate(&options, project.as_ref())?;
-    if options.url.is_none()
+    if options.module.url.is_none()
         && !options.kind.is_envoy_config()
         && let Some(project) = &project
     {
@@ -180,35 +181,47 @@ fn options(args: ManifestArgs) -> Result<ManifestOptions, wasmctl::Error> {
     Ok(ManifestOptions {
         kind: args.kind.parse::<Target>()?,
         istio_version: args.istio_version,
-        name: args.name,
-        namespace: args.namespace,
-        labels: args.label,
-        annotations: args.annotation,
-        selector: args.selector,
-        no_selector: args.no_selector,
-        target_refs: args.target_ref,
-        url: args.url,
-        sha256: args.sha256,
-        image_pull_policy: args.image_pull_policy,
-        image_pull_secret: args.image_pull_secret,
-        pull_secret_from_docker_config: args.pull_secret_from_docker_config,
-        verification_key: args.verification_key,
-        config: args.config,
-        no_config: args.no_config,
-        set: args.set,
-        plugin_name: args.plugin_name,
-        phase: args.phase,
-        priority: args.priority,
-        fail_strategy: args.fail_strategy,
-        env: args.env,
-        env_from_host: args.env_from_host,
-        matches: args.matches,
-        plugin_type: args.plugin_type,
-        listen: args.listen,
-        upstream: args.upstream,
-        code: args.code,
-        match_rules: args.match_rule,
-        default_config_disable: args.default_config_disable,
+        metadata: MetadataOptions {
+            name: args.name,
+            namespace: args.namespace,
+            labels: args.label,
+            annotations: args.annotation,
+        },
+        module: ModuleOptions {
+            url: args.url,
+            sha256: args.sha256,
+            image_pull_policy: args.image_pull_policy,
+            image_pull_secret: args.image_pull_secret,
+            pull_secret_from_docker_config: args.pull_secret_from_docker_config,
+            verification_key: args.verification_key,
+            plugin_name: args.plugin_name,
+        },
+        placement: PlacementOptions {
+            selector: args.selector,
+            no_selector: args.no_selector,
+            target_refs: args.target_ref,
+            phase: args.phase,
+            priority: args.priority,
+            matches: args.matches,
+        },
+        plugin: PluginOptions {
+            plugin_type: args.plugin_type,
+            fail_strategy: args.fail_strategy,
+            config: args.config,
+            no_config: args.no_config,
+            set: args.set,
+            env: args.env,
+            env_from_host: args.env_from_host,
+        },
+        envoy: EnvoyOptions {
+            listen: args.listen,
+            upstream: args.upstream,
+            code: args.code,
+        },
+        higress: HigressOptions {
+            match_rules: args.match_rule,
+            default_config_disable: args.default_config_disable,
+        },
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{ManifestError, ManifestOptions};
+use super::{ManifestError, PluginOptions};
 use crate::key_value::KeyValue;
 use crate::project::Project;
 
@@ -195,7 +195,7 @@ pub fn apply_overrides(
 /// The pluginConfig of a resource: the file given (else the project's, unless left out), the
 /// overrides on top, checked against the project's schema. `None` when it is empty.
 pub(super) fn for_resource(
-    options: &ManifestOptions,
+    options: &PluginOptions,
     project: Option<&Project>,
 ) -> Result<Option<PluginConfig>, ManifestError> {
     let path = match (&options.config, project) {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::types::{EnvValueSource, FailStrategy, WasmSource};
-use super::{Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, source};
+use super::{
+    Manifest, ManifestError, ManifestOptions, ModuleOptions, PluginType, Resource, Target, source,
+};
 use crate::envoy::bootstrap::{self as envoy, Failure, RouteTo, WasmPlugin};
 use crate::project::Project;
 use crate::spelling::spelling;
@@ -52,18 +54,15 @@ pub(super) fn generate(
     options: &ManifestOptions,
     project: Option<&Project>,
 ) -> Result<Manifest, ManifestError> {
-    let name = super::metadata(options, project)?.name;
+    let name = super::metadata(&options.metadata, options.kind, project)?.name;
+    let envoy = &options.envoy;
     // Parsed before anything is read, so a bad address costs nothing.
-    let listen = parse_listen(options.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-    let upstream = options
-        .upstream
-        .as_deref()
-        .map(parse_upstream)
-        .transpose()?;
-    let code = code(options, project)?;
+    let listen = parse_listen(envoy.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+    let upstream = envoy.upstream.as_deref().map(parse_upstream).transpose()?;
+    let code = code(&options.module, envoy.code, project)?;
     let wasm = super::wasm_source(options, project, (String::new(), None))?;
     let network = wasm.plugin_type == Some(PluginType::Network);
-    let plugin = plugin(&name, options, &wasm, code.source);
+    let plugin = plugin(&name, &wasm, code.source);
     let filter = if network {
         envoy::network_wasm_filter(&plugin)
     } else {
@@ -129,11 +128,12 @@ fn bootstrap(
 }
 
 /// The `PluginConfig`: named after the resource, root id from --plugin-name, Istio's encoding.
-fn plugin(name: &str, options: &ManifestOptions, wasm: &WasmSource, code: Value) -> WasmPlugin {
+fn plugin(name: &str, wasm: &WasmSource, code: Value) -> WasmPlugin {
     let env = wasm.vm_config.iter().flat_map(|vm| &vm.env);
     WasmPlugin {
         name: name.to_string(),
-        root_id: options
+        root_id: wasm
+            .module
             .plugin_name
             .clone()
             .unwrap_or_else(|| name.to_string()),
@@ -163,14 +163,18 @@ fn plugin(name: &str, options: &ManifestOptions, wasm: &WasmSource, code: Value)
 }
 
 /// `--code file` (the default without an http(s) `--url`) or `--code remote`.
-fn code(options: &ManifestOptions, project: Option<&Project>) -> Result<Code, ManifestError> {
+fn code(
+    options: &ModuleOptions,
+    source: Option<CodeSource>,
+    project: Option<&Project>,
+) -> Result<Code, ManifestError> {
     let url_scheme = options
         .url
         .as_deref()
         .and_then(|url| url.split_once("://"))
         .map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest));
     let remote_url = matches!(&url_scheme, Some((s, _)) if s == "http" || s == "https");
-    match options.code.unwrap_or(if remote_url {
+    match source.unwrap_or(if remote_url {
         CodeSource::Remote
     } else {
         CodeSource::File
@@ -215,7 +219,7 @@ fn existing_artifact(artifact: &Path) -> Result<PathBuf, ManifestError> {
 }
 
 /// An http(s) module with its sha256, and the cluster Envoy fetches it through.
-fn remote(options: &ManifestOptions, project: Option<&Project>) -> Result<Code, ManifestError> {
+fn remote(options: &ModuleOptions, project: Option<&Project>) -> Result<Code, ManifestError> {
     let (url, sha256) = source::module_location(options, project)?;
     let parsed = url::Url::parse(&url).ok().filter(|u| {
         matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())

@@ -21,30 +21,32 @@ pub(super) fn refuse_inexpressible(options: &ManifestOptions) -> Result<(), Mani
 
 /// Every flag that only some kinds take, and whether it was given.
 fn given(o: &ManifestOptions) -> [(&'static str, bool); 20] {
+    let (metadata, module, placement) = (&o.metadata, &o.module, &o.placement);
+    let (plugin, envoy, higress) = (&o.plugin, &o.envoy, &o.higress);
     [
-        ("--selector", !o.selector.is_empty()),
-        ("--target-ref", !o.target_refs.is_empty()),
-        ("--phase", o.phase.is_some()),
-        ("--priority", o.priority.is_some()),
-        ("--match", !o.matches.is_empty()),
-        ("--env", !o.env.is_empty()),
-        ("--env-from-host", !o.env_from_host.is_empty()),
-        ("--fail-strategy", o.fail_strategy.is_some()),
-        ("--verification-key", o.verification_key.is_some()),
-        ("--image-pull-policy", o.image_pull_policy.is_some()),
-        ("--image-pull-secret", o.image_pull_secret.is_some()),
+        ("--selector", !placement.selector.is_empty()),
+        ("--target-ref", !placement.target_refs.is_empty()),
+        ("--phase", placement.phase.is_some()),
+        ("--priority", placement.priority.is_some()),
+        ("--match", !placement.matches.is_empty()),
+        ("--env", !plugin.env.is_empty()),
+        ("--env-from-host", !plugin.env_from_host.is_empty()),
+        ("--fail-strategy", plugin.fail_strategy.is_some()),
+        ("--verification-key", module.verification_key.is_some()),
+        ("--image-pull-policy", module.image_pull_policy.is_some()),
+        ("--image-pull-secret", module.image_pull_secret.is_some()),
         (
             "--pull-secret-from-docker-config",
-            o.pull_secret_from_docker_config,
+            module.pull_secret_from_docker_config,
         ),
-        ("--label", !o.labels.is_empty()),
-        ("--annotation", !o.annotations.is_empty()),
-        ("--namespace", o.namespace.is_some()),
-        ("--listen", o.listen.is_some()),
-        ("--upstream", o.upstream.is_some()),
-        ("--code", o.code.is_some()),
-        ("--match-rule", !o.match_rules.is_empty()),
-        ("--default-config-disable", o.default_config_disable),
+        ("--label", !metadata.labels.is_empty()),
+        ("--annotation", !metadata.annotations.is_empty()),
+        ("--namespace", metadata.namespace.is_some()),
+        ("--listen", envoy.listen.is_some()),
+        ("--upstream", envoy.upstream.is_some()),
+        ("--code", envoy.code.is_some()),
+        ("--match-rule", !higress.match_rules.is_empty()),
+        ("--default-config-disable", higress.default_config_disable),
     ]
 }
 

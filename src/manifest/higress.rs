@@ -63,13 +63,14 @@ pub(super) fn generate(
     options: &ManifestOptions,
     project: Option<&Project>,
 ) -> Result<Manifest, ManifestError> {
-    let metadata = super::metadata(options, project)?;
+    let metadata = super::metadata(&options.metadata, options.kind, project)?;
     let match_rules = options
+        .higress
         .match_rules
         .iter()
         .map(|item| parse_rule(item))
         .collect::<Result<Vec<_>, _>>()?;
-    let location = source::module_location(options, project)?;
+    let location = source::module_location(&options.module, project)?;
     let mut wasm = super::wasm_source(options, project, location)?;
     if wasm.plugin_type == Some(PluginType::Network) {
         return Err(ManifestError::Inexpressible {
@@ -78,7 +79,7 @@ pub(super) fn generate(
             hint: "Higress runs Wasm plugins as HTTP filters only".into(),
         });
     }
-    let secret = super::pull_secret(options, &metadata, &mut wasm)?;
+    let secret = super::pull_secret(&options.module, &metadata, &mut wasm)?;
     let plugin = HigressWasmPlugin {
         api_version: API_VERSION,
         kind: KIND,
@@ -94,10 +95,10 @@ pub(super) fn generate(
 fn spec(options: &ManifestOptions, wasm: WasmSource, match_rules: Vec<MatchRule>) -> HigressSpec {
     HigressSpec {
         module: wasm.module,
-        phase: options.phase,
-        priority: options.priority,
+        phase: options.placement.phase,
+        priority: options.placement.priority,
         default_config: wasm.plugin_config,
-        default_config_disable: options.default_config_disable,
+        default_config_disable: options.higress.default_config_disable,
         match_rules,
     }
 }

@@ -11,6 +11,7 @@ mod flags;
 mod higress;
 pub(crate) mod labels;
 pub(crate) mod names;
+mod options;
 mod placement;
 pub(crate) mod pull_secret;
 mod resources;
@@ -22,13 +23,14 @@ pub(crate) mod version;
 mod vm;
 pub(crate) mod yaml;
 
-use std::path::PathBuf;
-
-use crate::key_value::KeyValue;
 pub use crate::project::PluginType;
 use crate::project::Project;
 pub use envoy_config::CodeSource;
 pub use error::ManifestError;
+pub use options::{
+    EnvoyOptions, HigressOptions, ManifestOptions, MetadataOptions, ModuleOptions,
+    PlacementOptions, PluginOptions,
+};
 pub use resources::{Manifest, Resource};
 pub use target::Target;
 pub use types::{
@@ -37,58 +39,6 @@ pub use types::{
 use types::{Module, ObjectMeta, WasmSource};
 pub use validate::Problem;
 pub use version::IstioVersion;
-
-/// What the user asked for; unset fields fall back to the project's settings and last push.
-#[derive(Debug, Clone, Default)]
-pub struct ManifestOptions {
-    pub kind: Target,
-    pub istio_version: IstioVersion,
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    /// Metadata labels.
-    pub labels: Vec<KeyValue>,
-    /// Metadata annotations.
-    pub annotations: Vec<KeyValue>,
-    /// Workload labels; replaces the project's selector.
-    pub selector: Vec<KeyValue>,
-    /// Leave out the project's default selector: the plugin applies to the whole namespace.
-    pub no_selector: bool,
-    /// `[GROUP/]KIND/NAME`.
-    pub target_refs: Vec<String>,
-    pub url: Option<String>,
-    pub sha256: Option<String>,
-    pub image_pull_policy: Option<PullPolicy>,
-    pub image_pull_secret: Option<String>,
-    pub pull_secret_from_docker_config: bool,
-    pub verification_key: Option<String>,
-    /// A pluginConfig file; replaces the project's.
-    pub config: Option<PathBuf>,
-    /// Leave out the project's pluginConfig file.
-    pub no_config: bool,
-    /// pluginConfig overrides, dotted keys.
-    pub set: Vec<KeyValue>,
-    pub plugin_name: Option<String>,
-    pub phase: Option<Phase>,
-    pub priority: Option<i64>,
-    pub fail_strategy: Option<FailStrategy>,
-    /// INLINE variables.
-    pub env: Vec<KeyValue>,
-    /// `NAME`, variables the proxy copies from its own environment.
-    pub env_from_host: Vec<String>,
-    /// `[MODE][:PORT,...]` traffic matches.
-    pub matches: Vec<String>,
-    pub plugin_type: Option<PluginType>,
-    /// envoy-bootstrap: the `ADDR:PORT` the listener binds.
-    pub listen: Option<String>,
-    /// envoy-bootstrap: the `HOST:PORT` requests go to; without it the listener answers 200 itself.
-    pub upstream: Option<String>,
-    /// envoy-bootstrap and envoy-filter: where Envoy reads the module from.
-    pub code: Option<CodeSource>,
-    /// HigressWasmPlugin: `KEY=VALUE,...` rules (ingress, domain, service, config).
-    pub match_rules: Vec<String>,
-    /// HigressWasmPlugin: the defaultConfig applies nowhere, only the match rules do.
-    pub default_config_disable: bool,
-}
 
 /// Builds and validates the resource; nothing is returned that its proxy would refuse.
 pub fn generate(options: &ManifestOptions, project: Option<&Project>) -> crate::Result<Manifest> {
@@ -110,12 +60,12 @@ fn istio(
     kind: Kind,
 ) -> Result<Manifest, ManifestError> {
     let settings = project.map(|p| &p.settings);
-    let metadata = metadata(options, project)?;
-    let placement = placement::placement(options, settings)?;
-    let location = source::module_location(options, project)?;
+    let metadata = metadata(&options.metadata, options.kind, project)?;
+    let placement = placement::placement(&options.placement, settings)?;
+    let location = source::module_location(&options.module, project)?;
     let mut wasm = wasm_source(options, project, location)?;
     wasm.plugin_type = plugin_type(options, project);
-    let secret = pull_secret(options, &metadata, &mut wasm)?;
+    let secret = pull_secret(&options.module, &metadata, &mut wasm)?;
 
     let extension = Extension::new(kind, metadata, placement, wasm);
     let mut problems = validate::validate(&extension, options.istio_version);
@@ -124,28 +74,29 @@ fn istio(
     Ok(Manifest::new(Resource::Istio(extension), secret))
 }
 
-/// The module and how it runs, as every kind reads it from the options, the project and the
-/// module's location (`url`, `sha256`).
+/// The module and how it runs, as every kind reads it from the module and plugin options, the
+/// project and the module's location (`url`, `sha256`).
 fn wasm_source(
     options: &ManifestOptions,
     project: Option<&Project>,
     (url, sha256): (String, Option<String>),
 ) -> Result<WasmSource, ManifestError> {
+    let (module, plugin) = (&options.module, &options.plugin);
     Ok(WasmSource {
         module: Module {
             url,
             sha256,
-            image_pull_policy: options.image_pull_policy,
-            image_pull_secret: options.image_pull_secret.clone(),
-            verification_key: options.verification_key.clone(),
-            plugin_name: options.plugin_name.clone(),
+            image_pull_policy: module.image_pull_policy,
+            image_pull_secret: module.image_pull_secret.clone(),
+            verification_key: module.verification_key.clone(),
+            plugin_name: module.plugin_name.clone(),
         },
-        fail_strategy: options.fail_strategy,
-        plugin_type: options
+        fail_strategy: plugin.fail_strategy,
+        plugin_type: plugin
             .plugin_type
             .or_else(|| project.and_then(|p| p.settings.plugin_type)),
-        vm_config: vm::vm_config(options)?,
-        plugin_config: config::for_resource(options, project)?,
+        vm_config: vm::vm_config(plugin)?,
+        plugin_config: config::for_resource(plugin, project)?,
     })
 }
 
@@ -158,15 +109,16 @@ fn refuse_problems(kind: Target, problems: Vec<Problem>) -> Result<(), ManifestE
     }
 }
 
-/// The name, namespace, labels and annotations.
+/// The name, namespace, labels and annotations; `kind` is what an error without a name names.
 fn metadata(
-    options: &ManifestOptions,
+    options: &MetadataOptions,
+    kind: Target,
     project: Option<&Project>,
 ) -> Result<ObjectMeta, ManifestError> {
     let name = match (&options.name, project) {
         (Some(name), _) => name.clone(),
         (None, Some(project)) => names::object_name_from_package(&project.name),
-        (None, None) => return Err(ManifestError::NoName(options.kind)),
+        (None, None) => return Err(ManifestError::NoName(kind)),
     };
     let namespace = options
         .namespace
@@ -182,7 +134,7 @@ fn metadata(
 
 fn plugin_type(options: &ManifestOptions, project: Option<&Project>) -> Option<PluginType> {
     match (
-        options.plugin_type,
+        options.plugin.plugin_type,
         project.and_then(|p| p.settings.plugin_type),
     ) {
         (Some(explicit), _) => Some(explicit),
@@ -194,7 +146,7 @@ fn plugin_type(options: &ManifestOptions, project: Option<&Project>) -> Option<P
 
 /// The pull Secret, when asked for; the resource then names it.
 fn pull_secret(
-    options: &ManifestOptions,
+    options: &ModuleOptions,
     metadata: &ObjectMeta,
     wasm: &mut WasmSource,
 ) -> Result<Option<PullSecret>, ManifestError> {

@@ -5,12 +5,12 @@ use super::labels::parse_labels;
 use super::types::{
     Placement, PolicyTargetReference, PortSelector, TrafficSelector, WorkloadMode, WorkloadSelector,
 };
-use super::{ManifestError, ManifestOptions};
+use super::{ManifestError, PlacementOptions};
 use crate::project::Settings;
 
 /// Where the plugin applies: an explicit selector, else target refs, else the project's selector.
 pub(super) fn placement(
-    options: &ManifestOptions,
+    options: &PlacementOptions,
     settings: Option<&Settings>,
 ) -> Result<Placement, ManifestError> {
     let selector = if !options.selector.is_empty() {

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use super::types::Module;
-use super::{ManifestError, ManifestOptions, Problem, validate};
+use super::{ManifestError, ModuleOptions, Problem, validate};
 use crate::digest::Digest;
 use crate::oci::ImageRef;
 use crate::project::Project;
 
 /// The url and its checksum: explicit flags, else the project's last push pinned by digest.
 pub(super) fn module_location(
-    options: &ManifestOptions,
+    options: &ModuleOptions,
     project: Option<&Project>,
 ) -> Result<(String, Option<String>), ManifestError> {
     let Some(url) = &options.url else {

@@ -373,22 +373,37 @@ mod tests {
 
     #[test]
     fn schemes_read_like_go() {
-        assert_eq!(url_scheme("oci://ghcr.io/a/b:1"), Some("oci"));
-        assert_eq!(url_scheme("localhost:5000/demo"), Some("localhost"));
-        assert_eq!(url_scheme("ghcr.io/a/b:1"), None);
-        assert_eq!(url_scheme("/var/lib/x.wasm"), None);
-        assert_eq!(url_scheme("1abc:x"), None);
+        let cases = [
+            ("oci://ghcr.io/a/b:1", Some("oci")),
+            ("localhost:5000/demo", Some("localhost")),
+            ("ghcr.io/a/b:1", None),
+            ("/var/lib/x.wasm", None),
+            ("1abc:x", None),
+        ];
+        for (url, scheme) in cases {
+            assert_eq!(url_scheme(url), scheme, "the scheme of `{url}`");
+        }
+    }
+
+    /// Asserts that `pattern` matches every one of `valid` and none of `invalid`, naming the value
+    /// it misjudges.
+    fn judges(pattern: fn(&str) -> bool, valid: &[&str], invalid: &[&str]) {
+        for value in valid {
+            assert!(pattern(value), "`{value}` refused");
+        }
+        for value in invalid {
+            assert!(!pattern(value), "`{value}` accepted");
+        }
     }
 
     #[test]
     fn crd_patterns() {
-        assert!(is_group("gateway.networking.k8s.io"));
-        assert!(!is_group("Gateway"));
-        assert!(!is_group("a..b"));
-        assert!(is_kind("Gateway"));
-        assert!(!is_kind("1Gateway"));
-        assert!(!is_kind("Gate_way"));
-        assert!(is_sha256_hex(&"a".repeat(64)));
-        assert!(!is_sha256_hex(&"A".repeat(64)));
+        judges(
+            is_group,
+            &["gateway.networking.k8s.io"],
+            &["Gateway", "a..b"],
+        );
+        judges(is_kind, &["Gateway"], &["1Gateway", "Gate_way"]);
+        judges(is_sha256_hex, &[&"a".repeat(64)], &[&"A".repeat(64)]);
     }
 }

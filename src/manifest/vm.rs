@@ -1,9 +1,9 @@
 //! The VM's environment: `--env NAME=VALUE` and `--env-from-host NAME`.
 
 use super::types::{EnvValueSource, EnvVar, VmConfig};
-use super::{ManifestError, ManifestOptions};
+use super::{ManifestError, PluginOptions};
 
-pub(super) fn vm_config(options: &ManifestOptions) -> Result<Option<VmConfig>, ManifestError> {
+pub(super) fn vm_config(options: &PluginOptions) -> Result<Option<VmConfig>, ManifestError> {
     let mut env: Vec<EnvVar> = options
         .env
         .iter()

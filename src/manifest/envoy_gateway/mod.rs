@@ -114,12 +114,12 @@ pub(super) fn generate(
     options: &ManifestOptions,
     project: Option<&Project>,
 ) -> Result<Manifest, ManifestError> {
-    let metadata = super::metadata(options, project)?;
-    let target_refs = target_refs(options)?;
-    let location = source::module_location(options, project)?;
+    let metadata = super::metadata(&options.metadata, options.kind, project)?;
+    let target_refs = target_refs(&options.placement.target_refs)?;
+    let location = source::module_location(&options.module, project)?;
     let mut wasm = super::wasm_source(options, project, location)?;
     refuse_values(&wasm)?;
-    let secret = super::pull_secret(options, &metadata, &mut wasm)?;
+    let secret = super::pull_secret(&options.module, &metadata, &mut wasm)?;
     let entry = wasm_entry(&metadata, wasm.clone())?;
     let policy = EnvoyExtensionPolicy {
         api_version: API_VERSION,
@@ -137,12 +137,11 @@ pub(super) fn generate(
 }
 
 /// `--target-ref KIND/NAME` (the Gateway API group by default) or `GROUP/KIND/NAME`.
-fn target_refs(options: &ManifestOptions) -> Result<Vec<PolicyTargetReference>, ManifestError> {
-    if options.target_refs.is_empty() {
+fn target_refs(items: &[String]) -> Result<Vec<PolicyTargetReference>, ManifestError> {
+    if items.is_empty() {
         return Err(ManifestError::NoTargetRef);
     }
-    options
-        .target_refs
+    items
         .iter()
         .map(|item| {
             let target = placement::parse_target_ref(item, gateway_api_group)?;
