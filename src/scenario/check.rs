@@ -2,7 +2,7 @@
 
 use indexmap::IndexMap;
 
-use super::expect::{ConnectionExpect, Expect, LogExpect, Matcher, MessageExpect};
+use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
 use super::report::CaseReport;
 use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
 
@@ -71,7 +71,7 @@ pub(super) fn connection(
     case: &mut CaseReport,
     outcome: &NetworkOutcome,
     metrics_now: Option<&[Metric]>,
-    expect: &ConnectionExpect,
+    expect: &Expect,
 ) {
     no_failure(case, expect.failure.as_ref());
     for (what, want, got) in [

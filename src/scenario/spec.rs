@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::expect::{ConnectionExpect, Expect, LogExpect};
+use super::expect::{Expect, LogExpect};
 use crate::host::{
     CallAnswer, CallResponse, FieldError, HeaderField, HeaderMap, NetworkEvent, Request, Response,
     Status,
@@ -171,7 +171,7 @@ pub struct CallSpec {
 pub struct Connection {
     pub name: Option<String>,
     pub events: Vec<EventSpec>,
-    pub expect: ConnectionExpect,
+    pub expect: Expect,
 }
 
 /// `{downstream: "bytes"}`, `{upstream: "bytes"}` or `{close: downstream|upstream}`.
