@@ -3,16 +3,33 @@
 use indexmap::IndexMap;
 
 use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
-use super::report::CaseReport;
+use super::report::{CaseOutcome, CaseReport};
 use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
 
-/// Checks one exchange; `metrics_now` is `None` where the host cannot read metrics.
-pub(super) fn exchange(
+/// Checks one exchange or connection; `metrics_now` is `None` where the host cannot read metrics.
+pub(super) fn outcome(
     case: &mut CaseReport,
-    outcome: &HttpOutcome,
+    outcome: &CaseOutcome,
     metrics_now: Option<&[Metric]>,
     expect: &Expect,
 ) {
+    let logged = match outcome {
+        CaseOutcome::Http(outcome) => {
+            exchange(case, outcome, expect);
+            &outcome.logs
+        }
+        CaseOutcome::Connection(outcome) => {
+            connection(case, outcome, expect);
+            &outcome.logs
+        }
+    };
+    logs(case, logged, &expect.logs, &expect.no_logs);
+    if let Some(metrics_now) = metrics_now {
+        metrics(case, metrics_now, &expect.metrics);
+    }
+}
+
+fn exchange(case: &mut CaseReport, outcome: &HttpOutcome, expect: &Expect) {
     if let Some(why) = &outcome.stalled {
         // A stall is only fine when nothing downstream was expected.
         if expect.response.is_some() || expect.upstream.is_some() {
@@ -60,19 +77,9 @@ pub(super) fn exchange(
             ),
         }
     }
-    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    if let Some(metrics_now) = metrics_now {
-        metrics(case, metrics_now, &expect.metrics);
-    }
 }
 
-/// Checks one connection; `metrics_now` is `None` where the host cannot read metrics.
-pub(super) fn connection(
-    case: &mut CaseReport,
-    outcome: &NetworkOutcome,
-    metrics_now: Option<&[Metric]>,
-    expect: &Expect,
-) {
+fn connection(case: &mut CaseReport, outcome: &NetworkOutcome, expect: &Expect) {
     no_failure(case, expect.failure.as_ref());
     for (what, want, got) in [
         (
@@ -92,10 +99,6 @@ pub(super) fn connection(
                 case.fail(format!("{what}: expected {want}, got {got:?}"));
             }
         }
-    }
-    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    if let Some(metrics_now) = metrics_now {
-        metrics(case, metrics_now, &expect.metrics);
     }
 }
 
