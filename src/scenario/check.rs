@@ -51,30 +51,34 @@ fn exchange(case: &mut CaseReport, outcome: &HttpOutcome, expect: &Expect) {
             _ => {}
         }
     }
-    if let Some(want) = &expect.upstream {
-        match &outcome.upstream {
-            None => case.fail("expected the request to reach the upstream, but it did not".into()),
-            Some(req) => message(
-                case,
-                "upstream request",
-                None,
-                &req.headers,
-                &req.body,
-                want,
-            ),
-        }
-    }
-    if let Some(want) = &expect.response {
-        match &outcome.response {
-            None => case.fail("expected a response, but there was none".into()),
-            Some(resp) => message(
-                case,
-                "response",
-                Some(resp.status),
-                &resp.headers,
-                &resp.body,
-                want,
-            ),
+    let upstream = outcome.upstream.as_ref().map(|req| Message {
+        status: None,
+        headers: &req.headers,
+        body: &req.body,
+    });
+    let response = outcome.response.as_ref().map(|resp| Message {
+        status: Some(resp.status),
+        headers: &resp.headers,
+        body: &resp.body,
+    });
+    for (what, missing, want, got) in [
+        (
+            "upstream request",
+            "expected the request to reach the upstream, but it did not",
+            &expect.upstream,
+            upstream,
+        ),
+        (
+            "response",
+            "expected a response, but there was none",
+            &expect.response,
+            response,
+        ),
+    ] {
+        match (want, got) {
+            (None, _) => {}
+            (Some(_), None) => case.fail(missing.into()),
+            (Some(want), Some(got)) => message(case, what, &got, want),
         }
     }
 }
@@ -121,22 +125,22 @@ pub(super) fn failure(case: &mut CaseReport, err: &HostError, expected: Option<&
     }
 }
 
-fn message(
-    case: &mut CaseReport,
-    what: &str,
+/// A request or response as the plugin left it; a forwarded request has no status.
+struct Message<'a> {
     status: Option<u16>,
-    headers: &HeaderMap,
-    body: &[u8],
-    want: &MessageExpect,
-) {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+fn message(case: &mut CaseReport, what: &str, got: &Message, want: &MessageExpect) {
     let before = case.failures.len();
-    if let (Some(want), Some(got)) = (want.status, status)
+    if let (Some(want), Some(got)) = (want.status, got.status)
         && want != got
     {
         case.fail(format!("{what} status: expected {want}, got {got}"));
     }
     for (name, matcher) in &want.headers {
-        match headers.get(name) {
+        match got.headers.get(name) {
             None => case.fail(format!(
                 "{what} header `{name}`: expected {matcher}, but it is missing"
             )),
@@ -147,20 +151,21 @@ fn message(
         }
     }
     for name in &want.absent {
-        if let Some(value) = headers.get(name) {
+        if let Some(value) = got.headers.get(name) {
             case.fail(format!(
                 "{what} header `{name}`: expected absent, got {value:?}"
             ));
         }
     }
     if let Some(matcher) = &want.body {
-        let body = String::from_utf8_lossy(body);
+        let body = String::from_utf8_lossy(got.body);
         if !matcher.matches(&body) {
             case.fail(format!("{what} body: expected {matcher}, got {body:?}"));
         }
     }
     if case.failures.len() > before {
-        let listing: Vec<String> = headers
+        let listing: Vec<String> = got
+            .headers
             .iter()
             .map(|(n, v)| format!("    {n}: {v}"))
             .collect();
