@@ -2,17 +2,34 @@
 
 use indexmap::IndexMap;
 
-use super::expect::{ConnectionExpect, Expect, LogExpect, Matcher, MessageExpect};
-use super::report::CaseReport;
+use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
+use super::report::{CaseOutcome, CaseReport};
 use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
 
-/// Checks one exchange; `metrics_now` is `None` where the host cannot read metrics.
-pub(super) fn exchange(
+/// Checks one exchange or connection; `metrics_now` is `None` where the host cannot read metrics.
+pub(super) fn outcome(
     case: &mut CaseReport,
-    outcome: &HttpOutcome,
+    outcome: &CaseOutcome,
     metrics_now: Option<&[Metric]>,
     expect: &Expect,
 ) {
+    let logged = match outcome {
+        CaseOutcome::Http(outcome) => {
+            exchange(case, outcome, expect);
+            &outcome.logs
+        }
+        CaseOutcome::Connection(outcome) => {
+            connection(case, outcome, expect);
+            &outcome.logs
+        }
+    };
+    logs(case, logged, &expect.logs, &expect.no_logs);
+    if let Some(metrics_now) = metrics_now {
+        metrics(case, metrics_now, &expect.metrics);
+    }
+}
+
+fn exchange(case: &mut CaseReport, outcome: &HttpOutcome, expect: &Expect) {
     if let Some(why) = &outcome.stalled {
         // A stall is only fine when nothing downstream was expected.
         if expect.response.is_some() || expect.upstream.is_some() {
@@ -34,45 +51,39 @@ pub(super) fn exchange(
             _ => {}
         }
     }
-    if let Some(want) = &expect.upstream {
-        match &outcome.upstream {
-            None => case.fail("expected the request to reach the upstream, but it did not".into()),
-            Some(req) => message(
-                case,
-                "upstream request",
-                None,
-                &req.headers,
-                &req.body,
-                want,
-            ),
+    let upstream = outcome.upstream.as_ref().map(|req| Message {
+        status: None,
+        headers: &req.headers,
+        body: &req.body,
+    });
+    let response = outcome.response.as_ref().map(|resp| Message {
+        status: Some(resp.status),
+        headers: &resp.headers,
+        body: &resp.body,
+    });
+    for (what, missing, want, got) in [
+        (
+            "upstream request",
+            "expected the request to reach the upstream, but it did not",
+            &expect.upstream,
+            upstream,
+        ),
+        (
+            "response",
+            "expected a response, but there was none",
+            &expect.response,
+            response,
+        ),
+    ] {
+        match (want, got) {
+            (None, _) => {}
+            (Some(_), None) => case.fail(missing.into()),
+            (Some(want), Some(got)) => message(case, what, &got, want),
         }
-    }
-    if let Some(want) = &expect.response {
-        match &outcome.response {
-            None => case.fail("expected a response, but there was none".into()),
-            Some(resp) => message(
-                case,
-                "response",
-                Some(resp.status),
-                &resp.headers,
-                &resp.body,
-                want,
-            ),
-        }
-    }
-    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    if let Some(metrics_now) = metrics_now {
-        metrics(case, metrics_now, &expect.metrics);
     }
 }
 
-/// Checks one connection; `metrics_now` is `None` where the host cannot read metrics.
-pub(super) fn connection(
-    case: &mut CaseReport,
-    outcome: &NetworkOutcome,
-    metrics_now: Option<&[Metric]>,
-    expect: &ConnectionExpect,
-) {
+fn connection(case: &mut CaseReport, outcome: &NetworkOutcome, expect: &Expect) {
     no_failure(case, expect.failure.as_ref());
     for (what, want, got) in [
         (
@@ -92,10 +103,6 @@ pub(super) fn connection(
                 case.fail(format!("{what}: expected {want}, got {got:?}"));
             }
         }
-    }
-    logs(case, &outcome.logs, &expect.logs, &expect.no_logs);
-    if let Some(metrics_now) = metrics_now {
-        metrics(case, metrics_now, &expect.metrics);
     }
 }
 
@@ -118,22 +125,22 @@ pub(super) fn failure(case: &mut CaseReport, err: &HostError, expected: Option<&
     }
 }
 
-fn message(
-    case: &mut CaseReport,
-    what: &str,
+/// A request or response as the plugin left it; a forwarded request has no status.
+struct Message<'a> {
     status: Option<u16>,
-    headers: &HeaderMap,
-    body: &[u8],
-    want: &MessageExpect,
-) {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+fn message(case: &mut CaseReport, what: &str, got: &Message, want: &MessageExpect) {
     let before = case.failures.len();
-    if let (Some(want), Some(got)) = (want.status, status)
+    if let (Some(want), Some(got)) = (want.status, got.status)
         && want != got
     {
         case.fail(format!("{what} status: expected {want}, got {got}"));
     }
     for (name, matcher) in &want.headers {
-        match headers.get(name) {
+        match got.headers.get(name) {
             None => case.fail(format!(
                 "{what} header `{name}`: expected {matcher}, but it is missing"
             )),
@@ -144,20 +151,21 @@ fn message(
         }
     }
     for name in &want.absent {
-        if let Some(value) = headers.get(name) {
+        if let Some(value) = got.headers.get(name) {
             case.fail(format!(
                 "{what} header `{name}`: expected absent, got {value:?}"
             ));
         }
     }
     if let Some(matcher) = &want.body {
-        let body = String::from_utf8_lossy(body);
+        let body = String::from_utf8_lossy(got.body);
         if !matcher.matches(&body) {
             case.fail(format!("{what} body: expected {matcher}, got {body:?}"));
         }
     }
     if case.failures.len() > before {
-        let listing: Vec<String> = headers
+        let listing: Vec<String> = got
+            .headers
             .iter()
             .map(|(n, v)| format!("    {n}: {v}"))
             .collect();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::check::{self, failure_text};
 use super::error::ScenarioError;
-use super::expect::Matcher;
+use super::expect::Expect;
 use super::load::{PluginSetup, ScenarioFile};
 use super::report::{CaseOutcome, CaseReport, ScenarioReport};
 use super::spec::{Configure, Connection, Exchange};
@@ -95,11 +95,11 @@ pub fn run_scenario(
     }
     let mut plugin_failed = false;
     for (index, exchange) in file.scenario.exchanges.iter().enumerate() {
-        let case = exchange_case(host, exchange, index, &mut plugin_failed)?;
+        let case = run_case(host, exchange, index, &mut plugin_failed)?;
         report.cases.push(case);
     }
     for (index, connection) in file.scenario.connections.iter().enumerate() {
-        let case = connection_case(host, connection, index, &mut plugin_failed)?;
+        let case = run_case(host, connection, index, &mut plugin_failed)?;
         report.cases.push(case);
     }
     Ok(report)
@@ -142,70 +142,103 @@ fn start_case(
     Ok(false)
 }
 
-fn exchange_case(
-    host: &mut dyn ScenarioHost,
-    exchange: &Exchange,
-    index: usize,
-    plugin_failed: &mut bool,
-) -> Result<CaseReport, ScenarioError> {
-    let mut case = CaseReport::new(&exchange.display_name(index));
-    let unsupported = host.unsupported_exchange(exchange);
-    let earlier = "not run: the plugin failed in an earlier exchange";
-    if !runnable(&mut case, unsupported, *plugin_failed, earlier) {
-        return Ok(case);
-    }
-    let calls = exchange
-        .http_calls
-        .iter()
-        .map(|c| c.to_call_answer())
-        .collect();
-    let advance = Duration::from_millis(exchange.advance_ms);
-    let result = host.prepare(calls, advance).and_then(|()| {
-        host.http(
-            &exchange.request.to_request(),
-            &exchange.response.to_response(),
-        )
-    });
-    let metrics = host.metrics();
-    check_step(
-        &mut case,
-        result,
-        exchange.expect.failure.as_ref(),
-        plugin_failed,
-        |case, outcome| {
-            check::exchange(case, &outcome, metrics.as_deref(), &exchange.expect);
-            case.outcome = Some(CaseOutcome::Http(Box::new(outcome)));
-        },
-    )?;
-    Ok(case)
+/// An exchange or a connection: what the driver runs through a host and checks.
+trait Case {
+    /// Why a case does not run after the plugin failed.
+    const NOT_RUN: &'static str;
+
+    /// The name reports use: the given one, else its position (and an exchange's request line).
+    fn name(&self, index: usize) -> String;
+
+    fn expect(&self) -> &Expect;
+
+    /// Why `host` cannot run this case as written, when it cannot.
+    fn unsupported(&self, host: &dyn ScenarioHost) -> Option<String>;
+
+    /// Sends the case's traffic through the plugin.
+    fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError>;
 }
 
-fn connection_case(
+impl Case for Exchange {
+    const NOT_RUN: &'static str = "not run: the plugin failed in an earlier exchange";
+
+    fn name(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            format!(
+                "exchange {}: {} {}",
+                index + 1,
+                self.request.method,
+                self.request.path
+            )
+        })
+    }
+
+    fn expect(&self) -> &Expect {
+        &self.expect
+    }
+
+    fn unsupported(&self, host: &dyn ScenarioHost) -> Option<String> {
+        host.unsupported_exchange(self)
+    }
+
+    fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
+        let calls = self.http_calls.iter().map(|c| c.to_call_answer()).collect();
+        host.prepare(calls, Duration::from_millis(self.advance_ms))?;
+        let outcome = host.http(&self.request.to_request(), &self.response.to_response())?;
+        Ok(CaseOutcome::Http(Box::new(outcome)))
+    }
+}
+
+impl Case for Connection {
+    const NOT_RUN: &'static str = "not run: the plugin failed earlier";
+
+    fn name(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("connection {}", index + 1))
+    }
+
+    fn expect(&self) -> &Expect {
+        &self.expect
+    }
+
+    fn unsupported(&self, host: &dyn ScenarioHost) -> Option<String> {
+        host.unsupported_connection(self)
+    }
+
+    fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
+        let events: Vec<NetworkEvent> = self.events.iter().map(|e| e.to_event()).collect();
+        Ok(CaseOutcome::Connection(host.connection(&events)?))
+    }
+}
+
+/// Runs one case and checks its outcome, or the plugin's failure against the one expected. A
+/// proxy error ends the scenario.
+fn run_case<C: Case>(
     host: &mut dyn ScenarioHost,
-    connection: &Connection,
+    spec: &C,
     index: usize,
     plugin_failed: &mut bool,
 ) -> Result<CaseReport, ScenarioError> {
-    let mut case = CaseReport::new(&connection.display_name(index));
-    let unsupported = host.unsupported_connection(connection);
-    let earlier = "not run: the plugin failed earlier";
-    if !runnable(&mut case, unsupported, *plugin_failed, earlier) {
+    let mut case = CaseReport::new(&spec.name(index));
+    let unsupported = spec.unsupported(host);
+    if !runnable(&mut case, unsupported, *plugin_failed, C::NOT_RUN) {
         return Ok(case);
     }
-    let events: Vec<NetworkEvent> = connection.events.iter().map(|e| e.to_event()).collect();
-    let result = host.connection(&events);
+    let result = spec.drive(host);
     let metrics = host.metrics();
-    let expected_failure = connection.expect.failure.as_ref();
-    check_step(
-        &mut case,
-        result,
-        expected_failure,
-        plugin_failed,
-        |case, outcome| {
-            check::connection(case, &outcome, metrics.as_deref(), &connection.expect);
-            case.outcome = Some(CaseOutcome::Connection(outcome));
-        },
-    )?;
+    let expect = spec.expect();
+    match result {
+        Ok(outcome) => {
+            check::outcome(&mut case, &outcome, metrics.as_deref(), expect);
+            case.outcome = Some(outcome);
+        }
+        Err(DriveError::Plugin(err)) => {
+            *plugin_failed = true;
+            check::failure(&mut case, &err, expect.failure.as_ref());
+        }
+        Err(DriveError::Proxy(err)) => return Err(err),
+    }
     Ok(case)
 }
 
@@ -226,24 +259,4 @@ fn runnable(
         return false;
     }
     true
-}
-
-/// Checks what a step gave: its outcome with `check_outcome`, or the plugin's failure against the
-/// one expected. A proxy error ends the scenario.
-fn check_step<T>(
-    case: &mut CaseReport,
-    result: Result<T, DriveError>,
-    expected_failure: Option<&Matcher>,
-    plugin_failed: &mut bool,
-    check_outcome: impl FnOnce(&mut CaseReport, T),
-) -> Result<(), ScenarioError> {
-    match result {
-        Ok(outcome) => check_outcome(case, outcome),
-        Err(DriveError::Plugin(err)) => {
-            *plugin_failed = true;
-            check::failure(case, &err, expected_failure);
-        }
-        Err(DriveError::Proxy(err)) => return Err(err),
-    }
-    Ok(())
 }

@@ -5,24 +5,70 @@ use serde::Deserialize;
 
 use crate::host::{LogLevel, LogRecord};
 
-/// What must be true after an exchange.
+/// What must be true after an exchange or a connection. The HTTP fields are for exchanges and the
+/// byte fields for connections; loading refuses the other kind's (see [`Expect::misplaced`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Expect {
-    /// Whether the plugin answered with a local reply.
+    /// Whether the plugin answered with a local reply (exchanges).
     pub local_reply: Option<bool>,
-    /// The request as forwarded upstream.
+    /// The request as forwarded upstream (exchanges).
     pub upstream: Option<MessageExpect>,
-    /// The response the client receives.
+    /// The response the client receives (exchanges).
     pub response: Option<MessageExpect>,
+    /// Bytes forwarded to the upstream (connections).
+    pub to_upstream: Option<Matcher>,
+    /// Bytes forwarded to the client (connections).
+    pub to_downstream: Option<Matcher>,
     /// Log lines that must appear (a plain string must be contained in a message).
     pub logs: Vec<LogExpect>,
     /// Log lines that must not appear.
     pub no_logs: Vec<LogExpect>,
-    /// Metric values after the exchange.
+    /// Metric values after the exchange or connection.
     pub metrics: IndexMap<String, i64>,
     /// The plugin must fail with an error matching this.
     pub failure: Option<Matcher>,
+}
+
+/// Which kind of case an [`Expect`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseKind {
+    Exchange,
+    Connection,
+}
+
+impl Expect {
+    /// The first field given that only the other kind of case has, e.g. `response` on a
+    /// connection.
+    pub fn misplaced(&self, kind: CaseKind) -> Option<&'static str> {
+        let http = [
+            ("local_reply", self.local_reply.is_some()),
+            ("upstream", self.upstream.is_some()),
+            ("response", self.response.is_some()),
+        ];
+        let bytes = [
+            ("to_upstream", self.to_upstream.is_some()),
+            ("to_downstream", self.to_downstream.is_some()),
+        ];
+        let other: &[_] = match kind {
+            CaseKind::Exchange => &bytes,
+            CaseKind::Connection => &http,
+        };
+        other
+            .iter()
+            .find(|(_, given)| *given)
+            .map(|(name, _)| *name)
+    }
+
+    /// Every string matcher, so their regexes can be checked when the file is loaded.
+    pub fn matchers(&self) -> impl Iterator<Item = &Matcher> {
+        let messages = self.upstream.iter().chain(&self.response);
+        messages
+            .flat_map(|m| m.headers.values().chain(&m.body))
+            .chain(&self.to_upstream)
+            .chain(&self.to_downstream)
+            .chain(&self.failure)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -63,19 +109,6 @@ pub enum LogExpect {
         #[serde(flatten)]
         rule: MatchRule,
     },
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConnectionExpect {
-    /// Bytes forwarded to the upstream.
-    pub to_upstream: Option<Matcher>,
-    /// Bytes forwarded to the client.
-    pub to_downstream: Option<Matcher>,
-    pub logs: Vec<LogExpect>,
-    pub no_logs: Vec<LogExpect>,
-    pub metrics: IndexMap<String, i64>,
-    pub failure: Option<Matcher>,
 }
 
 impl Matcher {

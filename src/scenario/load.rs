@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::config_to_json;
 use super::error::ScenarioError;
+use super::expect::CaseKind;
 use super::spec::{Configure, Scenario, pairs};
 use crate::host::VmOptions;
 
@@ -99,16 +100,26 @@ impl Scenario {
                 }
             }
         }
-        for exchange in &self.exchanges {
-            for m in exchange
-                .expect
-                .response
-                .iter()
-                .chain(&exchange.expect.upstream)
-            {
-                for matcher in m.headers.values().chain(&m.body) {
-                    matcher.compile().map_err(invalid)?;
-                }
+        let exchanges = self
+            .exchanges
+            .iter()
+            .map(|e| (CaseKind::Exchange, &e.expect));
+        let connections = self
+            .connections
+            .iter()
+            .map(|c| (CaseKind::Connection, &c.expect));
+        for (kind, expect) in exchanges.chain(connections) {
+            if let Some(field) = expect.misplaced(kind) {
+                let (this, other) = match kind {
+                    CaseKind::Exchange => ("exchanges", "connections"),
+                    CaseKind::Connection => ("connections", "exchanges"),
+                };
+                return Err(invalid(format!(
+                    "`expect.{field}` is for {other}, not {this}"
+                )));
+            }
+            for matcher in expect.matchers() {
+                matcher.compile().map_err(invalid)?;
             }
         }
         Ok(())
@@ -226,6 +237,14 @@ mod tests {
             (
                 "config: {}\nconfig_file: c.yaml\nexchanges: [{}]\n",
                 "not both",
+            ),
+            (
+                "connections:\n  - expect: {response: {status: 200}}\n",
+                "`expect.response` is for exchanges, not connections",
+            ),
+            (
+                "exchanges:\n  - expect: {to_upstream: a}\n",
+                "`expect.to_upstream` is for connections, not exchanges",
             ),
         ]);
     }

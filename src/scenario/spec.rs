@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::expect::{ConnectionExpect, Expect, LogExpect};
+use super::expect::{Expect, LogExpect};
 use crate::host::{
     CallAnswer, CallResponse, FieldError, HeaderField, HeaderMap, NetworkEvent, Request, Response,
     Status,
@@ -104,20 +104,6 @@ pub struct Exchange {
     pub expect: Expect,
 }
 
-impl Exchange {
-    /// The name reports use: the given one, else its position and request line.
-    pub fn display_name(&self, index: usize) -> String {
-        self.name.clone().unwrap_or_else(|| {
-            format!(
-                "exchange {}: {} {}",
-                index + 1,
-                self.request.method,
-                self.request.path
-            )
-        })
-    }
-}
-
 /// The request a client sends; a field left out takes its value from `Default`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -171,7 +157,7 @@ pub struct CallSpec {
 pub struct Connection {
     pub name: Option<String>,
     pub events: Vec<EventSpec>,
-    pub expect: ConnectionExpect,
+    pub expect: Expect,
 }
 
 /// `{downstream: "bytes"}`, `{upstream: "bytes"}` or `{close: downstream|upstream}`.
@@ -188,15 +174,6 @@ pub struct EventSpec {
 pub enum Side {
     Downstream,
     Upstream,
-}
-
-impl Connection {
-    /// The name reports use: the given one, else its position.
-    pub fn display_name(&self, index: usize) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("connection {}", index + 1))
-    }
 }
 
 impl RequestSpec {
