@@ -2,12 +2,10 @@
 //! `invalid FLAG `ITEM`: WHY`, as the library's own argument errors read, or, for flags that say
 //! what they take, as `FLAG takes `SHAPE`, not `ITEM``.
 
-use std::ffi::OsStr;
-
-use clap::builder::TypedValueParser;
+use clap::builder::ValueParser;
 use wasmctl::key_value::{KeyValue, KeyValueError};
 
-use super::checked::value_error;
+use super::checked::Checked;
 
 /// Parses `KEY=VALUE`; `what` names the flag in errors, `missing` says what to write instead
 /// when there is no `=`.
@@ -43,26 +41,23 @@ impl KeyValueParser {
     }
 }
 
-impl TypedValueParser for KeyValueParser {
-    type Value = KeyValue;
-
-    fn parse_ref(
-        &self,
-        _cmd: &clap::Command,
-        _arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<KeyValue, clap::Error> {
-        let text = value.to_string_lossy();
+impl KeyValueParser {
+    fn parse(&self, text: &str) -> Result<KeyValue, String> {
         text.parse().map_err(|err| {
             let why = match err {
                 KeyValueError::NoEquals => self.missing.to_string(),
                 KeyValueError::EmptyKey => err.to_string(),
             };
-            let message = match self.shape {
+            match self.shape {
                 Some(shape) => format!("{} takes `{shape}`, not `{text}` ({err})", self.what),
                 None => format!("invalid {} `{text}`: {why}", self.what),
-            };
-            value_error(&message)
+            }
         })
+    }
+}
+
+impl From<KeyValueParser> for ValueParser {
+    fn from(rule: KeyValueParser) -> ValueParser {
+        ValueParser::new(Checked::new(move |text| rule.parse(text)))
     }
 }

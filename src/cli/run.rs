@@ -60,7 +60,7 @@ pub struct RunArgs {
         short = 'H',
         long = "header",
         value_name = "'NAME: VALUE'",
-        value_parser = Checked(request_header)
+        value_parser = Checked::new(request_header)
     )]
     headers: Vec<HeaderField>,
     /// Request body (`@FILE` reads a file)
@@ -71,14 +71,14 @@ pub struct RunArgs {
         long,
         default_value_t = Status::OK,
         value_name = "CODE",
-        value_parser = Checked(status)
+        value_parser = Checked::new(status)
     )]
     response_status: Status,
     /// Header the upstream answers with, repeatable
     #[arg(
         long = "response-header",
         value_name = "'NAME: VALUE'",
-        value_parser = Checked(response_header)
+        value_parser = Checked::new(response_header)
     )]
     response_headers: Vec<HeaderField>,
     /// Body the upstream answers with (`@FILE` reads a file)
@@ -89,7 +89,7 @@ pub struct RunArgs {
     #[arg(
         long = "call-response",
         value_name = "STATUS[:BODY]",
-        value_parser = Checked(call_response)
+        value_parser = Checked::new(call_response)
     )]
     call_responses: Vec<CallAnswer>,
     /// Plugin type [default: the project's, else HTTP]; a network plugin gets --body from the
