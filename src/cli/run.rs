@@ -201,7 +201,7 @@ fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
 
 fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
     Ok(Response {
-        status: args.response_status.get(),
+        status: args.response_status,
         headers: fields(&args.response_headers),
         body: match &args.response_body {
             Some(body) => read_text(body)?,

@@ -112,6 +112,10 @@ pub enum StatusError {
 
 impl Status {
     pub const OK: Status = Status(200);
+    pub const NO_CONTENT: Status = Status(204);
+    pub const INTERNAL_SERVER_ERROR: Status = Status(500);
+    pub const SERVICE_UNAVAILABLE: Status = Status(503);
+    pub const GATEWAY_TIMEOUT: Status = Status(504);
 
     pub fn get(self) -> u16 {
         self.0

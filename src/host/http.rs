@@ -8,7 +8,7 @@ use super::chunks::{BodyEnd, Side};
 use super::headers::HeaderMap;
 use super::peers::{HttpPeers, Scripted};
 use super::state::{LogRecord, Stream};
-use super::{HostError, Vm};
+use super::{HostError, Status, Vm};
 
 /// The request a client sends.
 #[derive(Debug, Clone)]
@@ -68,24 +68,13 @@ impl Request {
     }
 }
 
-/// The response the upstream sends back.
-#[derive(Debug, Clone)]
+/// The response the upstream sends back: 200 with nothing else unless given.
+#[derive(Debug, Clone, Default)]
 pub struct Response {
-    pub status: u16,
+    pub status: Status,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub trailers: Vec<(String, String)>,
-}
-
-impl Default for Response {
-    fn default() -> Self {
-        Response {
-            status: 200,
-            headers: Vec::new(),
-            body: Vec::new(),
-            trailers: Vec::new(),
-        }
-    }
 }
 
 impl Response {

@@ -380,7 +380,7 @@ fn properties_follow_envoy_encodings() {
         ..Request::default()
     };
     let response = Response {
-        status: 204,
+        status: Status::NO_CONTENT,
         ..Response::default()
     };
     let outcome = vm.http(&request, &response).unwrap();

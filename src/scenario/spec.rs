@@ -195,7 +195,7 @@ impl ResponseSpec {
     /// The upstream's answer as the hosts take it.
     pub fn to_response(&self) -> Response {
         Response {
-            status: self.status.get(),
+            status: self.status,
             headers: self.headers.pairs(),
             body: self.body.clone().into_bytes(),
             trailers: self.trailers.pairs(),

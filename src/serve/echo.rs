@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
 use super::upstream::is_hop_by_hop;
-use crate::host::{ForwardedRequest, HeaderMap, Response};
+use crate::host::{ForwardedRequest, HeaderMap, Response, Status};
 
 /// The echo on a port of its own, served on a thread of its own until dropped.
 pub(crate) struct EchoServer {
@@ -82,7 +82,7 @@ async fn answer(
     });
     let mut response = hyper::Response::new(Full::new(Bytes::from(echoed.body)));
     *response.status_mut() =
-        hyper::StatusCode::from_u16(echoed.status).unwrap_or(hyper::StatusCode::OK);
+        hyper::StatusCode::from_u16(echoed.status.get()).unwrap_or(hyper::StatusCode::OK);
     for (name, value) in echoed.headers {
         if let (Ok(name), Ok(value)) = (
             hyper::header::HeaderName::try_from(name),
@@ -124,7 +124,7 @@ pub(crate) fn echo(request: &ForwardedRequest) -> Response {
     let mut body = serde_json::to_vec_pretty(&echoed).unwrap_or_default();
     body.push(b'\n');
     Response {
-        status: 200,
+        status: Status::OK,
         headers: vec![("content-type".into(), "application/json".into())],
         body,
         trailers: Vec::new(),

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use super::echo::echo;
 use super::upstream::{self, Upstream, response_head, unreachable_upstream};
 use crate::host::{
-    BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead,
+    BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead, Status,
 };
 
 /// A body streamed to its reader through a small channel.
@@ -116,7 +116,7 @@ impl<'a> Live<'a> {
     }
 
     /// Answers the client with `status` and a plain-text `text`, if nothing went to it yet.
-    pub fn reply(&mut self, status: u16, text: &str) {
+    pub fn reply(&mut self, status: Status, text: &str) {
         let response = Response {
             status,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -303,13 +303,13 @@ impl HttpPeers for Live<'_> {
                     }
                     Ok(Err(err)) => self.held(unreachable_upstream(&err)),
                     Err(_) => self.held(Response {
-                        status: 503,
+                        status: Status::SERVICE_UNAVAILABLE,
                         ..Response::default()
                     }),
                 }
             }
             None => self.held(Response {
-                status: 503,
+                status: Status::SERVICE_UNAVAILABLE,
                 ..Response::default()
             }),
         }

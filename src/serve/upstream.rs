@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::error::ServeError;
-use crate::host::{HeaderMap, Response, ResponseHead};
+use crate::host::{HeaderMap, Response, ResponseHead, Status};
 
 /// How long the upstream may stay silent (connecting, or between two reads) before the request
 /// gets a 504; a response that keeps streaming is never cut short.
@@ -146,10 +146,10 @@ pub(crate) fn response_head(response: &reqwest::Response, method: &str) -> Respo
 /// Envoy's answers when the upstream is down (503) or too slow (504).
 pub(crate) fn unreachable_upstream(err: &reqwest::Error) -> Response {
     let (status, body) = if err.is_timeout() {
-        (504, "upstream request timeout")
+        (Status::GATEWAY_TIMEOUT, "upstream request timeout")
     } else {
         (
-            503,
+            Status::SERVICE_UNAVAILABLE,
             "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
         )
     };

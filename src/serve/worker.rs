@@ -11,7 +11,7 @@ use super::network::{Proxied, proxy};
 use super::pool::Load;
 use super::upstream::Upstream;
 use super::{AccessRecord, ServeObserver};
-use crate::host::{HostError, Plugin, Request, Vm, VmOptions};
+use crate::host::{HostError, Plugin, Request, Status, Vm, VmOptions};
 
 /// How long a worker waits for work when the plugin asked for no ticks.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -164,11 +164,17 @@ impl Worker {
         if live.status.is_none() {
             match (&failure, &stalled) {
                 (Some(_), _) if self.fail_open => live.pass_unfiltered(&head),
-                (Some(err), _) => live.reply(500, &format!("the plugin failed: {err}\n")),
+                (Some(err), _) => live.reply(
+                    Status::INTERNAL_SERVER_ERROR,
+                    &format!("the plugin failed: {err}\n"),
+                ),
                 // Envoy would hold the request until its timeout; a development server says why
                 // at once.
-                (None, Some(why)) => live.reply(500, &format!("{why}\n")),
-                (None, None) => live.reply(500, "the exchange ended without a response\n"),
+                (None, Some(why)) => live.reply(Status::INTERNAL_SERVER_ERROR, &format!("{why}\n")),
+                (None, None) => live.reply(
+                    Status::INTERNAL_SERVER_ERROR,
+                    "the exchange ended without a response\n",
+                ),
             }
         }
         let status = live.status.unwrap_or(500);
