@@ -116,12 +116,19 @@ pub struct RequestSpec {
     pub trailers: Headers,
 }
 
+/// The host's default request line and authority, so a scenario and `run` send the same request.
 impl Default for RequestSpec {
     fn default() -> Self {
+        let Request {
+            method,
+            path,
+            authority,
+            ..
+        } = Request::default();
         RequestSpec {
-            method: "GET".into(),
-            path: "/".into(),
-            authority: "example.com".into(),
+            method,
+            path,
+            authority,
             headers: Headers::default(),
             body: String::new(),
             trailers: Headers::default(),
@@ -183,10 +190,10 @@ impl RequestSpec {
             method: self.method.clone(),
             path: self.path.clone(),
             authority: self.authority.clone(),
-            scheme: "http".into(),
             headers: self.headers.pairs(),
             body: self.body.clone().into_bytes(),
             trailers: self.trailers.pairs(),
+            ..Request::default()
         }
     }
 }
