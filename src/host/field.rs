@@ -5,6 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer, de::Error as _};
+
 /// One header field as a client or an upstream sends it: a token name (not a pseudo-header; the
 /// request line and the status set those) and a one-line value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,33 @@ fn check_name(name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A scenario's `name: value` map of headers or trailers, as the pairs a [`Request`] or a
+/// [`Response`] holds; a field no proxy would pass on is refused.
+///
+/// [`Request`]: super::Request
+/// [`Response`]: super::Response
+pub(crate) fn header_pairs<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    let map = IndexMap::<String, String>::deserialize(deserializer)?;
+    map.iter()
+        .map(|(name, value)| {
+            let field = HeaderField::new(name, value).map_err(|err| match err {
+                FieldError::Pseudo(_) => D::Error::custom(format!(
+                    "{err}: set it with the request's `method`, `path` and `authority`, or the response's `status`"
+                )),
+                err => D::Error::custom(err),
+            })?;
+            Ok((field.name, field.value))
+        })
+        .collect()
+}
+
+/// A scenario's body text, as the bytes sent.
+pub(crate) fn text_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    String::deserialize(deserializer).map(String::into_bytes)
+}
+
 /// `NAME: VALUE`, as curl's `-H` takes it. A leading `:` makes a pseudo-header (`:path: /x`).
 impl FromStr for HeaderField {
     type Err = FieldError;
@@ -97,7 +127,7 @@ impl fmt::Display for HeaderField {
 }
 
 /// An HTTP status code a server can answer with: 100 to 599.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "u16")]
 pub struct Status(u16);
 

@@ -2,24 +2,31 @@
 //! upstream response (or the plugin's local reply, which runs back through the same plugin's response
 //! callbacks); then on_done, on_log, on_delete.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::chunks::{BodyEnd, Side};
+use super::field::{header_pairs, text_bytes};
 use super::headers::HeaderMap;
 use super::peers::{HttpPeers, Scripted};
 use super::state::{LogRecord, Stream};
 use super::{HostError, Status, Vm};
 
-/// The request a client sends.
-#[derive(Debug, Clone)]
+/// The request a client sends. A scenario's `request` reads into it; a field the scenario leaves
+/// out keeps its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Request {
     pub method: String,
     pub path: String,
     pub authority: String,
+    #[serde(skip)]
     pub scheme: String,
     /// Headers as the client sends them; the proxy's usual ones are added unless given.
+    #[serde(deserialize_with = "header_pairs")]
     pub headers: Vec<(String, String)>,
+    #[serde(deserialize_with = "text_bytes")]
     pub body: Vec<u8>,
+    #[serde(deserialize_with = "header_pairs")]
     pub trailers: Vec<(String, String)>,
 }
 
@@ -68,12 +75,17 @@ impl Request {
     }
 }
 
-/// The response the upstream sends back: 200 with nothing else unless given.
-#[derive(Debug, Clone, Default)]
+/// The response the upstream sends back: 200 with nothing else unless given. A scenario's
+/// `response` reads into it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Response {
     pub status: Status,
+    #[serde(deserialize_with = "header_pairs")]
     pub headers: Vec<(String, String)>,
+    #[serde(deserialize_with = "text_bytes")]
     pub body: Vec<u8>,
+    #[serde(deserialize_with = "header_pairs")]
     pub trailers: Vec<(String, String)>,
 }
 

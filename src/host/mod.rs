@@ -28,6 +28,7 @@ mod vm;
 
 pub use error::HostError;
 pub use field::{FieldError, HeaderField, Status, StatusError};
+pub(crate) use field::{header_pairs, text_bytes};
 pub use headers::HeaderMap;
 pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub use network::{NetworkEvent, NetworkOutcome};

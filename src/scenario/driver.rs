@@ -184,7 +184,7 @@ impl Case for Exchange {
     fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
         let calls = self.http_calls.iter().map(|c| c.to_call_answer()).collect();
         host.prepare(calls, Duration::from_millis(self.advance_ms))?;
-        let outcome = host.http(&self.request.to_request(), &self.response.to_response())?;
+        let outcome = host.http(&self.request, &self.response)?;
         Ok(CaseOutcome::Http(Box::new(outcome)))
     }
 }
@@ -207,8 +207,7 @@ impl Case for Connection {
     }
 
     fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
-        let events: Vec<NetworkEvent> = self.events.iter().map(|e| e.to_event()).collect();
-        Ok(CaseOutcome::Connection(host.connection(&events)?))
+        Ok(CaseOutcome::Connection(host.connection(&self.events)?))
     }
 }
 

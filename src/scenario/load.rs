@@ -86,20 +86,6 @@ impl Scenario {
         {
             return Err(invalid("no `exchanges` and no `connections`".into()));
         }
-        for (i, connection) in self.connections.iter().enumerate() {
-            for event in &connection.events {
-                let given = [
-                    event.downstream.is_some(),
-                    event.upstream.is_some(),
-                    event.close.is_some(),
-                ];
-                if given.iter().filter(|g| **g).count() != 1 {
-                    return Err(invalid(format!(
-                        "connections[{i}]: each event is one of `downstream`, `upstream` or `close`"
-                    )));
-                }
-            }
-        }
         let exchanges = self
             .exchanges
             .iter()

@@ -48,10 +48,7 @@ pub(crate) use once::resolve;
 pub use once::{RanIn, RunOptions, RunReport, Traffic, run_once};
 pub use project::{project_plugin, project_scenarios};
 pub use report::{CaseOutcome, CaseReport, ScenarioReport};
-pub use spec::{
-    CallSpec, Configure, Connection, EventSpec, Exchange, Headers, RequestSpec, ResponseSpec,
-    Scenario, Side,
-};
+pub use spec::{CallSpec, Configure, Connection, Exchange, Scenario};
 pub use suite::{TestObserver, TestOptions, TestSummary, run_tests};
 
 /// The scenario format by example: every key, with its default and meaning (docs/run.md shows
