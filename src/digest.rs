@@ -85,6 +85,47 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
+/// A digest as the 64 hex digits alone, the form Istio's `sha256` field takes.
+pub mod bare_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Digest;
+
+    pub fn serialize<S: Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&digest.hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Digest::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`bare_hex`] for an optional digest; `None` is written as `null`.
+pub mod optional_bare_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Digest;
+
+    pub fn serialize<S: Serializer>(
+        digest: &Option<Digest>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match digest {
+            Some(digest) => serializer.serialize_str(&digest.hex()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Digest>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| Digest::from_hex(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use cargo_metadata::{Metadata, MetadataCommand, Package};
 
 use crate::error::Hint;
 pub use plugin_type::PluginType;
-pub use record::{BuildRecord, PushRecord, bare_hex};
+pub use record::{BuildRecord, PushRecord};
 pub use settings::Settings;
 
 #[derive(Debug, thiserror::Error)]

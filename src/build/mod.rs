@@ -138,7 +138,7 @@ impl Default for BuildOptions {
 pub struct BuildOutput {
     pub path: PathBuf,
     pub size: u64,
-    #[serde(with = "crate::project::bare_hex")]
+    #[serde(with = "crate::digest::bare_hex")]
     pub sha256: Digest,
     pub abi: module::AbiVersion,
     pub target: String,

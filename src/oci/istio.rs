@@ -169,7 +169,7 @@ impl ModuleSearch {
             reasons,
             abi,
             module_size: module.as_ref().map(|m| m.len() as u64),
-            module_sha256: module.as_deref().map(|m| Digest::of(m).hex()),
+            module_sha256: module.as_deref().map(Digest::of),
             module,
         }
     }

@@ -12,6 +12,7 @@ use super::reference::Location;
 use super::registry::Registry;
 use super::transport::Transport;
 use super::{OciError, block_on};
+use crate::digest::Digest;
 use crate::progress::Reporter;
 use crate::project::{Project, ProjectSelector};
 
@@ -40,8 +41,9 @@ pub struct FetchedImage {
     /// The proxy-wasm ABI the module declares.
     pub abi: Option<String>,
     pub module_size: Option<u64>,
-    /// The module's sha256, as hex digits.
-    pub module_sha256: Option<String>,
+    /// The module's sha256, written as bare hex.
+    #[serde(with = "crate::digest::optional_bare_hex")]
+    pub module_sha256: Option<Digest>,
     #[serde(skip)]
     pub module: Option<Vec<u8>>,
 }
@@ -84,7 +86,9 @@ pub struct PullOutcome {
     /// The file written, if any.
     pub path: Option<PathBuf>,
     pub size: u64,
-    pub sha256: String,
+    /// The module's sha256, written as bare hex.
+    #[serde(with = "crate::digest::bare_hex")]
+    pub sha256: Digest,
     pub accepted: bool,
     /// The module, when no file was asked for.
     #[serde(skip)]
@@ -95,7 +99,7 @@ pub struct PullOutcome {
 /// Istio would reject. An image with no module to extract is an [`OciError::Rejected`].
 pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<PullOutcome> {
     let found = fetch(&options.source, reporter)?;
-    let Some(module) = &found.module else {
+    let (Some(module), Some(sha256)) = (&found.module, found.module_sha256) else {
         return Err(found.rejection().into());
     };
     for reason in &found.reasons {
@@ -110,7 +114,7 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
         digest: found.digest.clone(),
         path: options.output_file.clone(),
         size: module.len() as u64,
-        sha256: found.module_sha256.clone().unwrap_or_default(),
+        sha256,
         accepted: found.accepted,
         module: options.output_file.is_none().then(|| module.clone()),
     })

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ProjectError;
-use crate::digest::Digest;
+use crate::digest::{Digest, bare_hex, optional_bare_hex};
 
 /// What `wasmctl build` produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,47 +53,6 @@ pub(super) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), 
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// A digest as the 64 hex digits alone, the form Istio's `sha256` field takes.
-pub mod bare_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::digest::Digest;
-
-    pub fn serialize<S: Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&digest.hex())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Digest::from_hex(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// [`bare_hex`] for an optional digest; `None` is written as `null`.
-mod optional_bare_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::digest::Digest;
-
-    pub fn serialize<S: Serializer>(
-        digest: &Option<Digest>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match digest {
-            Some(digest) => serializer.serialize_str(&digest.hex()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Digest>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|text| Digest::from_hex(&text).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]
