@@ -108,7 +108,6 @@ pub struct Server {
     network: bool,
     /// The first workers, each with its VM started.
     workers: Vec<Worker>,
-    target: UpstreamTarget,
     pool: Arc<Pool>,
     /// Told when a worker's thread ends.
     exits: std::sync::mpsc::Receiver<()>,
@@ -141,7 +140,7 @@ impl Server {
             plugin,
             options: setup.options,
             fail_open: options.fail_open,
-            target: target.clone(),
+            target,
             exited,
         };
         let listener =
@@ -158,7 +157,6 @@ impl Server {
             wasm: setup.wasm,
             network: setup.network,
             workers,
-            target,
             pool: Arc::new(Pool::new(recipe)),
             exits,
             runtime,
@@ -195,7 +193,6 @@ impl Server {
             listener,
             network,
             workers,
-            target,
             pool,
             exits,
             runtime,
@@ -207,7 +204,7 @@ impl Server {
         let served = runtime.block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             match network {
-                true => network::serve(listener, pool.clone(), &target, observer, shutdown).await,
+                true => network::serve(listener, pool.clone(), observer, shutdown).await,
                 false => serve_http(listener, pool.clone(), observer, shutdown).await,
             }
         });
