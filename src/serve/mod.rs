@@ -124,25 +124,18 @@ impl Server {
         let mut setup = crate::scenario::resolve(&options.plugin)?;
         setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
         let target = options.upstreams.target(setup.network)?;
-        let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
-        let mut workers = Vec::new();
-        for _ in 0..options.workers.max(1) {
-            let vm = Vm::start(&plugin, setup.options.clone()).map_err(ServeError::Start)?;
-            workers.push(Worker {
-                plugin: plugin.clone(),
-                options: setup.options.clone(),
-                vm: Some(vm),
-                fail_open: options.fail_open,
-            });
-        }
         let (exited, exits) = std::sync::mpsc::channel();
         let recipe = Recipe {
-            plugin,
+            plugin: Arc::new(Plugin::from_file(&setup.wasm)?),
             options: setup.options,
             fail_open: options.fail_open,
             target,
             exited,
         };
+        let workers = (0..options.workers.max(1))
+            .map(|_| recipe.started_worker())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ServeError::Start)?;
         let listener =
             std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
                 addr: options.listen,
