@@ -6,8 +6,6 @@ mod shrink;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::digest::Digest;
 use crate::error::{ChildFailed, Hint};
 use crate::module::{self, ModuleError};
@@ -133,20 +131,14 @@ impl Default for BuildOptions {
     }
 }
 
-/// The result of a build: the module's final path and what it is.
-#[derive(Debug, Clone, Serialize)]
+/// The result of a build: the record it leaves for the commands that follow (the module's final
+/// path and what it is; also what `build --json` prints), and what shrinking did.
+#[derive(Debug, Clone)]
 pub struct BuildOutput {
-    pub path: PathBuf,
-    pub size: u64,
-    #[serde(with = "crate::digest::bare_hex")]
-    pub sha256: Digest,
-    pub abi: module::AbiVersion,
-    pub target: String,
+    pub record: BuildRecord,
     /// The size cargo produced, before shrinking.
-    #[serde(skip)]
     pub original_size: u64,
     /// Whether wasm-opt ran.
-    #[serde(skip)]
     pub optimized: bool,
 }
 
@@ -184,27 +176,23 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     // Shrinking must never change what the module is.
     let info = module::inspect(&shrunk).map_err(not_plugin)?;
 
-    let output = BuildOutput {
+    let record = BuildRecord {
         path: project.artifact_path(),
         size: shrunk.len() as u64,
         sha256: Digest::of(&shrunk),
-        abi: info.abi,
+        abi: info.abi.to_string(),
         target: options.target.clone(),
-        original_size: original.len() as u64,
-        optimized,
     };
-    crate::fs::write_atomic(&output.path, &shrunk).map_err(|source| BuildError::Write {
-        path: output.path.clone(),
+    crate::fs::write_atomic(&record.path, &shrunk).map_err(|source| BuildError::Write {
+        path: record.path.clone(),
         source,
     })?;
-    project.save_build(&BuildRecord {
-        path: output.path.clone(),
-        size: output.size,
-        sha256: output.sha256,
-        abi: output.abi.to_string(),
-        target: output.target.clone(),
-    })?;
-    Ok(output)
+    project.save_build(&record)?;
+    Ok(BuildOutput {
+        record,
+        original_size: original.len() as u64,
+        optimized,
+    })
 }
 
 /// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says whether it ran.

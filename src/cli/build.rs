@@ -38,23 +38,28 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         output: cargo_output(printer),
     };
     let out = build::build(&options, &PrinterReporter::new(printer))?;
-    let saved = 100.0 * (1.0 - out.size as f64 / out.original_size.max(1) as f64);
+    let module = &out.record;
+    let saved = 100.0 * (1.0 - module.size as f64 / out.original_size.max(1) as f64);
     printer.status(
         "Built",
         format!(
             "{} ({} -> {} bytes, -{saved:.0}%{}), abi {}, sha256 {}",
-            out.path.file_name().unwrap_or_default().to_string_lossy(),
+            module
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
             out.original_size,
-            out.size,
+            module.size,
             if out.optimized { ", wasm-opt" } else { "" },
-            out.abi,
-            out.sha256.hex(),
+            module.abi,
+            module.sha256.hex(),
         ),
     );
     if printer.json() {
-        printer.result_json(&out)
+        printer.result_json(module)
     } else {
-        printer.result(out.path.display());
+        printer.result(module.path.display());
         Ok(())
     }
 }

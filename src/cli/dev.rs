@@ -111,9 +111,10 @@ impl DevObserver for Summary<'_> {
                 };
                 p.status("Changed", format!("{}{more}", names.join(", ")));
             }
-            DevEvent::Built { output, took } => {
-                p.status("Built", format!("{} in {took:.2?}", output.path.display()))
-            }
+            DevEvent::Built { output, took } => p.status(
+                "Built",
+                format!("{} in {took:.2?}", output.record.path.display()),
+            ),
             DevEvent::CargoOutput { bytes } => p.child_output(bytes),
             DevEvent::BuildFailed { error, took } => {
                 let hints = error.hints();

@@ -74,7 +74,11 @@ pub fn run(args: PushArgs, printer: &Printer) -> anyhow::Result<()> {
             output: super::build::cargo_output(printer),
             ..BuildOptions::default()
         };
-        Some(build::build(&options, &PrinterReporter::new(printer))?.path)
+        Some(
+            build::build(&options, &PrinterReporter::new(printer))?
+                .record
+                .path,
+        )
     } else {
         args.wasm
     };

@@ -170,7 +170,7 @@ impl Dev<'_> {
         let Ok(output) = built else {
             return;
         };
-        self.serve(&output.path);
+        self.serve(&output.record.path);
         let tests_started = Instant::now();
         let tests = TestOptions {
             project: self.options.build.project.clone(),

@@ -63,8 +63,8 @@ impl EnvoyServer {
         let clusters = cluster::parse(&options.upstreams.clusters)?
             .into_iter()
             .map(|(name, url)| {
-                let host = url.host_str().unwrap_or_default().to_string();
-                (name, host, url.port_or_known_default().unwrap_or(80))
+                let (host, port) = url_endpoint(&url);
+                (name, host, port)
             })
             .collect();
         check_free(options.listen)?;
@@ -75,10 +75,7 @@ impl EnvoyServer {
                 let upstream = endpoint(echo.addr());
                 (Some(echo), upstream)
             }
-            UpstreamTarget::Http(url) => {
-                let host = url.host_str().unwrap_or_default().to_string();
-                (None, (host, url.port_or_known_default().unwrap_or(80)))
-            }
+            UpstreamTarget::Http(url) => (None, url_endpoint(url)),
             UpstreamTarget::Tcp(addr) => (None, endpoint(*addr)),
         };
         let plan = Plan {
@@ -182,6 +179,12 @@ impl Logs {
             }
         }
     }
+}
+
+/// The host and port Envoy's cluster for an http:// URL connects to.
+fn url_endpoint(url: &reqwest::Url) -> (String, u16) {
+    let host = url.host_str().unwrap_or_default().to_string();
+    (host, url.port_or_known_default().unwrap_or(80))
 }
 
 /// A port someone listens on already is refused here, with the built-in server's error, rather

@@ -94,19 +94,6 @@ fn hyper_response(start: ResponseStart, body: StreamedBody) -> HyperResponse {
     let mut response = hyper::Response::new(body.boxed_unsync());
     *response.status_mut() = hyper::StatusCode::from_u16(start.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    for (name, value) in start.headers {
-        // content-length goes as the plugin left it, as Envoy sends it: a stale one breaks the
-        // response here as it would there, and the access log says so.
-        if is_hop_by_hop(&name) {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            hyper::header::HeaderName::from_bytes(name.as_bytes()),
-            hyper::header::HeaderValue::from_str(&value),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    *response.headers_mut() = start.headers;
     response
 }

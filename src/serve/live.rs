@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 use super::echo::echo;
-use super::upstream::{self, Upstream, response_head, unreachable_upstream};
+use super::upstream::{self, Upstream, is_hop_by_hop, response_head, unreachable_upstream};
 use crate::host::{
     BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead, Status,
 };
@@ -34,7 +34,7 @@ pub(crate) fn body_channel() -> (BodySender, StreamedBody) {
 /// The status and headers the client gets, handed to its connection when the plugin lets them go.
 pub(crate) struct ResponseStart {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: hyper::HeaderMap,
 }
 
 /// The client's side of one exchange, as its connection hands it to a worker.
@@ -291,7 +291,7 @@ impl HttpPeers for Live<'_> {
                 if !trailers.is_empty() {
                     let _ = self
                         .runtime
-                        .block_on(body.send_trailers(header_map(trailers)));
+                        .block_on(body.send_trailers(header_map(trailers.iter())));
                 }
                 drop(body);
                 match self.runtime.block_on(sent) {
@@ -349,11 +349,11 @@ impl HttpPeers for Live<'_> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(500);
         self.declared = headers.get("content-length").and_then(|l| l.parse().ok());
-        let headers = headers
-            .iter()
-            .filter(|(name, _)| !name.starts_with(':'))
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
+        // content-length goes as the plugin left it, as Envoy sends it: a stale one breaks the
+        // response here as it would there, and the access log says so.
+        let headers = header_map(
+            (headers.iter()).filter(|(name, _)| !name.starts_with(':') && !is_hop_by_hop(name)),
+        );
         self.status = Some(status);
         if let Some(start) = self.start.take() {
             let _ = start.send(ResponseStart { status, headers });
@@ -380,7 +380,7 @@ impl HttpPeers for Live<'_> {
         {
             let _ = self
                 .runtime
-                .block_on(response.send_trailers(header_map(trailers)));
+                .block_on(response.send_trailers(header_map(trailers.iter())));
         }
     }
 }
@@ -411,10 +411,10 @@ pub(crate) fn fields(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The host's header map as hyper's, leaving out what HTTP cannot carry.
-fn header_map(headers: &HeaderMap) -> hyper::HeaderMap {
+/// Header fields of the host's as hyper's, leaving out what HTTP cannot carry.
+fn header_map<'h>(headers: impl Iterator<Item = (&'h str, &'h str)>) -> hyper::HeaderMap {
     let mut map = hyper::HeaderMap::new();
-    for (name, value) in headers.iter() {
+    for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
             hyper::header::HeaderName::from_bytes(name.as_bytes()),
             hyper::header::HeaderValue::from_str(value),

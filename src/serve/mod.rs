@@ -108,7 +108,6 @@ pub struct Server {
     network: bool,
     /// The first workers, each with its VM started.
     workers: Vec<Worker>,
-    target: UpstreamTarget,
     pool: Arc<Pool>,
     /// Told when a worker's thread ends.
     exits: std::sync::mpsc::Receiver<()>,
@@ -125,25 +124,18 @@ impl Server {
         let mut setup = crate::scenario::resolve(&options.plugin)?;
         setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
         let target = options.upstreams.target(setup.network)?;
-        let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
-        let mut workers = Vec::new();
-        for _ in 0..options.workers.max(1) {
-            let vm = Vm::start(&plugin, setup.options.clone()).map_err(ServeError::Start)?;
-            workers.push(Worker {
-                plugin: plugin.clone(),
-                options: setup.options.clone(),
-                vm: Some(vm),
-                fail_open: options.fail_open,
-            });
-        }
         let (exited, exits) = std::sync::mpsc::channel();
         let recipe = Recipe {
-            plugin,
+            plugin: Arc::new(Plugin::from_file(&setup.wasm)?),
             options: setup.options,
             fail_open: options.fail_open,
-            target: target.clone(),
+            target,
             exited,
         };
+        let workers = (0..options.workers.max(1))
+            .map(|_| recipe.started_worker())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ServeError::Start)?;
         let listener =
             std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
                 addr: options.listen,
@@ -158,7 +150,6 @@ impl Server {
             wasm: setup.wasm,
             network: setup.network,
             workers,
-            target,
             pool: Arc::new(Pool::new(recipe)),
             exits,
             runtime,
@@ -195,7 +186,6 @@ impl Server {
             listener,
             network,
             workers,
-            target,
             pool,
             exits,
             runtime,
@@ -207,7 +197,7 @@ impl Server {
         let served = runtime.block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             match network {
-                true => network::serve(listener, pool.clone(), &target, observer, shutdown).await,
+                true => network::serve(listener, pool.clone(), observer, shutdown).await,
                 false => serve_http(listener, pool.clone(), observer, shutdown).await,
             }
         });

@@ -9,7 +9,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::pool::Pool;
-use super::upstream::UpstreamTarget;
 use super::worker::Job;
 use super::{ConnectionRecord, ServeObserver, Shutdown};
 use crate::host::{HostError, Vm};
@@ -27,13 +26,9 @@ pub(crate) struct Proxied {
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     pool: Arc<Pool>,
-    target: &UpstreamTarget,
     observer: Arc<dyn ServeObserver>,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let UpstreamTarget::Tcp(_) = target else {
-        return Ok(());
-    };
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::ServeError;
 use super::upstream::{Upstream, UpstreamTarget};
 use super::worker::{Io, Job, Worker};
-use crate::host::{Plugin, VmOptions};
+use crate::host::{HostError, Plugin, Vm, VmOptions};
 
 /// How long a worker must have been on one job before it counts as held by a long exchange.
 const LONG: Duration = Duration::from_millis(100);
@@ -58,6 +58,27 @@ pub(crate) struct Recipe {
     pub target: UpstreamTarget,
     /// Told when a worker's thread ends.
     pub exited: Sender<()>,
+}
+
+impl Recipe {
+    /// A worker of the module served now; its VM starts with its first job.
+    pub fn worker(&self) -> Worker {
+        Worker {
+            plugin: self.plugin.clone(),
+            options: self.options.clone(),
+            vm: None,
+            fail_open: self.fail_open,
+        }
+    }
+
+    /// A worker with its VM started, or why the plugin did not start.
+    pub fn started_worker(&self) -> Result<Worker, HostError> {
+        let vm = Vm::start(&self.plugin, self.options.clone())?;
+        Ok(Worker {
+            vm: Some(vm),
+            ..self.worker()
+        })
+    }
 }
 
 /// One worker, as the pool hands it jobs.
@@ -123,15 +144,7 @@ impl Pool {
     /// pool is closed.
     pub fn send(&self, job: Job) -> bool {
         if self.needs_growth() {
-            let recipe = lock(&self.recipe);
-            let worker = Worker {
-                plugin: recipe.plugin.clone(),
-                options: recipe.options.clone(),
-                // Started with its first job.
-                vm: None,
-                fail_open: recipe.fail_open,
-            };
-            drop(recipe);
+            let worker = lock(&self.recipe).worker();
             if let Err(err) = self.start(worker) {
                 tracing::debug!(%err, "the pool could not grow");
             }
