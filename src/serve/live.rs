@@ -351,9 +351,10 @@ impl HttpPeers for Live<'_> {
         self.declared = headers.get("content-length").and_then(|l| l.parse().ok());
         // content-length goes as the plugin left it, as Envoy sends it: a stale one breaks the
         // response here as it would there, and the access log says so.
-        let headers = header_map(
-            (headers.iter()).filter(|(name, _)| !name.starts_with(':') && !is_hop_by_hop(name)),
-        );
+        let sent = headers
+            .iter()
+            .filter(|(name, _)| !name.starts_with(':') && !is_hop_by_hop(name));
+        let headers = header_map(sent);
         self.status = Some(status);
         if let Some(start) = self.start.take() {
             let _ = start.send(ResponseStart { status, headers });
