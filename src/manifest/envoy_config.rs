@@ -145,14 +145,10 @@ fn plugin(name: &str, wasm: &WasmSource, code: Value) -> WasmPlugin {
         code,
         vm_configuration: None,
         env: env
-            .clone()
             .filter(|e| e.value_from != Some(EnvValueSource::Host))
             .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
             .collect(),
-        host_env_keys: env
-            .filter(|e| e.value_from == Some(EnvValueSource::Host))
-            .map(|e| e.name.clone())
-            .collect(),
+        host_env_keys: wasm.host_env_keys(),
         failure: wasm.fail_strategy.map(|s| match s {
             FailStrategy::FailClose => Failure::Close,
             FailStrategy::FailOpen => Failure::Open,

@@ -64,7 +64,7 @@ fn istio(
     let placement = placement::placement(&options.placement, settings)?;
     let location = source::module_location(&options.module, project)?;
     let mut wasm = wasm_source(options, project, location)?;
-    wasm.plugin_type = plugin_type(options, project);
+    wasm.plugin_type = stated_type(options, wasm.plugin_type);
     let secret = pull_secret(&options.module, &metadata, &mut wasm)?;
 
     let extension = Extension::new(kind, metadata, placement, wasm);
@@ -132,15 +132,18 @@ fn metadata(
     })
 }
 
-fn plugin_type(options: &ManifestOptions, project: Option<&Project>) -> Option<PluginType> {
-    match (
-        options.plugin.plugin_type,
-        project.and_then(|p| p.settings.plugin_type),
-    ) {
-        (Some(explicit), _) => Some(explicit),
+/// The `type` an Istio resource states, given the one `wasm_source` settled on (`--type`, else
+/// the project's): all but a project's HTTP default for a release without the field.
+fn stated_type(options: &ManifestOptions, settled: Option<PluginType>) -> Option<PluginType> {
+    match settled {
         // Before `type` existed every plugin was HTTP, so an HTTP default is simply left out.
-        (None, Some(PluginType::Http)) if options.istio_version < IstioVersion::PLUGIN_TYPE => None,
-        (None, default) => default,
+        Some(PluginType::Http)
+            if options.plugin.plugin_type.is_none()
+                && options.istio_version < IstioVersion::PLUGIN_TYPE =>
+        {
+            None
+        }
+        settled => settled,
     }
 }
 

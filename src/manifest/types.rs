@@ -155,6 +155,18 @@ pub struct WasmSource {
     pub plugin_config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl WasmSource {
+    /// The names `--env-from-host` gave: variables the proxy copies from its own environment.
+    pub fn host_env_keys(&self) -> Vec<String> {
+        self.vm_config
+            .iter()
+            .flat_map(|vm| &vm.env)
+            .filter(|env| env.value_from == Some(EnvValueSource::Host))
+            .map(|env| env.name.clone())
+            .collect()
+    }
+}
+
 /// Where the plugin applies: shared by both kinds.
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]

@@ -21,7 +21,7 @@ use super::probe::answers_plain_http;
 use super::reference::ImageRef;
 use super::retry::{Failure, with_retries};
 use super::transfer::{Sent, reporting};
-use super::transport::Transport;
+use super::transport::{CaFile, Transport};
 use super::upload::Endpoint;
 use crate::digest::Digest;
 use crate::progress::Reporter;
@@ -60,7 +60,8 @@ impl<'r> Registry<'r> {
         push: bool,
         reporter: &'r dyn Reporter,
     ) -> Result<Registry<'r>, OciError> {
-        let (client, plain, fallback) = choose_clients(image, transport)?;
+        let cas = transport.read_ca_files()?;
+        let (client, plain, fallback) = choose_clients(image, transport, &cas)?;
         let (session, user) = Session::new(credential, push);
         Ok(Registry {
             peer: Peer {
@@ -72,7 +73,7 @@ impl<'r> Registry<'r> {
             client,
             plain,
             fallback,
-            http: transport.http_client()?,
+            http: Transport::http_client(&cas)?,
             session,
         })
     }
@@ -323,9 +324,10 @@ fn base_url(plain: bool, registry: &str) -> String {
 fn choose_clients(
     image: &ImageRef,
     transport: &Transport,
+    cas: &[CaFile],
 ) -> Result<(Client, bool, Option<Client>), OciError> {
     let make = |plain| -> Result<Client, OciError> {
-        Client::try_from(transport.client_config(&image.registry, plain)?).map_err(|e| {
+        Client::try_from(transport.client_config(cas, &image.registry, plain)).map_err(|e| {
             OciError::Connect {
                 registry: image.registry.clone(),
                 message: e.to_string(),

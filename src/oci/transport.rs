@@ -24,7 +24,7 @@ pub struct Transport {
 }
 
 /// One CA file as read from disk.
-struct CaFile {
+pub(super) struct CaFile {
     path: PathBuf,
     pem: Vec<u8>,
 }
@@ -40,8 +40,9 @@ impl Transport {
                 .any(|h| h == registry || h == hostname_of(registry))
     }
 
-    /// The one CA loader: every `--ca-file`, read whole.
-    fn read_ca_files(&self) -> Result<Vec<CaFile>, OciError> {
+    /// The one CA loader: every `--ca-file`, read whole. A connection reads them once, so both of
+    /// its clients trust the same certificates.
+    pub(super) fn read_ca_files(&self) -> Result<Vec<CaFile>, OciError> {
         self.ca_files
             .iter()
             .map(|path| {
@@ -57,19 +58,18 @@ impl Transport {
             .collect()
     }
 
-    /// A plain reqwest client trusting the same CAs, for the token exchange oci-client lacks and
-    /// for the push requests whose answers must be read whole (see `upload`).
-    pub(super) fn http_client(&self) -> Result<reqwest::Client, OciError> {
+    /// A plain reqwest client trusting `cas`, for the token exchange oci-client lacks and for the
+    /// push requests whose answers must be read whole (see `upload`).
+    pub(super) fn http_client(cas: &[CaFile]) -> Result<reqwest::Client, OciError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .user_agent(USER_AGENT);
-        let certs = self
-            .read_ca_files()?
-            .into_iter()
+        let certs = cas
+            .iter()
             .map(|ca| {
                 reqwest::Certificate::from_pem(&ca.pem).map_err(|e| OciError::CaFile {
-                    path: ca.path,
+                    path: ca.path.clone(),
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                 })
             })
@@ -83,19 +83,19 @@ impl Transport {
         })
     }
 
-    /// oci-client's settings for `registry`; `plain` asks for plain HTTP, granted only to hosts
-    /// allowed it.
+    /// oci-client's settings for `registry`, trusting `cas`; `plain` asks for plain HTTP, granted
+    /// only to hosts allowed it.
     pub(super) fn client_config(
         &self,
+        cas: &[CaFile],
         registry: &str,
         plain: bool,
-    ) -> Result<ClientConfig, OciError> {
-        let extra_root_certificates = self
-            .read_ca_files()?
-            .into_iter()
+    ) -> ClientConfig {
+        let extra_root_certificates = cas
+            .iter()
             .map(|ca| Certificate {
                 encoding: CertificateEncoding::Pem,
-                data: ca.pem,
+                data: ca.pem.clone(),
             })
             .collect();
         let plain = if plain && self.plain_http(registry) {
@@ -103,7 +103,7 @@ impl Transport {
         } else {
             Vec::new()
         };
-        Ok(ClientConfig {
+        ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain),
             extra_root_certificates,
             connect_timeout: Some(CONNECT_TIMEOUT),
@@ -111,7 +111,7 @@ impl Transport {
             user_agent: USER_AGENT,
             platform_resolver: None,
             ..ClientConfig::default()
-        })
+        }
     }
 }
 

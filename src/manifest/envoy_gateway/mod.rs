@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
 
 use super::types::{
-    EnvValueSource, FailStrategy, Module, Object, ObjectMeta, PolicyTargetReference, PullPolicy,
-    WasmSource,
+    FailStrategy, Module, Object, ObjectMeta, PolicyTargetReference, PullPolicy, WasmSource,
 };
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
@@ -195,13 +194,7 @@ fn wasm_entry(metadata: &ObjectMeta, wasm: WasmSource) -> Result<Wasm, ManifestE
         .clone()
         .unwrap_or_else(|| metadata.name.clone());
     let code = code(&wasm.module)?;
-    let host_keys: Vec<String> = wasm
-        .vm_config
-        .iter()
-        .flat_map(|vm| &vm.env)
-        .filter(|env| env.value_from == Some(EnvValueSource::Host))
-        .map(|env| env.name.clone())
-        .collect();
+    let host_keys = wasm.host_env_keys();
     Ok(Wasm {
         name: plugin_name.clone(),
         root_id: plugin_name,
