@@ -282,7 +282,6 @@ impl Vm {
             state.stream = Stream::Http(Box::new(stream));
             state.stream_context = context;
             state.active_context = context;
-            state.done_called = false;
         }
         let result = self.http_lifecycle(context, has_body, peers);
         // The context ends whatever happened, so the next exchange starts clean.

@@ -212,8 +212,6 @@ pub(crate) struct HostState {
     pub call_response: Option<CallResponse>,
     /// Queues that received an item, for proxy_on_queue_ready.
     pub ready_queues: Vec<u32>,
-    /// Set by proxy_done: the plugin finished a context it had kept open.
-    pub done_called: bool,
 }
 
 impl HostState {
@@ -247,7 +245,6 @@ impl HostState {
             next_token: 1,
             call_response: None,
             ready_queues: Vec::new(),
-            done_called: false,
         }
     }
 
