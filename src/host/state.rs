@@ -4,9 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::{Memory, StoreLimits, TypedFunc};
+use wasmtime::StoreLimits;
 
 use super::VmOptions;
+use super::exports::Guest;
 use super::headers::HeaderMap;
 use super::http::HttpStream;
 use super::network::NetStream;
@@ -188,8 +189,8 @@ impl Stream {
 pub(crate) struct HostState {
     pub options: VmOptions,
     pub limits: StoreLimits,
-    pub memory: Option<Memory>,
-    pub allocator: Option<TypedFunc<i32, i32>>,
+    /// Set once the instance is up; a start function runs before.
+    pub guest: Option<Guest>,
     /// The callback running now, for log records and error messages.
     pub callback: &'static str,
     pub active_context: u32,
@@ -224,8 +225,7 @@ impl HostState {
         HostState {
             options,
             limits,
-            memory: None,
-            allocator: None,
+            guest: None,
             callback: "start",
             active_context: super::vm::ROOT_CONTEXT,
             configuration: None,
