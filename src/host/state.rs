@@ -216,12 +216,13 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub fn new(options: VmOptions, limits: StoreLimits) -> HostState {
+    pub fn new(mut options: VmOptions, limits: StoreLimits) -> HostState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let scripted = options.call_answers.iter().cloned().collect();
+        // The answers are used up as calls take them; the queue is their one copy.
+        let scripted = std::mem::take(&mut options.call_answers).into();
         HostState {
             options,
             limits,
