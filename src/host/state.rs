@@ -257,6 +257,13 @@ impl HostState {
         });
     }
 
+    /// Starts `stream` as context `context`'s, the context later host calls act on.
+    pub fn begin_stream(&mut self, context: u32, stream: Stream) {
+        self.stream = stream;
+        self.stream_context = context;
+        self.active_context = context;
+    }
+
     /// The HTTP stream, when the active context is its context.
     pub fn http(&mut self) -> Option<&mut HttpStream> {
         let own = self.active_context == self.stream_context;
