@@ -119,10 +119,6 @@ pub struct ModuleInfo {
     pub abi: AbiVersion,
     /// The allocator export the host will call.
     pub allocator: &'static str,
-    /// Whether the module is a WASI reactor (`_initialize`) or command (`_start`).
-    pub wasi_entry: Option<&'static str>,
-    /// Names of all function exports, in module order.
-    pub exports: Vec<String>,
 }
 
 /// Reads a module file.
@@ -161,8 +157,6 @@ pub fn declarations(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     let mut has_memory = false;
     let mut abi = None;
     let mut allocator = None;
-    let mut wasi_entry = None;
-    let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| ModuleError::Invalid(e.to_string()))?;
         let Payload::ExportSection(reader) = payload else {
@@ -179,11 +173,8 @@ pub fn declarations(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
                     match export.name {
                         "proxy_on_memory_allocate" => allocator = Some("proxy_on_memory_allocate"),
                         "malloc" if allocator.is_none() => allocator = Some("malloc"),
-                        "_initialize" => wasi_entry = Some("_initialize"),
-                        "_start" if wasi_entry.is_none() => wasi_entry = Some("_start"),
                         _ => {}
                     }
-                    exports.push(export.name.to_string());
                 }
                 _ => {}
             }
@@ -198,12 +189,7 @@ pub fn declarations(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     let allocator = allocator.ok_or(ModuleError::NotProxyWasm(
         "`proxy_on_memory_allocate` or `malloc`",
     ))?;
-    Ok(ModuleInfo {
-        abi,
-        allocator,
-        wasi_entry,
-        exports,
-    })
+    Ok(ModuleInfo { abi, allocator })
 }
 
 /// Removes custom sections that nothing reads at run time (names, producers, debug info,

@@ -2,7 +2,7 @@
 //! admin API says so, drained and stopped on request, killed when dropped. `run --envoy` (the
 //! scenario [`Envoy`]) and `serve --envoy` both start Envoy through [`EnvoyProcess::start`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,6 @@ use crate::host::LogRecord;
 /// when dropped.
 pub struct Envoy {
     pub(super) process: EnvoyProcess,
-    binary: PathBuf,
     pub(super) upstream: HttpUpstream,
     pub(super) peer: TcpPeer,
 }
@@ -39,15 +38,9 @@ impl Envoy {
             EnvoyProcess::start(&launch, |_| bootstrap(listeners, upstream.port, peer.port))?;
         Ok(Envoy {
             process,
-            binary: binary.to_path_buf(),
             upstream,
             peer,
         })
-    }
-
-    /// The binary this Envoy runs.
-    pub fn binary(&self) -> &Path {
-        &self.binary
     }
 
     /// What the plugin on `listener` logged while Envoy started (each worker configures its own

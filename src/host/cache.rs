@@ -33,13 +33,6 @@ pub fn disable() {
     DISABLED.store(true, Ordering::Relaxed);
 }
 
-/// How a module was had, for the debug log and the tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Cache,
-    Compiled,
-}
-
 /// The module for `bytes`: from the cache when a sound entry is there, compiled (and cached)
 /// otherwise. Cache trouble never fails a load; it only costs a compile.
 pub(super) fn module(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
@@ -49,23 +42,16 @@ pub(super) fn module(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> 
     };
     let path = dir.join(format!("{}.cwasm", key(engine, bytes)));
     if let Some(module) = cached(engine, &path) {
-        log(Source::Cache, &path);
+        tracing::debug!("module cache hit: {}", path.display());
         return Ok(module);
     }
     let module = Module::new(engine, bytes)?;
-    log(Source::Compiled, &path);
+    tracing::debug!("module compiled, caching {}", path.display());
     match module.serialize() {
         Ok(payload) => store(&dir, &path, &payload),
         Err(err) => tracing::debug!("module cache: cannot serialize: {err:#}"),
     }
     Ok(module)
-}
-
-fn log(source: Source, path: &Path) {
-    match source {
-        Source::Cache => tracing::debug!("module cache hit: {}", path.display()),
-        Source::Compiled => tracing::debug!("module compiled, caching {}", path.display()),
-    }
 }
 
 /// The cache directory, unless the cache is off or no directory can be had.

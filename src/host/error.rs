@@ -2,7 +2,6 @@
 
 use wasmtime::Store;
 
-use super::options::Limits;
 use super::state::{HostState, LogLevel, LogRecord};
 use crate::error::Hint;
 use crate::module::ModuleError;
@@ -73,28 +72,28 @@ impl Hint for HostError {
 pub(crate) struct GuestFault(pub String);
 
 /// Why a callback stopped, in the plugin author's terms rather than wasmtime's.
-pub(super) fn describe_trap(err: &wasmtime::Error, state: &HostState, limits: Limits) -> String {
+pub(super) fn describe_trap(err: &wasmtime::Error, state: &HostState) -> String {
     if let Some(fault) = err.downcast_ref::<GuestFault>() {
         return fault.0.clone();
     }
     if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        return describe_wasm_trap(trap, state, limits);
+        return describe_wasm_trap(trap, state);
     }
     let text = format!("{err:#}");
     if text.contains("forcing trap when growing memory") {
         return format!(
             "exceeded the memory limit of {} MiB",
-            limits.memory_bytes >> 20
+            state.options.limits.memory_bytes >> 20
         );
     }
     text
 }
 
-fn describe_wasm_trap(trap: &wasmtime::Trap, state: &HostState, limits: Limits) -> String {
+fn describe_wasm_trap(trap: &wasmtime::Trap, state: &HostState) -> String {
     match trap {
         wasmtime::Trap::Interrupt => format!(
             "still running after {} ms, stopped (an endless loop?)",
-            limits.callback_time.as_millis()
+            state.options.limits.callback_time.as_millis()
         ),
         wasmtime::Trap::StackOverflow => "stack overflow (unbounded recursion?)".into(),
         wasmtime::Trap::UnreachableCodeReached => {
@@ -120,7 +119,7 @@ pub(super) fn link_or_trap(err: wasmtime::Error, store: &mut Store<HostState>) -
     {
         HostError::Trap {
             callback: "start",
-            message: describe_trap(&err, store.data(), Limits::default()),
+            message: describe_trap(&err, store.data()),
             logs: store.data().logs.clone(),
         }
     } else {

@@ -34,8 +34,6 @@ impl HeadersCallback {
 }
 
 pub(crate) struct Exports {
-    pub memory: Memory,
-    pub allocator: TypedFunc<i32, i32>,
     pub initialize: F<(), ()>,
     pub start: F<(), ()>,
     pub main: F<(i32, i32), i32>,
@@ -63,6 +61,29 @@ pub(crate) struct Exports {
     pub on_upstream_connection_close: F<(i32, i32), ()>,
 }
 
+/// The instance's memory, and the allocator the host returns bytes through.
+pub(crate) struct Guest {
+    pub memory: Memory,
+    pub allocator: TypedFunc<i32, i32>,
+}
+
+impl Guest {
+    pub fn resolve(
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        info: &ModuleInfo,
+    ) -> Result<Guest, HostError> {
+        // `module::declarations` checked both when the plugin was loaded.
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or(ModuleError::NotProxyWasm("`memory`"))?;
+        let allocator = get(store, instance, info.abi, info.allocator)?.ok_or(
+            ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
+        )?;
+        Ok(Guest { memory, allocator })
+    }
+}
+
 impl Exports {
     pub fn resolve(
         store: &mut Store<HostState>,
@@ -70,16 +91,7 @@ impl Exports {
         info: &ModuleInfo,
     ) -> Result<Exports, HostError> {
         let abi = info.abi;
-        // `module::declarations` checked both when the plugin was loaded.
-        let memory = instance
-            .get_memory(&mut *store, "memory")
-            .ok_or(ModuleError::NotProxyWasm("`memory`"))?;
-        let allocator = get(store, instance, abi, info.allocator)?.ok_or(
-            ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
-        )?;
         Ok(Exports {
-            memory,
-            allocator,
             initialize: get(store, instance, abi, "_initialize")?,
             start: get(store, instance, abi, "_start")?,
             main: get(store, instance, abi, "main").unwrap_or(None),

@@ -277,13 +277,9 @@ impl Vm {
             request_id,
             ..HttpStream::default()
         };
-        {
-            let state = self.store.data_mut();
-            state.stream = Stream::Http(Box::new(stream));
-            state.stream_context = context;
-            state.active_context = context;
-            state.done_called = false;
-        }
+        self.store
+            .data_mut()
+            .begin_stream(context, Stream::Http(Box::new(stream)));
         let result = self.http_lifecycle(context, has_body, peers);
         // The context ends whatever happened, so the next exchange starts clean.
         let finish = if result.is_ok() {

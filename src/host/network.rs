@@ -62,12 +62,9 @@ impl Vm {
     pub fn connection(&mut self, events: &[NetworkEvent]) -> Result<NetworkOutcome, HostError> {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
-        {
-            let state = self.store.data_mut();
-            state.stream = Stream::Network(Box::default());
-            state.stream_context = context;
-            state.active_context = context;
-        }
+        self.store
+            .data_mut()
+            .begin_stream(context, Stream::Network(Box::default()));
         let mut outcome = NetworkOutcome {
             to_upstream: Vec::new(),
             to_downstream: Vec::new(),
@@ -91,10 +88,9 @@ impl Vm {
     /// does: its context is created and on_new_connection runs. One connection at a time per VM.
     pub fn open_connection(&mut self) -> Result<u32, HostError> {
         let context = self.new_context_id();
-        let state = self.store.data_mut();
-        state.stream = Stream::Network(Box::default());
-        state.stream_context = context;
-        state.active_context = context;
+        self.store
+            .data_mut()
+            .begin_stream(context, Stream::Network(Box::default()));
         self.connection_opened(context)?;
         Ok(context)
     }

@@ -4,9 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::{Memory, StoreLimits, TypedFunc};
+use wasmtime::StoreLimits;
 
 use super::VmOptions;
+use super::exports::Guest;
 use super::headers::HeaderMap;
 use super::http::HttpStream;
 use super::network::NetStream;
@@ -188,8 +189,8 @@ impl Stream {
 pub(crate) struct HostState {
     pub options: VmOptions,
     pub limits: StoreLimits,
-    pub memory: Option<Memory>,
-    pub allocator: Option<TypedFunc<i32, i32>>,
+    /// Set once the instance is up; a start function runs before.
+    pub guest: Option<Guest>,
     /// The callback running now, for log records and error messages.
     pub callback: &'static str,
     pub active_context: u32,
@@ -212,22 +213,20 @@ pub(crate) struct HostState {
     pub call_response: Option<CallResponse>,
     /// Queues that received an item, for proxy_on_queue_ready.
     pub ready_queues: Vec<u32>,
-    /// Set by proxy_done: the plugin finished a context it had kept open.
-    pub done_called: bool,
 }
 
 impl HostState {
-    pub fn new(options: VmOptions, limits: StoreLimits) -> HostState {
+    pub fn new(mut options: VmOptions, limits: StoreLimits) -> HostState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let scripted = options.call_answers.iter().cloned().collect();
+        // The answers are used up as calls take them; the queue is their one copy.
+        let scripted = std::mem::take(&mut options.call_answers).into();
         HostState {
             options,
             limits,
-            memory: None,
-            allocator: None,
+            guest: None,
             callback: "start",
             active_context: super::vm::ROOT_CONTEXT,
             configuration: None,
@@ -247,7 +246,6 @@ impl HostState {
             next_token: 1,
             call_response: None,
             ready_queues: Vec::new(),
-            done_called: false,
         }
     }
 
@@ -257,6 +255,13 @@ impl HostState {
             message,
             callback: self.callback,
         });
+    }
+
+    /// Starts `stream` as context `context`'s, the context later host calls act on.
+    pub fn begin_stream(&mut self, context: u32, stream: Stream) {
+        self.stream = stream;
+        self.stream_context = context;
+        self.active_context = context;
     }
 
     /// The HTTP stream, when the active context is its context.

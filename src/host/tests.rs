@@ -91,6 +91,28 @@ fn a_runaway_loop_is_stopped() {
 }
 
 #[test]
+fn a_runaway_start_function_names_the_limit_it_ran_under() {
+    let bytes = module(
+        "0_2_1",
+        "",
+        r#"(func $spin (loop $forever (br $forever)))
+           (start $spin)"#,
+    );
+    let options = VmOptions {
+        limits: Limits {
+            callback_time: Duration::from_millis(100),
+            ..Limits::default()
+        },
+        ..VmOptions::default()
+    };
+    assert_trap(
+        start(&bytes, options).err().expect("fails"),
+        "start",
+        &["still running after 100 ms"],
+    );
+}
+
+#[test]
 fn growing_memory_past_the_limit_is_stopped() {
     let bytes = module(
         "0_2_1",

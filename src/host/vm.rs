@@ -6,8 +6,8 @@ use std::time::Duration;
 use wasmtime::{Store, StoreLimitsBuilder};
 
 use super::error::{HostError, describe_trap, link_or_trap};
-use super::exports::Exports;
-use super::options::{Limits, VmOptions};
+use super::exports::{Exports, Guest};
+use super::options::VmOptions;
 use super::plugin::{Plugin, deadline_ticks};
 use super::state::{self, CallAnswer, CallRecord, HostState, LogRecord, Metric};
 use crate::module::AbiVersion;
@@ -17,7 +17,6 @@ pub struct Vm {
     pub(super) store: Store<HostState>,
     pub(super) exports: Exports,
     abi: AbiVersion,
-    limits: Limits,
     next_context: u32,
 }
 
@@ -40,14 +39,13 @@ impl Vm {
             .linker
             .instantiate(&mut store, &plugin.module)
             .map_err(|e| link_or_trap(e, &mut store))?;
+        let guest = Guest::resolve(&mut store, &instance, &plugin.info)?;
         let exports = Exports::resolve(&mut store, &instance, &plugin.info)?;
-        store.data_mut().memory = Some(exports.memory);
-        store.data_mut().allocator = Some(exports.allocator.clone());
+        store.data_mut().guest = Some(guest);
         let mut vm = Vm {
             store,
             exports,
             abi: plugin.abi(),
-            limits,
             next_context: ROOT_CONTEXT + 1,
         };
         vm.initialize()?;
@@ -116,11 +114,12 @@ impl Vm {
         callback: &'static str,
         f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, HostError> {
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let limits = self.store.data().options.limits;
+        self.store.set_epoch_deadline(deadline_ticks(limits));
         self.store.data_mut().callback = callback;
         f(&mut self.store).map_err(|err| HostError::Trap {
             callback,
-            message: describe_trap(&err, self.store.data(), self.limits),
+            message: describe_trap(&err, self.store.data()),
             logs: self.store.data().logs.clone(),
         })
     }

@@ -46,15 +46,6 @@ impl<'e> EnvoyHost<'e> {
         }
     }
 
-    /// The running Envoy, once started.
-    pub fn envoy(&self) -> Option<&Envoy> {
-        match &self.instance {
-            Instance::NotStarted(_) => None,
-            Instance::Own(envoy) => Some(envoy),
-            Instance::Shared(envoy) => Some(envoy),
-        }
-    }
-
     fn running(&mut self) -> Result<&mut Envoy, DriveError> {
         match &mut self.instance {
             Instance::NotStarted(_) => {

@@ -1,6 +1,7 @@
 //! The plugin's linear memory as host functions see it: every pointer checked, every fault naming
 //! the host call that met it.
 
+use super::super::exports::Guest;
 use super::super::headers::HeaderMap;
 use super::super::state::HostState;
 use super::{HostCaller, HostResult, fault};
@@ -17,12 +18,19 @@ pub(super) fn memory_and_state<'a>(
     caller: &'a mut HostCaller<'_>,
     call: &'static str,
 ) -> HostResult<(GuestMemory<'a>, &'a mut HostState)> {
-    let memory = caller
-        .data()
-        .memory
-        .ok_or_else(|| fault(call, "called before the module finished loading"))?;
+    let memory = guest(caller, call)?.memory;
     let (bytes, state) = memory.data_and_store_mut(caller);
     Ok((GuestMemory { bytes, call }, state))
+}
+
+/// The instance's memory and allocator, which a host call made from a start function finds
+/// not there yet.
+fn guest<'a>(caller: &'a HostCaller<'_>, call: &'static str) -> HostResult<&'a Guest> {
+    caller
+        .data()
+        .guest
+        .as_ref()
+        .ok_or_else(|| fault(call, "called before the module finished loading"))
 }
 
 impl GuestMemory<'_> {
@@ -112,11 +120,7 @@ pub(super) fn return_bytes(
 
 /// `size` bytes from the plugin's own allocator.
 fn allocate(caller: &mut HostCaller<'_>, call: &'static str, size: usize) -> HostResult<i32> {
-    let alloc = caller
-        .data()
-        .allocator
-        .clone()
-        .ok_or_else(|| fault(call, "called before the module finished loading"))?;
+    let alloc = guest(caller, call)?.allocator.clone();
     let wasm_size = i32::try_from(size).map_err(|_| fault(call, "value too large"))?;
     let address = alloc.call(&mut *caller, wasm_size)?;
     if address == 0 {
