@@ -67,12 +67,14 @@ pub(crate) struct Guest {
     pub allocator: TypedFunc<i32, i32>,
 }
 
-impl Guest {
+impl Exports {
+    /// Every export the host uses, looked up once: the guest's memory and allocator, which the
+    /// host state holds, and the callbacks the VM calls.
     pub fn resolve(
         store: &mut Store<HostState>,
         instance: &Instance,
         info: &ModuleInfo,
-    ) -> Result<Guest, HostError> {
+    ) -> Result<(Guest, Exports), HostError> {
         // `module::declarations` checked both when the plugin was loaded.
         let memory = instance
             .get_memory(&mut *store, "memory")
@@ -80,18 +82,9 @@ impl Guest {
         let allocator = get(store, instance, info.abi, info.allocator)?.ok_or(
             ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
         )?;
-        Ok(Guest { memory, allocator })
-    }
-}
-
-impl Exports {
-    pub fn resolve(
-        store: &mut Store<HostState>,
-        instance: &Instance,
-        info: &ModuleInfo,
-    ) -> Result<Exports, HostError> {
+        let guest = Guest { memory, allocator };
         let abi = info.abi;
-        Ok(Exports {
+        let exports = Exports {
             initialize: get(store, instance, abi, "_initialize")?,
             start: get(store, instance, abi, "_start")?,
             main: get(store, instance, abi, "main").unwrap_or(None),
@@ -127,7 +120,8 @@ impl Exports {
                 abi,
                 "proxy_on_upstream_connection_close",
             )?,
-        })
+        };
+        Ok((guest, exports))
     }
 }
 

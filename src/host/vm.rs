@@ -6,7 +6,7 @@ use std::time::Duration;
 use wasmtime::{Store, StoreLimitsBuilder};
 
 use super::error::{HostError, describe_trap, link_or_trap};
-use super::exports::{Exports, Guest};
+use super::exports::Exports;
 use super::options::VmOptions;
 use super::plugin::{Plugin, deadline_ticks};
 use super::state::{self, CallAnswer, CallRecord, HostState, LogRecord, Metric};
@@ -39,8 +39,7 @@ impl Vm {
             .linker
             .instantiate(&mut store, &plugin.module)
             .map_err(|e| link_or_trap(e, &mut store))?;
-        let guest = Guest::resolve(&mut store, &instance, &plugin.info)?;
-        let exports = Exports::resolve(&mut store, &instance, &plugin.info)?;
+        let (guest, exports) = Exports::resolve(&mut store, &instance, &plugin.info)?;
         store.data_mut().guest = Some(guest);
         let mut vm = Vm {
             store,
