@@ -28,6 +28,14 @@ fn start(bytes: &[u8], options: VmOptions) -> Result<Vm, HostError> {
     Vm::start(&Plugin::load(bytes).expect("module loads"), options)
 }
 
+/// The default options but for `limits`.
+fn limited(limits: Limits) -> VmOptions {
+    VmOptions {
+        limits,
+        ..VmOptions::default()
+    }
+}
+
 /// `err` is a trap in `callback` whose message contains every one of `needles`.
 #[track_caller]
 fn assert_trap(err: HostError, callback: &str, needles: &[&str]) {
@@ -70,13 +78,10 @@ fn a_runaway_loop_is_stopped() {
              (loop $forever (br $forever))
              (i32.const 0))"#,
     );
-    let options = VmOptions {
-        limits: Limits {
-            callback_time: Duration::from_millis(100),
-            ..Limits::default()
-        },
-        ..VmOptions::default()
-    };
+    let options = limited(Limits {
+        callback_time: Duration::from_millis(100),
+        ..Limits::default()
+    });
     let mut vm = start(&bytes, options).expect("starts");
     let began = std::time::Instant::now();
     let err = vm
@@ -90,49 +95,40 @@ fn a_runaway_loop_is_stopped() {
     assert!(began.elapsed() < Duration::from_secs(5));
 }
 
+/// A start function that never returns, and a plugin that grows its memory past the limit, are
+/// stopped under the limits given, and the error names the limit that stopped them.
 #[test]
-fn a_runaway_start_function_names_the_limit_it_ran_under() {
-    let bytes = module(
-        "0_2_1",
-        "",
-        r#"(func $spin (loop $forever (br $forever)))
-           (start $spin)"#,
-    );
-    let options = VmOptions {
-        limits: Limits {
-            callback_time: Duration::from_millis(100),
-            ..Limits::default()
-        },
-        ..VmOptions::default()
-    };
-    assert_trap(
-        start(&bytes, options).err().expect("fails"),
-        "start",
-        &["still running after 100 ms"],
-    );
-}
-
-#[test]
-fn growing_memory_past_the_limit_is_stopped() {
-    let bytes = module(
-        "0_2_1",
-        "",
-        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
-             (loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-             (i32.const 1))"#,
-    );
-    let options = VmOptions {
-        limits: Limits {
-            memory_bytes: 4 << 20,
-            ..Limits::default()
-        },
-        ..VmOptions::default()
-    };
-    assert_trap(
-        start(&bytes, options).err().expect("fails"),
-        "proxy_on_vm_start",
-        &["memory limit of 4 MiB"],
-    );
+fn limits_stop_a_plugin_while_it_starts() {
+    let cases = [
+        (
+            r#"(func $spin (loop $forever (br $forever)))
+               (start $spin)"#,
+            Limits {
+                callback_time: Duration::from_millis(100),
+                ..Limits::default()
+            },
+            "start",
+            "still running after 100 ms",
+        ),
+        (
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+                 (i32.const 1))"#,
+            Limits {
+                memory_bytes: 4 << 20,
+                ..Limits::default()
+            },
+            "proxy_on_vm_start",
+            "memory limit of 4 MiB",
+        ),
+    ];
+    for (body, limits, callback, message) in cases {
+        let bytes = module("0_2_1", "", body);
+        let err = start(&bytes, limited(limits))
+            .err()
+            .expect("the limit stops it");
+        assert_trap(err, callback, &[message]);
+    }
 }
 
 #[test]
