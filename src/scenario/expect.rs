@@ -60,14 +60,18 @@ impl Expect {
             .map(|(name, _)| *name)
     }
 
-    /// Every string matcher, so their regexes can be checked when the file is loaded.
-    pub fn matchers(&self) -> impl Iterator<Item = &Matcher> {
+    /// Every match rule, of the strings and of the logs, so their regexes can be checked when
+    /// the file is loaded.
+    pub fn rules(&self) -> impl Iterator<Item = &MatchRule> {
         let messages = self.upstream.iter().chain(&self.response);
-        messages
+        let strings = messages
             .flat_map(|m| m.headers.values().chain(&m.body))
             .chain(&self.to_upstream)
             .chain(&self.to_downstream)
             .chain(&self.failure)
+            .filter_map(Matcher::rule);
+        let logs = self.logs.iter().chain(&self.no_logs);
+        strings.chain(logs.filter_map(LogExpect::rule))
     }
 }
 
@@ -114,12 +118,15 @@ pub enum LogExpect {
 impl Matcher {
     /// Checks a regex compiles, so a bad one is reported when the file is loaded.
     pub fn compile(&self) -> Result<(), String> {
-        if let Matcher::Rule(rule) = self
-            && let Some(re) = &rule.regex
-        {
-            regex::Regex::new(re).map_err(|e| format!("bad regex `{re}`: {e}"))?;
+        self.rule().map_or(Ok(()), MatchRule::compile)
+    }
+
+    /// The rule, when this is one rather than an exact string.
+    pub fn rule(&self) -> Option<&MatchRule> {
+        match self {
+            Matcher::Exact(_) => None,
+            Matcher::Rule(rule) => Some(rule),
         }
-        Ok(())
     }
 
     pub fn matches(&self, actual: &str) -> bool {
@@ -131,6 +138,16 @@ impl Matcher {
 }
 
 impl MatchRule {
+    /// Checks the regex compiles, so a bad one is reported when the file is loaded.
+    pub fn compile(&self) -> Result<(), String> {
+        match &self.regex {
+            Some(re) => regex::Regex::new(re)
+                .map(drop)
+                .map_err(|e| format!("bad regex `{re}`: {e}")),
+            None => Ok(()),
+        }
+    }
+
     pub fn matches(&self, actual: &str) -> bool {
         self.equals.as_ref().is_none_or(|e| e == actual)
             && self
@@ -173,6 +190,14 @@ impl std::fmt::Display for MatchRule {
 }
 
 impl LogExpect {
+    /// The rule, when this is one rather than a plain string.
+    pub fn rule(&self) -> Option<&MatchRule> {
+        match self {
+            LogExpect::Contains(_) => None,
+            LogExpect::Rule { rule, .. } => Some(rule),
+        }
+    }
+
     pub fn matches(&self, record: &LogRecord) -> bool {
         match self {
             LogExpect::Contains(text) => record.message.contains(text.as_str()),

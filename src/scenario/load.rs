@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::config_to_json;
 use super::error::ScenarioError;
-use super::expect::CaseKind;
+use super::expect::{CaseKind, LogExpect};
 use super::spec::{Configure, Scenario, pairs};
 use crate::host::VmOptions;
 
@@ -104,9 +104,12 @@ impl Scenario {
                     "`expect.{field}` is for {other}, not {this}"
                 )));
             }
-            for matcher in expect.matchers() {
-                matcher.compile().map_err(invalid)?;
+            for rule in expect.rules() {
+                rule.compile().map_err(invalid)?;
             }
+        }
+        for rule in self.start_logs.iter().filter_map(LogExpect::rule) {
+            rule.compile().map_err(invalid)?;
         }
         Ok(())
     }
@@ -231,6 +234,14 @@ mod tests {
             (
                 "exchanges:\n  - expect: {to_upstream: a}\n",
                 "`expect.to_upstream` is for connections, not exchanges",
+            ),
+            (
+                "exchanges:\n  - expect: {no_logs: [{regex: \"(\"}]}\n",
+                "bad regex `(`",
+            ),
+            (
+                "start_logs: [{level: info, regex: \"[\"}]\nexchanges: [{}]\n",
+                "bad regex `[`",
             ),
         ]);
     }
