@@ -75,15 +75,15 @@ impl Exports {
         instance: &Instance,
         info: &ModuleInfo,
     ) -> Result<(Guest, Exports), HostError> {
+        let abi = info.abi;
         // `module::declarations` checked both when the plugin was loaded.
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or(ModuleError::NotProxyWasm("`memory`"))?;
-        let allocator = get(store, instance, info.abi, info.allocator)?.ok_or(
+        let allocator = get(store, instance, abi, info.allocator)?.ok_or(
             ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
         )?;
         let guest = Guest { memory, allocator };
-        let abi = info.abi;
         let exports = Exports {
             initialize: get(store, instance, abi, "_initialize")?,
             start: get(store, instance, abi, "_start")?,
