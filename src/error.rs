@@ -9,6 +9,7 @@ use crate::build::BuildError;
 use crate::dev::DevError;
 use crate::digest::DigestError;
 use crate::envoy::EnvoyError;
+use crate::fs::FileError;
 use crate::host::HostError;
 use crate::manifest::ManifestError;
 use crate::module::ModuleError;
@@ -58,6 +59,8 @@ pub enum Error {
     Credential(#[from] CredentialError),
     #[error(transparent)]
     Digest(#[from] DigestError),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// The library's result type.
@@ -80,7 +83,7 @@ impl Hint for Error {
             Error::Reference(e) => e.hints(),
             Error::Layout(e) => e.hints(),
             Error::Credential(e) => e.hints(),
-            Error::Digest(_) => Vec::new(),
+            Error::Digest(_) | Error::File(_) => Vec::new(),
         }
     }
 }

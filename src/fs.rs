@@ -1,7 +1,48 @@
-//! Writing files so that a failure never leaves a half-written one behind.
+//! Reading and writing files: a failure names its file, and a write never leaves a half-written
+//! one behind.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file that could not be read or written; the one error every module gives for it.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("failed to read `{}`", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write `{}`", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl FileError {
+    /// Whether the file was not there to read.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>, FileError> {
+    std::fs::read(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a whole file as UTF-8 text.
+pub fn read_to_string(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
 
 /// Who may read a file once written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,16 +55,23 @@ enum Access {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it into place. The file
 /// gets the mode the umask gives, like a file any tool writes.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_with(path, bytes, Access::Umask)
 }
 
 /// [`write_atomic`] for secrets: the file is readable by its owner alone, the temporary one too.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_with(path, bytes, Access::Private)
 }
 
-fn write_with(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+fn write_with(path: &Path, bytes: &[u8], access: Access) -> Result<(), FileError> {
+    replace(path, bytes, access).map_err(|source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -71,5 +119,27 @@ mod tests {
         write_private(&dir.path().join("config.json"), b"secret").unwrap();
         assert_eq!(mode("module.wasm"), mode("plain"), "as std::fs::write does");
         assert_eq!(mode("config.json"), 0o600);
+    }
+
+    #[test]
+    fn a_failure_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.txt");
+        let err = read(&missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("failed to read `{}`", missing.display())
+        );
+        assert!(err.is_not_found());
+
+        // A regular file where a directory should be: the write fails and names the target.
+        write_atomic(&dir.path().join("file"), b"x").unwrap();
+        let inside = dir.path().join("file").join("out.wasm");
+        let err = write_atomic(&inside, b"x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("failed to write `{}`", inside.display())
+        );
+        assert!(!err.is_not_found());
     }
 }

@@ -9,18 +9,15 @@ use serde::Serialize;
 use wasmparser::{ExternalKind, Parser, Payload};
 
 use crate::error::Hint;
+use crate::fs::FileError;
 
 /// The wasm binary magic and version 1.
 pub const WASM_MAGIC: [u8; 4] = *b"\0asm";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    #[error("failed to read `{}`", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("not a wasm module: the file is empty")]
     Empty,
     #[error("not a wasm module: the file does not start with the wasm magic bytes")]
@@ -51,7 +48,7 @@ impl ModuleError {
     pub fn in_file(self, path: &Path) -> ModuleError {
         match self {
             // Read errors name their file already.
-            ModuleError::Read { .. } | ModuleError::InFile { .. } => self,
+            ModuleError::File(_) | ModuleError::InFile { .. } => self,
             reason => ModuleError::InFile {
                 path: path.to_path_buf(),
                 reason: Box::new(reason),
@@ -71,7 +68,7 @@ impl Hint for ModuleError {
                 vec!["pass the .wasm file `wasmctl build` writes (its path is what it prints)".into()]
             }
             ModuleError::InFile { reason, .. } => reason.hints(),
-            ModuleError::Read { .. } | ModuleError::Invalid(_) | ModuleError::Compile(_) | ModuleError::ExportSignature { .. } => Vec::new(),
+            ModuleError::File(_) | ModuleError::Invalid(_) | ModuleError::Compile(_) | ModuleError::ExportSignature { .. } => Vec::new(),
         }
     }
 }
@@ -123,10 +120,7 @@ pub struct ModuleInfo {
 
 /// Reads a module file.
 pub fn read(path: &Path) -> Result<Vec<u8>, ModuleError> {
-    std::fs::read(path).map_err(|source| ModuleError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(crate::fs::read(path)?)
 }
 
 /// Checks that `bytes` start as a wasm module does: the cheap check before any parser's message.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use cargo_metadata::{Metadata, MetadataCommand, Package};
 
 use crate::error::Hint;
+use crate::fs::FileError;
 pub use plugin_type::PluginType;
 pub use record::{BuildRecord, PushRecord};
 pub use settings::Settings;
@@ -43,12 +44,8 @@ pub enum ProjectError {
     UnknownPackage(String, Vec<String>),
     #[error("invalid [package.metadata.wasmctl] in `{}`: {message}", .path.display())]
     BadSettings { path: PathBuf, message: String },
-    #[error("failed to write `{}`", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 impl Hint for ProjectError {
@@ -63,7 +60,7 @@ impl Hint for ProjectError {
             }
             ProjectError::Metadata { .. }
             | ProjectError::BadSettings { .. }
-            | ProjectError::Write { .. } => Vec::new(),
+            | ProjectError::File(_) => Vec::new(),
         }
     }
 }

@@ -46,18 +46,6 @@ pub enum BuildError {
         #[source]
         source: ModuleError,
     },
-    #[error("failed to read `{}`", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("failed to write `{}`", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Project(#[from] ProjectError),
 }
@@ -88,7 +76,7 @@ impl Hint for BuildError {
             ],
             BuildError::NotPlugin { source, .. } => source.hints(),
             BuildError::Project(source) => source.hints(),
-            BuildError::CargoSpawn(_) | BuildError::CargoFailed(_) | BuildError::Read { .. } | BuildError::Write { .. } => Vec::new(),
+            BuildError::CargoSpawn(_) | BuildError::CargoFailed(_) => Vec::new(),
         }
     }
 }
@@ -157,10 +145,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     }
 
     let built = cargo::build(&project, options, reporter)?;
-    let original = std::fs::read(&built).map_err(|source| BuildError::Read {
-        path: built.clone(),
-        source,
-    })?;
+    let original = crate::fs::read(&built)?;
     let not_plugin = |source| BuildError::NotPlugin {
         path: built.clone(),
         source,
@@ -183,10 +168,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
         abi: info.abi.to_string(),
         target: options.target.clone(),
     };
-    crate::fs::write_atomic(&record.path, &shrunk).map_err(|source| BuildError::Write {
-        path: record.path.clone(),
-        source,
-    })?;
+    crate::fs::write_atomic(&record.path, &shrunk)?;
     project.save_build(&record)?;
     Ok(BuildOutput {
         record,

@@ -61,6 +61,5 @@ fn render(command: &clap::Command) -> anyhow::Result<Vec<u8>> {
 }
 
 fn write(path: &Path, text: &[u8]) -> anyhow::Result<()> {
-    wasmctl::fs::write_atomic(path, text)
-        .with_context(|| format!("failed to write `{}`", path.display()))
+    Ok(wasmctl::fs::write_atomic(path, text)?)
 }

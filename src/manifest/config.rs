@@ -16,10 +16,7 @@ pub type PluginConfig = Map<String, Value>;
 ///
 /// An empty file means no configuration.
 pub fn load(path: &Path) -> Result<PluginConfig, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::ReadConfig {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::fs::read_to_string(path)?;
     parse(&text, path)
 }
 
@@ -223,11 +220,7 @@ pub(super) fn for_resource(
 
 /// Checks the configuration against the project's JSON Schema (YAML or JSON file).
 pub fn check_schema(config: &PluginConfig, schema_path: &Path) -> Result<(), ManifestError> {
-    let text =
-        std::fs::read_to_string(schema_path).map_err(|source| ManifestError::ReadConfig {
-            path: schema_path.to_path_buf(),
-            source,
-        })?;
+    let text = crate::fs::read_to_string(schema_path)?;
     let bad_schema = |message: String| ManifestError::BadConfigSchema {
         path: schema_path.to_path_buf(),
         message,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::{Problem, Target};
 use crate::error::Hint;
+use crate::fs::FileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -33,12 +34,8 @@ pub enum ManifestError {
         item: String,
         message: String,
     },
-    #[error("failed to read `{}`", .path.display())]
-    ReadConfig {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("invalid YAML in `{}`{}: {message}", .path.display(), .line.map(|l| format!(" at line {l}")).unwrap_or_default())]
     BadConfig {
         path: PathBuf,
@@ -119,7 +116,7 @@ impl Hint for ManifestError {
                 problems.iter().filter_map(|p| p.hint.clone()).collect()
             }
             ManifestError::BadArgument { .. }
-            | ManifestError::ReadConfig { .. }
+            | ManifestError::File(_)
             | ManifestError::BadOverride { .. }
             | ManifestError::BadConfigSchema { .. }
             | ManifestError::ConfigSchemaMismatch { .. }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::image::{Image, MANIFEST_MEDIA_TYPE};
 use crate::digest::Digest;
 use crate::error::Hint;
+use crate::fs::FileError;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -15,7 +16,7 @@ pub enum LayoutError {
     Write {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     #[error("failed to read the image layout in `{}`", .path.display())]
     Read {
@@ -60,29 +61,29 @@ impl Hint for LayoutError {
 /// Writes the image into the layout at `dir` under `tag`, keeping other tags; blobs already
 /// present are left alone. Returns how many blobs (config and layers) and bytes were written.
 pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), LayoutError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LayoutError::Write { path, source }
+    // Each write creates the directories it needs.
+    let write = |path: &Path, bytes: &[u8]| {
+        crate::fs::write_atomic(path, bytes).map_err(|source| LayoutError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
     };
     check_destination(dir)?;
-    let blobs_dir = dir.join("blobs").join("sha256");
-    std::fs::create_dir_all(&blobs_dir).map_err(io(&blobs_dir))?;
     let layout_file = dir.join("oci-layout");
     if !layout_file.exists() {
-        crate::fs::write_atomic(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)
-            .map_err(io(&layout_file))?;
+        write(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     }
     let (mut written, mut bytes) = (0, 0);
     for blob in image.blobs() {
         let path = blob_path(dir, &blob.digest.oci());
         if !path.exists() {
-            crate::fs::write_atomic(&path, &blob.data).map_err(io(&path))?;
+            write(&path, &blob.data)?;
             written += 1;
             bytes += blob.data.len() as u64;
         }
     }
     let path = blob_path(dir, &image.digest.oci());
-    crate::fs::write_atomic(&path, &image.manifest).map_err(io(&path))?;
+    write(&path, &image.manifest)?;
     // The index is written last: until then, no tag points at the new image.
     let index_path = dir.join("index.json");
     let mut index = match std::fs::read(&index_path) {
@@ -109,7 +110,7 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
         "annotations": {REF_NAME: tag},
     }));
     let text = serde_json::to_vec(&index).expect("json serializes");
-    crate::fs::write_atomic(&index_path, &text).map_err(io(&index_path))?;
+    write(&index_path, &text)?;
     Ok((written, bytes))
 }
 

@@ -25,6 +25,7 @@ pub mod verify;
 use std::path::PathBuf;
 
 use crate::error::Hint;
+use crate::fs::FileError;
 
 pub use image::Format;
 pub use reference::{ImageRef, Location, ReferenceError};
@@ -97,18 +98,8 @@ pub enum OciError {
         reference: String,
         reasons: Vec<String>,
     },
-    #[error("failed to read `{}`", .path.display())]
-    ReadModule {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("failed to write `{}`", .path.display())]
-    WriteModule {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("`repository` in {} is not valid", .manifest_path.display())]
     BadRepositorySetting {
         manifest_path: PathBuf,
@@ -199,8 +190,7 @@ impl Hint for OciError {
             | OciError::Registry { .. }
             | OciError::DigestMismatch { .. }
             | OciError::CaFile { .. }
-            | OciError::ReadModule { .. }
-            | OciError::WriteModule { .. }
+            | OciError::File(_)
             | OciError::BadRepositorySetting { .. }
             | OciError::EmptyPassword => Vec::new(),
         }

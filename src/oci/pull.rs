@@ -121,10 +121,7 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
 }
 
 fn write_module(path: &Path, module: &[u8]) -> Result<(), OciError> {
-    crate::fs::write_atomic(path, module).map_err(|source| OciError::WriteModule {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(crate::fs::write_atomic(path, module)?)
 }
 
 /// Fetches the image `source` names, with the credentials stored for its registry.

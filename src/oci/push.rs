@@ -159,10 +159,7 @@ fn read_module(
         (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
         (None, None) => return Err(OciError::NoBuild),
     };
-    let module = std::fs::read(&path).map_err(|source| OciError::ReadModule {
-        path: path.clone(),
-        source,
-    })?;
+    let module = crate::fs::read(&path)?;
     let info = module::inspect(&module).map_err(|e| OciError::Module(e.in_file(&path)))?;
     Ok((path, module, info))
 }

@@ -49,10 +49,7 @@ pub(super) fn read_record<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T
 
 pub(super) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<(), ProjectError> {
     let text = serde_json::to_vec_pretty(record).expect("records serialize");
-    crate::fs::write_atomic(path, &text).map_err(|source| ProjectError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(crate::fs::write_atomic(path, &text)?)
 }
 
 #[cfg(test)]

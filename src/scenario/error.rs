@@ -4,17 +4,14 @@ use std::path::{Path, PathBuf};
 
 use crate::envoy::EnvoyError;
 use crate::error::Hint;
+use crate::fs::FileError;
 use crate::host::{HostError, LogRecord};
 use crate::project::ProjectError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("failed to read `{}`", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("invalid scenario `{}`: {message}", .path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("invalid plugin configuration in `{}`: {message}", .path.display())]
@@ -88,7 +85,7 @@ impl Hint for ScenarioError {
             ScenarioError::Project(err) => err.hints(),
             ScenarioError::Envoy(err) => err.hints(),
             ScenarioError::PluginFailed(err) => err.hints(),
-            ScenarioError::Read { .. }
+            ScenarioError::File(_)
             | ScenarioError::BadConfig { .. }
             | ScenarioError::NoModule
             | ScenarioError::NoScenarioFiles

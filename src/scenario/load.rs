@@ -59,10 +59,7 @@ impl ScenarioFile {
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::fs::read_to_string(path)?;
         let scenario: Scenario =
             serde_yaml::from_str(&text).map_err(|e| ScenarioError::Invalid {
                 path: path.to_path_buf(),
@@ -118,10 +115,7 @@ impl Scenario {
     pub fn plugin_config(&self, scenario_path: &Path) -> Result<Vec<u8>, ScenarioError> {
         if let Some(file) = &self.config_file {
             let path = relative_to(scenario_path, file);
-            let text = std::fs::read(&path).map_err(|source| ScenarioError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let text = crate::fs::read(&path)?;
             return config_to_json(&text)
                 .map_err(|message| ScenarioError::BadConfig { path, message });
         }

@@ -104,7 +104,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         ..VmOptions::default()
     };
     if let Some(path) = &config {
-        let bytes = read(path)?;
+        let bytes = crate::fs::read(path)?;
         vm.plugin_config = if options.config_raw {
             bytes
         } else {
@@ -115,7 +115,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         };
     }
     if let Some(path) = &options.vm_config {
-        vm.vm_config = read(path)?;
+        vm.vm_config = crate::fs::read(path)?;
     }
     Ok(PluginSetup {
         wasm,
@@ -180,13 +180,6 @@ fn drive(
         http_calls: host.calls_made(),
         metrics: host.metrics().unwrap_or_default(),
         unused_call_responses: 0,
-    })
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, ScenarioError> {
-    std::fs::read(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
     })
 }
 

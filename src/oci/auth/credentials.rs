@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use docker_credential::DockerCredential;
 
 use crate::error::Hint;
+use crate::fs::FileError;
 use crate::oci::reference::Location;
 use crate::progress::Reporter;
 
@@ -36,20 +37,10 @@ const DOCKER_HUB_ALIASES: [&str; 4] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("failed to read `{}`", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("`{}` is not valid JSON: {message}", .path.display())]
     Parse { path: PathBuf, message: String },
-    #[error("failed to write `{}`", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("credential helper `docker-credential-{helper}` failed: {message}")]
     Helper { helper: String, message: String },
     #[error("no home directory to keep the docker config in")]
@@ -63,9 +54,7 @@ impl Hint for CredentialError {
                 "check that `docker-credential-{helper}` is on PATH, or remove it from the docker config"
             )],
             CredentialError::NoHome => vec!["set DOCKER_CONFIG to a directory".into()],
-            CredentialError::Read { .. }
-            | CredentialError::Parse { .. }
-            | CredentialError::Write { .. } => Vec::new(),
+            CredentialError::File(_) | CredentialError::Parse { .. } => Vec::new(),
         }
     }
 }
@@ -232,39 +221,35 @@ pub fn docker_config_path() -> Result<PathBuf, CredentialError> {
     Ok(dir.join("config.json"))
 }
 
-fn read_config(
-    path: &PathBuf,
-) -> Result<serde_json::Map<String, serde_json::Value>, CredentialError> {
-    match std::fs::read(path) {
+fn read_config(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>, CredentialError> {
+    match crate::fs::read(path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(serde_json::Map::new()),
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CredentialError::Parse {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message: e.to_string(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::Map::new()),
-        Err(source) => Err(CredentialError::Read {
-            path: path.clone(),
-            source,
-        }),
+        Err(e) if e.is_not_found() => Ok(serde_json::Map::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
 fn write_config(
-    path: &PathBuf,
+    path: &Path,
     config: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), CredentialError> {
     let mut text = serde_json::to_vec_pretty(config).expect("json serializes");
     text.push(b'\n');
-    let io = |source| CredentialError::Write {
-        path: path.clone(),
-        source,
-    };
     // The temporary file is created 0600, so the secret is never world-readable.
-    crate::fs::write_private(path, &text).map_err(io)?;
+    crate::fs::write_private(path, &text)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| FileError::Write {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }
