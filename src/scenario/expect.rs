@@ -1,6 +1,9 @@
 //! What a scenario expects to come out, and how a string or a log line is matched.
 
+use std::sync::OnceLock;
+
 use indexmap::IndexMap;
+use regex::Regex;
 use serde::Deserialize;
 
 use crate::host::{LogLevel, LogRecord};
@@ -100,6 +103,10 @@ pub struct MatchRule {
     pub equals: Option<String>,
     pub contains: Option<String>,
     pub regex: Option<String>,
+    /// `regex`, compiled the first time it is needed: by the check at load, then kept for
+    /// every match.
+    #[serde(skip)]
+    compiled: OnceLock<Result<Regex, regex::Error>>,
 }
 
 /// A log expectation: a plain string the message contains, or a rule with an optional level.
@@ -140,12 +147,16 @@ impl Matcher {
 impl MatchRule {
     /// Checks the regex compiles, so a bad one is reported when the file is loaded.
     pub fn compile(&self) -> Result<(), String> {
-        match &self.regex {
-            Some(re) => regex::Regex::new(re)
-                .map(drop)
-                .map_err(|e| format!("bad regex `{re}`: {e}")),
-            None => Ok(()),
+        match (&self.regex, self.pattern()) {
+            (Some(re), Some(Err(e))) => Err(format!("bad regex `{re}`: {e}")),
+            _ => Ok(()),
         }
+    }
+
+    /// The compiled `regex`, when there is one.
+    fn pattern(&self) -> Option<Result<&Regex, &regex::Error>> {
+        let source = self.regex.as_deref()?;
+        Some(self.compiled.get_or_init(|| Regex::new(source)).as_ref())
     }
 
     pub fn matches(&self, actual: &str) -> bool {
@@ -155,9 +166,8 @@ impl MatchRule {
                 .as_ref()
                 .is_none_or(|c| actual.contains(c.as_str()))
             && self
-                .regex
-                .as_ref()
-                .is_none_or(|r| regex::Regex::new(r).is_ok_and(|re| re.is_match(actual)))
+                .pattern()
+                .is_none_or(|re| re.is_ok_and(|re| re.is_match(actual)))
     }
 }
 
@@ -240,5 +250,14 @@ mod tests {
         assert!(!parse("{contains: ell, regex: '^x'}").matches("hello"));
         assert_eq!(parse("{regex: '^a'}").to_string(), "matching /^a/");
         assert!(parse("{regex: '('}").compile().is_err());
+    }
+
+    #[test]
+    fn a_regex_is_compiled_once_by_the_load_check() {
+        let rule: MatchRule = serde_yaml::from_str("{regex: '^h'}").unwrap();
+        assert!(rule.compiled.get().is_none());
+        rule.compile().unwrap();
+        assert!(rule.compiled.get().is_some_and(Result::is_ok));
+        assert!(rule.matches("hello") && !rule.matches("oh"));
     }
 }
