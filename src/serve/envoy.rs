@@ -44,8 +44,8 @@ pub struct EnvoyServer {
     network: bool,
 }
 
-/// What the bootstrap is built from.
-struct Plan {
+/// What the bootstrap is built from: the listener and its plugin, the upstream, the clusters.
+struct Topology {
     plugin: EnvoyListener,
     listen: SocketAddr,
     upstream: (String, u16),
@@ -78,7 +78,7 @@ impl EnvoyServer {
             UpstreamTarget::Http(url) => (None, url_endpoint(url)),
             UpstreamTarget::Tcp(addr) => (None, endpoint(*addr)),
         };
-        let plan = Plan {
+        let topology = Topology {
             plugin: EnvoyListener::new(&setup.wasm, &setup.options, setup.network)?,
             listen: options.listen,
             upstream,
@@ -91,7 +91,7 @@ impl EnvoyServer {
             concurrency: options.workers,
             listeners: &names,
         };
-        let envoy = EnvoyProcess::start(&launch, |workdir| bootstrap_for(&plan, workdir))
+        let envoy = EnvoyProcess::start(&launch, |workdir| bootstrap_for(&topology, workdir))
             .map_err(start_error)?;
         let addr = SocketAddr::new(options.listen.ip(), envoy.port(0)?);
         Ok(EnvoyServer {
@@ -216,18 +216,18 @@ fn start_error(err: EnvoyError) -> crate::Error {
 
 /// One listener with the plugin in front of the one upstream cluster, access-logged into
 /// `workdir`.
-fn bootstrap_for(plan: &Plan, workdir: &Path) -> Value {
+fn bootstrap_for(topology: &Topology, workdir: &Path) -> Value {
     let access_log = workdir.join(ACCESS_LOG);
-    let mut plugin = bootstrap::plugin(LISTENER, &plan.plugin);
+    let mut plugin = bootstrap::plugin(LISTENER, &topology.plugin);
     // As in the built-in server: the failed request fails (or passes, fail-open), and the next
     // one gets a fresh VM.
-    if plan.fail_open {
+    if topology.fail_open {
         plugin.failure = Some(Failure::Open);
     } else {
         plugin.failure = Some(Failure::Reload);
         plugin.reload_backoff = Some(RELOAD_BACKOFF);
     }
-    let filters = if plan.plugin.network {
+    let filters = if topology.plugin.network {
         let proxy = tcp_proxy(LISTENER, UPSTREAM);
         vec![
             network_wasm_filter(&plugin),
@@ -238,11 +238,12 @@ fn bootstrap_for(plan: &Plan, workdir: &Path) -> Value {
         let manager = http_connection_manager(LISTENER, filter, RouteTo::Stream(UPSTREAM));
         vec![with_access_log(manager, &access_log, request_fields())]
     };
-    let address = socket_address(&plan.listen.ip().to_string(), plan.listen.port());
-    let (host, port) = &plan.upstream;
+    let address = socket_address(&topology.listen.ip().to_string(), topology.listen.port());
+    let (host, port) = &topology.upstream;
     let mut clusters = vec![cluster(UPSTREAM, host, *port, None)];
-    clusters
-        .extend((plan.clusters.iter()).map(|(name, host, port)| cluster(name, host, *port, None)));
+    clusters.extend(
+        (topology.clusters.iter()).map(|(name, host, port)| cluster(name, host, *port, None)),
+    );
     json!({"static_resources": {
         "listeners": [listener(LISTENER, address, filters)],
         "clusters": clusters,
@@ -321,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_failure_policy_and_the_access_log_reach_the_bootstrap() {
-        let plan = |fail_open| Plan {
+        let topology = |fail_open| Topology {
             plugin: EnvoyListener {
                 wasm: "/p.wasm".into(),
                 plugin_config: Vec::new(),
@@ -335,7 +336,7 @@ mod tests {
             clusters: vec![("authz".into(), "127.0.0.1".into(), 9000)],
         };
         let manager = |fail_open| {
-            let document = bootstrap_for(&plan(fail_open), Path::new("/w"));
+            let document = bootstrap_for(&topology(fail_open), Path::new("/w"));
             document["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
                 ["typed_config"]
                 .clone()
