@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::output::Printer;
-use anyhow::Context;
+
 use clap::Args;
 use wasmctl::key_value::KeyValue;
 use wasmctl::manifest::{
@@ -154,13 +154,7 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         ));
     }
     let resource = manifest::generate(&options, project.as_ref())?;
-    if options.module.url.is_none()
-        && !options.kind.is_envoy_config()
-        && let Some(project) = &project
-    {
-        warn_about_layout(project, printer);
-    }
-    for note in resource.notes() {
+    for note in &resource.notes {
         printer.warn(note);
     }
     write(&resource, out_file, json, printer)
@@ -225,21 +219,6 @@ fn options(args: ManifestArgs) -> Result<ManifestOptions, wasmctl::Error> {
     })
 }
 
-/// An image layout on disk is not where the resource points: say the image must be copied there.
-fn warn_about_layout(project: &Project, printer: &Printer) {
-    let Some((record, repository)) = project.last_push().zip(project.settings.repository.clone())
-    else {
-        return;
-    };
-    if let Some(layout) = record.layout_reference() {
-        printer.warn(format_args!(
-            "the last push wrote an image layout ({layout}); the manifest points at {repository}: \
-             copy the image there before applying, e.g. `skopeo copy --preserve-digests oci:{} docker://{repository}:TAG`",
-            layout.trim_start_matches("oci-layout:")
-        ));
-    }
-}
-
 /// YAML, or JSON under --json, to stdout or atomically to a file.
 fn write(
     resource: &Manifest,
@@ -254,8 +233,7 @@ fn write(
     };
     match out_file {
         Some(path) => {
-            wasmctl::fs::write_atomic(&path, text.as_bytes())
-                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            wasmctl::fs::write_atomic(&path, text.as_bytes())?;
             printer.status(
                 "Wrote",
                 format!(

@@ -39,8 +39,6 @@ pub struct EnvoyConfig {
     pub kind: Target,
     pub name: String,
     pub document: Value,
-    /// What the user must add for the configuration to work (a cluster an envoy-filter names).
-    pub notes: Vec<String>,
 }
 
 /// The module as Envoy's `code` data source, and the cluster a remote one is fetched through.
@@ -85,9 +83,10 @@ pub(super) fn generate(
         kind: options.kind,
         name,
         document,
-        notes,
     };
-    Ok(Manifest::new(Resource::Envoy(config), None))
+    let mut manifest = Manifest::new(Resource::Envoy(config), None);
+    manifest.notes = notes;
+    Ok(manifest)
 }
 
 /// The bootstrap: one listener with the plugin in front of the upstream (or a direct reply), and

@@ -43,14 +43,30 @@ pub use version::IstioVersion;
 /// Builds and validates the resource; nothing is returned that its proxy would refuse.
 pub fn generate(options: &ManifestOptions, project: Option<&Project>) -> crate::Result<Manifest> {
     flags::refuse_inexpressible(options)?;
-    let manifest = match options.kind {
+    let mut manifest = match options.kind {
         Target::WasmPlugin => istio(options, project, Kind::WasmPlugin)?,
         Target::TrafficExtension => istio(options, project, Kind::TrafficExtension)?,
         Target::EnvoyExtensionPolicy => envoy_gateway::generate(options, project)?,
         Target::HigressWasmPlugin => higress::generate(options, project)?,
         Target::EnvoyBootstrap | Target::EnvoyFilter => envoy_config::generate(options, project)?,
     };
+    if options.module.url.is_none() && !options.kind.is_envoy_config() {
+        manifest.notes.extend(project.and_then(layout_note));
+    }
     Ok(manifest)
+}
+
+/// When the last push wrote an image layout on disk, which is not where the resource points: the
+/// image must be copied there.
+fn layout_note(project: &Project) -> Option<String> {
+    let record = project.last_push()?;
+    let repository = project.settings.repository.as_ref()?;
+    let layout = record.layout_reference()?;
+    Some(format!(
+        "the last push wrote an image layout ({layout}); the manifest points at {repository}: \
+         copy the image there before applying, e.g. `skopeo copy --preserve-digests oci:{} docker://{repository}:TAG`",
+        layout.trim_start_matches("oci-layout:")
+    ))
 }
 
 /// A WasmPlugin or a TrafficExtension.

@@ -12,6 +12,8 @@ use super::{Kind, PullSecret, yaml};
 pub struct Manifest {
     pub resource: Resource,
     pub secret: Option<PullSecret>,
+    /// What the user must still do for the output to work.
+    pub notes: Vec<String>,
 }
 
 /// The one resource (or configuration) a manifest is about.
@@ -98,14 +100,10 @@ fn istio_document(extension: &Extension) -> serde_json::Value {
 
 impl Manifest {
     pub fn new(resource: Resource, secret: Option<PullSecret>) -> Manifest {
-        Manifest { resource, secret }
-    }
-
-    /// What the user must still do for the output to work.
-    pub fn notes(&self) -> &[String] {
-        match &self.resource {
-            Resource::Envoy(config) => &config.notes,
-            _ => &[],
+        Manifest {
+            resource,
+            secret,
+            notes: Vec::new(),
         }
     }
 
