@@ -21,6 +21,19 @@ fn headers_project() -> &'static Path {
     })
 }
 
+/// A scenario file in a temporary directory of its own, removed with the value.
+struct ScenarioFile {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn scenario_file(name: &str, text: &str) -> ScenarioFile {
+    let dir = tempdir();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    ScenarioFile { dir, path }
+}
+
 #[test]
 fn every_template_passes_its_own_scenarios() {
     for template in TEMPLATES {
@@ -52,10 +65,8 @@ fn every_template_passes_its_own_scenarios() {
 #[test]
 fn a_scenario_that_does_not_hold_fails_with_the_difference() {
     let project = headers_project();
-    let dir = tempdir();
-    let file = dir.path().join("wrong.yaml");
-    std::fs::write(
-        &file,
+    let file = scenario_file(
+        "wrong.yaml",
         r#"
 name: wrong on purpose
 config: {headers: {x-greeting: hello}}
@@ -72,9 +83,8 @@ exchanges:
       response:
         headers: {x-greeting: {regex: "^hel+o$"}}
 "#,
-    )
-    .unwrap();
-    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    );
+    let r = run_err(wasmctl(project).arg("test").arg(&file.path));
     let out = &r.stdout;
     assert!(
         out.contains("wrong on purpose") && out.contains("FAILED"),
@@ -127,10 +137,8 @@ fn json_report_lists_cases_and_outcomes() {
 #[test]
 fn an_invalid_scenario_file_is_an_error() {
     let project = headers_project();
-    let dir = tempdir();
-    let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "exchanges:\n  - reqest: {path: /}\n").unwrap();
-    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    let file = scenario_file("bad.yaml", "exchanges:\n  - reqest: {path: /}\n");
+    let r = run_err(wasmctl(project).arg("test").arg(&file.path));
     assert!(r.stderr.contains("error: invalid scenario"), "{}", r.stderr);
     assert!(r.stderr.contains("unknown field `reqest`"), "{}", r.stderr);
     assert!(
@@ -144,16 +152,13 @@ fn an_invalid_scenario_file_is_an_error() {
 #[test]
 fn a_plugin_failure_is_reported_against_its_exchange() {
     let project = headers_project();
-    let dir = tempdir();
-    let file = dir.path().join("failing.yaml");
     // The http-headers plugin makes no http_call, so a scripted one is simply unused; but a
     // plugin failure is expected here and does not happen, which must fail.
-    std::fs::write(
-        &file,
+    let file = scenario_file(
+        "failing.yaml",
         "config: {headers: {x-a: b}}\nexchanges:\n  - expect:\n      failure: {contains: panicked}\n",
-    )
-    .unwrap();
-    let r = run_err(wasmctl(project).arg("test").arg(&file));
+    );
+    let r = run_err(wasmctl(project).arg("test").arg(&file.path));
     assert!(
         r.stdout
             .contains("expected the plugin to fail with containing \"panicked\", but it did not"),
@@ -167,12 +172,8 @@ const CALLOUT_PLUGIN: &str = include_str!("support/callout.wat");
 
 #[test]
 fn http_calls_are_answered_from_the_scenario() {
-    let dir = tempdir();
-    let wasm = wat::parse_str(CALLOUT_PLUGIN).unwrap();
-    std::fs::write(dir.path().join("callout.wasm"), wasm).unwrap();
-    let file = dir.path().join("callout.yaml");
-    std::fs::write(
-        &file,
+    let file = scenario_file(
+        "callout.yaml",
         r#"
 name: asks authz first
 plugin: callout.wasm
@@ -192,10 +193,11 @@ exchanges:
       failure: {contains: "no response scripted for the call to upstream `authz` (GET /check)"}
   - name: not run after a failure
 "#,
-    )
-    .unwrap();
+    );
+    let wasm = wat::parse_str(CALLOUT_PLUGIN).unwrap();
+    std::fs::write(file.dir.path().join("callout.wasm"), wasm).unwrap();
     // No project here: the scenario names its module.
-    let r = run_err(wasmctl(dir.path()).arg("test").arg(&file));
+    let r = run_err(wasmctl(file.dir.path()).arg("test").arg(&file.path));
     let out = &r.stdout;
     assert!(out.contains("ok      authz says yes"), "{out}");
     assert!(out.contains("ok      authz says no"), "{out}");
@@ -225,14 +227,11 @@ fn the_same_scenarios_run_in_envoy() {
     assert!(r.stderr.contains(", in envoy"), "{}", r.stderr);
 
     // A scenario that does not hold fails in Envoy too, with the same kind of difference.
-    let dir = tempdir();
-    let file = dir.path().join("wrong.yaml");
-    std::fs::write(
-        &file,
+    let file = scenario_file(
+        "wrong.yaml",
         "config: {headers: {x-greeting: hello}}\nexchanges:\n  - expect: {response: {headers: {x-greeting: hi}}}\n",
-    )
-    .unwrap();
-    let r = run_err(wasmctl(project).args(["test", "--envoy"]).arg(&file));
+    );
+    let r = run_err(wasmctl(project).args(["test", "--envoy"]).arg(&file.path));
     assert!(
         r.stdout
             .contains(r#"- response header `x-greeting`: expected "hi", got "hello""#),
@@ -241,6 +240,55 @@ fn the_same_scenarios_run_in_envoy() {
     );
     // Envoy's own response headers show it really went through Envoy.
     assert!(r.stdout.contains("server: envoy"), "{}", r.stdout);
+}
+
+#[test]
+fn http_edge_cases_pass_in_envoy_as_in_the_built_in_host() {
+    let project = headers_project();
+    let file = scenario_file(
+        "edges.yaml",
+        r#"config: {headers: {x-greeting: hello}}
+exchanges:
+  - name: a host header names the authority
+    request: {headers: {Host: api.example.org}}
+    expect: {upstream: {headers: {":authority": api.example.org}, absent: [host]}}
+  - name: a content-length the upstream gives
+    response: {headers: {content-length: "3"}, body: abc}
+    expect: {response: {status: 200, body: abc}}
+  - name: a HEAD request
+    request: {method: HEAD}
+    response: {body: hello}
+    expect: {response: {status: 200, headers: {x-greeting: hello}}}
+  - name: a client that expects 100-continue
+    request: {method: POST, body: abc, headers: {expect: 100-continue}}
+    expect: {response: {status: 200, headers: {x-greeting: hello}}}
+  - name: response trailers
+    response: {body: abc, trailers: {x-checksum: "1"}}
+    expect: {response: {status: 200}}
+"#,
+    );
+    let r = run_ok(wasmctl(project).arg("test").arg(&file.path));
+    assert!(!r.stdout.contains("skipped"), "{}", r.stdout);
+    let r = run_ok(wasmctl(project).args(["test", "--envoy"]).arg(&file.path));
+    for case in [
+        "a host header names the authority",
+        "a content-length the upstream gives",
+        "a HEAD request",
+        "a client that expects 100-continue",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("ok      {case}")),
+            "{}",
+            r.stdout
+        );
+    }
+    // Trailers cannot be sent through Envoy here: said, not passed silently.
+    assert!(
+        r.stdout
+            .contains("skipped response trailers (Envoy cannot be given response trailers here)"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::output::Printer;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
 use wasmctl::host::{
@@ -203,10 +203,10 @@ fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
     Ok(Response {
         status: args.response_status,
         headers: fields(&args.response_headers),
-        body: match &args.response_body {
-            Some(body) => read_text(body)?,
-            None => Vec::new(),
-        },
+        body: args
+            .response_body
+            .as_deref()
+            .map_or(Ok(Vec::new()), read_text)?,
         trailers: Vec::new(),
     })
 }
@@ -234,24 +234,13 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
     if !path.starts_with('/') {
         bail!("--request path must start with `/`, not `{path}`");
     }
-    let mut request = Request {
+    Ok(Request {
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
+        headers: fields(&args.headers),
+        body: args.body.as_deref().map_or(Ok(Vec::new()), read_text)?,
         ..Request::default()
-    };
-    for field in &args.headers {
-        if field.name.eq_ignore_ascii_case("host") {
-            request.authority = field.value.clone();
-        } else {
-            request
-                .headers
-                .push((field.name.clone(), field.value.clone()));
-        }
-    }
-    if let Some(body) = &args.body {
-        request.body = read_text(body)?;
-    }
-    Ok(request)
+    })
 }
 
 fn fields(fields: &[HeaderField]) -> Vec<(String, String)> {
@@ -318,7 +307,7 @@ fn call_response(spec: &str) -> Result<CallAnswer, String> {
 
 fn read_text(arg: &str) -> anyhow::Result<Vec<u8>> {
     match arg.strip_prefix('@') {
-        Some(path) => std::fs::read(path).with_context(|| format!("failed to read `{path}`")),
+        Some(path) => Ok(wasmctl::fs::read(std::path::Path::new(path))?),
         None => Ok(arg.as_bytes().to_vec()),
     }
 }

@@ -54,10 +54,10 @@ pub(super) fn scenario_format() -> &'static str {
         format!(
             "Scenario format (YAML; every key is optional, unknown keys are errors):\n\n{format}\n\
              Headers are `name: value` maps: names are HTTP tokens, values one line; the request's\n\
-             `method`, `path` and `authority` and the response's `status` (100-599) stand for the\n\
-             pseudo-headers. In `expect`, header names match case-insensitively and a value is a\n\
-             string (exact) or {{regex|contains|equals: ...}}. All exchanges of a file run through\n\
-             one plugin instance, in order."
+             `method`, `path` and `authority` (or a `host` header) and the response's `status`\n\
+             (100-599) stand for the pseudo-headers. In `expect`, header names match\n\
+             case-insensitively and a value is a string (exact) or {{regex|contains|equals: ...}}.\n\
+             All exchanges of a file run through one plugin instance, in order."
         )
     });
     &TEXT

@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::bootstrap::listener_name;
-use super::http1::read_message;
+use super::http1::{message_bytes, read_response};
 use super::{Envoy, EnvoyError, io};
 use crate::host::{
     FinalResponse, HeaderMap, HttpOutcome, LocalReply, NetworkEvent, NetworkOutcome, Request,
@@ -28,7 +28,7 @@ impl Envoy {
         (&stream)
             .write_all(&request_bytes(request))
             .map_err(io("sending the request"))?;
-        let message = read_message(&mut BufReader::new(&stream))
+        let message = read_response(&mut BufReader::new(&stream), &request.method)
             .ok_or_else(|| EnvoyError::Io("envoy sent no response".into()))?;
         let status = message
             .status()
@@ -158,38 +158,13 @@ fn connect(port: u16, read_timeout: Duration) -> Result<TcpStream, EnvoyError> {
     Ok(stream)
 }
 
-/// The request on the wire, with the same defaults the built-in host gives a request.
+/// The request on the wire: the headers the built-in host gives the plugin, less what a proxy
+/// adds.
 fn request_bytes(request: &Request) -> Vec<u8> {
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nhost: {}\r\n",
-        request.method, request.path, request.authority
-    );
-    let has = |name: &str| {
-        request
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case(name))
-    };
-    if !has("user-agent") {
-        head.push_str(concat!(
-            "user-agent: wasmctl/",
-            env!("CARGO_PKG_VERSION"),
-            "\r\n"
-        ));
-    }
-    if !has("accept") {
-        head.push_str("accept: */*\r\n");
-    }
-    for (name, value) in &request.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !request.body.is_empty() && !has("content-length") {
-        head.push_str(&format!("content-length: {}\r\n", request.body.len()));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&request.body);
-    bytes
+    let start = format!("{} {} HTTP/1.1", request.method, request.path);
+    let headers = request.client_headers();
+    let host = std::iter::once(("host", request.host()));
+    message_bytes(&start, host.chain(headers.iter()), &request.body)
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Result<(), EnvoyError> {

@@ -19,9 +19,51 @@ impl Message {
     }
 }
 
+/// One message on the wire: the start line, the headers as given, and the body as is.
+pub(super) fn message_bytes<'a>(
+    start_line: &str,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!("{start_line}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
 /// Reads one message: start line, headers and a `content-length` or chunked body. `None` at the
 /// end of the stream or on anything malformed.
 pub(super) fn read_message(reader: &mut impl BufRead) -> Option<Message> {
+    let head = read_head(reader)?;
+    let body = read_body(reader, &head.headers)?;
+    Some(Message { body, ..head })
+}
+
+/// Reads the final response to a `method` request. Interim ones (1xx but 101) are passed over; a
+/// response to HEAD, and a 1xx, 204 or 304, has no body whatever its headers say (RFC 9112
+/// section 6.3).
+pub(super) fn read_response(reader: &mut impl BufRead, method: &str) -> Option<Message> {
+    loop {
+        let head = read_head(reader)?;
+        // A bad status line is returned for the caller to name.
+        let status = head.status().unwrap_or_default();
+        if (100..200).contains(&status) && status != 101 {
+            continue;
+        }
+        if method.eq_ignore_ascii_case("HEAD") || matches!(status, 101 | 204 | 304) {
+            return Some(head);
+        }
+        let body = read_body(reader, &head.headers)?;
+        return Some(Message { body, ..head });
+    }
+}
+
+/// The start line and the headers, with no body yet.
+fn read_head(reader: &mut impl BufRead) -> Option<Message> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -38,11 +80,10 @@ pub(super) fn read_message(reader: &mut impl BufRead) -> Option<Message> {
         let (name, value) = header.split_once(':')?;
         headers.add(name.trim(), value.trim());
     }
-    let body = read_body(reader, &headers)?;
     Some(Message {
         start_line,
         headers,
-        body,
+        body: Vec::new(),
     })
 }
 

@@ -6,7 +6,7 @@ use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use super::http1::{Message, read_message};
+use super::http1::{Message, message_bytes, read_message};
 use super::{EnvoyError, io};
 use crate::host::{ForwardedRequest, HeaderMap, Response};
 
@@ -64,13 +64,17 @@ fn serve(
     };
     let mut reader = BufReader::new(stream);
     while let Some(message) = read_message(&mut reader) {
+        let head_only = message.start_line.starts_with("HEAD ");
         if let Ok(mut r) = received.lock() {
             r.push_back(forwarded(message));
         }
         let Ok(answer) = response.lock().map(|r| r.clone()) else {
             return;
         };
-        if writer.write_all(&response_bytes(&answer)).is_err() {
+        if writer
+            .write_all(&response_bytes(&answer, head_only))
+            .is_err()
+        {
             return;
         }
     }
@@ -92,18 +96,11 @@ fn forwarded(message: Message) -> ForwardedRequest {
     }
 }
 
-/// The same response headers the built-in host gives a scripted upstream.
-fn response_bytes(answer: &Response) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {} X\r\n", answer.status).into_bytes();
-    let mut has_type = false;
-    for (name, value) in &answer.headers {
-        has_type |= name.eq_ignore_ascii_case("content-type");
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    if !answer.body.is_empty() && !has_type {
-        out.extend_from_slice(b"content-type: text/plain\r\n");
-    }
-    out.extend_from_slice(format!("content-length: {}\r\n\r\n", answer.body.len()).as_bytes());
-    out.extend_from_slice(&answer.body);
-    out
+/// The response on the wire, with the headers the built-in host gives a scripted upstream's; an
+/// answer to HEAD has them but not the body.
+fn response_bytes(answer: &Response, head_only: bool) -> Vec<u8> {
+    let headers = answer.header_map();
+    let fields = headers.iter().filter(|(name, _)| *name != ":status");
+    let body = if head_only { &[][..] } else { &answer.body };
+    message_bytes(&format!("HTTP/1.1 {} X", answer.status), fields, body)
 }

@@ -18,6 +18,7 @@ use super::{HostError, Status, Vm};
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// The `:authority`; a `host` header, when given, takes its place (see [`Request::host`]).
     pub authority: String,
     #[serde(skip)]
     pub scheme: String,
@@ -45,17 +46,26 @@ impl Default for Request {
 }
 
 impl Request {
-    /// The header map the plugin sees: pseudo-headers first, then the client's headers, then what
-    /// Envoy adds on the way in (x-forwarded-proto, x-request-id).
-    pub fn header_map(&self, request_id: &str) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.add(":authority", &self.authority);
-        map.add(":path", &self.path);
-        map.add(":method", &self.method);
-        map.add(":scheme", &self.scheme);
-        for (name, value) in &self.headers {
-            map.add(name, value);
-        }
+    /// The authority the proxy sees: HTTP/1.1 carries it as the `host` header, so a `host` header
+    /// given (the last, if several) is it, as in Envoy; else `authority`.
+    pub fn host(&self) -> &str {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+            .map_or(&self.authority, |(_, value)| value)
+    }
+
+    /// What the client sends after the request line and `host`: its headers, then those a client
+    /// adds unless given (content-length for a body, user-agent, accept). The built-in host shows
+    /// them to the plugin, and the same ones go on the wire to Envoy.
+    pub fn client_headers(&self) -> HeaderMap {
+        let mut map: HeaderMap = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .map(|(name, value)| (name, value))
+            .collect();
         if !self.body.is_empty() && !map.contains("content-length") {
             map.add("content-length", &self.body.len().to_string());
         }
@@ -64,6 +74,20 @@ impl Request {
         }
         if !map.contains("accept") {
             map.add("accept", "*/*");
+        }
+        map
+    }
+
+    /// The header map the plugin sees: pseudo-headers first, then the client's headers, then what
+    /// Envoy adds on the way in (x-forwarded-proto, x-request-id).
+    pub fn header_map(&self, request_id: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.add(":authority", self.host());
+        map.add(":path", &self.path);
+        map.add(":method", &self.method);
+        map.add(":scheme", &self.scheme);
+        for (name, value) in self.client_headers().iter() {
+            map.add(name, value);
         }
         if !map.contains("x-forwarded-proto") {
             map.add("x-forwarded-proto", &self.scheme);

@@ -95,6 +95,8 @@ impl ScenarioHost for EnvoyHost<'_> {
             "simulated time"
         } else if !exchange.request.trailers.is_empty() {
             "request trailers"
+        } else if !exchange.response.trailers.is_empty() {
+            "response trailers"
         } else if exchange.expect.failure.is_some() {
             "an expected plugin failure"
         } else {
