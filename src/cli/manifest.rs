@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::cli::output::Printer;
-
 use clap::Args;
 use wasmctl::key_value::KeyValue;
 use wasmctl::manifest::{
