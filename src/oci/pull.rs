@@ -1,7 +1,7 @@
 //! `pull`: fetch an image from a registry or an image layout, read it the way Istio does
 //! (`istio`), and write its module to a file. `verify` fetches the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -106,7 +106,7 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
         reporter.warning(&format!("Istio would reject this image: {reason}"));
     }
     if let Some(path) = &options.output_file {
-        write_module(path, module)?;
+        crate::fs::write_atomic(path, module)?;
     }
     Ok(PullOutcome {
         pinned: found.pinned(),
@@ -118,10 +118,6 @@ pub fn pull(options: &PullOptions, reporter: &dyn Reporter) -> crate::Result<Pul
         accepted: found.accepted,
         module: options.output_file.is_none().then(|| module.clone()),
     })
-}
-
-fn write_module(path: &Path, module: &[u8]) -> Result<(), OciError> {
-    Ok(crate::fs::write_atomic(path, module)?)
 }
 
 /// Fetches the image `source` names, with the credentials stored for its registry.
