@@ -1,7 +1,9 @@
 //! A body that arrives in chunks, through the plugin's body callback as Envoy delivers it: each
-//! chunk is added to what the plugin has buffered, with end_of_stream on the last one only (when
-//! no trailers follow). What the plugin lets through (Continue) goes on at once; a chunk it pauses
-//! on before the end is buffered, and the next call sees the buffer and the new chunk together.
+//! chunk is added to what the plugin has buffered, then, over HTTP/1, one empty call with
+//! end_of_stream ends the body (when no trailers follow). What the plugin lets through (Continue)
+//! goes on at once; a chunk it pauses on before the end is buffered, and the next call sees the
+//! buffer and the new chunk together. So a plugin that wants the whole body pauses until the end:
+//! one that lets the chunks through sees an empty body at the end, in Envoy as here.
 
 use super::headers::HeaderMap;
 use super::http::HttpStream;
@@ -190,21 +192,21 @@ mod tests {
     #[test]
     fn a_paused_chunk_is_buffered_with_the_next() {
         let (logs, body) = exchange(&plugin(1), &[3, 4]);
-        assert_eq!(logs, ["chunk", "end 7"]);
+        assert_eq!(logs, ["chunk", "chunk", "end 7"]);
         assert_eq!(body, b"abcdefg");
     }
 
     #[test]
-    fn a_chunk_let_through_goes_on_and_the_next_is_seen_alone() {
+    fn a_chunk_let_through_goes_on_and_the_end_comes_empty() {
         let (logs, body) = exchange(&plugin(0), &[3, 2, 2]);
-        assert_eq!(logs, ["chunk", "chunk", "end other"]);
+        assert_eq!(logs, ["chunk", "chunk", "chunk", "end other"]);
         assert_eq!(body, b"abcdefg");
     }
 
     #[test]
-    fn one_chunk_is_the_whole_body_at_the_end() {
-        assert_eq!(exchange(&plugin(1), &[7]).0, ["end 7"]);
+    fn one_chunk_comes_before_the_end_as_over_http1() {
+        assert_eq!(exchange(&plugin(1), &[7]).0, ["chunk", "end 7"]);
         // Sizes that do not add up to the body are not trusted: one chunk.
-        assert_eq!(exchange(&plugin(1), &[2, 2]).0, ["end 7"]);
+        assert_eq!(exchange(&plugin(1), &[2, 2]).0, ["chunk", "end 7"]);
     }
 }

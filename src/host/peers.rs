@@ -11,6 +11,11 @@ use super::headers::HeaderMap;
 use super::http::{ForwardedRequest, Request, Response};
 
 /// One part of a body as it arrives.
+///
+/// A body that comes over HTTP/1 (a client's, an upstream's) is its chunks, none of them the last,
+/// then its end: Envoy's HTTP/1 codec hands the plugin each chunk with end_of_stream false, then
+/// one empty chunk with end_of_stream true (or the trailers). Only a reply the proxy makes itself
+/// comes whole, in one chunk with end_of_stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyPart {
     /// A chunk; `end_of_stream` when nothing follows it, no more data and no trailers.
@@ -50,7 +55,8 @@ pub trait HttpPeers {
     fn respond_end(&mut self, trailers: &HeaderMap);
 }
 
-/// A body held in memory, handed out in chunks of the given sizes.
+/// A body held in memory, handed out in chunks of the given sizes as if it came over HTTP/1: the
+/// chunks, then its end.
 struct Held {
     chunks: VecDeque<Vec<u8>>,
     trailers: Vec<(String, String)>,
@@ -80,8 +86,8 @@ impl Held {
     fn next(&mut self) -> BodyPart {
         match self.chunks.pop_front() {
             Some(data) => BodyPart::Data {
-                end_of_stream: self.chunks.is_empty() && self.trailers.is_empty(),
                 data,
+                end_of_stream: false,
             },
             None => BodyPart::End {
                 trailers: std::mem::take(&mut self.trailers),
@@ -177,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_held_body_ends_with_its_last_chunk_or_with_its_trailers() {
+    fn a_held_body_ends_after_its_last_chunk_with_or_without_trailers() {
         let mut plain = Held::new(b"abcde", &[2, 3], &[]);
         assert_eq!(
             plain.next(),
@@ -190,9 +196,10 @@ mod tests {
             plain.next(),
             BodyPart::Data {
                 data: b"cde".to_vec(),
-                end_of_stream: true
+                end_of_stream: false
             }
         );
+        assert_eq!(plain.next(), BodyPart::End { trailers: vec![] });
         let trailers = vec![("grpc-status".to_string(), "0".to_string())];
         let mut with_trailers = Held::new(b"ab", &[2], &trailers);
         assert!(matches!(

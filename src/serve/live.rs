@@ -77,12 +77,11 @@ enum Outgoing {
 /// The upstream's response body, as it arrives.
 enum Arriving {
     Nothing,
-    Held(Vec<u8>),
-    Http {
-        response: reqwest::Response,
-        /// What its content-length says is still to come.
-        left: Option<u64>,
-    },
+    /// The echo's answer: it comes as an upstream's does over HTTP/1, its data, then its end.
+    Echoed(Vec<u8>),
+    /// The proxy's own answer, as Envoy's local reply: the whole body in one chunk that ends it.
+    Own(Vec<u8>),
+    Http(reqwest::Response),
 }
 
 impl<'a> Live<'a> {
@@ -190,13 +189,14 @@ impl<'a> Live<'a> {
         self.respond_end(&HeaderMap::new());
     }
 
-    /// A response held in memory (the echo's, or the proxy's own) becomes the upstream's.
-    fn held(&mut self, response: Response) -> ResponseHead {
+    /// A response held in memory (the echo's, or the proxy's own) becomes the upstream's; `body`
+    /// says how its body arrives.
+    fn held(&mut self, response: Response, body: fn(Vec<u8>) -> Arriving) -> ResponseHead {
         let head = ResponseHead {
             headers: response.header_map(),
             has_body: !response.body.is_empty(),
         };
-        self.arriving = Arriving::Held(response.body);
+        self.arriving = body(response.body);
         head
     }
 
@@ -224,17 +224,15 @@ impl HttpPeers for Live<'_> {
                 }
             };
             match frame.into_data() {
+                Ok(data) if data.is_empty() => continue,
+                // Over HTTP/1 the end comes after the last chunk, as Envoy sees it.
                 Ok(data) => {
-                    let end_of_stream = hyper::body::Body::is_end_stream(&self.incoming);
-                    if data.is_empty() && !end_of_stream {
-                        continue;
-                    }
                     if let Some(kept) = &mut self.kept {
                         kept.extend_from_slice(&data);
                     }
                     return BodyPart::Data {
                         data: data.to_vec(),
-                        end_of_stream,
+                        end_of_stream: false,
                     };
                 }
                 Err(frame) => {
@@ -285,7 +283,7 @@ impl HttpPeers for Live<'_> {
         match self.outgoing.take() {
             Some(Outgoing::Echo(mut request)) => {
                 request.trailers = trailers.clone();
-                self.held(echo(&request))
+                self.held(echo(&request), Arriving::Echoed)
             }
             Some(Outgoing::Http { mut body, sent }) => {
                 if !trailers.is_empty() {
@@ -297,41 +295,38 @@ impl HttpPeers for Live<'_> {
                 match self.runtime.block_on(sent) {
                     Ok(Ok(response)) => {
                         let head = response_head(&response, &self.method);
-                        let left = response.content_length();
-                        self.arriving = Arriving::Http { response, left };
+                        self.arriving = Arriving::Http(response);
                         head
                     }
-                    Ok(Err(err)) => self.held(unreachable_upstream(&err)),
-                    Err(_) => self.held(Response {
-                        status: Status::SERVICE_UNAVAILABLE,
-                        ..Response::default()
-                    }),
+                    Ok(Err(err)) => self.held(unreachable_upstream(&err), Arriving::Own),
+                    Err(_) => self.held(unavailable(), Arriving::Own),
                 }
             }
-            None => self.held(Response {
-                status: Status::SERVICE_UNAVAILABLE,
-                ..Response::default()
-            }),
+            None => self.held(unavailable(), Arriving::Own),
         }
     }
 
     fn response_body(&mut self) -> BodyPart {
         let runtime = self.runtime;
         match &mut self.arriving {
-            Arriving::Held(data) => BodyPart::Data {
+            Arriving::Own(data) => BodyPart::Data {
                 data: std::mem::take(data),
                 end_of_stream: true,
             },
-            Arriving::Http { response, left } => match runtime.block_on(response.chunk()) {
-                Ok(Some(chunk)) => {
-                    if let Some(left) = left {
-                        *left = left.saturating_sub(chunk.len() as u64);
-                    }
-                    BodyPart::Data {
-                        data: chunk.to_vec(),
-                        end_of_stream: *left == Some(0),
-                    }
+            Arriving::Echoed(data) => {
+                let data = std::mem::take(data);
+                self.arriving = Arriving::Nothing;
+                BodyPart::Data {
+                    data,
+                    end_of_stream: false,
                 }
+            }
+            // Over HTTP/1 the end comes after the last chunk, as Envoy sees it.
+            Arriving::Http(response) => match runtime.block_on(response.chunk()) {
+                Ok(Some(chunk)) => BodyPart::Data {
+                    data: chunk.to_vec(),
+                    end_of_stream: false,
+                },
                 // An upstream that breaks off mid-body ends it here.
                 Ok(None) | Err(_) => BodyPart::End {
                     trailers: Vec::new(),
@@ -424,4 +419,12 @@ fn header_map<'h>(headers: impl Iterator<Item = (&'h str, &'h str)>) -> hyper::H
         }
     }
     map
+}
+
+/// What the proxy answers when the upstream gave no response.
+fn unavailable() -> Response {
+    Response {
+        status: Status::SERVICE_UNAVAILABLE,
+        ..Response::default()
+    }
 }
