@@ -324,6 +324,56 @@ exchanges:
     passes_in_both_hosts(&file, 2);
 }
 
+/// Logs the request headers a proxy may drop, rewrite or alias (see the file).
+const HEADERS_SEEN_PLUGIN: &str = include_str!("support/headers-seen.wat");
+
+#[test]
+fn request_headers_are_seen_as_in_envoy() {
+    let file = scenario_file(
+        "headers.yaml",
+        r#"
+plugin: headers-seen.wasm
+exchanges:
+  - name: connection-specific headers stay with the connection
+    request:
+      headers: {connection: "keep-alive, x-named, te", keep-alive: timeout=5, proxy-connection: keep-alive, upgrade: websocket, x-named: "1", te: "gzip, trailers"}
+    expect:
+      logs: ["te: trailers"]
+      no_logs: [connection, keep-alive, upgrade, x-named]
+  - name: x-forwarded-proto sets the scheme
+    request: {headers: {x-forwarded-proto: HTTPS}}
+    expect:
+      logs: [":scheme: https", "x-forwarded-proto: HTTPS"]
+  - name: host is the authority
+    request: {authority: api.example.org}
+    expect:
+      logs: [":authority: api.example.org", "host: api.example.org"]
+  - name: replacing host replaces the authority
+    request: {headers: {x-op: replace}}
+    expect:
+      upstream: {headers: {":authority": changed.example}}
+      logs: ["host: changed.example"]
+  - name: adding to host joins the authority
+    request: {headers: {x-op: add}}
+    expect:
+      upstream: {headers: {":authority": "example.com,changed.example"}}
+  - name: removing host removes the authority
+    request: {headers: {x-op: delete}}
+    expect:
+      upstream: {absent: [":authority", host]}
+      no_logs: [":authority", "host:"]
+  - name: an absolute-form path names the scheme, the authority and the path
+    request: {path: "https://a.example:8443/x?y=1"}
+    expect:
+      upstream: {headers: {":path": /x?y=1, ":authority": a.example:8443}}
+      logs: [":scheme: https", "host: a.example:8443"]
+"#,
+    );
+    let wasm = wat::parse_str(HEADERS_SEEN_PLUGIN).unwrap();
+    std::fs::write(file.dir.path().join("headers-seen.wasm"), wasm).unwrap();
+    passes_in_both_hosts(&file, 7);
+}
+
 /// Runs `file` with `wasmctl test`, then `wasmctl test --envoy`; every one of its `cases` must
 /// pass in both.
 fn passes_in_both_hosts(file: &ScenarioFile, cases: usize) {

@@ -46,6 +46,16 @@ impl Default for Request {
 }
 
 impl Request {
+    /// The scheme, authority and path of an absolute-form `path` (`http://host/path`, as a client
+    /// talking to a proxy sends it), which Envoy takes in place of the others.
+    fn absolute_target(&self) -> Option<(String, String, String)> {
+        let uri: http::Uri = self.path.parse().ok()?;
+        let scheme = uri.scheme_str().filter(|s| *s == "http" || *s == "https")?;
+        let authority = uri.authority()?.as_str();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        Some((scheme.into(), authority.into(), path.into()))
+    }
+
     /// The authority the proxy sees: HTTP/1.1 carries it as the `host` header, so a `host` header
     /// given (the last, if several) is it, as in Envoy; else `authority`.
     pub fn host(&self) -> &str {
@@ -78,25 +88,71 @@ impl Request {
         map
     }
 
-    /// The header map the plugin sees: pseudo-headers first, then the client's headers, then what
-    /// Envoy adds on the way in (x-forwarded-proto, x-request-id).
+    /// The header map the plugin sees: pseudo-headers first, then the client's headers as Envoy
+    /// keeps them (see [`end_to_end`]), then what Envoy adds on the way in (x-forwarded-proto,
+    /// x-request-id). As in Envoy, a valid `x-forwarded-proto` from the client sets `:scheme`, and
+    /// an absolute-form path sets the scheme, the authority and the path.
     pub fn header_map(&self, request_id: &str) -> HeaderMap {
+        let client = end_to_end(&self.client_headers());
+        let forwarded = client
+            .get("x-forwarded-proto")
+            .map(|proto| proto.to_ascii_lowercase())
+            .filter(|proto| proto == "http" || proto == "https");
+        let (scheme, authority, path) = match self.absolute_target() {
+            Some(target) => target,
+            None => (
+                forwarded.unwrap_or_else(|| self.scheme.clone()),
+                self.host().to_string(),
+                self.path.clone(),
+            ),
+        };
         let mut map = HeaderMap::new();
-        map.add(":authority", self.host());
-        map.add(":path", &self.path);
+        map.add(":authority", &authority);
+        map.add(":path", &path);
         map.add(":method", &self.method);
-        map.add(":scheme", &self.scheme);
-        for (name, value) in self.client_headers().iter() {
+        map.add(":scheme", &scheme);
+        for (name, value) in client.iter() {
             map.add(name, value);
         }
         if !map.contains("x-forwarded-proto") {
-            map.add("x-forwarded-proto", &self.scheme);
+            map.add("x-forwarded-proto", &scheme);
         }
         if !map.contains("x-request-id") {
             map.add("x-request-id", request_id);
         }
         map
     }
+}
+
+/// Headers that concern only the client's connection to the proxy; Envoy's HTTP/1 codec drops
+/// them before the filter chain, with those `connection` names.
+const CONNECTION_SPECIFIC: [&str; 4] = ["connection", "keep-alive", "proxy-connection", "upgrade"];
+
+/// The client's headers as Envoy lets them into the filter chain: without the connection-specific
+/// ones, and with `te` kept only as `te: trailers`, when the client offered trailers.
+fn end_to_end(client: &HeaderMap) -> HeaderMap {
+    let tokens = |name: &str| -> Vec<String> {
+        client
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, value)| value.split(','))
+            .map(|token| token.trim().to_ascii_lowercase())
+            .collect()
+    };
+    let named = tokens("connection");
+    let mut te = tokens("te").iter().any(|t| t == "trailers");
+    let mut map = HeaderMap::new();
+    for (name, value) in client.iter() {
+        if name == "te" {
+            // In place of the first `te`, once.
+            if std::mem::take(&mut te) {
+                map.add("te", "trailers");
+            }
+        } else if !CONNECTION_SPECIFIC.contains(&name) && !named.iter().any(|n| n == name) {
+            map.add(name, value);
+        }
+    }
+    map
 }
 
 /// The response the upstream sends back: 200 with nothing else unless given. A scenario's
@@ -294,9 +350,10 @@ impl Vm {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
         let request_id = request_id(context, self.store.data().clock_ns);
+        let request_headers = request.header_map(&request_id);
         let stream = HttpStream {
-            request_headers: request.header_map(&request_id),
-            request_path: request.path.clone(),
+            request_path: request_headers.get(":path").unwrap_or_default(),
+            request_headers,
             request_method: request.method.clone(),
             request_id,
             ..HttpStream::default()
@@ -625,4 +682,104 @@ fn request_id(context: u32, clock: u64) -> String {
         context & 0xfff,
         u64::from(context).wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0xffff_ffff_ffff
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Fields = &'static [(&'static str, &'static str)];
+
+    fn seen(headers: Fields) -> Vec<(String, String)> {
+        let request = Request {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            ..Request::default()
+        };
+        let map = request.header_map("id");
+        map.iter()
+            .filter(|(n, _)| !matches!(*n, "user-agent" | "accept" | "x-request-id"))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_plugin_sees_the_request_headers_envoy_lets_in() {
+        let head = [
+            (":authority", "example.com"),
+            (":path", "/"),
+            (":method", "GET"),
+        ];
+        // The client's headers, those the plugin sees of them, and the scheme.
+        let cases: [(Fields, Fields, &str); 6] = [
+            (&[("x-a", "1")], &[("x-a", "1")], "http"),
+            (
+                &[
+                    ("connection", "close, te, x-bar"),
+                    ("te", "trailers"),
+                    ("x-bar", "1"),
+                    ("x-a", "2"),
+                ],
+                &[("te", "trailers"), ("x-a", "2")],
+                "http",
+            ),
+            (
+                &[
+                    ("Connection", "Keep-Alive"),
+                    ("keep-alive", "5"),
+                    ("upgrade", "websocket"),
+                    ("proxy-connection", "x"),
+                ],
+                &[],
+                "http",
+            ),
+            (&[("te", "gzip, Trailers")], &[("te", "trailers")], "http"),
+            (&[("te", "trailers;q=0.5, deflate")], &[], "http"),
+            (
+                &[("x-forwarded-proto", "HTTPS")],
+                &[("x-forwarded-proto", "HTTPS")],
+                "https",
+            ),
+        ];
+        for (given, kept, scheme) in cases {
+            let mut expected = pairs(&head);
+            expected.push((":scheme".into(), scheme.into()));
+            expected.extend(pairs(kept));
+            if !kept.iter().any(|(n, _)| *n == "x-forwarded-proto") {
+                expected.push(("x-forwarded-proto".into(), scheme.into()));
+            }
+            assert_eq!(seen(given), expected, "given {given:?}");
+        }
+        // An absolute-form path names the scheme, the authority and the path.
+        let request = Request {
+            path: "https://a.example:8443/x?y=1".into(),
+            ..Request::default()
+        };
+        let map = request.header_map("id");
+        let head: Vec<_> = map.iter().take(4).collect();
+        assert_eq!(
+            head,
+            [
+                (":authority", "a.example:8443"),
+                (":path", "/x?y=1"),
+                (":method", "GET"),
+                (":scheme", "https")
+            ]
+        );
+        // A value that is no scheme leaves it as it was.
+        let junk = seen(&[("x-forwarded-proto", "ftp")]);
+        assert!(
+            junk.contains(&(":scheme".into(), "http".into())),
+            "{junk:?}"
+        );
+    }
 }

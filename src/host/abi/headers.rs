@@ -36,10 +36,11 @@ hostcalls! { "env":
         let call = "proxy_get_header_map_value";
         let (memory, state) = memory_and_state(&mut c, call)?;
         let key = memory.text(key_ptr, key_len)?;
+        let key = named(kind, &key);
         let value = match map(state, kind) {
             Err(status) => return Ok(status),
             // Envoy returns the first value of a repeated header.
-            Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) {
+            Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(key)) {
                 Some((_, v)) => v.to_string(),
                 None => return Ok(NOT_FOUND),
             },
@@ -50,7 +51,7 @@ hostcalls! { "env":
 
     fn proxy_add_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
         let field = ((key_ptr, key_len), (value_ptr, value_len));
-        edit_field(&mut c, "proxy_add_header_map_value", kind, field, HeaderMap::add)
+        edit_field(&mut c, "proxy_add_header_map_value", kind, field, add)
     }
 
     fn proxy_replace_header_map_value(c, kind, key_ptr, key_len, value_ptr, value_len) {
@@ -60,7 +61,7 @@ hostcalls! { "env":
 
     fn proxy_remove_header_map_value(c, kind, key_ptr, key_len) {
         let (memory, state) = memory_and_state(&mut c, "proxy_remove_header_map_value")?;
-        let key = memory.utf8(key_ptr, key_len, "header name")?;
+        let key = named(kind, memory.utf8(key_ptr, key_len, "header name")?);
         Ok(edit(state, kind, |map| map.remove(key)))
     }
 }
@@ -75,9 +76,27 @@ fn edit_field(
     change: fn(&mut HeaderMap, &str, &str),
 ) -> HostResult<i32> {
     let (memory, state) = memory_and_state(c, call)?;
-    let key = memory.utf8(key_ptr, key_len, "header name")?;
+    let key = named(kind, memory.utf8(key_ptr, key_len, "header name")?);
     let value = memory.utf8(value_ptr, value_len, "header value")?;
     Ok(edit(state, kind, |map| change(map, key, value)))
+}
+
+/// The header a plugin's `key` names in the map `kind`: Envoy keeps a request's authority in
+/// `:authority` alone, and `host` reaches it there, to read, replace, add to or remove.
+fn named(kind: i32, key: &str) -> &str {
+    match kind == 0 && key.eq_ignore_ascii_case("host") {
+        true => ":authority",
+        false => key,
+    }
+}
+
+/// Adds a value as Envoy does: a second `:authority` joins the first, comma-separated, as one
+/// header can hold only one; any other header gets one more field.
+fn add(map: &mut HeaderMap, name: &str, value: &str) {
+    match (name == ":authority", map.get(name)) {
+        (true, Some(first)) => map.replace(name, &format!("{first},{value}")),
+        _ => map.add(name, value),
+    }
 }
 
 /// Applies `change` to the map `kind` names; the status to return.
