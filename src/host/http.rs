@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::chunks::{BodyEnd, Side};
 use super::field::{header_pairs, text_bytes};
 use super::headers::HeaderMap;
-use super::peers::{HttpPeers, Scripted};
+use super::peers::{HttpPeers, ResponseHead, Scripted};
 use super::state::{LogRecord, Stream};
 use super::{HostError, Status, Vm};
 
@@ -124,6 +124,12 @@ impl Request {
     }
 }
 
+/// Whether the response to a `method` request with `status` has no body (RFC 9110 section 6.4.1):
+/// a HEAD request's, a 1xx, 204 or 304.
+pub(crate) fn bodiless(method: &str, status: u16) -> bool {
+    method.eq_ignore_ascii_case("HEAD") || matches!(status, ..200 | 204 | 304)
+}
+
 /// Headers that concern only the client's connection to the proxy; Envoy's HTTP/1 codec drops
 /// them before the filter chain, with those `connection` names.
 const CONNECTION_SPECIFIC: [&str; 4] = ["connection", "keep-alive", "proxy-connection", "upgrade"];
@@ -170,13 +176,25 @@ pub struct Response {
 }
 
 impl Response {
+    /// The head the plugin sees when this answers a `method` request: no body or trailers follow
+    /// when the request or the status allows none, whatever the response holds, as in Envoy.
+    pub(crate) fn head(&self, method: &str) -> ResponseHead {
+        ResponseHead {
+            headers: self.header_map(),
+            has_body: !bodiless(method, self.status.get())
+                && (!self.body.is_empty() || !self.trailers.is_empty()),
+        }
+    }
+
     pub(crate) fn header_map(&self) -> HeaderMap {
         let mut map = HeaderMap::new();
         map.add(":status", &self.status.to_string());
         for (name, value) in &self.headers {
             map.add(name, value);
         }
-        if !map.contains("content-length") {
+        // A 204 (or 1xx) carries no length: there is no body to measure.
+        let measured = !matches!(self.status.get(), ..200 | 204);
+        if measured && !map.contains("content-length") {
             map.add("content-length", &self.body.len().to_string());
         }
         if !self.body.is_empty() && !map.contains("content-type") {

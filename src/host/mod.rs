@@ -30,6 +30,7 @@ pub use error::HostError;
 pub use field::{FieldError, HeaderField, Status, StatusError};
 pub(crate) use field::{header_pairs, text_bytes};
 pub use headers::HeaderMap;
+pub(crate) use http::bodiless;
 pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub use network::{NetworkEvent, NetworkOutcome};
 pub use options::{Limits, VmOptions};

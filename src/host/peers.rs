@@ -152,11 +152,11 @@ impl HttpPeers for Scripted<'_> {
         self.forward_ended = true;
         let forwarded = self.forwarded().clone();
         let (response, chunks) = (self.upstream)(&forwarded);
-        let head = ResponseHead {
-            headers: response.header_map(),
-            has_body: !response.body.is_empty() || !response.trailers.is_empty(),
-        };
-        self.response = Some(Held::new(&response.body, &chunks, &response.trailers));
+        let method = forwarded.headers.get(":method").unwrap_or_default();
+        let head = response.head(&method);
+        if head.has_body {
+            self.response = Some(Held::new(&response.body, &chunks, &response.trailers));
+        }
         head
     }
 

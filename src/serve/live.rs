@@ -192,10 +192,7 @@ impl<'a> Live<'a> {
     /// A response held in memory (the echo's, or the proxy's own) becomes the upstream's; `body`
     /// says how its body arrives.
     fn held(&mut self, response: Response, body: fn(Vec<u8>) -> Arriving) -> ResponseHead {
-        let head = ResponseHead {
-            headers: response.header_map(),
-            has_body: !response.body.is_empty(),
-        };
+        let head = response.head(&self.method);
         self.arriving = body(response.body);
         head
     }

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::error::ServeError;
-use crate::host::{HeaderMap, Response, ResponseHead, Status};
+use crate::host::{HeaderMap, Response, ResponseHead, Status, bodiless};
 
 /// How long the upstream may stay silent (connecting, or between two reads) before the request
 /// gets a 504; a response that keeps streaming is never cut short.
@@ -131,12 +131,8 @@ pub(crate) fn response_head(response: &reqwest::Response, method: &str) -> Respo
             headers.add(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
         }
     }
-    let status = response.status();
-    let bodiless = method.eq_ignore_ascii_case("HEAD")
-        || status.is_informational()
-        || status == reqwest::StatusCode::NO_CONTENT
-        || status == reqwest::StatusCode::NOT_MODIFIED
-        || response.content_length() == Some(0);
+    let bodiless =
+        bodiless(method, response.status().as_u16()) || response.content_length() == Some(0);
     ResponseHead {
         headers,
         has_body: !bodiless,
