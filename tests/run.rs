@@ -152,6 +152,21 @@ fn bad_flags_and_files_are_one_line_errors() {
         "{}",
         r.stderr
     );
+    // What Envoy would answer itself, never showing the plugin, is refused with the reason.
+    for (args, message) in [
+        (
+            &["--request", "GET orders"][..],
+            "error: invalid --request `GET orders`: path `orders` does not start with `/`: Envoy answers 400",
+        ),
+        (
+            &["--response-status", "204", "--response-body", "x"][..],
+            "error: invalid --response-status 204: a 204 response has no body",
+        ),
+    ] {
+        let r = run_err(wasmctl(demo()).arg("run").args(args));
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(r.stderr.contains(message), "{}", r.stderr);
+    }
     let r = run_err(wasmctl(demo()).args(["run", "--env", "NOVALUE"]));
     assert!(
         r.stderr.contains("error: --env takes `NAME=VALUE`"),

@@ -200,7 +200,7 @@ fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
 }
 
 fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
-    Ok(Response {
+    let response = Response {
         status: args.response_status,
         headers: fields(&args.response_headers),
         body: args
@@ -208,7 +208,11 @@ fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
             .as_deref()
             .map_or(Ok(Vec::new()), read_text)?,
         trailers: Vec::new(),
-    })
+    };
+    if let Some(problem) = response.problem() {
+        anyhow::bail!("invalid --response-status {}: {problem}", response.status);
+    }
+    Ok(response)
 }
 
 /// Shows what the plugin logged before it failed, then returns the error.
@@ -231,16 +235,17 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
             args.request
         );
     };
-    if !path.starts_with('/') {
-        bail!("--request path must start with `/`, not `{path}`");
-    }
-    Ok(Request {
+    let request = Request {
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         headers: fields(&args.headers),
         body: args.body.as_deref().map_or(Ok(Vec::new()), read_text)?,
         ..Request::default()
-    })
+    };
+    if let Some(problem) = request.problem() {
+        bail!("invalid --request `{}`: {problem}", args.request);
+    }
+    Ok(request)
 }
 
 fn fields(fields: &[HeaderField]) -> Vec<(String, String)> {

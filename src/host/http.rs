@@ -45,7 +45,39 @@ impl Default for Request {
     }
 }
 
+/// Envoy's default cap on a request's headers (`max_request_headers_kb`); above it, it answers 431.
+const MAX_REQUEST_HEADERS: usize = 60 * 1024;
+
 impl Request {
+    /// Why Envoy would answer this request itself, before any plugin sees it, if it would: a
+    /// missing method or a malformed path gets a 400, headers over 60 KiB a 431. (Envoy answers
+    /// 400 to a lower-case method too; `run` and scenarios upper-case it first.)
+    pub fn problem(&self) -> Option<String> {
+        let path = &self.path;
+        if self.method.is_empty() {
+            return Some("the method is empty: Envoy answers 400".into());
+        }
+        if !path.starts_with('/') && self.absolute_target().is_none() {
+            return Some(format!(
+                "path `{path}` does not start with `/`: Envoy answers 400"
+            ));
+        }
+        if let Some(c) = path
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || *c == '#')
+        {
+            return Some(format!("path `{path}` has {c:?}: Envoy answers 400"));
+        }
+        let size: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if size > MAX_REQUEST_HEADERS {
+            return Some(format!(
+                "the headers are {} KiB: Envoy answers 431 above 60 KiB",
+                size.div_ceil(1024)
+            ));
+        }
+        None
+    }
+
     /// The scheme, authority and path of an absolute-form `path` (`http://host/path`, as a client
     /// talking to a proxy sends it), which Envoy takes in place of the others.
     fn absolute_target(&self) -> Option<(String, String, String)> {
@@ -176,6 +208,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// Why this cannot be an upstream's answer, if it cannot: Envoy takes a 1xx as an interim
+    /// response and waits for the final one, and a 204 has no body.
+    pub fn problem(&self) -> Option<String> {
+        match self.status.get() {
+            status @ ..200 => Some(format!(
+                "status {status} is not a final response: Envoy waits past a 1xx for the final one"
+            )),
+            204 if !self.body.is_empty() => Some("a 204 response has no body".into()),
+            _ => None,
+        }
+    }
+
     /// The head the plugin sees when this answers a `method` request: no body or trailers follow
     /// when the request or the status allows none, whatever the response holds, as in Envoy.
     pub(crate) fn head(&self, method: &str) -> ResponseHead {

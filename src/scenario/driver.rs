@@ -143,7 +143,7 @@ fn start_case(
 }
 
 /// An exchange or a connection: what the driver runs through a host and checks.
-trait Case {
+pub(super) trait Case {
     /// Why a case does not run after the plugin failed.
     const NOT_RUN: &'static str;
 

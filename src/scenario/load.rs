@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::config::config_to_json;
+use super::driver::Case;
 use super::error::ScenarioError;
 use super::expect::{CaseKind, LogExpect};
 use super::spec::{Configure, Scenario, pairs};
@@ -60,11 +61,15 @@ impl ScenarioFile {
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = crate::fs::read_to_string(path)?;
-        let scenario: Scenario =
+        let mut scenario: Scenario =
             serde_yaml::from_str(&text).map_err(|e| ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        // `get` means GET, as with `run --request`.
+        for exchange in &mut scenario.exchanges {
+            exchange.request.method.make_ascii_uppercase();
+        }
         scenario.validate(path)?;
         Ok(scenario)
     }
@@ -82,6 +87,18 @@ impl Scenario {
             && self.connections.is_empty()
         {
             return Err(invalid("no `exchanges` and no `connections`".into()));
+        }
+        for (index, exchange) in self.exchanges.iter().enumerate() {
+            let (request, response) = (&exchange.request, &exchange.response);
+            for (what, problem) in [
+                ("request", request.problem()),
+                ("response", response.problem()),
+            ] {
+                if let Some(problem) = problem {
+                    let name = exchange.name(index);
+                    return Err(invalid(format!("the {what} of `{name}`: {problem}")));
+                }
+            }
         }
         let exchanges = self
             .exchanges
@@ -181,6 +198,10 @@ mod tests {
 
     #[test]
     fn headers_and_statuses_no_proxy_would_send_are_refused() {
+        let big_header = format!(
+            "exchanges:\n  - request: {{headers: {{x-big: {}}}}}\n",
+            "a".repeat(61 * 1024 - "x-big".len())
+        );
         assert_refused(&[
             (
                 "exchanges:\n  - request: {headers: {\"x a\": b}}\n",
@@ -201,6 +222,30 @@ mod tests {
             (
                 "exchanges:\n  - http_calls: [{status: 42}]\n",
                 "status 42 is outside 100-599",
+            ),
+            (
+                "exchanges:\n  - request: {path: orders}\n",
+                "the request of `exchange 1: GET orders`: path `orders` does not start with `/`",
+            ),
+            (
+                "exchanges:\n  - request: {path: \"/a#b\"}\n",
+                "path `/a#b` has '#': Envoy answers 400",
+            ),
+            (
+                "exchanges:\n  - request: {method: \"\"}\n",
+                "the method is empty: Envoy answers 400",
+            ),
+            (
+                &big_header,
+                "the headers are 61 KiB: Envoy answers 431 above 60 KiB",
+            ),
+            (
+                "exchanges:\n  - response: {status: 103}\n",
+                "the response of `exchange 1: GET /`: status 103 is not a final response",
+            ),
+            (
+                "exchanges:\n  - name: gone\n    response: {status: 204, body: x}\n",
+                "the response of `gone`: a 204 response has no body",
             ),
         ]);
     }
