@@ -156,11 +156,20 @@ fn bad_flags_and_files_are_one_line_errors() {
     for (args, message) in [
         (
             &["--request", "GET orders"][..],
-            "error: invalid --request `GET orders`: path `orders` does not start with `/`: Envoy answers 400",
+            "error: invalid request: path `orders` does not start with `/`: Envoy answers 400",
         ),
         (
             &["--response-status", "204", "--response-body", "x"][..],
-            "error: invalid --response-status 204: a 204 response has no body",
+            "error: invalid upstream response: a 204 response has no body",
+        ),
+        (
+            &[
+                "--response-header",
+                "content-length: 9",
+                "--response-body",
+                "x",
+            ][..],
+            "error: invalid upstream response: content-length says `9` but the body is 1 byte",
         ),
     ] {
         let r = run_err(wasmctl(demo()).arg("run").args(args));

@@ -159,10 +159,15 @@ fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
         properties: pairs(&args.properties),
         call_responses: args.call_responses.clone(),
         plugin_type: args.plugin_type.map(PluginType::from),
-        traffic: Traffic {
-            request: build_request(args)?,
-            response: build_response(args)?,
-            connection: network_events(args)?,
+        traffic: {
+            let request = build_request(args)?;
+            let response = build_response(args, &request.method)?;
+            let connection = network_events(args)?;
+            Traffic {
+                request,
+                response,
+                connection,
+            }
         },
         envoy: args.envoy,
         project: args.project.selector(),
@@ -199,7 +204,7 @@ fn network_events(args: &RunArgs) -> anyhow::Result<Vec<NetworkEvent>> {
     Ok(events)
 }
 
-fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
+fn build_response(args: &RunArgs, method: &str) -> anyhow::Result<Response> {
     let response = Response {
         status: args.response_status,
         headers: fields(&args.response_headers),
@@ -209,8 +214,8 @@ fn build_response(args: &RunArgs) -> anyhow::Result<Response> {
             .map_or(Ok(Vec::new()), read_text)?,
         trailers: Vec::new(),
     };
-    if let Some(problem) = response.problem() {
-        anyhow::bail!("invalid --response-status {}: {problem}", response.status);
+    if let Some(problem) = response.problem(method) {
+        bail!("invalid upstream response: {problem}");
     }
     Ok(response)
 }
@@ -243,7 +248,7 @@ fn build_request(args: &RunArgs) -> anyhow::Result<Request> {
         ..Request::default()
     };
     if let Some(problem) = request.problem() {
-        bail!("invalid --request `{}`: {problem}", args.request);
+        bail!("invalid request: {problem}");
     }
     Ok(request)
 }

@@ -68,6 +68,9 @@ impl Request {
         {
             return Some(format!("path `{path}` has {c:?}: Envoy answers 400"));
         }
+        if let Some(problem) = length_problem(&self.headers, &self.body) {
+            return Some(problem);
+        }
         let size: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
         if size > MAX_REQUEST_HEADERS {
             return Some(format!(
@@ -156,6 +159,21 @@ impl Request {
     }
 }
 
+/// A `content-length` among `headers` that is not `body`'s length: the other side would wait for
+/// bytes that never come, or take the rest as the next message.
+fn length_problem(headers: &[(String, String)], body: &[u8]) -> Option<String> {
+    let (_, length) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
+    (length.trim().parse::<usize>() != Ok(body.len())).then(|| {
+        let plural = if body.len() == 1 { "" } else { "s" };
+        format!(
+            "content-length says `{length}` but the body is {} byte{plural}",
+            body.len()
+        )
+    })
+}
+
 /// Whether the response to a `method` request with `status` has no body (RFC 9110 section 6.4.1):
 /// a HEAD request's, a 1xx, 204 or 304.
 pub(crate) fn bodiless(method: &str, status: u16) -> bool {
@@ -208,15 +226,17 @@ pub struct Response {
 }
 
 impl Response {
-    /// Why this cannot be an upstream's answer, if it cannot: Envoy takes a 1xx as an interim
-    /// response and waits for the final one, and a 204 has no body.
-    pub fn problem(&self) -> Option<String> {
+    /// Why this cannot be an upstream's answer to a `method` request, if it cannot: Envoy takes a
+    /// 1xx as an interim response and waits for the final one, a 204 has no body, and a body
+    /// that is sent must be as long as its `content-length` says.
+    pub fn problem(&self, method: &str) -> Option<String> {
         match self.status.get() {
             status @ ..200 => Some(format!(
                 "status {status} is not a final response: Envoy waits past a 1xx for the final one"
             )),
             204 if !self.body.is_empty() => Some("a 204 response has no body".into()),
-            _ => None,
+            status if bodiless(method, status) => None,
+            _ => length_problem(&self.headers, &self.body),
         }
     }
 

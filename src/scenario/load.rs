@@ -92,7 +92,7 @@ impl Scenario {
             let (request, response) = (&exchange.request, &exchange.response);
             for (what, problem) in [
                 ("request", request.problem()),
-                ("response", response.problem()),
+                ("response", response.problem(&request.method)),
             ] {
                 if let Some(problem) = problem {
                     let name = exchange.name(index);
@@ -230,6 +230,14 @@ mod tests {
             (
                 "exchanges:\n  - request: {path: \"/a#b\"}\n",
                 "path `/a#b` has '#': Envoy answers 400",
+            ),
+            (
+                "exchanges:\n  - request: {body: abc, headers: {content-length: \"10\"}}\n",
+                "the request of `exchange 1: GET /`: content-length says `10` but the body is 3 bytes",
+            ),
+            (
+                "exchanges:\n  - response: {body: abc, headers: {content-length: \"2\"}}\n",
+                "the response of `exchange 1: GET /`: content-length says `2` but the body is 3 bytes",
             ),
             (
                 "exchanges:\n  - request: {method: \"\"}\n",
