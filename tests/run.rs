@@ -145,6 +145,29 @@ fn a_rejected_config_is_an_error_with_the_plugin_s_reason() {
 }
 
 #[test]
+fn a_header_map_envoy_no_longer_gives_names_the_rule_when_the_plugin_fails() {
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/late-header.wat")).unwrap();
+    std::fs::write(dir.path().join("late.wasm"), wasm).unwrap();
+    let r = run_err(wasmctl(dir.path()).args(["run", "late.wasm", "--config", "/dev/null"]));
+    assert!(
+        r.stderr
+            .contains("error: the plugin failed in proxy_on_response_headers"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "hint: Envoy refuses proxy_get_header_map_value on the request headers in \
+             proxy_on_response_headers (BadArgument): a plugin has the request headers from \
+             proxy_on_request_headers until it lets them go on"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_flags_and_files_are_one_line_errors() {
     let r = run_err(wasmctl(demo()).args(["run", "--request", "GET"]));
     assert!(

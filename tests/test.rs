@@ -390,6 +390,39 @@ exchanges:
     passes_in_both_hosts(&file, 7);
 }
 
+#[test]
+fn header_maps_are_the_plugins_when_envoy_gives_them() {
+    let file = scenario_file(
+        "access.yaml",
+        r#"
+plugin: header-access.wasm
+exchanges:
+  - name: each map in its own callback, both read-only in on_log
+    request: {method: POST, body: abc, headers: {x-foo: "1"}}
+    response: {body: xyz}
+    expect:
+      logs:
+        - H q:000000 s:222202 P:01
+        - B q:222202 s:222202 P:11
+        - S q:222202 s:100000 P:10
+        - D q:222202 s:222202 P:10
+        - L q:022202 s:122202 P:00
+        - E q:222202 s:222202 P:10
+"#,
+    );
+    let wasm = wat::parse_str(include_str!("support/header-access.wat")).unwrap();
+    std::fs::write(file.dir.path().join("header-access.wasm"), wasm).unwrap();
+    passes_in_both_hosts(&file, 1);
+    // And on_log comes before on_done, in both.
+    for envoy in [false, true] {
+        let mut cmd = wasmctl(file.dir.path());
+        cmd.args(["run", "header-access.wasm", "--config", "/dev/null"]);
+        let r = run_ok(cmd.args(envoy.then_some("--envoy")));
+        let (log, done) = (r.stdout.find("L q:"), r.stdout.find("E q:"));
+        assert!(log.is_some() && log < done, "envoy: {envoy}\n{}", r.stdout);
+    }
+}
+
 /// Runs `file` with `wasmctl test`, then `wasmctl test --envoy`; every one of its `cases` must
 /// pass in both.
 fn passes_in_both_hosts(file: &ScenarioFile, cases: usize) {

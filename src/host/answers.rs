@@ -62,6 +62,7 @@ impl Vm {
                 callback: call.callback,
                 message,
                 logs,
+                refused: None,
             });
         };
         let (context, token) = (context as i32, call.token as i32);

@@ -21,6 +21,8 @@ pub enum HostError {
         message: String,
         /// What the plugin logged before it failed (its panic message, usually).
         logs: Vec<LogRecord>,
+        /// A call the host refused just before, as Envoy would: the likely cause.
+        refused: Option<String>,
     },
     #[error("the plugin rejected its vmConfig (proxy_on_vm_start returned false)")]
     VmStartRejected { logs: Vec<LogRecord> },
@@ -51,10 +53,13 @@ impl Hint for HostError {
         match self {
             HostError::Module(err) => err.hints(),
             // A panic's message is the trap's message already: said once, not again as a hint.
-            HostError::Trap { message, .. } => last_error
+            HostError::Trap {
+                message, refused, ..
+            } => last_error
                 .filter(|l| !message.contains(&l.message))
                 .and(last_error_hint)
                 .into_iter()
+                .chain(refused.clone())
                 .collect(),
             HostError::ConfigureRejected { .. } | HostError::VmStartRejected { .. } => {
                 let mut hints: Vec<String> = last_error_hint.into_iter().collect();
@@ -121,6 +126,7 @@ pub(super) fn link_or_trap(err: wasmtime::Error, store: &mut Store<HostState>) -
             callback: "start",
             message: describe_trap(&err, store.data()),
             logs: store.data().logs.clone(),
+            refused: None,
         }
     } else {
         HostError::Link(format!("{err:#}"))

@@ -317,10 +317,24 @@ pub struct HttpOutcome {
     pub logs: Vec<LogRecord>,
 }
 
+/// How far the plugin may use the request's or the response's header map now, as Envoy 1.40 lets
+/// it: a map is the plugin's from its headers callback until the plugin lets those headers go on
+/// (the callback returns Continue, or the plugin resumes the stream); proxy_on_log may read both.
+/// At any other time Envoy refuses the call with BadArgument, and lists the map as empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum HeaderAccess {
+    #[default]
+    Closed,
+    Open,
+    ReadOnly,
+}
+
 /// The state of the exchange the plugin's host calls act on.
 #[derive(Debug, Default)]
 pub(crate) struct HttpStream {
     pub request_headers: HeaderMap,
+    pub request_access: HeaderAccess,
+    pub response_access: HeaderAccess,
     /// The part of the request body the plugin holds: the chunk it is shown, with what it paused on.
     pub request_body: Vec<u8>,
     pub request_trailers: HeaderMap,
@@ -436,6 +450,7 @@ impl Vm {
         let stream = HttpStream {
             request_path: request_headers.get(":path").unwrap_or_default(),
             request_headers,
+            request_access: HeaderAccess::Open,
             request_method: request.method.clone(),
             request_id,
             ..HttpStream::default()
@@ -483,6 +498,9 @@ impl Vm {
             let action = self.call("proxy_on_request_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?;
+            if action == CONTINUE {
+                self.stream().request_access = HeaderAccess::Closed;
+            }
             flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
         }
         if matches!(flow, Flow::Go) && has_body {
@@ -537,9 +555,13 @@ impl Vm {
         };
         if let Some(f) = self.exports.on_response_headers.clone() {
             let count = self.stream().response_headers.len();
+            self.stream().response_access = HeaderAccess::Open;
             let action = self.call("proxy_on_response_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?;
+            if action == CONTINUE {
+                self.stream().response_access = HeaderAccess::Closed;
+            }
             if let Some(why) =
                 self.after_response_callback(context, action, "proxy_on_response_headers")?
             {
@@ -613,16 +635,19 @@ impl Vm {
     }
 
     /// The request's headers go upstream, once: the first time the plugin lets the request on.
+    /// They are no longer the plugin's.
     pub(super) fn forward_headers(&mut self, peers: &mut dyn HttpPeers) {
         let s = self.stream();
+        s.request_access = HeaderAccess::Closed;
         if !std::mem::replace(&mut s.request_forwarded, true) {
             peers.forward_headers(&s.request_headers);
         }
     }
 
-    /// The response's headers go to the client, once.
+    /// The response's headers go to the client, once. They are no longer the plugin's.
     fn respond_headers(&mut self, peers: &mut dyn HttpPeers) {
         let s = self.stream();
+        s.response_access = HeaderAccess::Closed;
         if !std::mem::replace(&mut s.response_started, true) {
             peers.respond_headers(&s.response_headers);
         }
@@ -691,20 +716,41 @@ impl Vm {
         )))
     }
 
-    /// on_done, then on_log and on_delete, as Envoy ends a stream.
+    /// Ends a context as Envoy 1.40 does: an HTTP stream's with on_log (which may read both
+    /// header maps, not change them), then on_done and on_delete; a connection's with on_done,
+    /// on_log and on_delete.
     pub(crate) fn finish_context(&mut self, context: u32) -> Result<(), HostError> {
         self.store.data_mut().active_context = context;
+        let http = self.store.data_mut().http().is_some();
+        if http {
+            self.set_header_access(HeaderAccess::ReadOnly);
+            self.on_log(context)?;
+            self.set_header_access(HeaderAccess::Closed);
+        }
         if let Some(f) = self.exports.on_done.clone() {
             self.call("proxy_on_done", |store| f.call(store, context as i32))?;
         }
-        if let Some(f) = self.exports.on_log.clone() {
-            self.call("proxy_on_log", |store| f.call(store, context as i32))?;
+        if !http {
+            self.on_log(context)?;
         }
         if let Some(f) = self.exports.on_delete.clone() {
             self.call("proxy_on_delete", |store| f.call(store, context as i32))?;
         }
         self.store.data_mut().active_context = super::vm::ROOT_CONTEXT;
         Ok(())
+    }
+
+    fn on_log(&mut self, context: u32) -> Result<(), HostError> {
+        match self.exports.on_log.clone() {
+            Some(f) => self.call("proxy_on_log", |store| f.call(store, context as i32)),
+            None => Ok(()),
+        }
+    }
+
+    fn set_header_access(&mut self, access: HeaderAccess) {
+        let s = self.stream();
+        s.request_access = access;
+        s.response_access = access;
     }
 
     pub(super) fn stream(&mut self) -> &mut HttpStream {

@@ -213,6 +213,9 @@ pub(crate) struct HostState {
     pub call_response: Option<CallResponse>,
     /// Queues that received an item, for proxy_on_queue_ready.
     pub ready_queues: Vec<u32>,
+    /// Why the host last refused a call in the running callback, when a rule of Envoy's (not a
+    /// bad argument) made it: the likely cause should the plugin then fail.
+    pub refused: Option<String>,
 }
 
 impl HostState {
@@ -246,6 +249,7 @@ impl HostState {
             next_token: 1,
             call_response: None,
             ready_queues: Vec::new(),
+            refused: None,
         }
     }
 

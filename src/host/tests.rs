@@ -376,16 +376,19 @@ fn abi_0_2_0_is_recognised_and_runs() {
 
 #[test]
 fn properties_follow_envoy_encodings() {
-    // Reads request.path and response.code in on_response_headers and logs their sizes.
+    // Logs request.path in on_request_headers and response.code in on_response_headers: as in
+    // Envoy, the request's properties are gone once its headers have gone on.
     let bytes = module(
         "0_2_1",
         r#"(import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
            (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
         r#"(data (i32.const 100) "request\00path\00")
            (data (i32.const 200) "response\00code\00")
-           (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+           (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
              (drop (call $prop (i32.const 100) (i32.const 13) (i32.const 0) (i32.const 4)))
              (drop (call $log (i32.const 2) (i32.load (i32.const 0)) (i32.load (i32.const 4))))
+             (i32.const 0))
+           (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
              (drop (call $prop (i32.const 200) (i32.const 14) (i32.const 8) (i32.const 12)))
              ;; response.code is an 8-byte little-endian integer: log its first byte as text
              (i32.store8 (i32.const 300) (i32.add (i32.const 48) (i32.rem_u (i32.load8_u (i32.load (i32.const 8))) (i32.const 10))))

@@ -116,10 +116,12 @@ impl Vm {
         let limits = self.store.data().options.limits;
         self.store.set_epoch_deadline(deadline_ticks(limits));
         self.store.data_mut().callback = callback;
+        self.store.data_mut().refused = None;
         f(&mut self.store).map_err(|err| HostError::Trap {
             callback,
             message: describe_trap(&err, self.store.data()),
             logs: self.store.data().logs.clone(),
+            refused: self.store.data_mut().refused.take(),
         })
     }
 

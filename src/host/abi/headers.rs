@@ -2,34 +2,40 @@
 //! `proxy_map_type_t`.
 
 use super::super::headers::HeaderMap;
+use super::super::http::HeaderAccess;
 use super::super::state::HostState;
 use super::{BAD_ARGUMENT, HostCaller, HostResult, NOT_FOUND, OK};
 use super::{hostcalls, memory_and_state, return_bytes};
 
 hostcalls! { "env":
     fn proxy_get_header_map_pairs(c, kind, ret_ptr, ret_size) {
-        let bytes = match map(c.data_mut(), kind) {
+        let call = "proxy_get_header_map_pairs";
+        let bytes = match map(c.data_mut(), call, kind, Use::List) {
             Ok(map) => map.serialize(),
-            Err(status) => return Ok(status),
+            // Envoy lists a map it does not give the plugin now as an empty one.
+            Err(Refused::NotNow) => HeaderMap::new().serialize(),
+            Err(Refused::Status(status)) => return Ok(status),
         };
-        return_bytes(&mut c, "proxy_get_header_map_pairs", &bytes, ret_ptr, ret_size)?;
+        return_bytes(&mut c, call, &bytes, ret_ptr, ret_size)?;
         Ok(OK)
     }
 
     fn proxy_get_header_map_size(c, kind, ret_size) {
-        let (mut memory, state) = memory_and_state(&mut c, "proxy_get_header_map_size")?;
-        let size = match map(state, kind) {
+        let call = "proxy_get_header_map_size";
+        let (mut memory, state) = memory_and_state(&mut c, call)?;
+        let size = match map(state, call, kind, Use::Size) {
             Ok(map) => map.serialize().len(),
-            Err(status) => return Ok(status),
+            Err(refused) => return Ok(refused.status()),
         };
         memory.write_u32(ret_size, size as u32)?;
         Ok(OK)
     }
 
     fn proxy_set_header_map_pairs(c, kind, map_ptr, map_len) {
-        let (memory, state) = memory_and_state(&mut c, "proxy_set_header_map_pairs")?;
+        let call = "proxy_set_header_map_pairs";
+        let (memory, state) = memory_and_state(&mut c, call)?;
         let new = memory.header_map(map_ptr, map_len)?;
-        Ok(edit(state, kind, |map| *map = new))
+        Ok(edit(state, call, kind, |map| *map = new))
     }
 
     fn proxy_get_header_map_value(c, kind, key_ptr, key_len, ret_ptr, ret_size) {
@@ -37,8 +43,8 @@ hostcalls! { "env":
         let (memory, state) = memory_and_state(&mut c, call)?;
         let key = memory.text(key_ptr, key_len)?;
         let key = named(kind, &key);
-        let value = match map(state, kind) {
-            Err(status) => return Ok(status),
+        let value = match map(state, call, kind, Use::Read) {
+            Err(refused) => return Ok(refused.status()),
             // Envoy returns the first value of a repeated header.
             Ok(map) => match map.iter().find(|(n, _)| n.eq_ignore_ascii_case(key)) {
                 Some((_, v)) => v.to_string(),
@@ -60,9 +66,10 @@ hostcalls! { "env":
     }
 
     fn proxy_remove_header_map_value(c, kind, key_ptr, key_len) {
-        let (memory, state) = memory_and_state(&mut c, "proxy_remove_header_map_value")?;
+        let call = "proxy_remove_header_map_value";
+        let (memory, state) = memory_and_state(&mut c, call)?;
         let key = named(kind, memory.utf8(key_ptr, key_len, "header name")?);
-        Ok(edit(state, kind, |map| map.remove(key)))
+        Ok(edit(state, call, kind, |map| map.remove(key)))
     }
 }
 
@@ -78,7 +85,7 @@ fn edit_field(
     let (memory, state) = memory_and_state(c, call)?;
     let key = named(kind, memory.utf8(key_ptr, key_len, "header name")?);
     let value = memory.utf8(value_ptr, value_len, "header value")?;
-    Ok(edit(state, kind, |map| change(map, key, value)))
+    Ok(edit(state, call, kind, |map| change(map, key, value)))
 }
 
 /// The header a plugin's `key` names in the map `kind`: Envoy keeps a request's authority in
@@ -100,20 +107,73 @@ fn add(map: &mut HeaderMap, name: &str, value: &str) {
 }
 
 /// Applies `change` to the map `kind` names; the status to return.
-fn edit(state: &mut HostState, kind: i32, change: impl FnOnce(&mut HeaderMap)) -> i32 {
-    match map(state, kind) {
+fn edit(
+    state: &mut HostState,
+    call: &'static str,
+    kind: i32,
+    change: impl FnOnce(&mut HeaderMap),
+) -> i32 {
+    match map(state, call, kind, Use::Write) {
         Ok(map) => {
             change(map);
             OK
         }
-        Err(status) => status,
+        Err(refused) => refused.status(),
     }
 }
 
-/// The header map `kind` names, or the status to return when it is not available.
-fn map(state: &mut HostState, kind: i32) -> Result<&mut HeaderMap, i32> {
+/// What a host call does with a header map.
+#[derive(Clone, Copy)]
+enum Use {
+    Read,
+    List,
+    Size,
+    Write,
+}
+
+/// Why a header map is not available.
+enum Refused {
+    /// There is no such map here: the status to return.
+    Status(i32),
+    /// The map exists, but Envoy does not give it to the plugin now (see [`HeaderAccess`]).
+    NotNow,
+}
+
+impl Refused {
+    fn status(&self) -> i32 {
+        match self {
+            Refused::Status(status) => *status,
+            Refused::NotNow => BAD_ARGUMENT,
+        }
+    }
+}
+
+/// The header map `kind` names, if the plugin may `want` it now.
+fn map<'s>(
+    state: &'s mut HostState,
+    call: &'static str,
+    kind: i32,
+    want: Use,
+) -> Result<&'s mut HeaderMap, Refused> {
     if let 0..=3 = kind {
-        let s = state.http().ok_or(BAD_ARGUMENT)?;
+        let callback = state.callback;
+        let s = state.http().ok_or(Refused::Status(BAD_ARGUMENT))?;
+        let access = match kind {
+            0 => s.request_access,
+            2 => s.response_access,
+            _ => HeaderAccess::Open,
+        };
+        let allowed = matches!(
+            (access, want),
+            (HeaderAccess::Open, _) | (HeaderAccess::ReadOnly, Use::Read | Use::List)
+        );
+        if !allowed {
+            if !matches!(want, Use::List) {
+                state.refused = Some(refusal(call, kind, access, callback));
+            }
+            return Err(Refused::NotNow);
+        }
+        let s = state.http().ok_or(Refused::Status(BAD_ARGUMENT))?;
         return Ok(match kind {
             0 => &mut s.request_headers,
             1 => &mut s.request_trailers,
@@ -121,10 +181,27 @@ fn map(state: &mut HostState, kind: i32) -> Result<&mut HeaderMap, i32> {
             _ => &mut s.response_trailers,
         });
     }
-    let answer = state.call_response.as_mut().ok_or(BAD_ARGUMENT);
+    let missing = Refused::Status(BAD_ARGUMENT);
+    let answer = state.call_response.as_mut();
     match kind {
-        4 | 6 => Ok(&mut answer?.headers),
-        5 | 7 => Ok(&mut answer?.trailers),
-        _ => Err(BAD_ARGUMENT),
+        4 | 6 => Ok(&mut answer.ok_or(missing)?.headers),
+        5 | 7 => Ok(&mut answer.ok_or(missing)?.trailers),
+        _ => Err(missing),
     }
+}
+
+/// Why Envoy refuses `call` on the headers `kind` names in `callback`, for the plugin's author.
+fn refusal(call: &str, kind: i32, access: HeaderAccess, callback: &str) -> String {
+    let (headers, own) = match kind {
+        0 => ("request", "proxy_on_request_headers"),
+        _ => ("response", "proxy_on_response_headers"),
+    };
+    let rule = match access {
+        HeaderAccess::ReadOnly => "proxy_on_log may read the headers, not change them".to_string(),
+        _ => format!(
+            "a plugin has the {headers} headers from {own} until it lets them go on (returns \
+             Continue or resumes the stream)"
+        ),
+    };
+    format!("Envoy refuses {call} on the {headers} headers in {callback} (BadArgument): {rule}")
 }

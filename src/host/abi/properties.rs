@@ -3,7 +3,7 @@
 //! little-endian), plus overrides given with `--property` or set by the plugin.
 
 use super::super::headers::HeaderMap;
-use super::super::http::HttpStream;
+use super::super::http::{HeaderAccess, HttpStream};
 use super::super::state::{HostState, Stream};
 use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
 
@@ -67,8 +67,13 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// A `request.*` or `response.*` property of the HTTP exchange in progress.
+/// A `request.*` or `response.*` property of the HTTP exchange in progress. As in Envoy, the
+/// `request.*` ones are there only while the plugin may read the request headers, and
+/// `response.headers.*` only while it may read the response headers.
 fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
+    if path.starts_with("request.") && s.request_access == HeaderAccess::Closed {
+        return None;
+    }
     let request = |name: &str| s.request_headers.get(name);
     let request_path = || request(":path").unwrap_or_else(|| s.request_path.clone());
     match path {
@@ -89,6 +94,7 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
             if let Some(name) = path.strip_prefix("request.headers.") {
                 text(&request(name)?)
             } else if let Some(name) = path.strip_prefix("response.headers.") {
+                (s.response_access != HeaderAccess::Closed).then_some(())?;
                 text(&s.response_headers.get(name)?)
             } else {
                 None

@@ -1,12 +1,14 @@
 //! Stream control: resuming or closing the stream in progress, and answering a request locally.
 
-use super::super::http::LocalReply;
+use super::super::http::{HeaderAccess, LocalReply};
 use super::super::state::HostState;
 use super::{BAD_ARGUMENT, OK, hostcalls, memory_and_state};
 
 hostcalls! { "env":
     fn proxy_continue_stream(c, kind) {
-        Ok(stream_flag(c.data_mut(), kind, false))
+        let state = c.data_mut();
+        close_resumed_headers(state, kind);
+        Ok(stream_flag(state, kind, false))
     }
 
     fn proxy_close_stream(c, kind) {
@@ -43,10 +45,21 @@ hostcalls! { "env":
 /// ABI 0.1.0's `proxy_continue_request` and `proxy_continue_response` (`name`), linked whatever
 /// signature the SDK gave them; `proxy_clear_route_cache` does nothing.
 pub(super) fn resume_v0_1(state: &mut HostState, name: &str) {
+    let kind = match name {
+        "proxy_continue_request" => 0,
+        "proxy_continue_response" => 1,
+        _ => return,
+    };
+    close_resumed_headers(state, kind);
+    stream_flag(state, kind, false);
+}
+
+/// Headers the plugin resumes go on at once, as in Envoy: from then on they are not the plugin's.
+fn close_resumed_headers(state: &mut HostState, kind: i32) {
     if let Some(s) = state.http() {
-        match name {
-            "proxy_continue_request" => s.request_resumed = true,
-            "proxy_continue_response" => s.response_resumed = true,
+        match kind {
+            0 => s.request_access = HeaderAccess::Closed,
+            1 => s.response_access = HeaderAccess::Closed,
             _ => {}
         }
     }
