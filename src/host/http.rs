@@ -333,8 +333,6 @@ pub(crate) enum HeaderAccess {
 #[derive(Debug, Default)]
 pub(crate) struct HttpStream {
     pub request_headers: HeaderMap,
-    pub request_access: HeaderAccess,
-    pub response_access: HeaderAccess,
     /// The part of the request body the plugin holds: the chunk it is shown, with what it paused on.
     pub request_body: Vec<u8>,
     pub request_trailers: HeaderMap,
@@ -348,6 +346,9 @@ pub(crate) struct HttpStream {
     /// The plugin resumed the request or response with proxy_continue_stream.
     pub request_resumed: bool,
     pub response_resumed: bool,
+    /// Whether the plugin may use the request's and the response's header maps now.
+    pub request_access: HeaderAccess,
+    pub response_access: HeaderAccess,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
     /// The request's headers have gone upstream.
