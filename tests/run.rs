@@ -165,6 +165,16 @@ fn a_header_map_envoy_no_longer_gives_names_the_rule_when_the_plugin_fails() {
         "{}",
         r.stderr
     );
+    // In Envoy the plugin fails the same way, and run says so rather than showing Envoy's 503.
+    let mut cmd = wasmctl(dir.path());
+    let r = run_err(cmd.args(["run", "late.wasm", "--config", "/dev/null", "--envoy"]));
+    assert!(
+        r.stderr.contains(
+            "error: the plugin failed in proxy_on_response_headers: Uncaught RuntimeError: unreachable"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

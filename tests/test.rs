@@ -423,15 +423,47 @@ exchanges:
     }
 }
 
-/// Runs `file` with `wasmctl test`, then `wasmctl test --envoy`; every one of its `cases` must
-/// pass in both.
-fn passes_in_both_hosts(file: &ScenarioFile, cases: usize) {
-    for envoy in [false, true] {
+#[test]
+fn a_plugin_that_fails_in_envoy_fails_the_case_as_in_the_built_in_host() {
+    let file = scenario_file(
+        "fails.yaml",
+        r#"
+plugin: late.wasm
+exchanges:
+  - name: the plugin fails here
+    expect: {failure: {contains: unreachable}}
+  - name: and runs nothing after
+"#,
+    );
+    let wasm = wat::parse_str(include_str!("support/late-header.wat")).unwrap();
+    std::fs::write(file.dir.path().join("late.wasm"), wasm).unwrap();
+    for (envoy, r) in in_both_hosts(&file) {
+        assert!(!r.success(), "envoy: {envoy}\n{}", r.stdout);
+        for line in [
+            "ok      the plugin fails here",
+            "FAILED  and runs nothing after",
+            "- not run: the plugin failed in an earlier exchange",
+        ] {
+            assert!(r.stdout.contains(line), "envoy: {envoy}\n{}", r.stdout);
+        }
+    }
+}
+
+/// `wasmctl test FILE`, then `wasmctl test --envoy FILE`: whether each ran in Envoy, and how.
+fn in_both_hosts(file: &ScenarioFile) -> [(bool, support::Run); 2] {
+    [false, true].map(|envoy| {
         let mut cmd = wasmctl(file.dir.path());
         cmd.arg("test")
             .args(envoy.then_some("--envoy"))
             .arg(&file.path);
-        let r = run_ok(&mut cmd);
+        (envoy, support::run(&mut cmd))
+    })
+}
+
+/// Every one of `file`'s `cases` passes with `wasmctl test` and with `wasmctl test --envoy`.
+fn passes_in_both_hosts(file: &ScenarioFile, cases: usize) {
+    for (envoy, r) in in_both_hosts(file) {
+        assert!(r.success(), "envoy: {envoy}\n{}\n{}", r.stdout, r.stderr);
         assert_eq!(
             r.stdout.matches("\n  ok      ").count(),
             cases,

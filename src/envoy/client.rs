@@ -7,22 +7,67 @@ use std::time::{Duration, Instant};
 
 use super::bootstrap::listener_name;
 use super::http1::{message_bytes, read_response};
+use super::logs::callback_failure;
 use super::{Envoy, EnvoyError, io};
 use crate::host::{
-    FinalResponse, HeaderMap, HttpOutcome, LocalReply, NetworkEvent, NetworkOutcome, Request,
-    Response,
+    FinalResponse, HeaderMap, HostError, HttpOutcome, LocalReply, NetworkEvent, NetworkOutcome,
+    Request, Response,
 };
 
 impl Envoy {
     /// Sends one request through the plugin on `listener`; `response` is what the upstream answers.
+    /// A plugin that fails on the way is an [`EnvoyError::Plugin`], as the built-in host reports it.
     pub fn http(
         &mut self,
         listener: usize,
         request: &Request,
         response: &Response,
     ) -> Result<HttpOutcome, EnvoyError> {
-        let port = self.port(listener)?;
         let log_start = self.process.log.end();
+        let outcome = self.exchange(listener, request, response, log_start);
+        self.failed_since(log_start, listener)?;
+        outcome
+    }
+
+    /// Runs one connection through the network plugin on `listener`; a plugin that fails on the
+    /// way is an [`EnvoyError::Plugin`].
+    pub fn connection(
+        &mut self,
+        listener: usize,
+        events: &[NetworkEvent],
+    ) -> Result<NetworkOutcome, EnvoyError> {
+        let log_start = self.process.log.end();
+        let outcome = self.play_connection(listener, events, log_start);
+        self.failed_since(log_start, listener)?;
+        outcome
+    }
+
+    /// The plugin's failure, if Envoy logged one from byte `start` on, with what the plugin
+    /// logged before it.
+    fn failed_since(&self, start: usize, listener: usize) -> Result<(), EnvoyError> {
+        let Some((callback, message)) = callback_failure(&self.process.log.text_since(start))
+        else {
+            return Ok(());
+        };
+        Err(EnvoyError::Plugin(HostError::Trap {
+            callback,
+            message,
+            logs: self
+                .process
+                .log
+                .plugin_lines_since(start, &listener_name(listener)),
+            refused: None,
+        }))
+    }
+
+    fn exchange(
+        &mut self,
+        listener: usize,
+        request: &Request,
+        response: &Response,
+        log_start: usize,
+    ) -> Result<HttpOutcome, EnvoyError> {
+        let port = self.port(listener)?;
         self.upstream.set_response(response.clone());
         let stream = connect(port, Duration::from_secs(10))?;
         (&stream)
@@ -66,14 +111,13 @@ impl Envoy {
         })
     }
 
-    /// Runs one connection through the network plugin on `listener`.
-    pub fn connection(
+    fn play_connection(
         &mut self,
         listener: usize,
         events: &[NetworkEvent],
+        log_start: usize,
     ) -> Result<NetworkOutcome, EnvoyError> {
         let port = self.port(listener)?;
-        let log_start = self.process.log.end();
         self.peer.reset();
         let mut client = connect(port, Duration::from_secs(5))?;
         // tcp_proxy connects upstream as soon as the client connects.

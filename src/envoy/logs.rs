@@ -34,6 +34,12 @@ impl LogFile {
         std::fs::read_to_string(&self.path).unwrap_or_default()
     }
 
+    /// The text Envoy logged from byte `start` on.
+    pub fn text_since(&self, start: usize) -> String {
+        let text = std::fs::read(&self.path).unwrap_or_default();
+        String::from_utf8_lossy(&text[start.min(text.len())..]).into_owned()
+    }
+
     /// The lines plugin `plugin` logged from byte `start` on.
     pub fn plugin_lines_since(&self, start: usize, plugin: &str) -> Vec<LogRecord> {
         let text = std::fs::read(&self.path).unwrap_or_default();
@@ -74,6 +80,37 @@ pub(crate) fn failure_lines(text: &str) -> Vec<String> {
             failure.then(|| message.trim().to_string())
         })
         .collect()
+}
+
+/// The callbacks Envoy names when a plugin fails in one.
+const CALLBACKS: [&str; 16] = [
+    "proxy_on_context_create",
+    "proxy_on_request_headers",
+    "proxy_on_request_body",
+    "proxy_on_request_trailers",
+    "proxy_on_response_headers",
+    "proxy_on_response_body",
+    "proxy_on_response_trailers",
+    "proxy_on_log",
+    "proxy_on_done",
+    "proxy_on_delete",
+    "proxy_on_http_call_response",
+    "proxy_on_new_connection",
+    "proxy_on_downstream_data",
+    "proxy_on_upstream_data",
+    "proxy_on_downstream_connection_close",
+    "proxy_on_upstream_connection_close",
+];
+
+/// The first callback failure in Envoy's log `text` (`Function: CALLBACK failed: MESSAGE`): the
+/// callback, and Envoy's message.
+pub(crate) fn callback_failure(text: &str) -> Option<(&'static str, String)> {
+    failure_lines(text).into_iter().find_map(|line| {
+        let rest = line.strip_prefix("Function: ")?;
+        let (name, message) = rest.split_once(" failed: ")?;
+        let callback = CALLBACKS.iter().find(|c| **c == name).copied()?;
+        Some((callback, message.to_string()))
+    })
 }
 
 /// Follows a file another process appends to, a whole line at a time.
@@ -164,6 +201,17 @@ mod tests {
                 "Function: proxy_on_configure failed: Uncaught RuntimeError: unreachable",
                 "Plugin p0 failed to load"
             ]
+        );
+        // Only a stream callback's failure is the plugin failing on traffic.
+        assert_eq!(callback_failure(text), None);
+        let text = "error|Plugin p0 failed to load\n\
+                    error|Function: proxy_on_response_headers failed: Uncaught RuntimeError: unreachable\n";
+        assert_eq!(
+            callback_failure(text),
+            Some((
+                "proxy_on_response_headers",
+                "Uncaught RuntimeError: unreachable".to_string()
+            ))
         );
     }
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use crate::error::Hint;
 use crate::fs::FileError;
-use crate::host::LogRecord;
+use crate::host::{HostError, LogRecord};
 
 pub use binary::find_binary;
 pub use bootstrap::EnvoyListener;
@@ -51,6 +51,9 @@ pub enum EnvoyError {
     NotReady(u64),
     #[error("talking to envoy failed: {0}")]
     Io(String),
+    /// The plugin failed in a callback, as Envoy logged it.
+    #[error(transparent)]
+    Plugin(HostError),
 }
 
 impl EnvoyError {
@@ -58,6 +61,7 @@ impl EnvoyError {
     pub fn plugin_logs(&self) -> &[LogRecord] {
         match self {
             EnvoyError::Exited { logs, .. } => logs,
+            EnvoyError::Plugin(err) => err.logs(),
             _ => &[],
         }
     }
@@ -74,6 +78,7 @@ impl Hint for EnvoyError {
             | EnvoyError::Exited { .. }
             | EnvoyError::NotReady(_)
             | EnvoyError::Io(_) => Vec::new(),
+            EnvoyError::Plugin(err) => err.hints(),
         }
     }
 }

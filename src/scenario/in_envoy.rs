@@ -1,6 +1,7 @@
 //! A real Envoy as a [`ScenarioHost`]. What Envoy cannot be made to do here — answer http_call
 //! from a script, advance time, HTTP/1.1 trailers, report metrics — is skipped (and said so), not
-//! passed off as checked.
+//! passed off as checked. A plugin that fails in Envoy fails the case as in the built-in host,
+//! with Envoy's message and what the plugin logged.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use super::driver::{DriveError, ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::load::PluginSetup;
-use super::spec::{Connection, Exchange};
+use super::spec::Exchange;
 use crate::envoy::{Envoy, EnvoyError, EnvoyListener};
 use crate::host::{
     CallAnswer, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response,
@@ -57,8 +58,13 @@ impl<'e> EnvoyHost<'e> {
     }
 }
 
+/// A plugin that failed in Envoy is a result to check, as in the built-in host; anything else
+/// means Envoy could not be driven.
 fn proxy_error(err: EnvoyError) -> DriveError {
-    DriveError::Proxy(err.into())
+    match err {
+        EnvoyError::Plugin(err) => DriveError::Plugin(err),
+        err => DriveError::Proxy(err.into()),
+    }
 }
 
 impl ScenarioHost for EnvoyHost<'_> {
@@ -97,20 +103,10 @@ impl ScenarioHost for EnvoyHost<'_> {
             "request trailers"
         } else if !exchange.response.trailers.is_empty() {
             "response trailers"
-        } else if exchange.expect.failure.is_some() {
-            "an expected plugin failure"
         } else {
             return None;
         };
         Some(format!("Envoy cannot be given {what} here"))
-    }
-
-    fn unsupported_connection(&self, connection: &Connection) -> Option<String> {
-        connection
-            .expect
-            .failure
-            .is_some()
-            .then(|| "Envoy cannot be given an expected plugin failure here".into())
     }
 
     /// Nothing to do: exchanges that need calls answered or time to pass are unsupported here.
