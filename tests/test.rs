@@ -424,6 +424,31 @@ exchanges:
 }
 
 #[test]
+fn a_body_is_the_plugins_to_change_only_in_its_callback() {
+    let file = scenario_file(
+        "bodies.yaml",
+        r#"
+plugin: body-access.wasm
+exchanges:
+  - name: read anywhere, changed in the body callback only
+    request: {method: POST, body: abcdefg}
+    response: {body: xyz}
+    expect:
+      logs:
+        - H q:002 s:002 n:00 m:00
+        - B q:000 s:002 n:07 m:00
+        - S q:002 s:002 n:00 m:00
+        - D q:002 s:000 n:00 m:03
+        - L q:002 s:002 n:00 m:00
+        - E q:002 s:002 n:00 m:00
+"#,
+    );
+    let wasm = wat::parse_str(include_str!("support/body-access.wat")).unwrap();
+    std::fs::write(file.dir.path().join("body-access.wasm"), wasm).unwrap();
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn a_plugin_that_fails_in_envoy_fails_the_case_as_in_the_built_in_host() {
     let file = scenario_file(
         "fails.yaml",

@@ -50,6 +50,13 @@ impl Side {
         }
     }
 
+    pub(super) fn held(self, stream: &mut HttpStream) -> &mut bool {
+        match self {
+            Side::Request => &mut stream.request_body_held,
+            Side::Response => &mut stream.response_body_held,
+        }
+    }
+
     fn received(self, stream: &mut HttpStream) -> &mut usize {
         match self {
             Side::Request => &mut stream.request_received,
@@ -113,6 +120,7 @@ impl Vm {
             action = self.call(callback, |store| {
                 f.call(store, (context as i32, size, end_of_stream as i32))
             })?;
+            *side.held(self.stream()) = action != CONTINUE;
             if end_of_stream {
                 return Ok(BodyEnd {
                     action,

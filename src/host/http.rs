@@ -349,6 +349,10 @@ pub(crate) struct HttpStream {
     /// Whether the plugin may use the request's and the response's header maps now.
     pub request_access: HeaderAccess,
     pub response_access: HeaderAccess,
+    /// The plugin paused on a chunk of the request's or the response's body and holds it: it
+    /// may change that body outside its body callback (from an http_call answer, say).
+    pub request_body_held: bool,
+    pub response_body_held: bool,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
     /// The request's headers have gone upstream.

@@ -49,6 +49,10 @@ hostcalls! { "env":
             // Call answers and configurations are read-only.
             return Ok(BAD_ARGUMENT);
         }
+        if let Some(refusal) = body_not_settable(state, kind) {
+            state.refused = Some(refusal);
+            return Ok(BAD_ARGUMENT);
+        }
         let buffer = match buffer(state, kind) {
             Err(status) => return Ok(status),
             Ok(buffer) => buffer,
@@ -65,6 +69,24 @@ hostcalls! { "env":
         }
         Ok(OK)
     }
+}
+
+/// Why Envoy refuses to change the HTTP body `kind` names now, when it does: a plugin changes a
+/// body in its body callback, or while it holds the body paused.
+fn body_not_settable(state: &mut HostState, kind: i32) -> Option<String> {
+    let callback = state.callback;
+    let s = state.http()?;
+    let (body, own, held) = match kind {
+        0 => ("request", "proxy_on_request_body", s.request_body_held),
+        1 => ("response", "proxy_on_response_body", s.response_body_held),
+        _ => return None,
+    };
+    (callback != own && !held).then(|| {
+        format!(
+            "Envoy refuses proxy_set_buffer_bytes on the {body} body in {callback} \
+             (BadArgument): a plugin changes a body in {own}, or while it holds the body paused"
+        )
+    })
 }
 
 /// The buffer `kind` names, or the status to return when it is not available.

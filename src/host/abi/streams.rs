@@ -54,12 +54,13 @@ pub(super) fn resume_v0_1(state: &mut HostState, name: &str) {
     stream_flag(state, kind, false);
 }
 
-/// Headers the plugin resumes go on at once, as in Envoy: from then on they are not the plugin's.
+/// What the plugin resumes goes on at once, as in Envoy: from then on the headers, and a body
+/// it held, are not the plugin's.
 fn close_resumed_headers(state: &mut HostState, kind: i32) {
     if let Some(s) = state.http() {
         match kind {
-            0 => s.request_access = HeaderAccess::Closed,
-            1 => s.response_access = HeaderAccess::Closed,
+            0 => (s.request_access, s.request_body_held) = (HeaderAccess::Closed, false),
+            1 => (s.response_access, s.response_body_held) = (HeaderAccess::Closed, false),
             _ => {}
         }
     }
