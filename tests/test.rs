@@ -296,10 +296,10 @@ const BODY_CALLS_PLUGIN: &str = include_str!("support/body-calls.wat");
 
 #[test]
 fn bodies_come_and_end_as_in_envoy() {
-    let file = scenario_file(
-        "bodies.yaml",
+    let file = scenario_with_plugin(
+        "body-calls.wasm",
+        BODY_CALLS_PLUGIN,
         r#"
-plugin: body-calls.wasm
 exchanges:
   - name: a body comes in chunks, then an empty end
     request: {method: POST, body: hello}
@@ -333,8 +333,6 @@ exchanges:
       no_logs: [response]
 "#,
     );
-    let wasm = wat::parse_str(BODY_CALLS_PLUGIN).unwrap();
-    std::fs::write(file.dir.path().join("body-calls.wasm"), wasm).unwrap();
     // A plugin that reads the body only at the end, without pausing, finds it empty in Envoy; the
     // built-in host must show it the same.
     passes_in_both_hosts(&file, 5);
@@ -345,10 +343,10 @@ const HEADERS_SEEN_PLUGIN: &str = include_str!("support/headers-seen.wat");
 
 #[test]
 fn request_headers_are_seen_as_in_envoy() {
-    let file = scenario_file(
-        "headers.yaml",
+    let file = scenario_with_plugin(
+        "headers-seen.wasm",
+        HEADERS_SEEN_PLUGIN,
         r#"
-plugin: headers-seen.wasm
 exchanges:
   - name: connection-specific headers stay with the connection
     request:
@@ -385,17 +383,15 @@ exchanges:
       logs: [":scheme: https", "host: a.example:8443"]
 "#,
     );
-    let wasm = wat::parse_str(HEADERS_SEEN_PLUGIN).unwrap();
-    std::fs::write(file.dir.path().join("headers-seen.wasm"), wasm).unwrap();
     passes_in_both_hosts(&file, 7);
 }
 
 #[test]
 fn header_maps_are_the_plugins_when_envoy_gives_them() {
-    let file = scenario_file(
-        "access.yaml",
+    let file = scenario_with_plugin(
+        "header-access.wasm",
+        include_str!("support/header-access.wat"),
         r#"
-plugin: header-access.wasm
 exchanges:
   - name: each map in its own callback, both read-only in on_log
     request: {method: POST, body: abc, headers: {x-foo: "1"}}
@@ -410,8 +406,6 @@ exchanges:
         - E q:222202 s:222202 P:10
 "#,
     );
-    let wasm = wat::parse_str(include_str!("support/header-access.wat")).unwrap();
-    std::fs::write(file.dir.path().join("header-access.wasm"), wasm).unwrap();
     passes_in_both_hosts(&file, 1);
     // And on_log comes before on_done, in both.
     for envoy in [false, true] {
@@ -425,10 +419,10 @@ exchanges:
 
 #[test]
 fn a_body_is_the_plugins_to_change_only_in_its_callback() {
-    let file = scenario_file(
-        "bodies.yaml",
+    let file = scenario_with_plugin(
+        "body-access.wasm",
+        include_str!("support/body-access.wat"),
         r#"
-plugin: body-access.wasm
 exchanges:
   - name: read anywhere, changed in the body callback only
     request: {method: POST, body: abcdefg}
@@ -443,25 +437,72 @@ exchanges:
         - E q:002 s:002 n:00 m:00
 "#,
     );
-    let wasm = wat::parse_str(include_str!("support/body-access.wat")).unwrap();
-    std::fs::write(file.dir.path().join("body-access.wasm"), wasm).unwrap();
     passes_in_both_hosts(&file, 1);
 }
 
 #[test]
-fn a_plugin_that_fails_in_envoy_fails_the_case_as_in_the_built_in_host() {
-    let file = scenario_file(
-        "fails.yaml",
+fn a_connection_ends_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "connection-access.wasm",
+        include_str!("support/connection-access.wat"),
         r#"
-plugin: late.wasm
+connections:
+  - name: the client closes first
+    events: [{downstream: hello}, {close: downstream}]
+    expect:
+      logs:
+        - N d:002 u:002 n:00 m:00
+        - D d:000 u:002 n:05 m:00
+        - d d:000 u:002 n:00 m:00
+        - u d:002 u:000 n:00 m:00
+        - X d:002 u:002 n:00 m:00
+        - C d:002 u:002 n:00 m:00
+  - name: the upstream closes first
+    events: [{downstream: hello}, {upstream: abc}, {close: upstream}]
+    expect:
+      logs:
+        - U d:002 u:000 n:00 m:03
+        - u d:002 u:000 n:00 m:00
+        - d d:000 u:002 n:00 m:00
+"#,
+    );
+    passes_in_both_hosts(&file, 2);
+    // In this order, in both: data, the client's end, the upstream's end, the closes, done, log.
+    for envoy in [false, true] {
+        let mut cmd = wasmctl(file.dir.path());
+        cmd.args([
+            "run",
+            "connection-access.wasm",
+            "--type",
+            "network",
+            "--body",
+            "hello",
+        ]);
+        let r = run_ok(
+            cmd.args(["--config", "/dev/null"])
+                .args(envoy.then_some("--envoy")),
+        );
+        let order: String = r
+            .stdout
+            .lines()
+            .filter_map(|line| line.split_once("] ")?.1.chars().next())
+            .collect();
+        assert_eq!(order, "NDduXCEL", "envoy: {envoy}\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn a_plugin_that_fails_in_envoy_fails_the_case_as_in_the_built_in_host() {
+    let file = scenario_with_plugin(
+        "late.wasm",
+        include_str!("support/late-header.wat"),
+        r#"
 exchanges:
   - name: the plugin fails here
     expect: {failure: {contains: unreachable}}
   - name: and runs nothing after
 "#,
     );
-    let wasm = wat::parse_str(include_str!("support/late-header.wat")).unwrap();
-    std::fs::write(file.dir.path().join("late.wasm"), wasm).unwrap();
     for (envoy, r) in in_both_hosts(&file) {
         assert!(!r.success(), "envoy: {envoy}\n{}", r.stdout);
         for line in [
@@ -472,6 +513,14 @@ exchanges:
             assert!(r.stdout.contains(line), "envoy: {envoy}\n{}", r.stdout);
         }
     }
+}
+
+/// A scenario file naming the module `plugin`, which is built from `wat` beside it.
+fn scenario_with_plugin(plugin: &str, wat: &str, text: &str) -> ScenarioFile {
+    let file = scenario_file("scenario.yaml", &format!("plugin: {plugin}\n{text}"));
+    let wasm = wat::parse_str(wat).unwrap();
+    std::fs::write(file.dir.path().join(plugin), wasm).unwrap();
+    file
 }
 
 /// `wasmctl test FILE`, then `wasmctl test --envoy FILE`: whether each ran in Envoy, and how.

@@ -1,5 +1,5 @@
-//! One TCP connection through a network (stream) filter: new connection, data both ways, close, then
-//! on_done, on_log, on_delete.
+//! One TCP connection through a network (stream) filter: new connection, data both ways, each
+//! side's end and close, then on_done, on_log, on_delete.
 
 use serde::Serialize;
 
@@ -103,7 +103,7 @@ impl Vm {
         bytes: &[u8],
         downstream: bool,
     ) -> Result<Option<Vec<u8>>, HostError> {
-        self.data(context, bytes, downstream)
+        self.data(context, bytes, downstream, false)
     }
 
     /// Whether the plugin has closed the open connection.
@@ -111,11 +111,16 @@ impl Vm {
         self.net().closed
     }
 
-    /// Closes the open connection as Envoy does (upstream, then downstream) and ends its context.
-    pub fn close_connection(&mut self, context: u32) -> Result<(), HostError> {
+    /// Closes the open connection as Envoy does (see [`Vm::end_connection`]) and ends its
+    /// context. What the last data calls let through is not sent: the sockets are closing.
+    pub fn close_connection(
+        &mut self,
+        context: u32,
+        upstream_first: bool,
+    ) -> Result<(), HostError> {
         let result = self
-            .close(context, false, PEER_UNKNOWN)
-            .and_then(|()| self.close(context, true, PEER_LOCAL))
+            .end_connection(context, upstream_first)
+            .map(drop)
             .and_then(|()| self.finish_context(context));
         self.store.data_mut().stream = Stream::None;
         result
@@ -143,6 +148,7 @@ impl Vm {
         outcome: &mut NetworkOutcome,
     ) -> Result<(), HostError> {
         self.connection_opened(context)?;
+        let mut upstream_first = false;
         for event in events {
             if self.net().closed {
                 outcome.closed_by_plugin = true;
@@ -150,37 +156,76 @@ impl Vm {
             }
             match event {
                 NetworkEvent::Downstream(bytes) => {
-                    if let Some(data) = self.data(context, bytes, true)? {
+                    if let Some(data) = self.data(context, bytes, true, false)? {
                         outcome.to_upstream.extend_from_slice(&data);
                     }
                 }
                 NetworkEvent::Upstream(bytes) => {
-                    if let Some(data) = self.data(context, bytes, false)? {
+                    if let Some(data) = self.data(context, bytes, false, false)? {
                         outcome.to_downstream.extend_from_slice(&data);
                     }
                 }
-                NetworkEvent::CloseDownstream | NetworkEvent::CloseUpstream => break,
+                NetworkEvent::CloseDownstream => break,
+                NetworkEvent::CloseUpstream => {
+                    upstream_first = true;
+                    break;
+                }
             }
         }
         if self.net().closed {
             outcome.closed_by_plugin = true;
         }
-        // Envoy's tcp_proxy half-closes: a client's close is passed upstream, and only when the
-        // upstream side closes does the connection end. The plugin then hears of the upstream
-        // close (peer unknown) first, then of the downstream close, done by the proxy (local).
-        // Whichever side closes first, that is the order Envoy 1.40 reports.
-        self.close(context, false, PEER_UNKNOWN)?;
-        self.close(context, true, PEER_LOCAL)?;
+        let (to_upstream, to_downstream) = self.end_connection(context, upstream_first)?;
+        outcome.to_upstream.extend_from_slice(&to_upstream);
+        outcome.to_downstream.extend_from_slice(&to_downstream);
         Ok(())
     }
 
-    /// Hands the plugin a chunk from the client (`downstream`) or from the upstream; what passes
-    /// on to the other side, unless the plugin holds it back.
+    /// Ends the connection as Envoy 1.40's tcp_proxy does. It half-closes: the side that closes
+    /// first has its data callback called once more, empty, with end_of_stream; the proxy passes
+    /// the close on, and the other side's end follows. The plugin then hears of the upstream
+    /// close (peer unknown) and of the downstream close, done by the proxy (local). When the
+    /// upstream closes first, its close comes before the client's end. (A connection the plugin
+    /// closed itself just closes.) Returns what the last data calls let through to the upstream
+    /// and to the client.
+    fn end_connection(
+        &mut self,
+        context: u32,
+        upstream_first: bool,
+    ) -> Result<(Vec<u8>, Vec<u8>), HostError> {
+        let ends = !self.net().closed;
+        let mut passed = (Vec::new(), Vec::new());
+        let mut end = |vm: &mut Vm, downstream: bool| -> Result<(), HostError> {
+            if ends && let Some(data) = vm.data(context, &[], downstream, true)? {
+                match downstream {
+                    true => passed.0.extend_from_slice(&data),
+                    false => passed.1.extend_from_slice(&data),
+                }
+            }
+            Ok(())
+        };
+        if upstream_first {
+            end(self, false)?;
+            self.close(context, false, PEER_UNKNOWN)?;
+            end(self, true)?;
+        } else {
+            end(self, true)?;
+            end(self, false)?;
+            self.close(context, false, PEER_UNKNOWN)?;
+        }
+        self.close(context, true, PEER_LOCAL)?;
+        Ok(passed)
+    }
+
+    /// Hands the plugin a chunk from the client (`downstream`) or from the upstream, or with
+    /// `end_of_stream` that side's end; what passes on to the other side, unless the plugin holds
+    /// it back.
     fn data(
         &mut self,
         context: u32,
         bytes: &[u8],
         downstream: bool,
+        end_of_stream: bool,
     ) -> Result<Option<Vec<u8>>, HostError> {
         let exports = &self.exports;
         let (f, callback) = match downstream {
@@ -193,7 +238,9 @@ impl Vm {
         self.net().side(downstream).0.extend_from_slice(bytes);
         if let Some(f) = f {
             let size = self.net().side(downstream).0.len() as i32;
-            let action = self.call(callback, |store| f.call(store, (context as i32, size, 0)))?;
+            let action = self.call(callback, |store| {
+                f.call(store, (context as i32, size, end_of_stream as i32))
+            })?;
             self.deliver_calls(context)?;
             let resumed = self.net().side(downstream).1;
             if action != 0 && !std::mem::take(resumed) {

@@ -321,8 +321,9 @@ fn network_data_flows_and_close_order() {
            (data (i32.const 200) "downstream closed")
            (data (i32.const 300) "upstream closed")
            (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32)
-             ;; replace the chunk with HELLO
-             (drop (call $set (i32.const 2) (i32.const 0) (local.get 1) (i32.const 100) (i32.const 5)))
+             ;; replace each chunk with HELLO (not the empty call that ends the stream)
+             (if (local.get 1)
+               (then (drop (call $set (i32.const 2) (i32.const 0) (local.get 1) (i32.const 100) (i32.const 5)))))
              (i32.const 0))
            (func (export "proxy_on_downstream_connection_close") (param i32 i32)
              (drop (call $log (i32.const 2) (i32.const 200) (i32.const 17))))

@@ -68,7 +68,8 @@ async fn connection(
 
 /// Proxies `client` to `upstream` through the plugin, on the worker's runtime. Data goes both
 /// ways as it comes; a client's close is passed upstream, and the connection ends when the
-/// upstream closes (as Envoy's tcp_proxy does) or the plugin closes it.
+/// upstream closes (as Envoy's tcp_proxy does) or the plugin closes it; the plugin then hears
+/// of each side's end, the side that closed first first.
 pub(crate) async fn proxy(
     vm: &mut Vm,
     client: std::net::TcpStream,
@@ -83,10 +84,11 @@ pub(crate) async fn proxy(
         (Ok(client), Ok(upstream)) => Some((client, upstream)),
         _ => None,
     };
-    if let Some((client, upstream)) = pipes {
-        pump(vm, context, client, upstream, proxied).await?;
-    }
-    vm.close_connection(context)
+    let upstream_first = match pipes {
+        Some((client, upstream)) => pump(vm, context, client, upstream, proxied).await?,
+        None => false,
+    };
+    vm.close_connection(context, upstream_first)
 }
 
 async fn pump(
@@ -95,7 +97,7 @@ async fn pump(
     client: TcpStream,
     upstream: TcpStream,
     proxied: &mut Proxied,
-) -> Result<(), HostError> {
+) -> Result<bool, HostError> {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut upstream_read, mut upstream_write) = upstream.into_split();
     let (mut from_client, mut from_upstream) = (vec![0u8; 16 << 10], vec![0u8; 16 << 10]);
@@ -126,5 +128,6 @@ async fn pump(
         }
     }
     let _ = client_write.shutdown().await;
-    Ok(())
+    // Whether the upstream closed while the client was still open.
+    Ok(client_open)
 }

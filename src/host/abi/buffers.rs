@@ -71,20 +71,41 @@ hostcalls! { "env":
     }
 }
 
-/// Why Envoy refuses to change the HTTP body `kind` names now, when it does: a plugin changes a
-/// body in its body callback, or while it holds the body paused.
+/// Why Envoy refuses to change the body or data `kind` names now, when it does: a plugin changes
+/// an HTTP body in its body callback, or while it holds the body paused, and a connection's data
+/// in its data callback.
 fn body_not_settable(state: &mut HostState, kind: i32) -> Option<String> {
     let callback = state.callback;
-    let s = state.http()?;
     let (body, own, held) = match kind {
-        0 => ("request", "proxy_on_request_body", s.request_body_held),
-        1 => ("response", "proxy_on_response_body", s.response_body_held),
+        0 | 1 => {
+            let s = state.http()?;
+            match kind {
+                0 => ("request body", "proxy_on_request_body", s.request_body_held),
+                _ => (
+                    "response body",
+                    "proxy_on_response_body",
+                    s.response_body_held,
+                ),
+            }
+        }
+        2 | 3 => {
+            state.network()?;
+            match kind {
+                2 => ("client's data", "proxy_on_downstream_data", false),
+                _ => ("upstream's data", "proxy_on_upstream_data", false),
+            }
+        }
         _ => return None,
     };
     (callback != own && !held).then(|| {
         format!(
-            "Envoy refuses proxy_set_buffer_bytes on the {body} body in {callback} \
-             (BadArgument): a plugin changes a body in {own}, or while it holds the body paused"
+            "Envoy refuses proxy_set_buffer_bytes on the {body} in {callback} (BadArgument): \
+             a plugin changes it in {own}{}",
+            if kind < 2 {
+                ", or while it holds it paused"
+            } else {
+                ""
+            }
         )
     })
 }
