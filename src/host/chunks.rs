@@ -50,13 +50,6 @@ impl Side {
         }
     }
 
-    pub(super) fn held(self, stream: &mut HttpStream) -> &mut bool {
-        match self {
-            Side::Request => &mut stream.request_body_held,
-            Side::Response => &mut stream.response_body_held,
-        }
-    }
-
     fn received(self, stream: &mut HttpStream) -> &mut usize {
         match self {
             Side::Request => &mut stream.request_received,
@@ -120,7 +113,12 @@ impl Vm {
             action = self.call(callback, |store| {
                 f.call(store, (context as i32, size, end_of_stream as i32))
             })?;
-            *side.held(self.stream()) = action != CONTINUE;
+            // A chunk the plugin pauses on is the plugin's to change until it lets it go.
+            let (s, held) = (self.stream(), action != CONTINUE);
+            match side {
+                Side::Request => s.request_body_held = held,
+                Side::Response => s.response_body_held = held,
+            }
             if end_of_stream {
                 return Ok(BodyEnd {
                     action,
