@@ -381,9 +381,18 @@ exchanges:
     expect:
       upstream: {headers: {":path": /x?y=1, ":authority": a.example:8443}}
       logs: [":scheme: https", "host: a.example:8443"]
+  - name: a POST without a body goes upstream with content-length 0
+    request: {method: POST}
+    expect: {upstream: {headers: {content-length: "0"}}}
+  - name: a DELETE without a body goes upstream without a length
+    request: {method: DELETE}
+    expect: {upstream: {absent: [content-length]}}
+  - name: the upstream's keep-alive stays with its connection
+    response: {headers: {keep-alive: timeout=5, x-kept: "1"}}
+    expect: {response: {headers: {x-kept: "1"}, absent: [keep-alive]}}
 "#,
     );
-    passes_in_both_hosts(&file, 7);
+    passes_in_both_hosts(&file, 10);
 }
 
 #[test]

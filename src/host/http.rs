@@ -250,11 +250,15 @@ impl Response {
         }
     }
 
+    /// The response head as the plugin sees it. Envoy's HTTP/1 codec drops the upstream's
+    /// `keep-alive` (the other connection-specific headers reach the plugin).
     pub(crate) fn header_map(&self) -> HeaderMap {
         let mut map = HeaderMap::new();
         map.add(":status", &self.status.to_string());
         for (name, value) in &self.headers {
-            map.add(name, value);
+            if !name.eq_ignore_ascii_case("keep-alive") {
+                map.add(name, value);
+            }
         }
         // A 204 (or 1xx) carries no length: there is no body to measure.
         let measured = !matches!(self.status.get(), ..200 | 204);

@@ -100,6 +100,8 @@ impl Held {
 /// (with the sizes of the chunks its body comes in), and a record of what reached each side.
 pub(crate) struct Scripted<'a> {
     request: Held,
+    /// The request has neither a body nor trailers.
+    bodiless: bool,
     upstream: &'a mut dyn FnMut(&ForwardedRequest) -> (Response, Vec<usize>),
     response: Option<Held>,
     /// The request as it reached the upstream; complete once `forward_end` was called.
@@ -117,6 +119,7 @@ impl<'a> Scripted<'a> {
     ) -> Scripted<'a> {
         Scripted {
             request: Held::new(&request.body, request_chunks, &request.trailers),
+            bodiless: request.body.is_empty() && request.trailers.is_empty(),
             upstream,
             response: None,
             forwarded: None,
@@ -139,8 +142,17 @@ impl HttpPeers for Scripted<'_> {
         self.request.next()
     }
 
+    /// As Envoy's HTTP/1 codec sends them: a request without a body gets `content-length: 0`
+    /// unless its method has no use for one (GET, HEAD, DELETE, TRACE, CONNECT).
     fn forward_headers(&mut self, headers: &HeaderMap) {
-        self.forwarded().headers = headers.clone();
+        let mut headers = headers.clone();
+        let method = headers.get(":method").unwrap_or_default();
+        let framed = headers.contains("content-length") || headers.contains("transfer-encoding");
+        let needless = ["GET", "HEAD", "DELETE", "TRACE", "CONNECT"].contains(&method.as_str());
+        if self.bodiless && !framed && !needless {
+            headers.add("content-length", "0");
+        }
+        self.forwarded().headers = headers;
     }
 
     fn forward_body(&mut self, data: &[u8]) {
