@@ -380,7 +380,11 @@ exchanges:
     request: {path: "https://a.example:8443/x?y=1"}
     expect:
       upstream: {headers: {":path": /x?y=1, ":authority": a.example:8443}}
-      logs: [":scheme: https", "host: a.example:8443"]
+      logs: [":scheme: https", "host: a.example:8443", "request.query=y=1"]
+  - name: a path without a query has an empty one
+    request: {path: /orders}
+    expect:
+      logs: [{regex: '^request\.query=$'}]
   - name: a POST without a body goes upstream with content-length 0
     request: {method: POST}
     expect: {upstream: {headers: {content-length: "0"}}}
@@ -392,7 +396,7 @@ exchanges:
     expect: {response: {headers: {x-kept: "1"}, absent: [keep-alive]}}
 "#,
     );
-    passes_in_both_hosts(&file, 10);
+    passes_in_both_hosts(&file, 11);
 }
 
 #[test]

@@ -1,12 +1,14 @@
 ;; A plugin that logs, as `name: value`, each of a few request headers it finds (those a proxy
 ;; may drop, rewrite or alias), after doing what `x-op` asks to `host`: `replace`, `add` or
-;; `delete`. Used to hold the built-in host to Envoy on the request headers a plugin sees.
+;; `delete`; then logs the property `request.query` as `request.query=VALUE`. Used to hold the
+;; built-in host to Envoy on the request headers a plugin sees.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_replace_header_map_value" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_remove_header_map_value" (func $remove (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 8192))
   (func (export "malloc") (param $n i32) (result i32)
@@ -27,6 +29,8 @@
   (data (i32.const 280) "host")
   (data (i32.const 300) "x-op")
   (data (i32.const 320) "changed.example")
+  (data (i32.const 340) "request\00query")
+  (data (i32.const 360) "request.query=")
   ;; Logs `name: value` when the request has the header, built at 4096.
   (func $show (param $name i32) (param $len i32)
     (local $value i32) (local $size i32)
@@ -62,4 +66,14 @@
     (call $show (i32.const 240) (i32.const 17))
     (call $show (i32.const 260) (i32.const 10))
     (call $show (i32.const 280) (i32.const 4))
-    (i32.const 0)))
+    (call $query)
+    (i32.const 0))
+  ;; Logs `request.query=VALUE`, built at 4096.
+  (func $query
+    (local $size i32)
+    (if (call $prop (i32.const 340) (i32.const 13) (i32.const 0) (i32.const 4))
+      (then (return)))
+    (local.set $size (i32.load (i32.const 4)))
+    (memory.copy (i32.const 4096) (i32.const 360) (i32.const 14))
+    (memory.copy (i32.const 4110) (i32.load (i32.const 0)) (local.get $size))
+    (drop (call $log (i32.const 2) (i32.const 4096) (i32.add (i32.const 14) (local.get $size))))))

@@ -79,6 +79,12 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
     match path {
         "request.path" => text(&request_path()),
         "request.url_path" => text(request_path().split('?').next().unwrap_or_default()),
+        // Empty when the path has none, as in Envoy.
+        "request.query" => text(
+            request_path()
+                .split_once('?')
+                .map_or("", |(_, query)| query),
+        ),
         "request.host" => text(&request(":authority")?),
         "request.scheme" => text(&request(":scheme")?),
         "request.method" => text(&request(":method").unwrap_or_else(|| s.request_method.clone())),
