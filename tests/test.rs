@@ -172,11 +172,11 @@ const CALLOUT_PLUGIN: &str = include_str!("support/callout.wat");
 
 #[test]
 fn http_calls_are_answered_from_the_scenario() {
-    let file = scenario_file(
-        "callout.yaml",
+    let file = scenario_with_plugin(
+        "callout.wasm",
+        CALLOUT_PLUGIN,
         r#"
 name: asks authz first
-plugin: callout.wasm
 exchanges:
   - name: authz says yes
     http_calls: [{upstream: authz, status: 200}]
@@ -194,8 +194,6 @@ exchanges:
   - name: not run after a failure
 "#,
     );
-    let wasm = wat::parse_str(CALLOUT_PLUGIN).unwrap();
-    std::fs::write(file.dir.path().join("callout.wasm"), wasm).unwrap();
     // No project here: the scenario names its module.
     let r = run_err(wasmctl(file.dir.path()).arg("test").arg(&file.path));
     let out = &r.stdout;

@@ -100,7 +100,9 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
             if let Some(name) = path.strip_prefix("request.headers.") {
                 text(&request(name)?)
             } else if let Some(name) = path.strip_prefix("response.headers.") {
-                (s.response_access != HeaderAccess::Closed).then_some(())?;
+                if s.response_access == HeaderAccess::Closed {
+                    return None;
+                }
                 text(&s.response_headers.get(name)?)
             } else {
                 None

@@ -7,7 +7,7 @@ use super::{BAD_ARGUMENT, OK, hostcalls, memory_and_state};
 hostcalls! { "env":
     fn proxy_continue_stream(c, kind) {
         let state = c.data_mut();
-        close_resumed_headers(state, kind);
+        let_go(state, kind);
         Ok(stream_flag(state, kind, false))
     }
 
@@ -50,13 +50,13 @@ pub(super) fn resume_v0_1(state: &mut HostState, name: &str) {
         "proxy_continue_response" => 1,
         _ => return,
     };
-    close_resumed_headers(state, kind);
+    let_go(state, kind);
     stream_flag(state, kind, false);
 }
 
 /// What the plugin resumes goes on at once, as in Envoy: from then on the headers, and a body
 /// it held, are not the plugin's.
-fn close_resumed_headers(state: &mut HostState, kind: i32) {
+fn let_go(state: &mut HostState, kind: i32) {
     if let Some(s) = state.http() {
         match kind {
             0 => (s.request_access, s.request_body_held) = (HeaderAccess::Closed, false),
