@@ -23,6 +23,11 @@ impl HeaderMap {
         self.fields.is_empty()
     }
 
+    /// The bytes of every name and value, as Envoy counts a header map's size.
+    pub fn byte_size(&self) -> usize {
+        self.fields.iter().map(|(n, v)| n.len() + v.len()).sum()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }

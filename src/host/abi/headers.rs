@@ -24,7 +24,7 @@ hostcalls! { "env":
         let call = "proxy_get_header_map_size";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
         let size = match map(state, call, kind, Use::Size) {
-            Ok(map) => map.serialize().len(),
+            Ok(map) => map.byte_size(),
             Err(refused) => return Ok(refused.status()),
         };
         memory.write_u32(ret_size, size as u32)?;
