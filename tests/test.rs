@@ -452,6 +452,62 @@ exchanges:
 }
 
 #[test]
+fn properties_are_found_as_in_envoy() {
+    // Those read from a header map come and go with it; the stream's own (time, sizes, codes,
+    // the upstream once it is picked, the route) are there whenever Envoy knows them.
+    let values = |size, code, details, grpc, sent| {
+        format!(
+            "V request.size={size} request.protocol=HTTP/1.1 response.code={code} \
+             response.code_details={details} response.flags=0 response.grpc_status={grpc} \
+             response.size={sent} xds.cluster_name=http_upstream xds.route_name= \
+             connection.requested_server_name="
+        )
+    };
+    let file = scenario_with_plugin(
+        "properties-seen.wasm",
+        include_str!("support/properties-seen.wat"),
+        &format!(
+            r#"
+exchanges:
+  - name: through the upstream
+    request: {{method: POST, body: hello}}
+    response: {{body: world!}}
+    expect:
+      logs:
+        - H ++++---+-+---+++
+        - B -+++---+-+-+-+++
+        - S -+++-+++++-+++++
+        - D -+++-+++++-+++++
+        - D -+++-+++++++++++
+        - L ++++++++++++++++
+        - "{}"
+        - E -+++++++++++++++
+  - name: answered by the plugin
+    request: {{headers: {{x-deny: "1"}}}}
+    expect:
+      logs:
+        - S ++++-+++++---+++
+        - D ++++-+++++---+++
+        - L ++++++++++---+++
+        - "{}"
+        - E ++++++++++---+++
+  - name: an upstream failure
+    request: {{method: GET}}
+    response: {{status: 503}}
+    expect:
+      logs:
+        - S -+++-+++++++++++
+        - "{}"
+"#,
+            values(5, 200, "via_upstream", 2, 6),
+            values(0, 403, "not_allowed", 7, 2),
+            values(0, 503, "via_upstream", 14, 0),
+        ),
+    );
+    passes_in_both_hosts(&file, 3);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

