@@ -555,6 +555,11 @@ impl Vm {
                 let now = self.store.data().clock_ns;
                 let s = self.stream();
                 s.response_headers = head.headers;
+                // As Envoy's router adds it, in whole milliseconds.
+                let waited = now - s.progress.forwarded_ns.unwrap_or(now);
+                let waited = (waited / 1_000_000).to_string();
+                s.response_headers
+                    .replace("x-envoy-upstream-service-time", &waited);
                 s.response_has_body = head.has_body;
                 s.progress.answered_ns = Some(now);
                 if !head.has_body {
