@@ -272,24 +272,33 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
                 ]
             } else {
                 let filter = http_wasm_filter(&plugin);
-                vec![http_connection_manager(
-                    &name,
-                    filter,
-                    RouteTo::Cluster(HTTP_CLUSTER),
-                )]
+                let mut manager =
+                    http_connection_manager(&name, filter, RouteTo::Cluster(HTTP_CLUSTER));
+                manager["typed_config"]["http_protocol_options"] = http1_trailers();
+                vec![manager]
             };
             self::listener(&name, socket_address("127.0.0.1", 0), filters)
         })
         .collect();
+    let mut http_upstream = cluster(HTTP_CLUSTER, "127.0.0.1", http_port, None);
+    http_upstream["typed_extension_protocol_options"] = json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http_protocol_options": http1_trailers()},
+        },
+    });
     json!({
         "static_resources": {
             "listeners": listeners,
-            "clusters": [
-                cluster(HTTP_CLUSTER, "127.0.0.1", http_port, None),
-                cluster("tcp_upstream", "127.0.0.1", tcp_port, None),
-            ],
+            "clusters": [http_upstream, cluster("tcp_upstream", "127.0.0.1", tcp_port, None)],
         },
     })
+}
+
+/// HTTP/1 options that pass trailers on, both ways: Envoy drops them by default, while the
+/// HTTP/2 between Istio's sidecars always carries them. Scenarios with trailers need them.
+fn http1_trailers() -> Value {
+    json!({"enable_trailers": true})
 }
 
 /// The wasm plugin configuration, as Istio would render it for Envoy. The configurations are

@@ -101,7 +101,7 @@ impl Envoy {
                 status,
                 headers,
                 body: message.body,
-                trailers: HeaderMap::new(),
+                trailers: message.trailers,
             }),
             stalled: None,
             logs: self
@@ -208,7 +208,8 @@ fn request_bytes(request: &Request) -> Vec<u8> {
     let start = format!("{} {} HTTP/1.1", request.method, request.path);
     let headers = request.client_headers();
     let host = std::iter::once(("host", request.host()));
-    message_bytes(&start, host.chain(headers.iter()), &request.body)
+    let trailers = request.trailers.iter().map(|(n, v)| (n, v)).collect();
+    message_bytes(&start, host.chain(headers.iter()), &request.body, &trailers)
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Result<(), EnvoyError> {

@@ -92,7 +92,7 @@ fn forwarded(message: Message) -> ForwardedRequest {
     ForwardedRequest {
         headers,
         body: message.body,
-        trailers: HeaderMap::new(),
+        trailers: message.trailers,
     }
 }
 
@@ -102,5 +102,11 @@ fn response_bytes(answer: &Response, head_only: bool) -> Vec<u8> {
     let headers = answer.header_map();
     let fields = headers.iter().filter(|(name, _)| *name != ":status");
     let body = if head_only { &[][..] } else { &answer.body };
-    message_bytes(&format!("HTTP/1.1 {} X", answer.status), fields, body)
+    let trailers = answer.trailers.iter().map(|(n, v)| (n, v)).collect();
+    message_bytes(
+        &format!("HTTP/1.1 {} X", answer.status),
+        fields,
+        body,
+        &trailers,
+    )
 }

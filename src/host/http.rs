@@ -68,7 +68,7 @@ impl Request {
         {
             return Some(format!("path `{path}` has {c:?}: Envoy answers 400"));
         }
-        if let Some(problem) = length_problem(&self.headers, &self.body) {
+        if let Some(problem) = length_problem(&self.headers, &self.body, &self.trailers) {
             return Some(problem);
         }
         let size: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
@@ -111,7 +111,9 @@ impl Request {
             .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
             .map(|(name, value)| (name, value))
             .collect();
-        if !self.body.is_empty() && !map.contains("content-length") {
+        // A body with trailers comes chunked; Envoy's HTTP/1 codec takes the framing away.
+        let chunked = !self.trailers.is_empty();
+        if !self.body.is_empty() && !chunked && !map.contains("content-length") {
             map.add("content-length", &self.body.len().to_string());
         }
         if !map.contains("user-agent") {
@@ -161,10 +163,19 @@ impl Request {
 
 /// A `content-length` among `headers` that is not `body`'s length: the other side would wait for
 /// bytes that never come, or take the rest as the next message.
-fn length_problem(headers: &[(String, String)], body: &[u8]) -> Option<String> {
+fn length_problem(
+    headers: &[(String, String)],
+    body: &[u8],
+    trailers: &[(String, String)],
+) -> Option<String> {
     let (_, length) = headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
+    if !trailers.is_empty() {
+        return Some(
+            "trailers follow only a chunked body over HTTP/1: leave out the content-length".into(),
+        );
+    }
     (length.trim().parse::<usize>() != Ok(body.len())).then(|| {
         let plural = if body.len() == 1 { "" } else { "s" };
         format!(
@@ -236,7 +247,7 @@ impl Response {
             )),
             204 if !self.body.is_empty() => Some("a 204 response has no body".into()),
             status if bodiless(method, status) => None,
-            _ => length_problem(&self.headers, &self.body),
+            _ => length_problem(&self.headers, &self.body, &self.trailers),
         }
     }
 
@@ -260,13 +271,18 @@ impl Response {
                 map.add(name, value);
             }
         }
-        // A 204 (or 1xx) carries no length: there is no body to measure.
+        // A 204 (or 1xx) carries no length: there is no body to measure. A body with trailers
+        // comes chunked, and Envoy's HTTP/1 codec shows the plugin that it did.
         let measured = !matches!(self.status.get(), ..200 | 204);
-        if measured && !map.contains("content-length") {
+        let chunked = !self.trailers.is_empty();
+        if measured && !chunked && !map.contains("content-length") {
             map.add("content-length", &self.body.len().to_string());
         }
         if !self.body.is_empty() && !map.contains("content-type") {
             map.add("content-type", "text/plain");
+        }
+        if measured && chunked && !map.contains("transfer-encoding") {
+            map.add("transfer-encoding", "chunked");
         }
         map
     }
@@ -695,12 +711,14 @@ impl Vm {
         }
     }
 
-    /// The response's headers go to the client, once. They are no longer the plugin's.
+    /// The response's headers go to the client, once. They are no longer the plugin's, and
+    /// Envoy's HTTP/1 codec takes the framing it does itself out of them.
     fn respond_headers(&mut self, peers: &mut dyn HttpPeers) {
         let s = self.stream();
         s.response_access = HeaderAccess::Closed;
         if !std::mem::replace(&mut s.response_started, true) {
             peers.respond_headers(&s.response_headers);
+            s.response_headers.remove("transfer-encoding");
         }
     }
 

@@ -55,11 +55,13 @@ fn exchange(case: &mut CaseReport, outcome: &HttpOutcome, expect: &Expect) {
         status: None,
         headers: &req.headers,
         body: &req.body,
+        trailers: &req.trailers,
     });
     let response = outcome.response.as_ref().map(|resp| Message {
         status: Some(resp.status),
         headers: &resp.headers,
         body: &resp.body,
+        trailers: &resp.trailers,
     });
     for (what, missing, want, got) in [
         (
@@ -130,6 +132,7 @@ struct Message<'a> {
     status: Option<u16>,
     headers: &'a HeaderMap,
     body: &'a [u8],
+    trailers: &'a HeaderMap,
 }
 
 fn message(case: &mut CaseReport, what: &str, got: &Message, want: &MessageExpect) {
@@ -139,15 +142,20 @@ fn message(case: &mut CaseReport, what: &str, got: &Message, want: &MessageExpec
     {
         case.fail(format!("{what} status: expected {want}, got {got}"));
     }
-    for (name, matcher) in &want.headers {
-        match got.headers.get(name) {
-            None => case.fail(format!(
-                "{what} header `{name}`: expected {matcher}, but it is missing"
-            )),
-            Some(value) if !matcher.matches(&value) => case.fail(format!(
-                "{what} header `{name}`: expected {matcher}, got {value:?}"
-            )),
-            Some(_) => {}
+    for (kind, want, got) in [
+        ("header", &want.headers, got.headers),
+        ("trailer", &want.trailers, got.trailers),
+    ] {
+        for (name, matcher) in want {
+            match got.get(name) {
+                None => case.fail(format!(
+                    "{what} {kind} `{name}`: expected {matcher}, but it is missing"
+                )),
+                Some(value) if !matcher.matches(&value) => case.fail(format!(
+                    "{what} {kind} `{name}`: expected {matcher}, got {value:?}"
+                )),
+                Some(_) => {}
+            }
         }
     }
     for name in &want.absent {

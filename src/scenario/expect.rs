@@ -68,7 +68,7 @@ impl Expect {
     pub fn rules(&self) -> impl Iterator<Item = &MatchRule> {
         let messages = self.upstream.iter().chain(&self.response);
         let strings = messages
-            .flat_map(|m| m.headers.values().chain(&m.body))
+            .flat_map(|m| m.headers.values().chain(m.trailers.values()).chain(&m.body))
             .chain(&self.to_upstream)
             .chain(&self.to_downstream)
             .chain(&self.failure)
@@ -87,6 +87,8 @@ pub struct MessageExpect {
     /// Headers that must be absent.
     pub absent: Vec<String>,
     pub body: Option<Matcher>,
+    /// Trailers that must be present with a matching value.
+    pub trailers: IndexMap<String, Matcher>,
 }
 
 /// A string expectation: exact by default, or `{regex: ...}`, `{contains: ...}`.

@@ -1,5 +1,5 @@
 //! A real Envoy as a [`ScenarioHost`]. What Envoy cannot be made to do here — answer http_call
-//! from a script, advance time, HTTP/1.1 trailers, report metrics — is skipped (and said so), not
+//! from a script, advance time, report metrics — is skipped (and said so), not
 //! passed off as checked. A plugin that fails in Envoy fails the case as in the built-in host,
 //! with Envoy's message and what the plugin logged.
 
@@ -99,10 +99,6 @@ impl ScenarioHost for EnvoyHost<'_> {
             "scripted http_calls"
         } else if exchange.advance_ms > 0 {
             "simulated time"
-        } else if !exchange.request.trailers.is_empty() {
-            "request trailers"
-        } else if !exchange.response.trailers.is_empty() {
-            "response trailers"
         } else {
             return None;
         };

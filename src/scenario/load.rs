@@ -240,6 +240,10 @@ mod tests {
                 "the response of `exchange 1: GET /`: content-length says `2` but the body is 3 bytes",
             ),
             (
+                "exchanges:\n  - response: {body: a, headers: {content-length: \"1\"}, trailers: {x: y}}\n",
+                "trailers follow only a chunked body over HTTP/1: leave out the content-length",
+            ),
+            (
                 "exchanges:\n  - request: {method: \"\"}\n",
                 "the method is empty: Envoy answers 400",
             ),
