@@ -406,15 +406,34 @@ exchanges:
     response: {body: xyz}
     expect:
       logs:
-        - H q:000000 s:222202 P:01
-        - B q:222202 s:222202 P:11
-        - S q:222202 s:100000 P:10
-        - D q:222202 s:222202 P:10
-        - L q:022202 s:122202 P:00
-        - E q:222202 s:222202 P:10
+        - H q:000000 s:222202 t:222202 u:222202 P:01
+        - B q:222202 s:222202 t:222202 u:222202 P:11
+        # In the last body call, changing the trailers adds them, and they stay the plugin's.
+        - B q:222202 s:222202 t:200000 u:222202 P:11
+        - S q:222202 s:100000 t:100000 u:222202 P:10
+        - D q:222202 s:222202 t:100000 u:200000 P:10
+        - L q:022202 s:122202 t:100000 u:100000 P:00
+        - E q:222202 s:222202 t:100000 u:100000 P:10
+  - name: trailers in their own callback, the request's not found in on_log
+    request: {method: POST, body: hello, trailers: {x-rt: "1"}}
+    response: {body: world!, trailers: {x-st: "2"}}
+    expect:
+      logs:
+        - T q:222202 s:222202 t:100000 u:222202 P:11
+        - U q:222202 s:222202 t:222202 u:100000 P:10
+        - L q:122202 s:122202 t:122202 u:122202 P:00
+        - E q:222202 s:222202 t:222202 u:222202 P:10
+  - name: trailers without a body come after the headers
+    request: {method: POST, trailers: {x-rt: "1"}}
+    response: {trailers: {x-st: "2"}}
+    expect:
+      logs:
+        - T q:222202 s:222202 t:100000 u:222202 P:11
+        - U q:222202 s:222202 t:222202 u:100000 P:10
+      no_logs: ["B q:", "D q:"]
 "#,
     );
-    passes_in_both_hosts(&file, 1);
+    passes_in_both_hosts(&file, 3);
     // And on_log comes before on_done, in both.
     for envoy in [false, true] {
         let mut cmd = wasmctl(file.dir.path());

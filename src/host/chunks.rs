@@ -6,7 +6,7 @@
 //! one that lets the chunks through sees an empty body at the end, in Envoy as here.
 
 use super::headers::HeaderMap;
-use super::http::HttpStream;
+use super::http::{HeaderAccess, HttpStream};
 use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
@@ -22,7 +22,7 @@ pub(crate) fn chunk_sizes(len: usize, chunks: &[usize]) -> Vec<usize> {
 }
 
 /// Which body of the exchange.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
     Request,
     Response,
@@ -40,6 +40,13 @@ impl Side {
         match self {
             Side::Request => &mut stream.request_trailers,
             Side::Response => &mut stream.response_trailers,
+        }
+    }
+
+    pub(super) fn trailers_access(self, stream: &mut HttpStream) -> &mut HeaderAccess {
+        match self {
+            Side::Request => &mut stream.request_trailers_access,
+            Side::Response => &mut stream.response_trailers_access,
         }
     }
 
@@ -104,10 +111,13 @@ impl Vm {
                 self.pass(side, peers);
                 continue;
             };
-            let size = side.body(self.stream()).len() as i32;
+            let s = self.stream();
+            let size = side.body(s).len() as i32;
+            s.last_body_call = end_of_stream.then_some(side);
             action = self.call(callback, |store| {
                 f.call(store, (context as i32, size, end_of_stream as i32))
             })?;
+            self.stream().last_body_call = None;
             // A chunk the plugin pauses on is the plugin's to change until it lets it go.
             let (s, held) = (self.stream(), action != CONTINUE);
             match side {

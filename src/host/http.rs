@@ -369,6 +369,13 @@ pub(crate) struct HttpStream {
     /// Whether the plugin may use the request's and the response's header maps now.
     pub request_access: HeaderAccess,
     pub response_access: HeaderAccess,
+    /// Whether the plugin has the request's and the response's trailers now: Envoy gives them in
+    /// their own callback, until the plugin lets them go on. In the last body callback of a body
+    /// that has none, changing them adds them, and those stay the plugin's.
+    pub request_trailers_access: HeaderAccess,
+    pub response_trailers_access: HeaderAccess,
+    /// The side whose last body callback (end_of_stream, no trailers) is running.
+    pub last_body_call: Option<Side>,
     /// The plugin paused on a chunk of the request's or the response's body and holds it: it
     /// may change that body outside its body callback (from an http_call answer, say).
     pub request_body_held: bool,
@@ -695,7 +702,11 @@ impl Vm {
             return Ok(None);
         };
         let count = trailers.len() as i32;
+        *side.trailers_access(self.stream()) = HeaderAccess::Open;
         let action = self.call(callback, |store| f.call(store, (context as i32, count)))?;
+        if action == CONTINUE {
+            *side.trailers_access(self.stream()) = HeaderAccess::Closed;
+        }
         Ok(Some((action, callback)))
     }
 

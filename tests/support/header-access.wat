@@ -1,10 +1,11 @@
-;; A plugin that logs, in each HTTP callback, the status of every header-map call on the request
-;; headers and on the response headers, and of two properties: one line per callback,
-;; `C q:GRADLS s:GRADLS P:QR`. C is the callback (H request headers, B request body, S response
-;; headers, D response body, L log, E done); G R A D L S the statuses (0 ok, 1 not found,
-;; 2 bad argument) of get, replace, add, remove, list (pairs) and size on the request (q) and
-;; response (s) headers; Q and R those of the properties request.path and response.code. Used to
-;; hold the built-in host to Envoy on when a plugin may use which header map.
+;; A plugin that logs, in each HTTP callback, the status of every header-map call on the request's
+;; and the response's headers and trailers, and of two properties: one line per callback,
+;; `C q:GRADLS s:GRADLS t:GRADLS u:GRADLS P:QR`. C is the callback (H request headers, B request
+;; body, T request trailers, S response headers, D response body, U response trailers, L log,
+;; E done); G R A D L S the statuses (0 ok, 1 not found, 2 bad argument) of get, replace, add,
+;; remove, list (pairs) and size on the request headers (q), the response headers (s), the request
+;; trailers (t) and the response trailers (u); Q and R those of the properties request.path and
+;; response.code. Used to hold the built-in host to Envoy on when a plugin may use which map.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
@@ -28,7 +29,7 @@
   (data (i32.const 140) "response\00code")
   (data (i32.const 160) "x-zzz")
   (data (i32.const 200) "\00\00\00\00")
-  (data (i32.const 1000) "P q:...... s:...... P:..")
+  (data (i32.const 1000) "P q:...... s:...... t:...... u:...... P:..")
   (func $st (param $at i32) (param $v i32)
     (i32.store8 (local.get $at) (i32.add (i32.const 48) (local.get $v))))
   (func $map (param $at i32) (param $kind i32)
@@ -42,15 +43,19 @@
     (i32.store8 (i32.const 1000) (local.get $phase))
     (call $map (i32.const 1004) (i32.const 0))
     (call $map (i32.const 1013) (i32.const 2))
-    (call $st (i32.const 1022) (call $prop (i32.const 120) (i32.const 12) (i32.const 0) (i32.const 4)))
-    (call $st (i32.const 1023) (call $prop (i32.const 140) (i32.const 13) (i32.const 0) (i32.const 4)))
-    (drop (call $log (i32.const 2) (i32.const 1000) (i32.const 24))))
+    (call $map (i32.const 1022) (i32.const 1))
+    (call $map (i32.const 1031) (i32.const 3))
+    (call $st (i32.const 1040) (call $prop (i32.const 120) (i32.const 12) (i32.const 0) (i32.const 4)))
+    (call $st (i32.const 1041) (call $prop (i32.const 140) (i32.const 13) (i32.const 0) (i32.const 4)))
+    (drop (call $log (i32.const 2) (i32.const 1000) (i32.const 42))))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     (call $probe (i32.const 72)) (i32.const 0))
   (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
     (call $probe (i32.const 66)) (i32.const 0))
   (func (export "proxy_on_request_trailers") (param i32 i32) (result i32)
     (call $probe (i32.const 84)) (i32.const 0))
+  (func (export "proxy_on_response_trailers") (param i32 i32) (result i32)
+    (call $probe (i32.const 85)) (i32.const 0))
   (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
     (call $probe (i32.const 83)) (i32.const 0))
   (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32)

@@ -1,8 +1,9 @@
 //! Header maps: the request's and response's headers and trailers, and an http_call answer's, by
 //! `proxy_map_type_t`.
 
+use super::super::chunks::Side;
 use super::super::headers::HeaderMap;
-use super::super::http::HeaderAccess;
+use super::super::http::{HeaderAccess, HttpStream};
 use super::super::state::HostState;
 use super::{BAD_ARGUMENT, HostCaller, HostResult, NOT_FOUND, OK};
 use super::{hostcalls, memory_and_state, return_bytes};
@@ -13,7 +14,7 @@ hostcalls! { "env":
         let bytes = match map(c.data_mut(), call, kind, Use::List) {
             Ok(map) => map.serialize(),
             // Envoy lists a map it does not give the plugin now as an empty one.
-            Err(Refused::NotNow) => HeaderMap::new().serialize(),
+            Err(Refused::NotNow | Refused::Absent) => HeaderMap::new().serialize(),
             Err(Refused::Status(status)) => return Ok(status),
         };
         return_bytes(&mut c, call, &bytes, ret_ptr, ret_size)?;
@@ -137,6 +138,8 @@ enum Refused {
     Status(i32),
     /// The map exists, but Envoy does not give it to the plugin now (see [`HeaderAccess`]).
     NotNow,
+    /// Envoy reads no map here: a value is not found, and the list is empty.
+    Absent,
 }
 
 impl Refused {
@@ -144,6 +147,7 @@ impl Refused {
         match self {
             Refused::Status(status) => *status,
             Refused::NotNow => BAD_ARGUMENT,
+            Refused::Absent => NOT_FOUND,
         }
     }
 }
@@ -161,7 +165,8 @@ fn map<'s>(
         let access = match kind {
             0 => s.request_access,
             2 => s.response_access,
-            _ => HeaderAccess::Open,
+            1 => trailers_access(s, Side::Request, want, callback)?,
+            _ => trailers_access(s, Side::Response, want, callback)?,
         };
         let allowed = matches!(
             (access, want),
@@ -190,18 +195,47 @@ fn map<'s>(
     }
 }
 
+/// How far the plugin may use `side`'s trailers for `want`, as Envoy 1.40 lets it: while they are
+/// its (see [`HttpStream::request_trailers_access`]); in the last body callback of a body without
+/// them, changing them adds them; proxy_on_log reads the response's trailers, and finds no
+/// request trailers, but changes them only if they are the plugin's.
+fn trailers_access(
+    s: &mut HttpStream,
+    side: Side,
+    want: Use,
+    callback: &str,
+) -> Result<HeaderAccess, Refused> {
+    let reading = matches!(want, Use::Read | Use::List);
+    let access = *side.trailers_access(s);
+    match (reading, callback == "proxy_on_log", side) {
+        (true, true, Side::Request) => Err(Refused::Absent),
+        (true, true, Side::Response) => Ok(HeaderAccess::ReadOnly),
+        (false, _, _) if s.last_body_call == Some(side) => {
+            *side.trailers_access(s) = HeaderAccess::Open;
+            Ok(HeaderAccess::Open)
+        }
+        _ => Ok(access),
+    }
+}
+
 /// Why Envoy refuses `call` on the headers `kind` names in `callback`, for the plugin's author.
 fn refusal(call: &str, kind: i32, access: HeaderAccess, callback: &str) -> String {
-    let (headers, own) = match kind {
-        0 => ("request", "proxy_on_request_headers"),
-        _ => ("response", "proxy_on_response_headers"),
+    let (map, own) = match kind {
+        0 => ("request headers", "proxy_on_request_headers"),
+        1 => ("request trailers", "proxy_on_request_trailers"),
+        2 => ("response headers", "proxy_on_response_headers"),
+        _ => ("response trailers", "proxy_on_response_trailers"),
     };
-    let rule = match access {
-        HeaderAccess::ReadOnly => "proxy_on_log may read the headers, not change them".to_string(),
+    let rule = match (access, kind) {
+        (HeaderAccess::ReadOnly, _) => format!("proxy_on_log may read the {map}, not change them"),
+        (_, 1 | 3) => format!(
+            "a plugin has the {map} from {own} until it lets them go on (returns Continue or \
+             resumes the stream), or adds them in the last body callback of a body without them"
+        ),
         _ => format!(
-            "a plugin has the {headers} headers from {own} until it lets them go on (returns \
-             Continue or resumes the stream)"
+            "a plugin has the {map} from {own} until it lets them go on (returns Continue or \
+             resumes the stream)"
         ),
     };
-    format!("Envoy refuses {call} on the {headers} headers in {callback} (BadArgument): {rule}")
+    format!("Envoy refuses {call} on the {map} in {callback} (BadArgument): {rule}")
 }

@@ -54,13 +54,19 @@ pub(super) fn resume_v0_1(state: &mut HostState, name: &str) {
     stream_flag(state, kind, false);
 }
 
-/// What the plugin resumes goes on at once, as in Envoy: from then on the headers, and a body
-/// it held, are not the plugin's.
+/// What the plugin resumes goes on at once, as in Envoy: from then on the headers, a body it
+/// held and the trailers are not the plugin's.
 fn let_go(state: &mut HostState, kind: i32) {
     if let Some(s) = state.http() {
         match kind {
-            0 => (s.request_access, s.request_body_held) = (HeaderAccess::Closed, false),
-            1 => (s.response_access, s.response_body_held) = (HeaderAccess::Closed, false),
+            0 => {
+                (s.request_access, s.request_body_held) = (HeaderAccess::Closed, false);
+                s.request_trailers_access = HeaderAccess::Closed;
+            }
+            1 => {
+                (s.response_access, s.response_body_held) = (HeaderAccess::Closed, false);
+                s.response_trailers_access = HeaderAccess::Closed;
+            }
             _ => {}
         }
     }
