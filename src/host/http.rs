@@ -394,10 +394,11 @@ pub(crate) struct HttpStream {
     pub request_id: String,
 }
 
-/// The names the proxy's configuration gives the cluster requests go to and the virtual host that
-/// routes them, as properties give them (`xds.cluster_name`, `xds.virtual_host_name`); `run
-/// --envoy` and `test --envoy` configure Envoy with the same.
+/// The names the proxy's configuration gives the clusters requests and connections go to and the
+/// virtual host that routes requests, as properties give them (`xds.cluster_name`,
+/// `xds.virtual_host_name`); `run --envoy` and `test --envoy` configure Envoy with the same.
 pub(crate) const HTTP_CLUSTER: &str = "http_upstream";
+pub(crate) const TCP_CLUSTER: &str = "tcp_upstream";
 pub(crate) const VIRTUAL_HOST: &str = "all";
 
 /// How far the exchange has come, on the host's clock: what Envoy's stream info keeps for the

@@ -41,9 +41,24 @@ pub(crate) struct NetStream {
     pub downstream_resumed: bool,
     pub upstream_resumed: bool,
     pub closed: bool,
+    /// When the connection came, on the host's clock (`request.time`).
+    pub started_ns: u64,
+    /// Envoy's `tcp_proxy` has connected upstream: after proxy_on_new_connection.
+    pub connected: bool,
+    /// Bytes from the client, and bytes the plugin let through to it, so far.
+    pub received: usize,
+    pub sent: usize,
 }
 
 impl NetStream {
+    /// The stream of a connection that comes at `started_ns`.
+    fn starting(started_ns: u64) -> Stream {
+        Stream::Network(Box::new(NetStream {
+            started_ns,
+            ..NetStream::default()
+        }))
+    }
+
     /// The data waiting on one side, and whether the plugin resumed that side.
     fn side(&mut self, downstream: bool) -> (&mut Vec<u8>, &mut bool) {
         if downstream {
@@ -62,9 +77,10 @@ impl Vm {
     pub fn connection(&mut self, events: &[NetworkEvent]) -> Result<NetworkOutcome, HostError> {
         let context = self.new_context_id();
         let logs_before = self.store.data().logs.len();
+        let now = self.store.data().clock_ns;
         self.store
             .data_mut()
-            .begin_stream(context, Stream::Network(Box::default()));
+            .begin_stream(context, NetStream::starting(now));
         let mut outcome = NetworkOutcome {
             to_upstream: Vec::new(),
             to_downstream: Vec::new(),
@@ -88,9 +104,10 @@ impl Vm {
     /// does: its context is created and on_new_connection runs. One connection at a time per VM.
     pub fn open_connection(&mut self) -> Result<u32, HostError> {
         let context = self.new_context_id();
+        let now = self.store.data().clock_ns;
         self.store
             .data_mut()
-            .begin_stream(context, Stream::Network(Box::default()));
+            .begin_stream(context, NetStream::starting(now));
         self.connection_opened(context)?;
         Ok(context)
     }
@@ -138,6 +155,7 @@ impl Vm {
             })?;
             self.deliver_calls(context)?;
         }
+        self.net().connected = true;
         Ok(())
     }
 
@@ -235,7 +253,11 @@ impl Vm {
             ),
             false => (exports.on_upstream_data.clone(), "proxy_on_upstream_data"),
         };
-        self.net().side(downstream).0.extend_from_slice(bytes);
+        let s = self.net();
+        s.side(downstream).0.extend_from_slice(bytes);
+        if downstream {
+            s.received += bytes.len();
+        }
         if let Some(f) = f {
             let size = self.net().side(downstream).0.len() as i32;
             let action = self.call(callback, |store| {
@@ -247,7 +269,12 @@ impl Vm {
                 return Ok(None);
             }
         }
-        Ok(Some(std::mem::take(self.net().side(downstream).0)))
+        let s = self.net();
+        let passed = std::mem::take(s.side(downstream).0);
+        if !downstream {
+            s.sent += passed.len();
+        }
+        Ok(Some(passed))
     }
 
     fn close(&mut self, context: u32, downstream: bool, peer: i32) -> Result<(), HostError> {

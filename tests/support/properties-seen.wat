@@ -10,8 +10,9 @@
 ;; response.code_details, response.flags, response.grpc_status,
 ;; response.size, xds.cluster_name, xds.route_name,
 ;; connection.requested_server_name (integers in decimal).
-;; A request with an `x-deny` header is answered 403 with the details "not allowed". Used to
-;; hold the built-in host to Envoy on which properties a plugin finds when.
+;; A request with an `x-deny` header is answered 403 with the details "not allowed". As a network
+;; filter it logs the same in N (new connection), W (downstream data) and P (upstream data).
+;; Used to hold the built-in host to Envoy on which properties a plugin finds when.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
@@ -146,6 +147,12 @@
     (call $probe (i32.const 83)) (i32.const 0))
   (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32)
     (call $probe (i32.const 68)) (i32.const 0))
+  (func (export "proxy_on_new_connection") (param i32) (result i32)
+    (call $probe (i32.const 78)) (i32.const 0))
+  (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 87)) (i32.const 0))
+  (func (export "proxy_on_upstream_data") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 80)) (i32.const 0))
   (func (export "proxy_on_log") (param i32)
     (call $probe (i32.const 76))
     (call $values))

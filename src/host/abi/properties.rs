@@ -3,7 +3,8 @@
 //! little-endian), plus overrides given with `--property` or set by the plugin.
 
 use super::super::headers::HeaderMap;
-use super::super::http::{HTTP_CLUSTER, HeaderAccess, HttpStream, VIRTUAL_HOST};
+use super::super::http::{HTTP_CLUSTER, HeaderAccess, HttpStream, TCP_CLUSTER, VIRTUAL_HOST};
+use super::super::network::NetStream;
 use super::super::state::{HostState, Stream};
 use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
 
@@ -58,10 +59,39 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
         "connection.id" | "connection_id" => int(i64::from(state.stream_context)),
         "connection.mtls" => Some(vec![0]),
         "connection.requested_server_name" => text(""),
+        "response.flags" => int(0),
+        "xds.listener_direction" => int(0),
+        "xds.filter_chain_name" => text(""),
         _ => match &state.stream {
             Stream::Http(s) => http_property(s, path),
+            Stream::Network(s) => network_property(s, path),
             _ => None,
         },
+    }
+}
+
+/// A property of the connection in progress, as Envoy's `tcp_proxy` gives it: the sizes count the
+/// bytes from and to the client so far; the upstream's once it has connected.
+fn network_property(s: &NetStream, path: &str) -> Option<Vec<u8>> {
+    match path {
+        "request.time" => int(s.started_ns as i64),
+        "request.size" | "request.total_size" => int(s.received as i64),
+        "response.size" | "response.total_size" => int(s.sent as i64),
+        "request.headers_bytes" | "response.headers_bytes" => int(0),
+        "upstream.transport_failure_reason" => text(""),
+        _ if !s.connected => None,
+        "xds.cluster_name" => text(TCP_CLUSTER),
+        _ => upstream_property(path),
+    }
+}
+
+/// The upstream's `upstream.*` property at `path`, once connected.
+fn upstream_property(path: &str) -> Option<Vec<u8>> {
+    match path {
+        "upstream.address" => text(&format!("{}:{}", UPSTREAM.0, UPSTREAM.1)),
+        "upstream.port" => int(UPSTREAM.1),
+        "upstream.local_address" => text(UPSTREAM_LOCAL_ADDRESS),
+        _ => None,
     }
 }
 
@@ -87,23 +117,18 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
         "request.headers_bytes" => int(bytes(request)),
         "response.code" => int(response_code(s)?),
         "response.code_details" => text(&code_details(s)?),
-        "response.flags" => int(0),
         "response.grpc_status" => int(grpc_status(response_code(s)?, response, trailers)),
         "response.size" => int(p.response_sent as i64),
         "response.total_size" => int(p.response_sent as i64 + bytes(response) + bytes(trailers)),
         "response.headers_bytes" => int(bytes(response)),
         "response.backend_latency" => ns(p.upstream_done_ns? - p.forwarded_ns?),
-        "upstream.address" => p
-            .forwarded_ns
-            .and(text(&format!("{}:{}", UPSTREAM.0, UPSTREAM.1))),
-        "upstream.port" => p.forwarded_ns.and(int(UPSTREAM.1)),
         "upstream.transport_failure_reason" => p.forwarded_ns.and(text("")),
-        "upstream.local_address" => p.answered_ns.and(text(UPSTREAM_LOCAL_ADDRESS)),
+        "upstream.local_address" => p.answered_ns.and(upstream_property(path)),
+        "upstream.address" | "upstream.port" => p.forwarded_ns.and(upstream_property(path)),
         // As `run --envoy` and `test --envoy` configure Envoy.
         "xds.cluster_name" => text(HTTP_CLUSTER),
         "xds.virtual_host_name" => text(VIRTUAL_HOST),
         "xds.route_name" => text(""),
-        "xds.listener_direction" => int(0),
         _ => {
             if let Some(name) = path.strip_prefix("response.headers.") {
                 return text(&response?.get(name)?);
