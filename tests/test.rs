@@ -545,6 +545,34 @@ connections:
 }
 
 #[test]
+fn buffers_are_read_as_in_envoy() {
+    // The plugin's configuration only in on_configure; an absent body reads as empty.
+    let file = scenario_with_plugin(
+        "buffers-seen.wasm",
+        include_str!("support/buffers-seen.wat"),
+        r#"
+config: {a: 1}
+start_logs:
+  - V g:00001001 z:00000000
+  - G g:00001000 z:00000007
+exchanges:
+  - name: each buffer in each callback
+    request: {method: POST, body: hello}
+    response: {body: world!}
+    expect:
+      logs:
+        - H g:00001001 z:00000000
+        - B g:00001001 z:50000000
+        - S g:00001001 z:00000000
+        - D g:00001001 z:06000000
+        - L g:00001001 z:00000000
+        - E g:00001001 z:00000000
+"#,
+    );
+    passes_in_both_hosts(&file, 2);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

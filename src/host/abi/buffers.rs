@@ -20,7 +20,7 @@ hostcalls! { "env":
         if start.checked_add(max).is_none() {
             return Ok(BAD_ARGUMENT);
         }
-        let bytes = match buffer(c.data_mut(), kind) {
+        let bytes = match readable(c.data_mut(), kind) {
             Err(status) => return Ok(status),
             Ok(buffer) => {
                 let end = start.saturating_add(max).min(buffer.len());
@@ -33,7 +33,7 @@ hostcalls! { "env":
 
     fn proxy_get_buffer_status(c, kind, ret_size, ret_flags) {
         let (mut memory, state) = memory_and_state(&mut c, "proxy_get_buffer_status")?;
-        let size = match buffer(state, kind) {
+        let size = match readable(state, kind) {
             Err(status) => return Ok(status),
             Ok(buffer) => buffer.len(),
         };
@@ -110,7 +110,8 @@ fn body_not_settable(state: &mut HostState, kind: i32) -> Option<String> {
     })
 }
 
-/// The buffer `kind` names, or the status to return when it is not available.
+/// The buffer `kind` names, or the status to return when it is not available. The plugin's
+/// configuration is there only in proxy_on_configure, as in Envoy.
 fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
     match kind {
         0 => Ok(&mut state.http().ok_or(NOT_FOUND)?.request_body),
@@ -119,8 +120,21 @@ fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
         3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream_data),
         4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.body),
         6 => Ok(&mut state.options.vm_config),
-        7 => Ok(&mut state.options.plugin_config),
-        8 => Err(NOT_FOUND),
+        7 if state.configuration == Some(ConfigBuffer::Plugin) => {
+            Ok(&mut state.options.plugin_config)
+        }
+        7 | 8 => Err(NOT_FOUND),
         _ => Err(BAD_ARGUMENT),
+    }
+}
+
+/// The buffer `kind` names, to read. As Envoy 1.40 answers: a body, connection data, a gRPC
+/// message or call data that is not there now reads as empty; the call answer's body and the
+/// plugin's configuration outside proxy_on_configure are not found.
+fn readable(state: &mut HostState, kind: i32) -> Result<&[u8], i32> {
+    match buffer(state, kind) {
+        Ok(buffer) => Ok(buffer),
+        Err(NOT_FOUND) if matches!(kind, 0..=3 | 5 | 8) => Ok(&[]),
+        Err(status) => Err(status),
     }
 }

@@ -1,0 +1,50 @@
+;; A plugin that logs, in on_vm_start (V), on_configure (G) and each HTTP callback (H request
+;; headers, B request body, S response headers, D response body, L log, E done), what it gets
+;; from each buffer: one line per callback, `C g:SSSSSSSS z:NNNNNNNN`, with for each buffer type
+;; 0 to 7 (request body, response body, downstream data, upstream data, http_call answer body,
+;; gRPC message, VM configuration, plugin configuration) the status of proxy_get_buffer_bytes
+;; (0 ok, 1 not found) and the size proxy_get_buffer_status gives, modulo 10. Used to hold the
+;; built-in host to Envoy on which buffers a plugin can read when.
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $bytes (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_status" (func $status (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 8192))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (data (i32.const 1000) "C g:........ z:........")
+  (func $probe (param $callback i32)
+    (local $type i32)
+    (i32.store8 (i32.const 1000) (local.get $callback))
+    (loop $each
+      (i32.store (i32.const 8) (i32.const 0))
+      (i32.store8 (i32.add (i32.const 1004) (local.get $type))
+        (i32.add (i32.const 48)
+          (call $bytes (local.get $type) (i32.const 0) (i32.const 1000) (i32.const 0) (i32.const 4))))
+      (drop (call $status (local.get $type) (i32.const 8) (i32.const 12)))
+      (i32.store8 (i32.add (i32.const 1015) (local.get $type))
+        (i32.add (i32.const 48) (i32.rem_u (i32.load (i32.const 8)) (i32.const 10))))
+      (local.set $type (i32.add (local.get $type) (i32.const 1)))
+      (br_if $each (i32.lt_u (local.get $type) (i32.const 8))))
+    (drop (call $log (i32.const 2) (i32.const 1000) (i32.const 23))))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (call $probe (i32.const 86)) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (call $probe (i32.const 71)) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 72)) (i32.const 0))
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 66)) (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 83)) (i32.const 0))
+  (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32)
+    (call $probe (i32.const 68)) (i32.const 0))
+  (func (export "proxy_on_log") (param i32)
+    (call $probe (i32.const 76)))
+  (func (export "proxy_on_done") (param i32) (result i32)
+    (call $probe (i32.const 69)) (i32.const 1)))
