@@ -573,6 +573,21 @@ exchanges:
 }
 
 #[test]
+fn metrics_shared_data_and_queues_answer_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "abi-statuses.wasm",
+        include_str!("support/abi-statuses.wat"),
+        r#"
+exchanges:
+  - name: each call's status
+    expect:
+      logs: [R 0002 02006 0003 202 212 10080 10170011 000]
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

@@ -218,7 +218,7 @@ impl Process {
             .arg(admin_address)
             .args(["--concurrency", &launch.concurrency.max(1).to_string()])
             .arg("--use-dynamic-base-id")
-            .args(["-l", "warning", "--component-log-level", "wasm:debug"])
+            .args(["-l", "warning", "--component-log-level", "wasm:trace"])
             .args(["--log-format", "%l|%v"])
             // Access logs reach their files within 100 ms, not Envoy's default 10 s.
             .args(["--file-flush-interval-msec", "100"])

@@ -46,10 +46,13 @@ hostcalls! { "env":
         Ok(OK)
     }
 
-    fn proxy_resolve_shared_queue(c, _vm_id_ptr, _vm_id_len, name_ptr, name_len, ret_id) {
+    /// A queue is found by the id of the VM that registered it, as in Envoy: here, this VM's.
+    fn proxy_resolve_shared_queue(c, vm_id_ptr, vm_id_len, name_ptr, name_len, ret_id) {
         let (mut memory, state) = memory_and_state(&mut c, "proxy_resolve_shared_queue")?;
+        let vm_id = memory.text(vm_id_ptr, vm_id_len)?;
         let name = memory.text(name_ptr, name_len)?;
-        let Some(id) = queue_id(state, &name) else {
+        let found = (vm_id == state.options.vm_id).then(|| queue_id(state, &name));
+        let Some(id) = found.flatten() else {
             return Ok(NOT_FOUND);
         };
         memory.write_u32(ret_id, id)?;
