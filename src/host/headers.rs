@@ -134,7 +134,8 @@ impl HeaderMap {
                 &String::from_utf8_lossy(value),
             );
         }
-        Some(map)
+        // Envoy takes no map with bytes left over.
+        (at == bytes.len()).then_some(map)
     }
 }
 
@@ -171,6 +172,10 @@ mod tests {
             HeaderMap::deserialize(&[1, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0]),
             None
         );
+        // Bytes left over after the last value: Envoy takes none of the map.
+        let mut long = [("a", "1")].into_iter().collect::<HeaderMap>().serialize();
+        long.extend_from_slice(b"\0\0");
+        assert_eq!(HeaderMap::deserialize(&long), None);
     }
 
     #[test]
