@@ -588,6 +588,43 @@ exchanges:
 }
 
 #[test]
+fn a_grpc_client_gets_a_local_reply_as_a_grpc_status() {
+    let file = scenario_with_plugin(
+        "grpc-reply.wasm",
+        include_str!("support/grpc-reply.wat"),
+        r#"
+exchanges:
+  - name: a plain client gets the reply as sent
+    expect:
+      local_reply: true
+      response:
+        status: 403
+        headers: {x-own: "1", content-type: text/plain}
+        absent: [grpc-status]
+        body: "denied 100%\n"
+  - name: a gRPC client gets the status the HTTP one maps to
+    request: {method: POST, headers: {content-type: application/grpc}, body: x}
+    expect:
+      response:
+        status: 200
+        headers:
+          x-own: "1"
+          content-type: application/grpc
+          grpc-status: "7"
+          grpc-message: denied 100%25%0A
+        body: ""
+  - name: a gRPC client gets the plugin's gRPC status
+    request: {method: POST, headers: {content-type: application/grpc+proto, x-grpc: "1"}, body: x}
+    expect: {response: {status: 200, headers: {grpc-status: "9"}}}
+  - name: a plain client gets no gRPC status
+    request: {headers: {x-grpc: "1"}}
+    expect: {response: {status: 403, absent: [grpc-status]}}
+"#,
+    );
+    passes_in_both_hosts(&file, 4);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

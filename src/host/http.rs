@@ -392,6 +392,9 @@ pub(crate) struct HttpStream {
     pub request_path: String,
     pub request_method: String,
     pub request_id: String,
+    /// The client's request is gRPC (by its content-type, as it came): a local reply goes back
+    /// to it as a gRPC status.
+    pub grpc: bool,
 }
 
 /// The names the proxy's configuration gives the clusters requests and connections go to and the
@@ -504,6 +507,7 @@ impl Vm {
         let request_headers = request.header_map(&request_id);
         let stream = HttpStream {
             request_path: request_headers.get(":path").unwrap_or_default(),
+            grpc: is_grpc(&request_headers),
             request_headers,
             request_access: HeaderAccess::Open,
             request_method: request.method.clone(),
@@ -854,27 +858,77 @@ impl HttpStream {
 
     /// Applies a local reply: it becomes the response the client gets. Sent during the request it
     /// then runs through the response callbacks; sent during the response it replaces it.
-    pub fn send_local_reply(&mut self, reply: LocalReply) -> bool {
+    /// `grpc_status` is the plugin's for a gRPC client (negative: none).
+    pub fn send_local_reply(&mut self, reply: LocalReply, grpc_status: i32) -> bool {
         if self.response_started {
             return false;
         }
         let mut headers = HeaderMap::new();
-        headers.add(":status", &reply.status.to_string());
-        for (name, value) in reply.headers.iter() {
-            headers.add(name, value);
-        }
-        if !reply.body.is_empty() {
-            headers.replace("content-length", &reply.body.len().to_string());
-            if !headers.contains("content-type") {
-                headers.add("content-type", "text/plain");
+        let mut body = reply.body.clone();
+        if self.grpc {
+            // As Envoy answers a gRPC client: a trailers-only response, the status in grpc-status
+            // (the plugin's, or the one the HTTP status maps to) and the body in grpc-message.
+            headers.add(":status", "200");
+            for (name, value) in reply.headers.iter() {
+                headers.add(name, value);
+            }
+            headers.replace("content-type", "application/grpc");
+            let code = u32::try_from(grpc_status)
+                .map_or_else(|_| grpc_status_of(i64::from(reply.status)), i64::from);
+            headers.replace("grpc-status", &code.to_string());
+            if !body.is_empty() {
+                headers.replace("grpc-message", &percent_encoded(&body));
+            }
+            body.clear();
+        } else {
+            headers.add(":status", &reply.status.to_string());
+            for (name, value) in reply.headers.iter() {
+                headers.add(name, value);
+            }
+            if !body.is_empty() {
+                headers.replace("content-length", &body.len().to_string());
+                if !headers.contains("content-type") {
+                    headers.add("content-type", "text/plain");
+                }
             }
         }
         self.response_headers = headers;
-        self.response_body = reply.body.clone();
+        self.response_body = body;
         self.response_trailers = HeaderMap::new();
         self.local_reply = Some(reply);
         true
     }
+}
+
+/// The gRPC status Envoy infers from an HTTP status.
+pub(crate) fn grpc_status_of(http_status: i64) -> i64 {
+    match http_status {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
+    }
+}
+
+/// Whether a request's content-type makes it gRPC, as Envoy tells.
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers.get("content-type").is_some_and(|t| {
+        t == "application/grpc"
+            || t.starts_with("application/grpc+")
+            || t.starts_with("application/grpc;")
+    })
+}
+
+/// `text` as a grpc-message carries it: bytes outside printable ASCII, and `%`, percent-encoded.
+fn percent_encoded(text: &[u8]) -> String {
+    text.iter()
+        .map(|&b| match b {
+            b' '..=b'~' if b != b'%' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn status_of(headers: &HeaderMap) -> u16 {

@@ -3,7 +3,9 @@
 //! little-endian), plus overrides given with `--property` or set by the plugin.
 
 use super::super::headers::HeaderMap;
-use super::super::http::{HTTP_CLUSTER, HeaderAccess, HttpStream, TCP_CLUSTER, VIRTUAL_HOST};
+use super::super::http::{
+    HTTP_CLUSTER, HeaderAccess, HttpStream, TCP_CLUSTER, VIRTUAL_HOST, grpc_status_of,
+};
 use super::super::network::NetStream;
 use super::super::state::{HostState, Stream};
 use super::{NOT_FOUND, OK, hostcalls, memory_and_state, return_bytes};
@@ -198,20 +200,13 @@ fn grpc_status(code: i64, headers: Option<&HeaderMap>, trailers: Option<&HeaderM
         .into_iter()
         .flatten()
         .find_map(|map| map.get("grpc-status"));
-    if let Some(status) = given {
-        return status
+    match given {
+        Some(status) => status
             .parse()
             .ok()
             .filter(|s| (0..=16).contains(s))
-            .unwrap_or(-1);
-    }
-    match code {
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502 | 503 | 504 => 14,
-        _ => 2,
+            .unwrap_or(-1),
+        None => grpc_status_of(code),
     }
 }
 

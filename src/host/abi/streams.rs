@@ -17,7 +17,7 @@ hostcalls! { "env":
 
     fn proxy_send_local_response(
         c, status, details_ptr, details_len, body_ptr, body_len, headers_ptr, headers_len,
-        _grpc_status,
+        grpc_status,
     ) {
         let (memory, state) = memory_and_state(&mut c, "proxy_send_local_response")?;
         let details = memory.text(details_ptr, details_len)?;
@@ -34,7 +34,7 @@ hostcalls! { "env":
             body,
             callback,
         };
-        if !stream.send_local_reply(reply) {
+        if !stream.send_local_reply(reply, grpc_status) {
             // Too late: the response is on its way. Envoy resets the stream.
             stream.closed = true;
         }
