@@ -73,8 +73,25 @@ impl Envoy {
         (&stream)
             .write_all(&request_bytes(request))
             .map_err(io("sending the request"))?;
-        let message = read_response(&mut BufReader::new(&stream), &request.method)
-            .ok_or_else(|| EnvoyError::Io("envoy sent no response".into()))?;
+        let logs = |envoy: &Envoy| {
+            envoy
+                .process
+                .log
+                .plugin_lines_since(log_start, &listener_name(listener))
+        };
+        let Some(message) = read_response(&mut BufReader::new(&stream), &request.method) else {
+            // Envoy reset the stream (or it never went on): the exchange stopped short, as the
+            // built-in host reports a stream the plugin reset or held.
+            let _ = stream.shutdown(Shutdown::Both);
+            self.wait_until_idle(listener)?;
+            return Ok(HttpOutcome {
+                upstream: self.upstream.take_received(),
+                local_reply: None,
+                response: None,
+                stalled: Some("Envoy sent the client no response".into()),
+                logs: logs(self),
+            });
+        };
         let status = message
             .status()
             .ok_or_else(|| EnvoyError::Io(format!("bad status line `{}`", message.start_line)))?;
@@ -104,10 +121,7 @@ impl Envoy {
                 trailers: message.trailers,
             }),
             stalled: None,
-            logs: self
-                .process
-                .log
-                .plugin_lines_since(log_start, &listener_name(listener)),
+            logs: logs(self),
         })
     }
 
