@@ -625,6 +625,50 @@ exchanges:
 }
 
 #[test]
+fn a_local_reply_while_the_response_is_under_way_is_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "response-reply.wasm",
+        include_str!("support/response-reply.wat"),
+        r#"
+exchanges:
+  - name: from the response headers, it goes straight to the client
+    response: {headers: {x-reply: headers}, body: from upstream}
+    expect:
+      response: {status: 500, body: replaced}
+      logs: [on response headers]
+      no_logs: [on response body]
+  - name: from the response body, too late, the client gets nothing
+    response: {headers: {x-reply: body}, body: from upstream}
+    expect:
+      logs: [on response headers, on response body]
+"#,
+    );
+    passes_in_both_hosts(&file, 2);
+    // Both say the exchange stopped short, with no response.
+    for envoy in [false, true] {
+        let mut cmd = wasmctl(file.dir.path());
+        cmd.args(["run", "response-reply.wasm", "--config", "/dev/null"])
+            .args([
+                "--response-header",
+                "x-reply: body",
+                "--response-body",
+                "abc",
+            ]);
+        let r = run_ok(cmd.args(envoy.then_some("--envoy")));
+        assert!(
+            r.stdout.contains("\nstalled: "),
+            "envoy: {envoy}\n{}",
+            r.stdout
+        );
+        assert!(
+            !r.stdout.contains("response:"),
+            "envoy: {envoy}\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

@@ -645,6 +645,13 @@ impl Vm {
                 return Ok(Some(why));
             }
         }
+        if self.stream().local_reply_replaced_response() {
+            // Envoy sends a reply made while encoding straight to the client: none of the
+            // plugin's callbacks runs for it.
+            self.pass(Side::Response, peers);
+            peers.respond_end(&HeaderMap::new());
+            return Ok(None);
+        }
         self.respond_headers(peers);
         if has_body && let Some(why) = self.response_body_path(context, peers)? {
             return Ok(Some(why));
