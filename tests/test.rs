@@ -669,6 +669,24 @@ exchanges:
 }
 
 #[test]
+fn a_headers_status_stops_the_stream_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "headers-status.wasm",
+        include_str!("support/headers-status.wat"),
+        r#"
+exchanges:
+  - name: ContinueAndEndStream goes on, as Continue
+    request: {headers: {x-status: "2"}}
+    expect: {response: {status: 200}, logs: [response headers]}
+  - name: a status past the last stops (Envoy holds the stream; the client waits 10 s)
+    request: {headers: {x-status: "7"}}
+    expect: {no_logs: [response headers]}
+"#,
+    );
+    passes_in_both_hosts(&file, 2);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

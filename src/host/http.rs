@@ -424,6 +424,15 @@ pub(crate) struct Progress {
 
 const CONTINUE: i32 = 0;
 
+/// What Envoy makes of a headers callback's status: ContinueAndEndStream (2) is taken as
+/// Continue; any other status but Continue stops.
+fn headers_action(status: i32) -> i32 {
+    match status {
+        2 => CONTINUE,
+        _ => status,
+    }
+}
+
 /// Where the exchange is, for the lifecycle below.
 enum Flow {
     Go,
@@ -558,9 +567,9 @@ impl Vm {
         let mut flow = Flow::Go;
         if let Some(f) = self.exports.on_request_headers.clone() {
             let count = self.stream().request_headers.len();
-            let action = self.call("proxy_on_request_headers", |store| {
+            let action = headers_action(self.call("proxy_on_request_headers", |store| {
                 f.call(store, context, count, !has_body)
-            })?;
+            })?);
             if action == CONTINUE {
                 self.stream().request_access = HeaderAccess::Closed;
             }
@@ -633,9 +642,9 @@ impl Vm {
         if let Some(f) = self.exports.on_response_headers.clone() {
             let count = self.stream().response_headers.len();
             self.stream().response_access = HeaderAccess::Open;
-            let action = self.call("proxy_on_response_headers", |store| {
+            let action = headers_action(self.call("proxy_on_response_headers", |store| {
                 f.call(store, context, count, !has_body)
-            })?;
+            })?);
             if action == CONTINUE {
                 self.stream().response_access = HeaderAccess::Closed;
             }
