@@ -41,7 +41,14 @@ pub(crate) struct NetStream {
     pub downstream_resumed: bool,
     pub upstream_resumed: bool,
     pub closed: bool,
-    /// When the connection came, on the host's clock (`request.time`).
+    pub progress: ConnectionProgress,
+}
+
+/// How far the connection has come: what Envoy's stream info keeps of it for the `request.time`,
+/// `*.size` and `upstream.*` properties.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionProgress {
+    /// When the connection came, on the host's clock.
     pub started_ns: u64,
     /// Envoy's `tcp_proxy` has connected upstream: after proxy_on_new_connection.
     pub connected: bool,
@@ -53,8 +60,12 @@ pub(crate) struct NetStream {
 impl NetStream {
     /// The stream of a connection that comes at `started_ns`.
     fn starting(started_ns: u64) -> Stream {
-        Stream::Network(Box::new(NetStream {
+        let progress = ConnectionProgress {
             started_ns,
+            ..ConnectionProgress::default()
+        };
+        Stream::Network(Box::new(NetStream {
+            progress,
             ..NetStream::default()
         }))
     }
@@ -155,7 +166,7 @@ impl Vm {
             })?;
             self.deliver_calls(context)?;
         }
-        self.net().connected = true;
+        self.net().progress.connected = true;
         Ok(())
     }
 
@@ -256,7 +267,7 @@ impl Vm {
         let s = self.net();
         s.side(downstream).0.extend_from_slice(bytes);
         if downstream {
-            s.received += bytes.len();
+            s.progress.received += bytes.len();
         }
         if let Some(f) = f {
             let size = self.net().side(downstream).0.len() as i32;
@@ -272,7 +283,7 @@ impl Vm {
         let s = self.net();
         let passed = std::mem::take(s.side(downstream).0);
         if !downstream {
-            s.sent += passed.len();
+            s.progress.sent += passed.len();
         }
         Ok(Some(passed))
     }

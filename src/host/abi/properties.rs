@@ -75,13 +75,14 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
 /// A property of the connection in progress, as Envoy's `tcp_proxy` gives it: the sizes count the
 /// bytes from and to the client so far; the upstream's once it has connected.
 fn network_property(s: &NetStream, path: &str) -> Option<Vec<u8>> {
+    let p = &s.progress;
     match path {
-        "request.time" => int(s.started_ns as i64),
-        "request.size" | "request.total_size" => int(s.received as i64),
-        "response.size" | "response.total_size" => int(s.sent as i64),
+        "request.time" => int(p.started_ns as i64),
+        "request.size" | "request.total_size" => int(p.received as i64),
+        "response.size" | "response.total_size" => int(p.sent as i64),
         "request.headers_bytes" | "response.headers_bytes" => int(0),
         "upstream.transport_failure_reason" => text(""),
-        _ if !s.connected => None,
+        _ if !p.connected => None,
         "xds.cluster_name" => text(TCP_CLUSTER),
         _ => upstream_property(path),
     }
