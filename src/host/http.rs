@@ -48,6 +48,9 @@ impl Default for Request {
 /// Envoy's default cap on a request's headers (`max_request_headers_kb`); above it, it answers 431.
 const MAX_REQUEST_HEADERS: usize = 60 * 1024;
 
+/// The most header fields Envoy takes in a request or a response (`max_headers_count`).
+const MAX_HEADER_FIELDS: usize = 100;
+
 impl Request {
     /// Why Envoy would answer this request itself, before any plugin sees it, if it would: a
     /// missing method or a malformed path gets a 400, headers over 60 KiB a 431. (Envoy answers
@@ -76,6 +79,13 @@ impl Request {
             return Some(format!(
                 "the headers are {} KiB: Envoy answers 431 above 60 KiB",
                 size.div_ceil(1024)
+            ));
+        }
+        // What the client sends: `host` and the others.
+        let fields = 1 + self.client_headers().len();
+        if fields > MAX_HEADER_FIELDS {
+            return Some(format!(
+                "the request has {fields} header fields: Envoy answers 431 above {MAX_HEADER_FIELDS}"
             ));
         }
         None
@@ -246,6 +256,11 @@ impl Response {
                 "status {status} is not a final response: Envoy waits past a 1xx for the final one"
             )),
             204 if !self.body.is_empty() => Some("a 204 response has no body".into()),
+            // What the upstream sends: every field but the status line.
+            _ if self.header_map().len() - 1 > MAX_HEADER_FIELDS => Some(format!(
+                "the response has {} header fields: Envoy answers 502 above {MAX_HEADER_FIELDS}",
+                self.header_map().len() - 1
+            )),
             status if bodiless(method, status) => None,
             _ => length_problem(&self.headers, &self.body, &self.trailers),
         }

@@ -196,6 +196,15 @@ mod tests {
         );
     }
 
+    /// A scenario whose request or response gives `count` headers of its own.
+    fn many_fields(message: &str, count: usize) -> String {
+        let fields: Vec<String> = (0..count).map(|i| format!("x-h{i}: v")).collect();
+        format!(
+            "exchanges:\n  - {message}: {{headers: {{{}}}}}\n",
+            fields.join(", ")
+        )
+    }
+
     #[test]
     fn headers_and_statuses_no_proxy_would_send_are_refused() {
         let big_header = format!(
@@ -250,6 +259,14 @@ mod tests {
             (
                 &big_header,
                 "the headers are 61 KiB: Envoy answers 431 above 60 KiB",
+            ),
+            (
+                &many_fields("request", 98),
+                "the request has 101 header fields: Envoy answers 431 above 100",
+            ),
+            (
+                &many_fields("response", 100),
+                "the response has 101 header fields: Envoy answers 502 above 100",
             ),
             (
                 "exchanges:\n  - response: {status: 103}\n",
