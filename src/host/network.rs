@@ -36,12 +36,19 @@ pub struct NetworkOutcome {
 
 #[derive(Debug, Default)]
 pub(crate) struct NetStream {
-    pub downstream_data: Vec<u8>,
-    pub upstream_data: Vec<u8>,
-    pub downstream_resumed: bool,
-    pub upstream_resumed: bool,
+    /// The data from the client, and from the upstream.
+    pub downstream: Direction,
+    pub upstream: Direction,
     pub closed: bool,
     pub progress: ConnectionProgress,
+}
+
+/// One direction of a connection: the data waiting for the plugin to let it on, and whether the
+/// plugin resumed it.
+#[derive(Debug, Default)]
+pub(crate) struct Direction {
+    pub data: Vec<u8>,
+    pub resumed: bool,
 }
 
 /// How far the connection has come: what Envoy's stream info keeps of it for the `request.time`,
@@ -70,12 +77,11 @@ impl NetStream {
         }))
     }
 
-    /// The data waiting on one side, and whether the plugin resumed that side.
-    fn side(&mut self, downstream: bool) -> (&mut Vec<u8>, &mut bool) {
-        if downstream {
-            (&mut self.downstream_data, &mut self.downstream_resumed)
-        } else {
-            (&mut self.upstream_data, &mut self.upstream_resumed)
+    /// The direction from the client (`downstream`) or from the upstream.
+    fn side(&mut self, downstream: bool) -> &mut Direction {
+        match downstream {
+            true => &mut self.downstream,
+            false => &mut self.upstream,
         }
     }
 }
@@ -265,23 +271,23 @@ impl Vm {
             false => (exports.on_upstream_data.clone(), "proxy_on_upstream_data"),
         };
         let s = self.net();
-        s.side(downstream).0.extend_from_slice(bytes);
+        s.side(downstream).data.extend_from_slice(bytes);
         if downstream {
             s.progress.received += bytes.len();
         }
         if let Some(f) = f {
-            let size = self.net().side(downstream).0.len() as i32;
+            let size = self.net().side(downstream).data.len() as i32;
             let action = self.call(callback, |store| {
                 f.call(store, (context as i32, size, end_of_stream as i32))
             })?;
             self.deliver_calls(context)?;
-            let resumed = self.net().side(downstream).1;
+            let resumed = &mut self.net().side(downstream).resumed;
             if action != 0 && !std::mem::take(resumed) {
                 return Ok(None);
             }
         }
         let s = self.net();
-        let passed = std::mem::take(s.side(downstream).0);
+        let passed = std::mem::take(&mut s.side(downstream).data);
         if !downstream {
             s.progress.sent += passed.len();
         }

@@ -116,8 +116,8 @@ fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
     match kind {
         0 => Ok(&mut state.http().ok_or(NOT_FOUND)?.request_body),
         1 => Ok(&mut state.http().ok_or(NOT_FOUND)?.response_body),
-        2 => Ok(&mut state.network().ok_or(NOT_FOUND)?.downstream_data),
-        3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream_data),
+        2 => Ok(&mut state.network().ok_or(NOT_FOUND)?.downstream.data),
+        3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream.data),
         4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.body),
         6 => Ok(&mut state.options.vm_config),
         7 if state.configuration == Some(ConfigBuffer::Plugin) => {

@@ -80,8 +80,8 @@ fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
         (0, false) => state.http().map(|s| &mut s.request_resumed),
         (1, false) => state.http().map(|s| &mut s.response_resumed),
         (2 | 3, true) => state.network().map(|s| &mut s.closed),
-        (2, false) => state.network().map(|s| &mut s.downstream_resumed),
-        (3, false) => state.network().map(|s| &mut s.upstream_resumed),
+        (2, false) => state.network().map(|s| &mut s.downstream.resumed),
+        (3, false) => state.network().map(|s| &mut s.upstream.resumed),
         _ => None,
     };
     match flag {
