@@ -687,6 +687,26 @@ exchanges:
 }
 
 #[test]
+fn a_property_the_plugin_sets_lives_with_its_stream() {
+    // Read back in the stream, gone in the next; a built-in property is not overridden; and
+    // outside a stream there is nothing to set it on.
+    let file = scenario_with_plugin(
+        "set-property.wasm",
+        include_str!("support/set-property.wat"),
+        r#"
+start_logs: [C1]
+exchanges:
+  - name: set on this stream
+    request: {path: /old, headers: {x-set: "1"}}
+    expect: {logs: [G10 S0 P0 path=/old, R0]}
+  - name: not on the next
+    expect: {logs: [G11, R1]}
+"#,
+    );
+    passes_in_both_hosts(&file, 3);
+}
+
+#[test]
 fn a_connection_ends_as_in_envoy() {
     let file = scenario_with_plugin(
         "connection-access.wasm",

@@ -216,6 +216,9 @@ pub(crate) struct HostState {
     /// Why the host last refused a call in the running callback, when a rule of Envoy's (not a
     /// bad argument) made it: the likely cause should the plugin then fail.
     pub refused: Option<String>,
+    /// What the plugin set with proxy_set_property on the stream in progress, as Envoy keeps it
+    /// in the stream's filter state: gone with the stream.
+    pub filter_state: Vec<(String, Vec<u8>)>,
 }
 
 impl HostState {
@@ -250,6 +253,7 @@ impl HostState {
             call_response: None,
             ready_queues: Vec::new(),
             refused: None,
+            filter_state: Vec::new(),
         }
     }
 
@@ -266,6 +270,7 @@ impl HostState {
         self.stream = stream;
         self.stream_context = context;
         self.active_context = context;
+        self.filter_state.clear();
     }
 
     /// The HTTP stream, when the active context is its context.

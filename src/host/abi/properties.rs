@@ -22,11 +22,17 @@ hostcalls! { "env":
         Ok(OK)
     }
 
+    /// As in Envoy, a property set goes into the stream's filter state, where reading it finds it
+    /// unless a property of that name is built in; there is none outside a stream.
     fn proxy_set_property(c, path_ptr, path_len, value_ptr, value_len) {
         let (memory, state) = memory_and_state(&mut c, "proxy_set_property")?;
         let path = path_from_abi(memory.bytes(path_ptr, path_len)?);
-        let value = memory.text(value_ptr, value_len)?;
-        state.options.properties.push((path, value));
+        let value = memory.bytes(value_ptr, value_len)?.to_vec();
+        if state.http().is_none() && state.network().is_none() {
+            return Ok(NOT_FOUND);
+        }
+        state.filter_state.retain(|(key, _)| *key != path);
+        state.filter_state.push((path, value));
         Ok(OK)
     }
 }
@@ -39,7 +45,8 @@ fn int(n: i64) -> Option<Vec<u8>> {
     Some(n.to_le_bytes().to_vec())
 }
 
-/// The property at `path` (segments joined with `.`), or `None` when there is none.
+/// The property at `path` (segments joined with `.`), or `None` when there is none: one given
+/// with `--property`, else a built-in one, else one the plugin set on the stream.
 fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
     if let Some((_, value)) = state
         .options
@@ -50,6 +57,15 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
     {
         return Some(value.as_bytes().to_vec());
     }
+    let set = || {
+        let found = state.filter_state.iter().find(|(k, _)| k == path);
+        found.map(|(_, value)| value.clone())
+    };
+    built_in(state, path).or_else(set)
+}
+
+/// The built-in property at `path`.
+fn built_in(state: &HostState, path: &str) -> Option<Vec<u8>> {
     match path {
         "plugin_name" => text(&state.options.plugin_name),
         "plugin_root_id" => text(&state.options.root_id),
