@@ -11,7 +11,8 @@
 ;; response.size, xds.cluster_name, xds.route_name,
 ;; connection.requested_server_name (integers in decimal).
 ;; A request with an `x-deny` header is answered 403 with the details "not allowed". As a network
-;; filter it logs the same in N (new connection), W (downstream data) and P (upstream data).
+;; filter it logs the same in N (new connection), W (downstream data) and P (upstream data);
+;; and in G, proxy_on_configure, a root context's.
 ;; Used to hold the built-in host to Envoy on which properties a plugin finds when.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
@@ -147,6 +148,8 @@
     (call $probe (i32.const 83)) (i32.const 0))
   (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32)
     (call $probe (i32.const 68)) (i32.const 0))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (call $probe (i32.const 71)) (i32.const 1))
   (func (export "proxy_on_new_connection") (param i32) (result i32)
     (call $probe (i32.const 78)) (i32.const 0))
   (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32)

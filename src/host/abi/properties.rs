@@ -64,27 +64,40 @@ fn get(state: &HostState, path: &str) -> Option<Vec<u8>> {
     built_in(state, path).or_else(set)
 }
 
-/// The built-in property at `path`.
+/// The built-in property at `path`. As in Envoy, a root context (on_vm_start, on_configure,
+/// on_tick, a call's answer to it) has only the plugin's; the others are a stream's.
 fn built_in(state: &HostState, path: &str) -> Option<Vec<u8>> {
     match path {
-        "plugin_name" => text(&state.options.plugin_name),
-        "plugin_root_id" => text(&state.options.root_id),
-        "plugin_vm_id" => text(&state.options.vm_id),
+        "plugin_name" => return text(&state.options.plugin_name),
+        "plugin_root_id" => return text(&state.options.root_id),
+        "plugin_vm_id" => return text(&state.options.vm_id),
+        _ => {}
+    }
+    if state.active_context != state.stream_context {
+        return None;
+    }
+    let stream = match &state.stream {
+        Stream::Http(s) => http_property(s, path),
+        Stream::Network(s) => network_property(s, path),
+        Stream::None => return None,
+    };
+    stream.or_else(|| connection_property(state.stream_context, path))
+}
+
+/// A property of the client's connection and the listener, for a stream of either kind.
+fn connection_property(connection: u32, path: &str) -> Option<Vec<u8>> {
+    match path {
         "source.address" => text("127.0.0.1:50000"),
         "source.port" => int(50000),
         "destination.address" => text("127.0.0.1:8080"),
         "destination.port" => int(8080),
-        "connection.id" | "connection_id" => int(i64::from(state.stream_context)),
+        "connection.id" | "connection_id" => int(i64::from(connection)),
         "connection.mtls" => Some(vec![0]),
         "connection.requested_server_name" => text(""),
         "response.flags" => int(0),
         "xds.listener_direction" => int(0),
         "xds.filter_chain_name" => text(""),
-        _ => match &state.stream {
-            Stream::Http(s) => http_property(s, path),
-            Stream::Network(s) => network_property(s, path),
-            _ => None,
-        },
+        _ => None,
     }
 }
 
