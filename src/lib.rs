@@ -9,6 +9,7 @@ pub mod envoy;
 pub mod error;
 pub mod fs;
 pub mod host;
+mod http_date;
 pub mod key_value;
 pub mod manifest;
 pub mod module;

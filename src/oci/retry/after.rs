@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use crate::http_date;
 
 /// The wait `value` asks for, counted from `now`. A date already past asks for no wait; a value in
 /// neither form is None.
@@ -13,28 +13,8 @@ pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
         // Too many digits for a u64 still means "much later", not "no opinion".
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(value)?;
+    let at = http_date::parse(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP-date in any of the three forms a recipient must accept: IMF-fixdate
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`)
-/// and asctime (`Sun Nov  6 08:49:37 1994`).
-fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let date = NaiveDateTime::parse_from_str(value, "%a, %d %b %Y %H:%M:%S GMT")
-        .or_else(|_| NaiveDateTime::parse_from_str(value, "%A, %d-%b-%y %H:%M:%S GMT"))
-        .or_else(|_| NaiveDateTime::parse_from_str(value, "%a %b %e %H:%M:%S %Y"))
-        .ok()?;
-    Some(date.and_utc().into())
-}
-
-/// `at` as an IMF-fixdate, the form registries send; None beyond the calendar's range, where a
-/// registry asking for millions of years would otherwise take the process down.
-pub fn format_http_date(at: SystemTime) -> Option<String> {
-    let since = at.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    let at: DateTime<Utc> =
-        DateTime::from_timestamp(i64::try_from(since.as_secs()).ok()?, since.subsec_nanos())?;
-    Some(at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 /// Whole seconds, rounded up: a wait of 0.2 s is still a wait.
@@ -117,19 +97,6 @@ mod tests {
         ] {
             assert_eq!(parse(value, now), None, "{value:?}");
         }
-    }
-
-    #[test]
-    fn formats_round_trip() {
-        let text = format_http_date(rfc_example()).unwrap();
-        assert_eq!(text, "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(parse_http_date(&text), Some(rfc_example()));
-    }
-
-    #[test]
-    fn a_date_past_the_calendar_is_not_formatted() {
-        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 60);
-        assert_eq!(format_http_date(far), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use rand::Rng;
 
 use super::OciError;
 use super::classify::{Classified, Peer};
+use crate::http_date;
 
 /// Attempts per request, the first one included.
 const MAX_ATTEMPTS: u32 = 5;
@@ -92,7 +93,7 @@ fn delay_before(
             cap: after::human(RETRY_AFTER_CAP),
             until: SystemTime::now()
                 .checked_add(wait)
-                .and_then(after::format_http_date),
+                .and_then(http_date::format),
         }),
         Some(wait) => {
             // Never sooner than asked; the backoff step on top spreads clients that were all
