@@ -144,6 +144,15 @@ fn headers_template_on_the_echo(server: Serving) -> (Got, serde_json::Value, Str
     assert_eq!(echoed["path"], "/items?x=1");
     assert_eq!(echoed["body"], "{}");
     assert_eq!(echoed["headers"]["x-client"], "a", "{echoed}");
+    // What Envoy adds, here as there: a date and its server for the client; no timeout upstream,
+    // as the route has none.
+    assert_eq!(got.headers["server"], "envoy");
+    assert!(got.headers.contains_key("date"), "{:?}", got.headers);
+    assert_eq!(
+        echoed["headers"].get("x-envoy-expected-rq-timeout-ms"),
+        None,
+        "{echoed}"
+    );
     let stderr = server.stop();
     assert!(stderr.contains("200 POST /items?x=1"), "{stderr}");
     (got, echoed, stderr)

@@ -48,6 +48,19 @@ impl HeaderMap {
         Some(joined)
     }
 
+    /// One field a name, in the order the names first appear, with its values joined as
+    /// [`HeaderMap::get`] joins them: the map as Envoy gives it as a property.
+    pub fn joined(&self) -> HeaderMap {
+        let mut joined = HeaderMap::new();
+        for (name, _) in &self.fields {
+            if !joined.contains(name) {
+                let value = self.get(name).unwrap_or_default();
+                joined.fields.push((name.clone(), value));
+            }
+        }
+        joined
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.fields
             .iter()
@@ -188,5 +201,17 @@ mod tests {
         assert_eq!(map.iter().collect::<Vec<_>>(), vec![("x-a", "3")]);
         map.remove("X-A");
         assert!(map.is_empty());
+    }
+
+    #[test]
+    fn a_joined_map_has_one_field_a_name() {
+        let map: HeaderMap = [("x-a", "1"), ("x-b", "2"), ("X-A", "3")]
+            .into_iter()
+            .collect();
+        let joined = map.joined();
+        assert_eq!(
+            joined.iter().collect::<Vec<_>>(),
+            vec![("x-a", "1,3"), ("x-b", "2")]
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! upstream response (or the plugin's local reply, which runs back through the same plugin's response
 //! callbacks); then on_done, on_log, on_delete.
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::chunks::{BodyEnd, Side};
@@ -10,6 +12,7 @@ use super::headers::HeaderMap;
 use super::peers::{HttpPeers, ResponseHead, Scripted};
 use super::state::{LogRecord, Stream};
 use super::{HostError, Status, Vm};
+use crate::http_date;
 
 /// The request a client sends. A scenario's `request` reads into it; a field the scenario leaves
 /// out keeps its default.
@@ -159,7 +162,9 @@ impl Request {
         map.add(":method", &self.method);
         map.add(":scheme", &scheme);
         for (name, value) in client.iter() {
-            map.add(name, value);
+            if !taken_by_envoy(name, value) {
+                map.add(name, value);
+            }
         }
         if !map.contains("x-forwarded-proto") {
             map.add("x-forwarded-proto", &scheme);
@@ -199,6 +204,34 @@ fn length_problem(
 /// a HEAD request's, a 1xx, 204 or 304.
 pub(crate) fn bodiless(method: &str, status: u16) -> bool {
     method.eq_ignore_ascii_case("HEAD") || matches!(status, ..200 | 204 | 304)
+}
+
+/// The `x-envoy-*` request headers that steer Envoy's router (retries, timeouts, tracing, stats):
+/// Envoy's connection manager takes them out of a request from outside before the filter chain,
+/// and the harness's clients are outside.
+const ROUTER_CONTROLS: [&str; 15] = [
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-internal",
+    "x-envoy-ip-tags",
+    "x-envoy-max-retries",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-retry-on",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-stream-duration-ms",
+];
+
+/// Whether Envoy's connection manager takes `name: value` out of a request from outside before
+/// the filter chain: a router control, or an `expect: 100-continue`, which it answers itself.
+fn taken_by_envoy(name: &str, value: &str) -> bool {
+    ROUTER_CONTROLS.contains(&name)
+        || (name == "expect" && value.eq_ignore_ascii_case("100-continue"))
 }
 
 /// Headers that concern only the client's connection to the proxy; Envoy's HTTP/1 codec drops
@@ -418,6 +451,9 @@ pub(crate) struct HttpStream {
 pub(crate) const HTTP_CLUSTER: &str = "http_upstream";
 pub(crate) const TCP_CLUSTER: &str = "tcp_upstream";
 pub(crate) const VIRTUAL_HOST: &str = "all";
+
+/// The `server` Envoy's connection manager puts on every response: its default name.
+const SERVER_NAME: &str = "envoy";
 
 /// How far the exchange has come, on the host's clock: what Envoy's stream info keeps for the
 /// `request.time`, `request.duration`, `response.size`, `response.backend_latency` and
@@ -747,23 +783,39 @@ impl Vm {
     }
 
     /// The request's headers go upstream, once: the first time the plugin lets the request on.
-    /// They are no longer the plugin's.
+    /// They are no longer the plugin's, and Envoy's router adds how long it will wait, if the
+    /// route has a timeout.
     pub(super) fn forward_headers(&mut self, peers: &mut dyn HttpPeers) {
         let now = self.store.data().clock_ns;
+        let timeout = self.store.data().options.route_timeout;
         let s = self.stream();
         s.request_access = HeaderAccess::Closed;
         if s.progress.forwarded_ns.is_none() {
             s.progress.forwarded_ns = Some(now);
+            if let Some(timeout) = timeout {
+                let millis = timeout.as_millis().to_string();
+                s.request_headers
+                    .replace("x-envoy-expected-rq-timeout-ms", &millis);
+            }
             peers.forward_headers(&s.request_headers);
         }
     }
 
-    /// The response's headers go to the client, once. They are no longer the plugin's, and
-    /// Envoy's HTTP/1 codec takes the framing it does itself out of them.
+    /// The response's headers go to the client, once. They are no longer the plugin's. Envoy's
+    /// connection manager stamps them, after the plugin, with a `date` unless there is one and
+    /// with its `server`; its HTTP/1 codec takes the framing it does itself out of them.
     fn respond_headers(&mut self, peers: &mut dyn HttpPeers) {
+        let now = self.store.data().clock_ns;
         let s = self.stream();
         s.response_access = HeaderAccess::Closed;
         if !std::mem::replace(&mut s.response_started, true) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_nanos(now);
+            if !s.response_headers.contains("date")
+                && let Some(date) = http_date::format(now)
+            {
+                s.response_headers.add("date", &date);
+            }
+            s.response_headers.replace("server", SERVER_NAME);
             peers.respond_headers(&s.response_headers);
             s.response_headers.remove("transfer-encoding");
         }

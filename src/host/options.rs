@@ -41,6 +41,10 @@ pub struct VmOptions {
     /// Makes the calls no answer is scripted for (`wasmctl serve`); without one such a call ends
     /// the callback, naming it.
     pub caller: Option<Arc<dyn Caller>>,
+    /// The route's timeout, which Envoy's router tells the upstream of
+    /// (`x-envoy-expected-rq-timeout-ms`): Envoy's default, 15 s, as `run --envoy` and
+    /// `test --envoy` keep it; none for a route without one, as `serve`'s (and Istio's).
+    pub route_timeout: Option<Duration>,
     pub limits: Limits,
 }
 
@@ -56,6 +60,7 @@ impl Default for VmOptions {
             vm_id: String::new(),
             call_answers: Vec::new(),
             caller: None,
+            route_timeout: Some(Duration::from_secs(15)),
             limits: Limits::default(),
         }
     }

@@ -123,6 +123,8 @@ impl Server {
     pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
         let mut setup = crate::scenario::resolve(&options.plugin)?;
         setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
+        // As `serve --envoy`'s route: no limit on a response that keeps coming.
+        setup.options.route_timeout = None;
         let target = options.upstreams.target(setup.network)?;
         let (exited, exits) = std::sync::mpsc::channel();
         let recipe = Recipe {

@@ -111,6 +111,7 @@ fn network_property(s: &NetStream, path: &str) -> Option<Vec<u8>> {
         "response.size" | "response.total_size" => int(p.sent as i64),
         "request.headers_bytes" | "response.headers_bytes" => int(0),
         "upstream.transport_failure_reason" => text(""),
+        "request.headers" | "response.headers" | "response.trailers" => whole_map(None),
         _ if !p.connected => None,
         "xds.cluster_name" => text(TCP_CLUSTER),
         _ => upstream_property(path),
@@ -137,7 +138,10 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
     let p = &s.progress;
     let request = (s.request_access != HeaderAccess::Closed).then_some(&s.request_headers);
     let response = (s.response_access != HeaderAccess::Closed).then_some(&s.response_headers);
-    let trailers = (s.response_access != HeaderAccess::Closed).then_some(&s.response_trailers);
+    // The response's trailers while they are the plugin's, and in on_log.
+    let trailers = (s.response_trailers_access != HeaderAccess::Closed
+        || s.response_access == HeaderAccess::ReadOnly)
+        .then_some(&s.response_trailers);
     let bytes = |map: Option<&HeaderMap>| map.map_or(0, HeaderMap::byte_size) as i64;
     let ns = |n: u64| int(n as i64);
     match path {
@@ -161,13 +165,28 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
         "xds.cluster_name" => text(HTTP_CLUSTER),
         "xds.virtual_host_name" => text(VIRTUAL_HOST),
         "xds.route_name" => text(""),
+        "request.headers" => whole_map(request),
+        "response.headers" => whole_map(response),
+        "response.trailers" => whole_map(trailers),
         _ => {
             if let Some(name) = path.strip_prefix("response.headers.") {
                 return text(&response?.get(name)?);
             }
+            if let Some(name) = path.strip_prefix("response.trailers.") {
+                return text(&trailers?.get(name)?);
+            }
             request_property(request?, s, path)
         }
     }
+}
+
+/// A whole header map as Envoy gives it: one field a name, in the proxy-wasm map encoding; empty
+/// (but found) while the plugin may not read the map, and on a connection.
+fn whole_map(map: Option<&HeaderMap>) -> Option<Vec<u8>> {
+    Some(
+        map.map_or_else(HeaderMap::new, HeaderMap::joined)
+            .serialize(),
+    )
 }
 
 /// A `request.*` property read from the request's headers.
