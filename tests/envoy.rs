@@ -84,7 +84,7 @@ fn compare_template(binary: &Path, project: &Path, wasm: &Path) -> Vec<String> {
         .map(|f| EnvoyListener::new(&f.setup.wasm, &f.setup.options, f.setup.network).unwrap())
         .collect();
     // One Envoy for the whole template: every scenario file has its own listener.
-    let mut envoy = Envoy::start(binary, &listeners).unwrap();
+    let mut envoy = Envoy::start(binary, &listeners, &[], Vec::new()).unwrap();
 
     let mut plugins = PluginCache::default();
     let mut failures = Vec::new();

@@ -258,7 +258,13 @@ pub(super) fn listener_name(index: usize) -> String {
 
 /// The bootstrap: every listener on port 0 (Envoy reports the port it got through the admin API).
 /// The process adds the admin API.
-pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u16) -> Value {
+/// `clusters` are the others the plugins call.
+pub(super) fn bootstrap(
+    listeners: &[EnvoyListener],
+    http_port: u16,
+    tcp_port: u16,
+    clusters: Vec<Value>,
+) -> Value {
     let listeners: Vec<Value> = listeners
         .iter()
         .enumerate()
@@ -284,12 +290,12 @@ pub(super) fn bootstrap(listeners: &[EnvoyListener], http_port: u16, tcp_port: u
             "explicit_http_config": {"http_protocol_options": http1_trailers()},
         },
     });
-    json!({
-        "static_resources": {
-            "listeners": listeners,
-            "clusters": [http_upstream, cluster(TCP_CLUSTER, "127.0.0.1", tcp_port, None)],
-        },
-    })
+    let mut all = vec![
+        http_upstream,
+        cluster(TCP_CLUSTER, "127.0.0.1", tcp_port, None),
+    ];
+    all.extend(clusters);
+    json!({"static_resources": {"listeners": listeners, "clusters": all}})
 }
 
 /// HTTP/1 options that pass trailers on, both ways: Envoy drops them by default, while the

@@ -6,6 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::bootstrap::listener_name;
+use super::calls::Unanswered;
 use super::http1::{message_bytes, read_response};
 use super::logs::callback_failure;
 use super::{Envoy, EnvoyError, io};
@@ -26,6 +27,7 @@ impl Envoy {
         let log_start = self.process.log.end();
         let outcome = self.exchange(listener, request, response, log_start);
         self.failed_since(log_start, listener)?;
+        self.unanswered_call(log_start, listener)?;
         outcome
     }
 
@@ -51,6 +53,25 @@ impl Envoy {
         };
         Err(EnvoyError::Plugin(HostError::Trap {
             callback,
+            message,
+            logs: self
+                .process
+                .log
+                .plugin_lines_since(start, &listener_name(listener)),
+            refused: None,
+        }))
+    }
+
+    /// A call the script had no answer for fails the exchange, as it fails the plugin in the
+    /// built-in host; a grpc_call cannot be answered here.
+    fn unanswered_call(&self, start: usize, listener: usize) -> Result<(), EnvoyError> {
+        let message = match self.calls.take_unanswered() {
+            None => return Ok(()),
+            Some(Unanswered::Grpc(call)) => return Err(EnvoyError::Unscripted(call)),
+            Some(Unanswered::NotScripted(message)) => message,
+        };
+        Err(EnvoyError::Plugin(HostError::Trap {
+            callback: "proxy_http_call",
             message,
             logs: self
                 .process

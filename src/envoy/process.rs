@@ -10,11 +10,12 @@ use serde_json::Value;
 
 use super::admin::Admin;
 use super::bootstrap::{EnvoyListener, bootstrap, listener_name, socket_address};
+use super::calls::CallUpstreams;
 use super::logs::{LogFile, failure_lines, plugin_lines};
 use super::peer::TcpPeer;
 use super::upstream::HttpUpstream;
 use super::{EnvoyError, io};
-use crate::host::LogRecord;
+use crate::host::{CallAnswer, CallRecord, LogRecord};
 
 /// A running Envoy with the plugins of `run --envoy`, and the upstreams played for them; stopped
 /// when dropped.
@@ -22,25 +23,48 @@ pub struct Envoy {
     pub(super) process: EnvoyProcess,
     pub(super) upstream: HttpUpstream,
     pub(super) peer: TcpPeer,
+    pub(super) calls: CallUpstreams,
 }
 
 impl Envoy {
-    pub fn start(binary: &Path, listeners: &[EnvoyListener]) -> Result<Envoy, EnvoyError> {
+    /// Starts Envoy with `listeners`, and a cluster for each of `call_upstreams` that answers
+    /// the plugins' http_calls from a script: `start_answers` while Envoy starts, then those
+    /// [`Envoy::script_calls`] gives.
+    pub fn start(
+        binary: &Path,
+        listeners: &[EnvoyListener],
+        call_upstreams: &[String],
+        start_answers: Vec<CallAnswer>,
+    ) -> Result<Envoy, EnvoyError> {
         let upstream = HttpUpstream::start()?;
         let peer = TcpPeer::start()?;
+        let calls = CallUpstreams::start(call_upstreams)?;
+        calls.script(start_answers);
         let names: Vec<String> = (0..listeners.len()).map(listener_name).collect();
         let launch = Launch {
             binary,
             concurrency: 1,
             listeners: &names,
         };
-        let process =
-            EnvoyProcess::start(&launch, |_| bootstrap(listeners, upstream.port, peer.port))?;
+        let process = EnvoyProcess::start(&launch, |_| {
+            bootstrap(listeners, upstream.port, peer.port, calls.clusters())
+        })?;
         Ok(Envoy {
             process,
             upstream,
             peer,
+            calls,
         })
+    }
+
+    /// The answers to the plugins' next http_calls, in order.
+    pub fn script_calls(&self, answers: Vec<CallAnswer>) {
+        self.calls.script(answers);
+    }
+
+    /// The http_calls the plugins made so far, as they reached their upstreams.
+    pub fn calls_made(&self) -> Vec<CallRecord> {
+        self.calls.made()
     }
 
     /// What the plugin on `listener` logged while Envoy started (each worker configures its own

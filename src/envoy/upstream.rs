@@ -81,7 +81,7 @@ fn serve(
 }
 
 /// A request as the built-in host shows one forwarded upstream: pseudo-headers first.
-fn forwarded(message: Message) -> ForwardedRequest {
+pub(super) fn forwarded(message: Message) -> ForwardedRequest {
     let mut request_line = message.start_line.split_whitespace();
     let mut headers = HeaderMap::new();
     headers.add(":method", request_line.next().unwrap_or_default());

@@ -3,7 +3,7 @@
 //! its shared queues.
 
 use super::error::HostError;
-use super::state::{CallRequest, PendingCall};
+use super::state::{CallRequest, CallResponse, Delivery, PendingCall};
 use super::vm::{ROOT_CONTEXT, Vm};
 
 /// A plugin that calls out from every answer would loop forever; Envoy would too, but slowly.
@@ -47,7 +47,8 @@ impl Vm {
     fn answer(&mut self, context: u32, call: PendingCall) -> Result<(), HostError> {
         let caller = self.store.data().options.caller.clone();
         let made = || caller.map(|caller| caller.call(&call.request));
-        let Some(response) = call.response.or_else(made) else {
+        let scripted = call.response.is_some();
+        let Some(mut response) = call.response.or_else(made) else {
             let CallRequest {
                 upstream,
                 method,
@@ -65,6 +66,9 @@ impl Vm {
                 refused: None,
             });
         };
+        if !call.request.grpc {
+            as_envoy_gives_it(&mut response, scripted);
+        }
         let (context, token) = (context as i32, call.token as i32);
         let num_headers = response.headers.len() as i32;
         let body_size = response.body.len() as i32;
@@ -72,7 +76,10 @@ impl Vm {
         let grpc_status = response.grpc_status as i32;
         let state = self.store.data_mut();
         state.active_context = context as u32;
-        state.call_response = Some(response);
+        state.call_response = Some(Delivery {
+            response,
+            grpc: call.request.grpc,
+        });
         if call.request.grpc {
             if let Some(f) = self.exports.on_grpc_receive.clone() {
                 self.call("proxy_on_grpc_receive", |store| {
@@ -91,4 +98,15 @@ impl Vm {
         self.store.data_mut().call_response = None;
         Ok(())
     }
+}
+
+/// An http_call's response as Envoy hands it to the plugin: a scripted answer framed as an HTTP/1
+/// upstream sends it (a `content-length`, unless trailers make it chunked), and the
+/// `x-envoy-upstream-service-time` Envoy's router adds (the answer takes no time here).
+fn as_envoy_gives_it(response: &mut CallResponse, scripted: bool) {
+    let headers = &mut response.headers;
+    if scripted && response.trailers.is_empty() && !headers.contains("content-length") {
+        headers.add("content-length", &response.body.len().to_string());
+    }
+    headers.replace("x-envoy-upstream-service-time", "0");
 }

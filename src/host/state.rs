@@ -114,6 +114,13 @@ pub struct CallResponse {
     pub grpc_message: String,
 }
 
+/// An answer on its way to the plugin: the response, and whether it answers a grpc_call (whose
+/// metadata the plugin reads as header maps 4 and 5) or an http_call (6 and 7).
+pub struct Delivery {
+    pub response: CallResponse,
+    pub grpc: bool,
+}
+
 /// An http_call or grpc_call the plugin made.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
@@ -210,7 +217,8 @@ pub(crate) struct HostState {
     pub pending_calls: VecDeque<PendingCall>,
     pub call_log: Vec<super::state::CallRecord>,
     pub next_token: u32,
-    pub call_response: Option<CallResponse>,
+    /// The answer being delivered to the plugin's response callbacks.
+    pub call_response: Option<Delivery>,
     /// Queues that received an item, for proxy_on_queue_ready.
     pub ready_queues: Vec<u32>,
     /// Why the host last refused a call in the running callback, when a rule of Envoy's (not a

@@ -1,6 +1,7 @@
-//! A real Envoy as a [`ScenarioHost`]. What Envoy cannot be made to do here — answer http_call
-//! from a script, advance time, report metrics — is skipped (and said so), not
-//! passed off as checked. A plugin that fails in Envoy fails the case as in the built-in host,
+//! A real Envoy as a [`ScenarioHost`]. The plugin's http_calls go to clusters that answer from
+//! the scenario's script. What Envoy cannot be made to do here — answer a call whose cluster the
+//! script does not name, advance time, report metrics — is skipped (and said so), not passed off
+//! as checked. A plugin that fails in Envoy fails the case as in the built-in host,
 //! with Envoy's message and what the plugin logged.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use super::load::PluginSetup;
 use super::spec::Exchange;
 use crate::envoy::{Envoy, EnvoyError, EnvoyListener};
 use crate::host::{
-    CallAnswer, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response,
+    CallAnswer, CallRecord, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response,
 };
 
 /// One plugin in Envoy: an Envoy of its own, started with the plugin, or one listener of an Envoy
@@ -63,6 +64,7 @@ impl<'e> EnvoyHost<'e> {
 fn proxy_error(err: EnvoyError) -> DriveError {
     match err {
         EnvoyError::Plugin(err) => DriveError::Plugin(err),
+        err @ EnvoyError::Unscripted(_) => DriveError::Unsupported(err.into()),
         err => DriveError::Proxy(err.into()),
     }
 }
@@ -78,7 +80,8 @@ impl ScenarioHost for EnvoyHost<'_> {
         };
         let listener =
             EnvoyListener::new(&setup.wasm, &setup.options, setup.network).map_err(proxy_error)?;
-        match Envoy::start(binary, &[listener]) {
+        let answers = setup.options.call_answers.clone();
+        match Envoy::start(binary, &[listener], &setup.call_upstreams, answers) {
             Ok(envoy) => {
                 let logs = envoy.start_logs(0).to_vec();
                 self.instance = Instance::Own(envoy);
@@ -95,8 +98,8 @@ impl ScenarioHost for EnvoyHost<'_> {
     }
 
     fn unsupported_exchange(&self, exchange: &Exchange) -> Option<String> {
-        let what = if !exchange.http_calls.is_empty() {
-            "scripted http_calls"
+        let what = if exchange.http_calls.iter().any(|c| c.upstream.is_none()) {
+            "scripted http_calls without their `upstream` (its cluster)"
         } else if exchange.advance_ms > 0 {
             "simulated time"
         } else {
@@ -105,8 +108,10 @@ impl ScenarioHost for EnvoyHost<'_> {
         Some(format!("Envoy cannot be given {what} here"))
     }
 
-    /// Nothing to do: exchanges that need calls answered or time to pass are unsupported here.
-    fn prepare(&mut self, _calls: Vec<CallAnswer>, _advance: Duration) -> Result<(), DriveError> {
+    /// Scripts the answers to the plugin's http_calls; exchanges that need time to pass are
+    /// unsupported here.
+    fn prepare(&mut self, calls: Vec<CallAnswer>, _advance: Duration) -> Result<(), DriveError> {
+        self.running()?.script_calls(calls);
         Ok(())
     }
 
@@ -126,5 +131,13 @@ impl ScenarioHost for EnvoyHost<'_> {
 
     fn metrics(&self) -> Option<Vec<Metric>> {
         None
+    }
+
+    fn calls_made(&self) -> Vec<CallRecord> {
+        match &self.instance {
+            Instance::NotStarted(_) => Vec::new(),
+            Instance::Own(envoy) => envoy.calls_made(),
+            Instance::Shared(envoy) => envoy.calls_made(),
+        }
     }
 }

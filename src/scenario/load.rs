@@ -23,6 +23,9 @@ pub struct PluginSetup {
     pub wasm: PathBuf,
     pub options: VmOptions,
     pub network: bool,
+    /// The upstreams the scenario scripts call answers for: a real proxy needs a cluster for
+    /// each before it starts.
+    pub call_upstreams: Vec<String>,
 }
 
 impl ScenarioFile {
@@ -39,6 +42,7 @@ impl ScenarioFile {
             wasm,
             options: scenario.vm_options(path)?,
             network: !scenario.connections.is_empty(),
+            call_upstreams: scenario.call_upstreams(),
         };
         Ok(ScenarioFile {
             path: path.to_path_buf(),
@@ -143,6 +147,23 @@ impl Scenario {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// Each upstream an answer is scripted for, once, in the order they first appear.
+    fn call_upstreams(&self) -> Vec<String> {
+        let answers = self.exchanges.iter().flat_map(|e| &e.http_calls);
+        let mut upstreams = Vec::new();
+        for upstream in self
+            .http_calls
+            .iter()
+            .chain(answers)
+            .flat_map(|c| &c.upstream)
+        {
+            if !upstreams.contains(upstream) {
+                upstreams.push(upstream.clone());
+            }
+        }
+        upstreams
     }
 
     /// The VM options the scenario describes.

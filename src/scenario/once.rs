@@ -121,6 +121,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         wasm,
         options: vm,
         network: plugin_type == Some(PluginType::Network),
+        call_upstreams: Vec::new(),
     })
 }
 

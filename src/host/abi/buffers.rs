@@ -118,7 +118,7 @@ fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
         1 => Ok(&mut state.http().ok_or(NOT_FOUND)?.response_body),
         2 => Ok(&mut state.network().ok_or(NOT_FOUND)?.downstream.data),
         3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream.data),
-        4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.body),
+        4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.response.body),
         6 => Ok(&mut state.options.vm_config),
         7 if state.configuration == Some(ConfigBuffer::Plugin) => {
             Ok(&mut state.options.plugin_config)

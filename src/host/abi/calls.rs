@@ -68,7 +68,7 @@ hostcalls! { "env":
     fn proxy_get_status(c, ret_code, ret_ptr, ret_size) {
         let call = "proxy_get_status";
         let (code, message) = match &c.data().call_response {
-            Some(r) => (r.grpc_status, r.grpc_message.clone()),
+            Some(d) => (d.response.grpc_status, d.response.grpc_message.clone()),
             None => (0, String::new()),
         };
         let (mut memory, _) = memory_and_state(&mut c, call)?;

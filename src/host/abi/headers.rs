@@ -12,9 +12,10 @@ hostcalls! { "env":
     fn proxy_get_header_map_pairs(c, kind, ret_ptr, ret_size) {
         let call = "proxy_get_header_map_pairs";
         let bytes = match map(c.data_mut(), call, kind, Use::List) {
-            Ok(map) => map.serialize(),
-            // Envoy lists a map it does not give the plugin now as an empty one.
-            Err(Refused::NotNow | Refused::Absent) => HeaderMap::new().serialize(),
+            Ok(map) if !map.is_empty() => map.serialize(),
+            // Envoy lists an empty map, and one it does not give the plugin now, as no bytes at
+            // all (a null pointer), not as a count of 0.
+            Ok(_) | Err(Refused::NotNow | Refused::Absent) => Vec::new(),
             Err(Refused::Status(status)) => return Ok(status),
         };
         return_bytes(&mut c, call, &bytes, ret_ptr, ret_size)?;
@@ -187,11 +188,14 @@ fn map<'s>(
         });
     }
     let missing = Refused::Status(BAD_ARGUMENT);
-    let answer = state.call_response.as_mut();
-    match kind {
-        4 | 6 => Ok(&mut answer.ok_or(missing)?.headers),
-        5 | 7 => Ok(&mut answer.ok_or(missing)?.trailers),
-        _ => Err(missing),
+    let answer = state.call_response.as_mut().ok_or(missing)?;
+    // A grpc_call's metadata is maps 4 and 5, an http_call's response maps 6 and 7; in Envoy the
+    // other pair is empty.
+    match (kind, answer.grpc) {
+        (4, true) | (6, false) => Ok(&mut answer.response.headers),
+        (5, true) | (7, false) => Ok(&mut answer.response.trailers),
+        (4..=7, _) => Err(Refused::Absent),
+        _ => Err(Refused::Status(BAD_ARGUMENT)),
     }
 }
 
