@@ -301,6 +301,39 @@ fn call_responses_answer_the_plugin_s_http_calls() {
         "{}",
         r.stderr
     );
+    let r = run_err(&mut run(&["--call-response", "=200"]));
+    assert!(
+        r.stderr
+            .contains("error: --call-response `=200` names no upstream before `=`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn call_responses_that_name_their_upstream_answer_in_envoy_too() {
+    let dir = support::with_callout_module();
+    let run = |answer: &str| {
+        let mut cmd = wasmctl(dir.path());
+        cmd.args(["run", "callout.wasm", "--config", "/dev/null", "--envoy"])
+            .args(["--call-response", answer]);
+        cmd
+    };
+    // Envoy gets a cluster `authz` that answers from the script.
+    let r = run_ok(&mut run("authz=200:ok"));
+    assert!(
+        r.stdout.contains("http_call to `authz`: GET /check"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("request (as forwarded upstream):"),
+        "{}",
+        r.stdout
+    );
+    let r = run_ok(&mut run("authz=503"));
+    assert!(r.stdout.contains("local reply: 403"), "{}", r.stdout);
+    assert!(!r.stderr.contains("not used"), "{}", r.stderr);
 }
 
 #[test]
@@ -311,7 +344,7 @@ fn run_in_envoy_shows_the_same_header() {
     let value = |name: &str| headers.iter().find(|h| h[0] == name).map(|h| h[1].clone());
     assert_eq!(value("x-greeting"), Some("hello".into()), "{v}");
     assert_eq!(value("x-trust-domain"), Some("td".into()), "{v}");
-    // Envoy's own header: this really went through Envoy.
+    // As the client got it, with Envoy's own header.
     assert_eq!(value("server"), Some("envoy".into()), "{v}");
     assert!(
         v["start_logs"]

@@ -85,10 +85,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     response_body: Option<String>,
     /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY`, repeatable,
-    /// used in order
+    /// used in order; `UPSTREAM=` before it answers only calls to that upstream (cluster), which
+    /// --envoy needs
     #[arg(
         long = "call-response",
-        value_name = "STATUS[:BODY]",
+        value_name = "[UPSTREAM=]STATUS[:BODY]",
         value_parser = Checked::new(call_response)
     )]
     call_responses: Vec<CallAnswer>,
@@ -109,8 +110,14 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
-    if args.envoy && (!args.properties.is_empty() || !args.call_responses.is_empty()) {
-        printer.warn("--property and --call-response apply to the built-in host only; ignored");
+    if args.envoy && !args.properties.is_empty() {
+        printer.warn("--property applies to the built-in host only; ignored");
+    }
+    if args.envoy && args.call_responses.iter().any(|c| c.upstream.is_none()) {
+        printer.warn(
+            "in Envoy, the plugin can call only the upstreams a --call-response names \
+             (`UPSTREAM=STATUS[:BODY]`)",
+        );
     }
     if args.envoy && args.bench.is_some() {
         bail!("--bench measures the built-in host; see scripts/bench-run.sh for Envoy");
@@ -296,17 +303,26 @@ fn status(text: &str) -> Result<Status, String> {
         .map_err(|err| format!("invalid --response-status `{text}`: {err}"))
 }
 
-/// `--call-response STATUS[:BODY]`.
+/// `--call-response [UPSTREAM=]STATUS[:BODY]`.
 fn call_response(spec: &str) -> Result<CallAnswer, String> {
-    let (status, body) = spec.split_once(':').unwrap_or((spec, ""));
+    let (answer, body) = spec.split_once(':').unwrap_or((spec, ""));
+    let (upstream, status) = match answer.split_once('=') {
+        Some((upstream, status)) => (Some(upstream.to_string()), status),
+        None => (None, answer),
+    };
     let status: Status = status.parse().map_err(|err| match err {
         wasmctl::host::StatusError::NotANumber(_) => {
             format!("--call-response takes `STATUS` or `STATUS:BODY`, not `{spec}`")
         }
         err => format!("invalid --call-response `{spec}`: {err}"),
     })?;
+    if upstream.as_deref() == Some("") {
+        return Err(format!(
+            "--call-response `{spec}` names no upstream before `=`"
+        ));
+    }
     Ok(CallAnswer {
-        upstream: None,
+        upstream,
         response: CallResponse {
             headers: [(":status", status.to_string())].into_iter().collect(),
             body: body.as_bytes().to_vec(),

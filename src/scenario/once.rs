@@ -64,7 +64,7 @@ pub struct RunReport {
     pub outcome: CaseOutcome,
     pub http_calls: Vec<CallRecord>,
     pub metrics: Vec<Metric>,
-    /// Call answers given that the plugin never asked for (the built-in host only).
+    /// Call answers given that the plugin never asked for.
     pub unused_call_responses: usize,
 }
 
@@ -121,7 +121,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         wasm,
         options: vm,
         network: plugin_type == Some(PluginType::Network),
-        call_upstreams: Vec::new(),
+        call_upstreams: upstreams_named(&options.call_responses),
     })
 }
 
@@ -141,19 +141,13 @@ pub fn run_once(options: &RunOptions) -> crate::Result<RunReport> {
         abi,
         compiled: started.elapsed(),
     };
-    let mut report = drive(
+    Ok(drive(
         &mut BuiltinHost::new(&mut plugins),
         &setup,
         &options.traffic,
         ran_in,
         started,
-    )?;
-    // Each call takes the next answer, and a call with none left fails the run.
-    report.unused_call_responses = options
-        .call_responses
-        .len()
-        .saturating_sub(report.http_calls.len());
-    Ok(report)
+    )?)
 }
 
 fn drive(
@@ -172,16 +166,29 @@ fn drive(
     } else {
         CaseOutcome::Http(Box::new(host.http(&traffic.request, &traffic.response)?))
     };
+    let calls = host.calls_made();
     Ok(RunReport {
         wasm: setup.wasm.clone(),
         ran_in,
         elapsed: started.elapsed(),
         start_logs,
         outcome,
-        http_calls: host.calls_made(),
+        // Each call takes an answer, and a call with none left fails the run.
+        unused_call_responses: setup.options.call_answers.len().saturating_sub(calls.len()),
+        http_calls: calls,
         metrics: host.metrics().unwrap_or_default(),
-        unused_call_responses: 0,
     })
+}
+
+/// Each upstream the answers name, once.
+fn upstreams_named(answers: &[CallAnswer]) -> Vec<String> {
+    let mut upstreams: Vec<String> = Vec::new();
+    for upstream in answers.iter().flat_map(|a| &a.upstream) {
+        if !upstreams.contains(upstream) {
+            upstreams.push(upstream.clone());
+        }
+    }
+    upstreams
 }
 
 fn stem(path: &Path) -> String {
