@@ -3,6 +3,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use support::{new_project, run_err, run_ok, tempdir, wasmctl};
@@ -261,15 +262,18 @@ fn run_a_network_plugin_counts_bytes() {
     );
 }
 
+/// `wasmctl run` on the callout plugin (in `dir`), with `extra` arguments.
+fn run_callout(dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = wasmctl(dir);
+    cmd.args(["run", "callout.wasm", "--config", "/dev/null"])
+        .args(extra);
+    cmd
+}
+
 #[test]
 fn call_responses_answer_the_plugin_s_http_calls() {
     let dir = support::with_callout_module();
-    let run = |extra: &[&str]| {
-        let mut cmd = wasmctl(dir.path());
-        cmd.args(["run", "callout.wasm", "--config", "/dev/null"])
-            .args(extra);
-        cmd
-    };
+    let run = |extra: &[&str]| run_callout(dir.path(), extra);
     let r = run_ok(&mut run(&["--call-response", "200:ok"]));
     assert!(
         r.stdout.contains("http_call to `authz`: GET /check"),
@@ -313,12 +317,7 @@ fn call_responses_answer_the_plugin_s_http_calls() {
 #[test]
 fn call_responses_that_name_their_upstream_answer_in_envoy_too() {
     let dir = support::with_callout_module();
-    let run = |answer: &str| {
-        let mut cmd = wasmctl(dir.path());
-        cmd.args(["run", "callout.wasm", "--config", "/dev/null", "--envoy"])
-            .args(["--call-response", answer]);
-        cmd
-    };
+    let run = |answer: &str| run_callout(dir.path(), &["--envoy", "--call-response", answer]);
     // Envoy gets a cluster `authz` that answers from the script.
     let r = run_ok(&mut run("authz=200:ok"));
     assert!(
@@ -400,16 +399,10 @@ fn config_raw_sends_the_file_s_bytes_as_they_are() {
 #[test]
 fn call_responses_the_plugin_never_used_are_warned_about() {
     let dir = support::with_callout_module();
-    let r = run_ok(wasmctl(dir.path()).args([
-        "run",
-        "callout.wasm",
-        "--config",
-        "/dev/null",
-        "--call-response",
-        "200",
-        "--call-response",
-        "503",
-    ]));
+    let r = run_ok(&mut run_callout(
+        dir.path(),
+        &["--call-response", "200", "--call-response", "503"],
+    ));
     assert!(
         r.stderr.contains(
             "warning: 1 of 2 --call-response answer(s) not used: the plugin made 1 call(s)"
@@ -419,14 +412,7 @@ fn call_responses_the_plugin_never_used_are_warned_about() {
     );
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
     // All used: no warning.
-    let r = run_ok(wasmctl(dir.path()).args([
-        "run",
-        "callout.wasm",
-        "--config",
-        "/dev/null",
-        "--call-response",
-        "200",
-    ]));
+    let r = run_ok(&mut run_callout(dir.path(), &["--call-response", "200"]));
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
     // A plugin that makes no call uses none.
     let r = run_ok(wasmctl(demo()).args(["run", "--call-response", "200:ok"]));

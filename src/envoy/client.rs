@@ -47,11 +47,21 @@ impl Envoy {
     /// The plugin's failure, if Envoy logged one from byte `start` on, with what the plugin
     /// logged before it.
     fn failed_since(&self, start: usize, listener: usize) -> Result<(), EnvoyError> {
-        let Some((callback, message)) = callback_failure(&self.process.log.text_since(start))
-        else {
-            return Ok(());
-        };
-        Err(EnvoyError::Plugin(HostError::Trap {
+        match callback_failure(&self.process.log.text_since(start)) {
+            Some((callback, message)) => Err(self.failure(start, listener, callback, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The plugin on `listener` failed in `callback`, with what it logged from byte `start` on.
+    fn failure(
+        &self,
+        start: usize,
+        listener: usize,
+        callback: &'static str,
+        message: String,
+    ) -> EnvoyError {
+        EnvoyError::Plugin(HostError::Trap {
             callback,
             message,
             logs: self
@@ -59,7 +69,7 @@ impl Envoy {
                 .log
                 .plugin_lines_since(start, &listener_name(listener)),
             refused: None,
-        }))
+        })
     }
 
     /// A call the script had no answer for fails the exchange, as it fails the plugin in the
@@ -70,15 +80,7 @@ impl Envoy {
             Some(Unanswered::Grpc(call)) => return Err(EnvoyError::Unscripted(call)),
             Some(Unanswered::NotScripted(message)) => message,
         };
-        Err(EnvoyError::Plugin(HostError::Trap {
-            callback: "proxy_http_call",
-            message,
-            logs: self
-                .process
-                .log
-                .plugin_lines_since(start, &listener_name(listener)),
-            refused: None,
-        }))
+        Err(self.failure(start, listener, "proxy_http_call", message))
     }
 
     fn exchange(

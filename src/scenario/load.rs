@@ -149,21 +149,10 @@ impl Scenario {
         }
     }
 
-    /// Each upstream an answer is scripted for, once, in the order they first appear.
+    /// Each upstream an answer is scripted for.
     fn call_upstreams(&self) -> Vec<String> {
         let answers = self.exchanges.iter().flat_map(|e| &e.http_calls);
-        let mut upstreams = Vec::new();
-        for upstream in self
-            .http_calls
-            .iter()
-            .chain(answers)
-            .flat_map(|c| &c.upstream)
-        {
-            if !upstreams.contains(upstream) {
-                upstreams.push(upstream.clone());
-            }
-        }
-        upstreams
+        upstreams_named(self.http_calls.iter().chain(answers).map(|c| &c.upstream))
     }
 
     /// The VM options the scenario describes.
@@ -178,6 +167,19 @@ impl Scenario {
         })
     }
 }
+/// Each upstream named, once, in the order they first appear.
+pub(crate) fn upstreams_named<'a>(
+    upstreams: impl IntoIterator<Item = &'a Option<String>>,
+) -> Vec<String> {
+    let mut named: Vec<String> = Vec::new();
+    for upstream in upstreams.into_iter().flatten() {
+        if !named.contains(upstream) {
+            named.push(upstream.clone());
+        }
+    }
+    named
+}
+
 /// A path from a scenario, relative to the scenario's directory.
 pub fn relative_to(scenario_path: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {

@@ -9,7 +9,7 @@ use super::config::config_to_json;
 use super::driver::{ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
-use super::load::PluginSetup;
+use super::load::{PluginSetup, upstreams_named};
 use super::project::{optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
 use crate::envoy::{EnvoyError, find_binary};
@@ -121,7 +121,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         wasm,
         options: vm,
         network: plugin_type == Some(PluginType::Network),
-        call_upstreams: upstreams_named(&options.call_responses),
+        call_upstreams: upstreams_named(options.call_responses.iter().map(|a| &a.upstream)),
     })
 }
 
@@ -178,17 +178,6 @@ fn drive(
         http_calls: calls,
         metrics: host.metrics().unwrap_or_default(),
     })
-}
-
-/// Each upstream the answers name, once.
-fn upstreams_named(answers: &[CallAnswer]) -> Vec<String> {
-    let mut upstreams: Vec<String> = Vec::new();
-    for upstream in answers.iter().flat_map(|a| &a.upstream) {
-        if !upstreams.contains(upstream) {
-            upstreams.push(upstream.clone());
-        }
-    }
-    upstreams
 }
 
 fn stem(path: &Path) -> String {
