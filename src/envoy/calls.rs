@@ -66,10 +66,10 @@ impl CallUpstreams {
             .collect()
     }
 
-    /// The answers for the calls from now on, in order.
+    /// Adds answers for later calls, after those not taken yet, as the built-in host does.
     pub fn script(&self, answers: Vec<CallAnswer>) {
         if let Ok(mut script) = self.script.lock() {
-            script.answers = answers.into();
+            script.answers.extend(answers);
         }
     }
 

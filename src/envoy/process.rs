@@ -57,7 +57,7 @@ impl Envoy {
         })
     }
 
-    /// The answers to the plugins' next http_calls, in order.
+    /// Adds answers for the plugins' later http_calls, in order.
     pub fn script_calls(&self, answers: Vec<CallAnswer>) {
         self.calls.script(answers);
     }
