@@ -25,16 +25,17 @@ pub(crate) fn format(at: SystemTime) -> Option<String> {
     Some(at.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
+/// Sun, 06 Nov 1994 08:49:37 GMT, the example date of RFC 9110.
+#[cfg(test)]
+pub(crate) fn rfc_example() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    /// Sun, 06 Nov 1994 08:49:37 GMT, the example date of RFC 9110.
-    fn rfc_example() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)
-    }
 
     #[test]
     fn formats_round_trip() {

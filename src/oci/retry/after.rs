@@ -45,11 +45,7 @@ pub fn human(wait: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Sun, 06 Nov 1994 08:49:37 GMT, the example date of RFC 9110.
-    fn rfc_example() -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)
-    }
+    use crate::http_date::rfc_example;
 
     #[test]
     fn delta_seconds() {
