@@ -3,14 +3,13 @@
 //! upstream, as in the built-in host; the calls are recorded as they arrived.
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use super::bootstrap::cluster;
-use super::http1::{Message, message_bytes, read_message};
+use super::http1::{self, Message, message_bytes};
 use super::upstream::forwarded;
 use super::{EnvoyError, io};
 use crate::host::{CallAnswer, CallRecord, CallResponse};
@@ -89,21 +88,10 @@ impl CallUpstreams {
 
 /// Serves one connection from Envoy until it closes.
 fn serve(stream: TcpStream, upstream: &str, script: &Mutex<Script>) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(message) = read_message(&mut reader) {
-        let Ok(answer) = script
-            .lock()
-            .map(|mut script| script.answer(upstream, message))
-        else {
-            return;
-        };
-        if writer.write_all(&answer_bytes(answer.as_ref())).is_err() {
-            return;
-        }
-    }
+    http1::serve(stream, |message| {
+        let answer = script.lock().ok()?.answer(upstream, message);
+        Some(answer_bytes(answer.as_ref()))
+    });
 }
 
 impl Script {

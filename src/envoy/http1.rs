@@ -1,7 +1,8 @@
 //! Reading HTTP/1.1 messages off a socket: requests at the upstream, responses at the client and
 //! from the admin API.
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 
 use crate::host::HeaderMap;
 
@@ -61,6 +62,23 @@ pub(super) fn message_bytes<'a>(
     }
     bytes.extend_from_slice(b"\r\n");
     bytes
+}
+
+/// Serves one connection until it closes (or `answer` gives nothing): each request read is
+/// answered with the bytes `answer` makes of it.
+pub(super) fn serve(stream: TcpStream, mut answer: impl FnMut(Message) -> Option<Vec<u8>>) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(message) = read_message(&mut reader) {
+        let Some(bytes) = answer(message) else {
+            return;
+        };
+        if writer.write_all(&bytes).is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads one message: start line, headers and a `content-length` or chunked body. `None` at the

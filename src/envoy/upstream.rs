@@ -2,11 +2,10 @@
 //! records each request as it arrived.
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use super::http1::{Message, message_bytes, read_message};
+use super::http1::{self, Message, message_bytes};
 use super::{EnvoyError, io};
 use crate::host::{ForwardedRequest, HeaderMap, Response};
 
@@ -59,25 +58,14 @@ fn serve(
     response: &Mutex<Response>,
     received: &Mutex<VecDeque<ForwardedRequest>>,
 ) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(message) = read_message(&mut reader) {
+    http1::serve(stream, |message| {
         let head_only = message.start_line.starts_with("HEAD ");
         if let Ok(mut r) = received.lock() {
             r.push_back(forwarded(message));
         }
-        let Ok(answer) = response.lock().map(|r| r.clone()) else {
-            return;
-        };
-        if writer
-            .write_all(&response_bytes(&answer, head_only))
-            .is_err()
-        {
-            return;
-        }
-    }
+        let answer = response.lock().ok()?.clone();
+        Some(response_bytes(&answer, head_only))
+    });
 }
 
 /// A request as the built-in host shows one forwarded upstream: pseudo-headers first.
