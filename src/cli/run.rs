@@ -13,7 +13,9 @@ use wasmctl::host::{
 };
 use wasmctl::key_value::KeyValue;
 use wasmctl::project::PluginType;
-use wasmctl::scenario::{self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, Traffic};
+use wasmctl::scenario::{
+    self, BenchReport, CaseOutcome, RanIn, RunOptions, RunReport, Traffic, UnreadMetric,
+};
 
 use super::checked::Checked;
 use super::key_value::KeyValueParser;
@@ -348,6 +350,9 @@ struct JsonReport<'a, T: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     http_calls: Option<&'a [CallRecord]>,
     metrics: &'a [Metric],
+    /// Metrics the host cannot read (histograms in Envoy), each with why.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    unread_metrics: &'a [UnreadMetric],
 }
 
 fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> anyhow::Result<()> {
@@ -357,6 +362,7 @@ fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> 
             start_logs: &report.start_logs,
             http_calls: Some(&report.http_calls),
             metrics: &report.metrics,
+            unread_metrics: &report.unread_metrics,
         });
     }
     for call in &report.http_calls {
@@ -373,7 +379,7 @@ fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> 
     }
     print_http_outcome(printer, outcome);
     print_logs(printer, report.start_logs.iter().chain(&outcome.logs));
-    print_metrics(printer, &report.metrics);
+    print_metrics(printer, report);
     Ok(())
 }
 
@@ -421,6 +427,7 @@ fn report_network(
             start_logs: &report.start_logs,
             http_calls: None,
             metrics: &report.metrics,
+            unread_metrics: &report.unread_metrics,
         });
     }
     printer.result(format!(
@@ -435,7 +442,7 @@ fn report_network(
         printer.result("the plugin closed the connection");
     }
     print_logs(printer, report.start_logs.iter().chain(&outcome.logs));
-    print_metrics(printer, &report.metrics);
+    print_metrics(printer, report);
     Ok(())
 }
 
@@ -466,12 +473,15 @@ fn print_logs<'a>(printer: &Printer, logs: impl Iterator<Item = &'a LogRecord>) 
     }
 }
 
-fn print_metrics(printer: &Printer, metrics: &[Metric]) {
-    if !metrics.is_empty() {
+fn print_metrics(printer: &Printer, report: &RunReport) {
+    if !report.metrics.is_empty() || !report.unread_metrics.is_empty() {
         printer.result("metrics:");
     }
-    for m in metrics {
+    for m in &report.metrics {
         printer.result(format!("  {} ({:?}) = {}", m.name, m.kind, m.value));
+    }
+    for m in &report.unread_metrics {
+        printer.result(format!("  {}: not read ({})", m.name, m.why));
     }
 }
 

@@ -164,5 +164,8 @@ fn print_report(printer: &Printer, report: &ScenarioReport) {
                 }
             }
         }
+        for what in &case.unchecked {
+            printer.result(format!("    not checked here: {what}"));
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Envoy's admin API: whether the server is live, which ports its listeners got, and how many
-//! connections a listener still holds. Asking it opens no connection a plugin would see.
+//! Envoy's admin API: whether the server is live, which ports its listeners got, how many
+//! connections a listener still holds, and the plugins' metrics. Asking it opens no connection a
+//! plugin would see.
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
@@ -8,6 +9,21 @@ use std::time::Duration;
 
 use super::http1::read_message;
 use super::{EnvoyError, io};
+use crate::host::{Metric, MetricKind};
+
+/// The gauge of V8 VMs alive: one per plugin on the main thread, one per plugin per thread.
+const V8_ACTIVE: &str = "wasm.envoy.wasm.runtime.v8.active";
+
+/// The plugins' own metrics, as Envoy's admin API lists them.
+#[derive(Debug, Clone, Default)]
+pub struct PluginMetrics {
+    /// Counters and gauges: each the sum or last value over every VM.
+    pub values: Vec<Metric>,
+    /// Histograms, by name: Envoy gives their values only as quantiles.
+    pub histograms: Vec<String>,
+    /// The plugin VMs Envoy runs, each of which ran the plugin's start.
+    pub vms: u64,
+}
 
 /// The admin API of one Envoy, at the address it wrote to `--admin-address-path`.
 pub(super) struct Admin {
@@ -52,16 +68,52 @@ impl Admin {
     /// plugin's last callback for it has run, so zero means every log line is written.
     pub fn active_connections(&self, name: &str) -> Result<u64, EnvoyError> {
         let stat = format!("listener.{name}.downstream_cx_active");
-        let (_, body) = self.get(&format!("/stats?format=json&filter=^{stat}$"))?;
-        let stats: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| EnvoyError::Io(format!("admin /stats: {e}")))?;
-        stats["stats"]
-            .as_array()
-            .into_iter()
+        let stats = self.stats(&format!("filter=^{stat}$"))?;
+        stat_value(&stats, &stat)
+    }
+
+    /// The metrics the plugins defined (`wasmcustom.NAME`, shared by every plugin and VM in this
+    /// Envoy), and how many plugin VMs run.
+    pub fn plugin_metrics(&self) -> Result<PluginMetrics, EnvoyError> {
+        let custom = "filter=^wasmcustom[.]";
+        let mut values = Vec::new();
+        for (kind, type_) in [
+            (MetricKind::Counter, "Counters"),
+            (MetricKind::Gauge, "Gauges"),
+        ] {
+            for stat in self.stats(&format!("type={type_}&{custom}"))? {
+                if let (Some(name), Some(value)) =
+                    (custom_name(&stat["name"]), stat["value"].as_i64())
+                {
+                    values.push(Metric { name, kind, value });
+                }
+            }
+        }
+        // Histograms come as quantiles only, once Envoy flushes them: their names are all.
+        let histograms = self
+            .stats(&format!("type=Histograms&{custom}"))?
+            .iter()
+            .flat_map(|stat| stat["histograms"]["computed_quantiles"].as_array().cloned())
             .flatten()
-            .find(|s| s["name"] == stat.as_str())
-            .and_then(|s| s["value"].as_u64())
-            .ok_or_else(|| EnvoyError::Io(format!("admin has no stat `{stat}`")))
+            .filter_map(|histogram| custom_name(&histogram["name"]))
+            .collect();
+        let vms = self.stats(&format!("type=Gauges&filter=^{V8_ACTIVE}$"))?;
+        Ok(PluginMetrics {
+            values,
+            histograms,
+            vms: stat_value(&vms, V8_ACTIVE)?,
+        })
+    }
+
+    /// The `stats` of `/stats?format=json&QUERY`.
+    fn stats(&self, query: &str) -> Result<Vec<serde_json::Value>, EnvoyError> {
+        let (_, body) = self.get(&format!("/stats?format=json&{query}"))?;
+        let mut listing: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| EnvoyError::Io(format!("admin /stats: {e}")))?;
+        Ok(match listing["stats"].take() {
+            serde_json::Value::Array(stats) => stats,
+            _ => Vec::new(),
+        })
     }
 
     /// An admin command (`/drain_listeners`, `/quitquitquit`); its status.
@@ -92,4 +144,18 @@ impl Admin {
             .ok_or_else(|| EnvoyError::Io(format!("admin {path}: `{}`", message.start_line)))?;
         Ok((status, message.body))
     }
+}
+
+/// The value of the stat `name` in a `/stats` listing.
+fn stat_value(stats: &[serde_json::Value], name: &str) -> Result<u64, EnvoyError> {
+    stats
+        .iter()
+        .find(|s| s["name"] == name)
+        .and_then(|s| s["value"].as_u64())
+        .ok_or_else(|| EnvoyError::Io(format!("admin has no stat `{name}`")))
+}
+
+/// A plugin metric's own name, from its stat's name.
+fn custom_name(name: &serde_json::Value) -> Option<String> {
+    Some(name.as_str()?.strip_prefix("wasmcustom.")?.to_string())
 }

@@ -24,6 +24,7 @@ use crate::error::Hint;
 use crate::fs::FileError;
 use crate::host::{HostError, LogRecord};
 
+pub use admin::PluginMetrics;
 pub use binary::find_binary;
 pub use bootstrap::EnvoyListener;
 pub(crate) use logs::{Tail, failure_lines, plugin_lines};

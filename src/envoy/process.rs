@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::admin::Admin;
+use super::admin::{Admin, PluginMetrics};
 use super::bootstrap::{EnvoyListener, bootstrap, listener_name, socket_address};
 use super::calls::CallUpstreams;
 use super::logs::{LogFile, failure_lines, plugin_lines};
@@ -71,6 +71,11 @@ impl Envoy {
     /// copy).
     pub fn start_logs(&self, listener: usize) -> &[LogRecord] {
         self.process.start_logs(listener)
+    }
+
+    /// The plugins' metrics now, as Envoy's admin API lists them.
+    pub fn plugin_metrics(&self) -> Result<PluginMetrics, EnvoyError> {
+        self.process.admin.plugin_metrics()
     }
 
     /// Envoy's own log, with the plugin's lines.

@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::driver::{DriveError, ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::load::PluginSetup;
+use super::metrics::MetricsNow;
 use crate::host::{
-    CallAnswer, CallRecord, HostError, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Plugin,
-    Request, Response, Vm,
+    CallAnswer, CallRecord, HostError, HttpOutcome, NetworkEvent, NetworkOutcome, Plugin, Request,
+    Response, Vm,
 };
 
 /// Compiled plugins by path, so scenarios sharing a module compile it once.
@@ -93,8 +94,8 @@ impl ScenarioHost for BuiltinHost<'_> {
         self.vm()?.connection(events).map_err(DriveError::Plugin)
     }
 
-    fn metrics(&self) -> Option<Vec<Metric>> {
-        Some(self.vm.as_ref().map(Vm::metrics).unwrap_or_default())
+    fn metrics(&self) -> MetricsNow {
+        MetricsNow::all(self.vm.as_ref().map(Vm::metrics).unwrap_or_default())
     }
 
     fn calls_made(&self) -> Vec<CallRecord> {

@@ -3,14 +3,15 @@
 use indexmap::IndexMap;
 
 use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
+use super::metrics::MetricsNow;
 use super::report::{CaseOutcome, CaseReport};
-use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, Metric, NetworkOutcome};
+use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, NetworkOutcome};
 
-/// Checks one exchange or connection; `metrics_now` is `None` where the host cannot read metrics.
+/// Checks one exchange or connection, and the metrics after it.
 pub(super) fn outcome(
     case: &mut CaseReport,
     outcome: &CaseOutcome,
-    metrics_now: Option<&[Metric]>,
+    metrics_now: &MetricsNow,
     expect: &Expect,
 ) {
     let logged = match outcome {
@@ -24,9 +25,7 @@ pub(super) fn outcome(
         }
     };
     logs(case, logged, &expect.logs, &expect.no_logs);
-    if let Some(metrics_now) = metrics_now {
-        metrics(case, metrics_now, &expect.metrics);
-    }
+    metrics(case, metrics_now, &expect.metrics);
 }
 
 fn exchange(case: &mut CaseReport, outcome: &HttpOutcome, expect: &Expect) {
@@ -216,12 +215,15 @@ pub(super) fn logs(
     }
 }
 
-fn metrics(case: &mut CaseReport, metrics: &[Metric], want: &IndexMap<String, i64>) {
+fn metrics(case: &mut CaseReport, metrics: &MetricsNow, want: &IndexMap<String, i64>) {
     for (name, value) in want {
-        match metrics.iter().find(|m| &m.name == name) {
-            None => case.fail(format!(
-                "metric `{name}`: expected {value}, but it is not defined"
-            )),
+        match metrics.read.iter().find(|m| &m.name == name) {
+            None => match metrics.why_unread(name) {
+                Some(why) => case.unchecked.push(format!("metric `{name}`: {why}")),
+                None => case.fail(format!(
+                    "metric `{name}`: expected {value}, but it is not defined"
+                )),
+            },
             Some(m) if m.value != *value => case.fail(format!(
                 "metric `{name}`: expected {value}, got {}",
                 m.value

@@ -8,11 +8,12 @@ use super::check::{self, failure_text};
 use super::error::ScenarioError;
 use super::expect::Expect;
 use super::load::{PluginSetup, ScenarioFile};
+use super::metrics::MetricsNow;
 use super::report::{CaseOutcome, CaseReport, ScenarioReport};
 use super::spec::{Configure, Connection, Exchange};
 use crate::host::{
-    CallAnswer, CallRecord, HostError, HttpOutcome, LogRecord, Metric, NetworkEvent,
-    NetworkOutcome, Request, Response,
+    CallAnswer, CallRecord, HostError, HttpOutcome, LogRecord, NetworkEvent, NetworkOutcome,
+    Request, Response,
 };
 
 /// A proxy a plugin runs in: loaded once, then any number of exchanges or connections.
@@ -39,8 +40,8 @@ pub trait ScenarioHost {
     /// One connection through the (network) plugin.
     fn connection(&mut self, events: &[NetworkEvent]) -> Result<NetworkOutcome, DriveError>;
 
-    /// The plugin's metrics now; `None` where the host cannot read them.
-    fn metrics(&self) -> Option<Vec<Metric>>;
+    /// The plugin's metrics now, as far as this host can read them.
+    fn metrics(&self) -> MetricsNow;
 
     /// The http_calls and grpc_calls the plugin made so far, where the host sees them.
     fn calls_made(&self) -> Vec<CallRecord> {
@@ -232,7 +233,7 @@ fn run_case<C: Case>(
     let expect = spec.expect();
     match result {
         Ok(outcome) => {
-            check::outcome(&mut case, &outcome, metrics.as_deref(), expect);
+            check::outcome(&mut case, &outcome, &metrics, expect);
             case.outcome = Some(outcome);
         }
         Err(DriveError::Plugin(err)) => {

@@ -1,7 +1,7 @@
 //! A real Envoy as a [`ScenarioHost`]. The plugin's http_calls go to clusters that answer from
-//! the scenario's script. What Envoy cannot be made to do here — answer a call whose cluster the
-//! script does not name, advance time, report metrics — is skipped (and said so), not passed off
-//! as checked. A plugin that fails in Envoy fails the case as in the built-in host,
+//! the scenario's script, and its metrics are read from Envoy's admin API. What Envoy cannot be
+//! made to do here — answer a call whose cluster the script does not name, advance time, give a
+//! histogram's value — is skipped or left unchecked (and said so), not passed off as checked. A plugin that fails in Envoy fails the case as in the built-in host,
 //! with Envoy's message and what the plugin logged.
 
 use std::path::PathBuf;
@@ -10,10 +10,11 @@ use std::time::Duration;
 use super::driver::{DriveError, ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::load::PluginSetup;
+use super::metrics::MetricsNow;
 use super::spec::Exchange;
-use crate::envoy::{Envoy, EnvoyError, EnvoyListener};
+use crate::envoy::{Envoy, EnvoyError, EnvoyListener, PluginMetrics};
 use crate::host::{
-    CallAnswer, CallRecord, HttpOutcome, Metric, NetworkEvent, NetworkOutcome, Request, Response,
+    CallAnswer, CallRecord, HttpOutcome, NetworkEvent, NetworkOutcome, Request, Response,
 };
 
 /// One plugin in Envoy: an Envoy of its own, started with the plugin, or one listener of an Envoy
@@ -21,6 +22,8 @@ use crate::host::{
 pub struct EnvoyHost<'e> {
     instance: Instance<'e>,
     listener: usize,
+    /// The plugin's metrics once Envoy started, or why they could not be read.
+    metrics_at_start: Result<PluginMetrics, String>,
 }
 
 enum Instance<'e> {
@@ -35,6 +38,7 @@ impl EnvoyHost<'static> {
         EnvoyHost {
             instance: Instance::NotStarted(binary),
             listener: 0,
+            metrics_at_start: Ok(PluginMetrics::default()),
         }
     }
 }
@@ -45,6 +49,9 @@ impl<'e> EnvoyHost<'e> {
         EnvoyHost {
             instance: Instance::Shared(envoy),
             listener,
+            metrics_at_start: Err(
+                "the plugins on this Envoy's listeners share their metrics".into()
+            ),
         }
     }
 
@@ -84,6 +91,7 @@ impl ScenarioHost for EnvoyHost<'_> {
         match Envoy::start(binary, &[listener], &setup.call_upstreams, answers) {
             Ok(envoy) => {
                 let logs = envoy.start_logs(0).to_vec();
+                self.metrics_at_start = envoy.plugin_metrics().map_err(|e| e.to_string());
                 self.instance = Instance::Own(envoy);
                 Ok(Started::Accepted(logs))
             }
@@ -129,8 +137,17 @@ impl ScenarioHost for EnvoyHost<'_> {
             .map_err(proxy_error)
     }
 
-    fn metrics(&self) -> Option<Vec<Metric>> {
-        None
+    fn metrics(&self) -> MetricsNow {
+        let now = match &self.instance {
+            Instance::NotStarted(_) => return MetricsNow::default(),
+            Instance::Own(envoy) => envoy.plugin_metrics(),
+            Instance::Shared(envoy) => envoy.plugin_metrics(),
+        };
+        match (&self.metrics_at_start, now) {
+            (Ok(at_start), Ok(now)) => MetricsNow::from_envoy(at_start, &now),
+            (Err(why), _) => MetricsNow::unreadable(why.clone()),
+            (_, Err(err)) => MetricsNow::unreadable(err.to_string()),
+        }
     }
 
     fn calls_made(&self) -> Vec<CallRecord> {

@@ -10,6 +10,7 @@ use super::driver::{ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::{PluginSetup, upstreams_named};
+use super::metrics::UnreadMetric;
 use super::project::{optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
 use crate::envoy::{EnvoyError, find_binary};
@@ -64,6 +65,8 @@ pub struct RunReport {
     pub outcome: CaseOutcome,
     pub http_calls: Vec<CallRecord>,
     pub metrics: Vec<Metric>,
+    /// Metrics the plugin defined whose values the host cannot read (histograms in Envoy).
+    pub unread_metrics: Vec<UnreadMetric>,
     /// Call answers given that the plugin never asked for.
     pub unused_call_responses: usize,
 }
@@ -167,6 +170,7 @@ fn drive(
         CaseOutcome::Http(Box::new(host.http(&traffic.request, &traffic.response)?))
     };
     let calls = host.calls_made();
+    let metrics = host.metrics();
     Ok(RunReport {
         wasm: setup.wasm.clone(),
         ran_in,
@@ -176,7 +180,8 @@ fn drive(
         // Each call takes an answer, and a call with none left fails the run.
         unused_call_responses: setup.options.call_answers.len().saturating_sub(calls.len()),
         http_calls: calls,
-        metrics: host.metrics().unwrap_or_default(),
+        metrics: metrics.read,
+        unread_metrics: metrics.unread,
     })
 }
 

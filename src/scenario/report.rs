@@ -40,6 +40,9 @@ pub struct CaseReport {
     /// Why the case was not run, when it was not (e.g. what Envoy cannot be scripted to do).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Expectations this host could not check, each with why (a histogram in Envoy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
     /// What the plugin did, for --json and for debugging a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<CaseOutcome>,
@@ -51,6 +54,7 @@ impl CaseReport {
             name: name.to_string(),
             failures: Vec::new(),
             skipped: None,
+            unchecked: Vec::new(),
             outcome: None,
         }
     }

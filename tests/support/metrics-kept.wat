@@ -1,0 +1,47 @@
+;; A plugin that keeps metrics of each kind, so both hosts can be held to the same values: at
+;; start, a counter `started` (proxy_on_vm_start) and `configured` (proxy_on_configure), each
+;; incremented by 1, a gauge `config_version` recorded 7, and a counter `requests` defined; per
+;; request, `requests` incremented, a gauge `in_flight` incremented (and decremented again in
+;; proxy_on_log), and a histogram `body_bytes` recorded 5.
+(module
+  (import "env" "proxy_define_metric" (func $def (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $inc (param i32 i64) (result i32)))
+  (import "env" "proxy_record_metric" (func $rec (param i32 i64) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 60000))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (data (i32.const 100) "started")
+  (data (i32.const 120) "configured")
+  (data (i32.const 140) "config_version")
+  (data (i32.const 160) "requests")
+  (data (i32.const 180) "in_flight")
+  (data (i32.const 200) "body_bytes")
+  ;; Metric ids: started 0, configured 4, config_version 8, requests 12, in_flight 16,
+  ;; body_bytes 20.
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $def (i32.const 0) (i32.const 100) (i32.const 7) (i32.const 0)))
+    (drop (call $inc (i32.load (i32.const 0)) (i64.const 1)))
+    (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $def (i32.const 0) (i32.const 120) (i32.const 10) (i32.const 4)))
+    (drop (call $inc (i32.load (i32.const 4)) (i64.const 1)))
+    (drop (call $def (i32.const 1) (i32.const 140) (i32.const 14) (i32.const 8)))
+    (drop (call $rec (i32.load (i32.const 8)) (i64.const 7)))
+    (drop (call $def (i32.const 0) (i32.const 160) (i32.const 8) (i32.const 12)))
+    (drop (call $def (i32.const 1) (i32.const 180) (i32.const 9) (i32.const 16)))
+    (drop (call $def (i32.const 2) (i32.const 200) (i32.const 10) (i32.const 20)))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $inc (i32.load (i32.const 12)) (i64.const 1)))
+    (drop (call $inc (i32.load (i32.const 16)) (i64.const 1)))
+    (drop (call $rec (i32.load (i32.const 20)) (i64.const 5)))
+    (i32.const 0))
+  (func (export "proxy_on_log") (param i32)
+    (drop (call $inc (i32.load (i32.const 16)) (i64.const -1))))
+)
