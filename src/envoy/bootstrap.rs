@@ -283,19 +283,25 @@ pub(super) fn bootstrap(
             self::listener(&name, socket_address("127.0.0.1", 0), filters)
         })
         .collect();
-    let mut http_upstream = cluster(HTTP_CLUSTER, "127.0.0.1", http_port, None);
-    http_upstream["typed_extension_protocol_options"] = json!({
+    let mut all = vec![
+        played_cluster(HTTP_CLUSTER, http_port),
+        cluster(TCP_CLUSTER, "127.0.0.1", tcp_port, None),
+    ];
+    all.extend(clusters);
+    json!({"static_resources": {"listeners": listeners, "clusters": all}})
+}
+
+/// The cluster of an HTTP peer played here on `port`: HTTP/1, with trailers passed on (a gRPC
+/// answer's status comes in them).
+pub(super) fn played_cluster(name: &str, port: u16) -> Value {
+    let mut cluster = cluster(name, "127.0.0.1", port, None);
+    cluster["typed_extension_protocol_options"] = json!({
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": {"http_protocol_options": http1_trailers()},
         },
     });
-    let mut all = vec![
-        http_upstream,
-        cluster(TCP_CLUSTER, "127.0.0.1", tcp_port, None),
-    ];
-    all.extend(clusters);
-    json!({"static_resources": {"listeners": listeners, "clusters": all}})
+    cluster
 }
 
 /// HTTP/1 options that pass trailers on, both ways: Envoy drops them by default, while the

@@ -1,6 +1,7 @@
-//! The clusters a plugin's http_calls go to: one for each upstream a scenario scripts answers
-//! for, each played here on a port of its own. A call takes the first scripted answer for its
-//! upstream, as in the built-in host; the calls are recorded as they arrived.
+//! The clusters a plugin's http_calls and grpc_calls go to: one for each upstream a scenario
+//! scripts answers for, each played here on a port of its own, over HTTP/1 with trailers (which
+//! Envoy's gRPC client uses too). A call takes the first scripted answer for its upstream, as in
+//! the built-in host; the calls are recorded as they arrived, a grpc_call's message unframed.
 
 use std::collections::VecDeque;
 use std::net::{TcpListener, TcpStream};
@@ -8,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::bootstrap::cluster;
+use super::bootstrap::played_cluster;
 use super::http1::{self, Message, message_bytes};
 use super::upstream::forwarded;
 use super::{EnvoyError, io};
-use crate::host::{CallAnswer, CallRecord, CallResponse};
+use crate::host::{CallAnswer, CallRecord, CallResponse, HeaderMap};
 
 /// The call upstreams of one Envoy, and the script they answer from.
 pub(super) struct CallUpstreams {
@@ -28,13 +29,11 @@ struct Script {
     unanswered: Option<Unanswered>,
 }
 
-/// A call the script did not answer.
-pub(super) enum Unanswered {
-    /// No answer was scripted for it; said as the built-in host says it.
-    NotScripted(String),
-    /// A grpc_call (`upstream`): Envoy's gRPC client needs an HTTP/2 upstream, which is not
-    /// played here.
-    Grpc(String),
+/// A call no answer was scripted for, said as the built-in host says it.
+pub(super) struct Unanswered {
+    /// The plugin's call: `proxy_http_call` or `proxy_grpc_call`.
+    pub call: &'static str,
+    pub message: String,
 }
 
 impl CallUpstreams {
@@ -61,7 +60,7 @@ impl CallUpstreams {
     pub fn clusters(&self) -> Vec<Value> {
         self.ports
             .iter()
-            .map(|(name, port)| cluster(name, "127.0.0.1", *port, None))
+            .map(|(name, port)| played_cluster(name, *port))
             .collect()
     }
 
@@ -89,35 +88,39 @@ impl CallUpstreams {
 /// Serves one connection from Envoy until it closes.
 fn serve(stream: TcpStream, upstream: &str, script: &Mutex<Script>) {
     http1::serve(stream, |message| {
-        let answer = script.lock().ok()?.answer(upstream, message);
-        Some(answer_bytes(answer.as_ref()))
+        let grpc = is_grpc(&message);
+        let answer = script.lock().ok()?.answer(upstream, message, grpc);
+        Some(match (answer, grpc) {
+            (Some(answer), true) => grpc_answer_bytes(&answer),
+            (answer, _) => answer_bytes(answer.as_ref()),
+        })
     });
 }
 
 impl Script {
-    /// Records the call and takes its answer; none for a gRPC call, or when none is scripted for
-    /// `upstream`.
-    fn answer(&mut self, upstream: &str, message: Message) -> Option<CallResponse> {
-        let call = forwarded(message);
-        let grpc = call
-            .headers
-            .get("content-type")
-            .is_some_and(|t| t.starts_with("application/grpc"));
+    /// Records the call and takes its answer, when one is scripted for `upstream`.
+    fn answer(&mut self, upstream: &str, message: Message, grpc: bool) -> Option<CallResponse> {
+        let mut call = forwarded(message);
+        if grpc {
+            call.body = unframed(call.body);
+        }
         let index = self
             .answers
             .iter()
-            .position(|a| a.upstream.as_deref().is_none_or(|u| u == upstream))
-            .filter(|_| !grpc);
+            .position(|a| a.upstream.as_deref().is_none_or(|u| u == upstream));
         if index.is_none() && self.unanswered.is_none() {
             let (method, path) = (call.headers.get(":method"), call.headers.get(":path"));
-            self.unanswered = Some(if grpc {
-                Unanswered::Grpc(format!("a grpc_call (to upstream `{upstream}`)"))
-            } else {
-                Unanswered::NotScripted(format!(
+            self.unanswered = Some(Unanswered {
+                call: if grpc {
+                    "proxy_grpc_call"
+                } else {
+                    "proxy_http_call"
+                },
+                message: format!(
                     "no response scripted for the call to upstream `{upstream}` ({} {})",
                     method.unwrap_or_default(),
                     path.unwrap_or_default()
-                ))
+                ),
             });
         }
         self.made.push(CallRecord {
@@ -128,6 +131,62 @@ impl Script {
         });
         self.answers.remove(index?).map(|a| a.response)
     }
+}
+
+/// Whether a call is a grpc_call, by the content-type Envoy's gRPC client sends.
+fn is_grpc(message: &Message) -> bool {
+    message
+        .headers
+        .get("content-type")
+        .is_some_and(|t| t.starts_with("application/grpc"))
+}
+
+/// A gRPC request's one message, without its 5-byte frame (flag, length).
+fn unframed(body: Vec<u8>) -> Vec<u8> {
+    match body.get(1..5) {
+        Some(length) => {
+            let length = u32::from_be_bytes(length.try_into().unwrap_or_default()) as usize;
+            body.get(5..)
+                .unwrap_or_default()
+                .iter()
+                .take(length)
+                .copied()
+                .collect()
+        }
+        None => body,
+    }
+}
+
+/// A scripted answer to a grpc_call on the wire, as a gRPC server sends it: a 200 carries the
+/// message (framed) when `grpc_status` is 0, and the status in the trailers; any other HTTP
+/// status goes as it is.
+fn grpc_answer_bytes(answer: &CallResponse) -> Vec<u8> {
+    let status = answer.headers.get(":status");
+    if status.as_deref().is_some_and(|s| s != "200") {
+        return answer_bytes(Some(answer));
+    }
+    let mut headers = HeaderMap::new();
+    if !answer.headers.contains("content-type") {
+        headers.add("content-type", "application/grpc");
+    }
+    for (name, value) in answer.headers.iter() {
+        if !matches!(name, ":status" | "content-length") {
+            headers.add(name, value);
+        }
+    }
+    let mut body = Vec::new();
+    if answer.grpc_status == 0 {
+        let length = u32::try_from(answer.body.len()).unwrap_or(u32::MAX);
+        body.push(0);
+        body.extend_from_slice(&length.to_be_bytes());
+        body.extend_from_slice(&answer.body);
+    }
+    let mut trailers = answer.trailers.clone();
+    trailers.replace("grpc-status", &answer.grpc_status.to_string());
+    if !answer.grpc_message.is_empty() {
+        trailers.replace("grpc-message", &answer.grpc_message);
+    }
+    message_bytes("HTTP/1.1 200 OK", headers.iter(), &body, &trailers)
 }
 
 /// The answer on the wire: its `:status` and headers, body and trailers; a 503 when there is none,

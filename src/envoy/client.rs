@@ -73,14 +73,12 @@ impl Envoy {
     }
 
     /// A call the script had no answer for fails the exchange, as it fails the plugin in the
-    /// built-in host; a grpc_call cannot be answered here.
+    /// built-in host.
     fn unanswered_call(&self, start: usize, listener: usize) -> Result<(), EnvoyError> {
-        let message = match self.calls.take_unanswered() {
-            None => return Ok(()),
-            Some(Unanswered::Grpc(call)) => return Err(EnvoyError::Unscripted(call)),
-            Some(Unanswered::NotScripted(message)) => message,
-        };
-        Err(self.failure(start, listener, "proxy_http_call", message))
+        match self.calls.take_unanswered() {
+            None => Ok(()),
+            Some(Unanswered { call, message }) => Err(self.failure(start, listener, call, message)),
+        }
     }
 
     fn exchange(

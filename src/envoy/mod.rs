@@ -56,9 +56,6 @@ pub enum EnvoyError {
     /// The plugin failed in a callback, as Envoy logged it.
     #[error(transparent)]
     Plugin(HostError),
-    /// The plugin made a call no scripted answer can be given to here.
-    #[error("Envoy cannot be given a scripted answer to {0} here")]
-    Unscripted(String),
 }
 
 impl EnvoyError {
@@ -82,8 +79,7 @@ impl Hint for EnvoyError {
             | EnvoyError::Spawn { .. }
             | EnvoyError::Exited { .. }
             | EnvoyError::NotReady(_)
-            | EnvoyError::Io(_)
-            | EnvoyError::Unscripted(_) => Vec::new(),
+            | EnvoyError::Io(_) => Vec::new(),
             EnvoyError::Plugin(err) => err.hints(),
         }
     }

@@ -3,6 +3,7 @@
 //! its shared queues.
 
 use super::error::HostError;
+use super::http::grpc_status_of;
 use super::state::{CallRequest, CallResponse, Delivery, PendingCall};
 use super::vm::{ROOT_CONTEXT, Vm};
 
@@ -66,7 +67,9 @@ impl Vm {
                 refused: None,
             });
         };
-        if !call.request.grpc {
+        if call.request.grpc {
+            as_grpc_client_reads_it(&mut response);
+        } else {
             as_envoy_gives_it(&mut response, scripted);
         }
         let (context, token) = (context as i32, call.token as i32);
@@ -80,12 +83,14 @@ impl Vm {
             response,
             grpc: call.request.grpc,
         });
-        if call.request.grpc {
+        // A grpc_call ends in one callback: its message, or its close with a status.
+        if call.request.grpc && grpc_status == 0 {
             if let Some(f) = self.exports.on_grpc_receive.clone() {
                 self.call("proxy_on_grpc_receive", |store| {
                     f.call(store, (context, token, body_size))
                 })?;
             }
+        } else if call.request.grpc {
             if let Some(f) = self.exports.on_grpc_close.clone() {
                 self.call("proxy_on_grpc_close", |store| {
                     f.call(store, (context, token, grpc_status))
@@ -97,6 +102,26 @@ impl Vm {
         }
         self.store.data_mut().call_response = None;
         Ok(())
+    }
+}
+
+/// A grpc_call's answer as Envoy's gRPC client reads it (measured with Envoy 1.40): an HTTP
+/// status other than 200 closes the call with the gRPC status Envoy infers from it; a gRPC status
+/// other than 0 closes it with that status, and no message; either way proxy_get_status gives
+/// the `grpc-message` as sent, with `{via_upstream}` after it (or alone).
+fn as_grpc_client_reads_it(response: &mut CallResponse) {
+    let http_status = response.headers.get(":status");
+    let http_status = http_status.and_then(|s| s.parse().ok()).unwrap_or(200);
+    if http_status != 200 {
+        response.grpc_status = grpc_status_of(http_status) as u32;
+        response.grpc_message.clear();
+    }
+    if response.grpc_status != 0 {
+        response.body.clear();
+        response.grpc_message = match response.grpc_message.as_str() {
+            "" => "via_upstream".into(),
+            message => format!("{message}{{via_upstream}}"),
+        };
     }
 }
 

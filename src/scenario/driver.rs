@@ -67,9 +67,6 @@ pub enum DriveError {
     Plugin(HostError),
     /// The proxy could not be driven: no result at all.
     Proxy(ScenarioError),
-    /// The host found, while running the case, that it cannot run it as written: the case is
-    /// skipped, saying why.
-    Unsupported(ScenarioError),
 }
 
 impl From<DriveError> for crate::Error {
@@ -82,7 +79,7 @@ impl From<DriveError> for ScenarioError {
     fn from(err: DriveError) -> Self {
         match err {
             DriveError::Plugin(err) => ScenarioError::PluginFailed(err),
-            DriveError::Proxy(err) | DriveError::Unsupported(err) => err,
+            DriveError::Proxy(err) => err,
         }
     }
 }
@@ -125,7 +122,7 @@ fn start_case(
         other => other,
     };
     match (started, scenario.configure) {
-        (Err(DriveError::Proxy(err) | DriveError::Unsupported(err)), _) => return Err(err),
+        (Err(DriveError::Proxy(err)), _) => return Err(err),
         (Err(DriveError::Plugin(err)), _) => case.fail(failure_text(&err)),
         (Ok(Started::Accepted(logs)), Configure::Accepted) => {
             check::logs(&mut case, &logs, &scenario.start_logs, &[]);
@@ -240,7 +237,6 @@ fn run_case<C: Case>(
             *plugin_failed = true;
             check::failure(&mut case, &err, expect.failure.as_ref());
         }
-        Err(DriveError::Unsupported(why)) => case.skipped = Some(why.to_string()),
         Err(DriveError::Proxy(err)) => return Err(err),
     }
     Ok(case)

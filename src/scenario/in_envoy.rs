@@ -71,7 +71,6 @@ impl<'e> EnvoyHost<'e> {
 fn proxy_error(err: EnvoyError) -> DriveError {
     match err {
         EnvoyError::Plugin(err) => DriveError::Plugin(err),
-        err @ EnvoyError::Unscripted(_) => DriveError::Unsupported(err.into()),
         err => DriveError::Proxy(err.into()),
     }
 }

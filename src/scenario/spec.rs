@@ -76,7 +76,9 @@ pub struct CallSpec {
     pub headers: Vec<(String, String)>,
     #[serde(deserialize_with = "text_bytes")]
     pub body: Vec<u8>,
+    /// A grpc_call's answer: its status (0 carries `body` as the message) and `grpc-message`.
     pub grpc_status: u32,
+    pub grpc_message: String,
 }
 
 /// One TCP connection through a network filter.
@@ -146,7 +148,7 @@ impl CallSpec {
                 body: self.body.clone(),
                 trailers: HeaderMap::new(),
                 grpc_status: self.grpc_status,
-                grpc_message: String::new(),
+                grpc_message: self.grpc_message.clone(),
             },
         }
     }

@@ -189,11 +189,11 @@ fn map<'s>(
     }
     let missing = Refused::Status(BAD_ARGUMENT);
     let answer = state.call_response.as_mut().ok_or(missing)?;
-    // A grpc_call's metadata is maps 4 and 5, an http_call's response maps 6 and 7; in Envoy the
-    // other pair is empty.
+    // An http_call's response is maps 6 and 7. Maps 4 and 5 hold a gRPC stream's metadata,
+    // which a grpc_call's (unary) answer does not give, as in Envoy: they are empty.
     match (kind, answer.grpc) {
-        (4, true) | (6, false) => Ok(&mut answer.response.headers),
-        (5, true) | (7, false) => Ok(&mut answer.response.trailers),
+        (6, false) => Ok(&mut answer.response.headers),
+        (7, false) => Ok(&mut answer.response.trailers),
         (4..=7, _) => Err(Refused::Absent),
         _ => Err(Refused::Status(BAD_ARGUMENT)),
     }
