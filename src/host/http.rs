@@ -888,7 +888,7 @@ impl Vm {
     }
 
     /// Ends a context as Envoy 1.40 does: an HTTP stream's with on_log (which may read both
-    /// header maps, not change them), then on_done and on_delete; a connection's with on_done,
+    /// header maps and the response's trailers, not change them), then on_done and on_delete; a connection's with on_done,
     /// on_log and on_delete.
     pub(crate) fn finish_context(&mut self, context: u32) -> Result<(), HostError> {
         self.store.data_mut().active_context = context;
@@ -898,12 +898,24 @@ impl Vm {
             let now = self.store.data().clock_ns;
             let s = self.stream();
             s.progress.duration_ns = Some(now - s.progress.started_ns);
-            let kept = (s.request_access, s.response_access);
+            let kept = (
+                s.request_access,
+                s.response_access,
+                s.response_trailers_access,
+            );
             (s.request_access, s.response_access) =
                 (HeaderAccess::ReadOnly, HeaderAccess::ReadOnly);
+            // The response's trailers too, and they stay changeable if they are the plugin's.
+            if s.response_trailers_access == HeaderAccess::Closed {
+                s.response_trailers_access = HeaderAccess::ReadOnly;
+            }
             self.on_log(context)?;
             let s = self.stream();
-            (s.request_access, s.response_access) = kept;
+            (
+                s.request_access,
+                s.response_access,
+                s.response_trailers_access,
+            ) = kept;
         }
         if let Some(f) = self.exports.on_done.clone() {
             self.call("proxy_on_done", |store| f.call(store, context as i32))?;

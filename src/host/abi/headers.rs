@@ -200,9 +200,9 @@ fn map<'s>(
 }
 
 /// How far the plugin may use `side`'s trailers for `want`, as Envoy 1.40 lets it: while they are
-/// its (see [`HttpStream::request_trailers_access`]); in the last body callback of a body without
-/// them, changing them adds them; proxy_on_log reads the response's trailers, and finds no
-/// request trailers, but changes them only if they are the plugin's.
+/// its (see [`HttpStream::request_trailers_access`]; proxy_on_log may read the response's); in
+/// the last body callback of a body without them, changing them adds them; proxy_on_log finds no
+/// request trailers.
 fn trailers_access(
     s: &mut HttpStream,
     side: Side,
@@ -213,7 +213,6 @@ fn trailers_access(
     let access = *side.trailers_access(s);
     match (reading, callback == "proxy_on_log", side) {
         (true, true, Side::Request) => Err(Refused::Absent),
-        (true, true, Side::Response) => Ok(HeaderAccess::ReadOnly),
         (false, _, _) if s.last_body_call == Some(side) => {
             *side.trailers_access(s) = HeaderAccess::Open;
             Ok(HeaderAccess::Open)

@@ -138,10 +138,9 @@ fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
     let p = &s.progress;
     let request = (s.request_access != HeaderAccess::Closed).then_some(&s.request_headers);
     let response = (s.response_access != HeaderAccess::Closed).then_some(&s.response_headers);
-    // The response's trailers while they are the plugin's, and in on_log.
-    let trailers = (s.response_trailers_access != HeaderAccess::Closed
-        || s.response_access == HeaderAccess::ReadOnly)
-        .then_some(&s.response_trailers);
+    // The response's trailers while the plugin may read them (in on_log too).
+    let trailers =
+        (s.response_trailers_access != HeaderAccess::Closed).then_some(&s.response_trailers);
     let bytes = |map: Option<&HeaderMap>| map.map_or(0, HeaderMap::byte_size) as i64;
     let ns = |n: u64| int(n as i64);
     match path {
