@@ -297,11 +297,30 @@ fn call_responses_answer_the_plugin_s_http_calls() {
         "{}",
         r.stdout
     );
-    let r = run_err(&mut run(&[]));
+    // With no answer at all, the proxy has no cluster `authz`: the call is refused, as Envoy
+    // refuses it, and this plugin then holds the request.
+    let r = run_ok(&mut run(&[]));
     assert!(
-        r.stderr.contains("error: the plugin failed in proxy_on_request_headers: proxy_http_call: no response scripted for the call to upstream `authz` (GET /check)"),
+        r.stdout
+            .contains("http_call to `authz`: GET /check (refused: no such cluster)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("stalled: "), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "warning: the plugin's calls to upstream `authz` were refused, as Envoy refuses a \
+             call to a cluster it lacks: no --call-response names it (`authz=STATUS[:BODY]`)"
+        ),
         "{}",
         r.stderr
+    );
+    // An answer for another upstream leaves `authz` as absent.
+    let r = run_ok(&mut run(&["--call-response", "other=200"]));
+    assert!(
+        r.stdout.contains("(refused: no such cluster)"),
+        "{}",
+        r.stdout
     );
     let r = run_err(&mut run(&["--call-response", "ok"]));
     assert!(

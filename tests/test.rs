@@ -844,6 +844,41 @@ exchanges:
 }
 
 #[test]
+fn a_call_to_a_cluster_the_proxy_lacks_is_refused_as_in_envoy() {
+    // The clusters are the upstreams the scenario's answers name, in Envoy and in the built-in
+    // host: a call to any other is refused with the status Envoy returns (http_call 2, bad
+    // argument; grpc_call 4, parse failure), and the plugin goes on.
+    let plugin = include_str!("support/unknown-cluster.wat");
+    let file = scenario_with_plugin(
+        "unknown-cluster.wasm",
+        plugin,
+        r#"
+exchanges:
+  - name: no answer names it
+    expect: {logs: [U 24], upstream: {}}
+  - name: an answer names another upstream
+    http_calls: [{upstream: authz}]
+    expect: {logs: [U 24], upstream: {}}
+"#,
+    );
+    passes_in_both_hosts(&file, 2);
+    // When a case fails, the built-in host says which call was refused and why.
+    let wrong = scenario_with_plugin(
+        "unknown-cluster.wasm",
+        plugin,
+        "exchanges: [{expect: {local_reply: true}}]\n",
+    );
+    let [(_, builtin), _] = in_both_hosts(&wrong);
+    for kind in ["http_call", "grpc_call"] {
+        let why = format!(
+            "the plugin's {kind} to upstream `nowhere` was refused, as Envoy refuses a call to \
+             a cluster it lacks: no `http_calls` answer in this scenario names that upstream"
+        );
+        assert!(builtin.stdout.contains(&why), "{}", builtin.stdout);
+    }
+}
+
+#[test]
 fn whole_header_maps_are_found_as_in_envoy() {
     // One field a name; found, but empty, while the plugin may not read the map; without what
     // Envoy takes out first (router controls, `expect: 100-continue`), with what it adds after

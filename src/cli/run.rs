@@ -136,12 +136,26 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     let report = report.map_err(|e| with_logs(e, printer))?;
     printer.status("Ran", ran_line(&report));
+    let (refused, answered): (Vec<&CallRecord>, _) =
+        report.http_calls.iter().partition(|c| c.refused);
     if report.unused_call_responses > 0 {
         printer.warn(format!(
             "{} of {} --call-response answer(s) not used: the plugin made {} call(s)",
             report.unused_call_responses,
             args.call_responses.len(),
-            report.http_calls.len()
+            answered.len()
+        ));
+    }
+    let mut upstreams: Vec<&str> = Vec::new();
+    for call in refused {
+        let upstream = call.upstream.as_str();
+        if upstreams.contains(&upstream) {
+            continue;
+        }
+        upstreams.push(upstream);
+        printer.warn(format!(
+            "the plugin's calls to upstream `{upstream}` were refused, as Envoy refuses a call \
+             to a cluster it lacks: no --call-response names it (`{upstream}=STATUS[:BODY]`)"
         ));
     }
     match &report.outcome {
@@ -366,16 +380,18 @@ fn report_http(printer: &Printer, report: &RunReport, outcome: &HttpOutcome) -> 
         });
     }
     for call in &report.http_calls {
-        if call.grpc {
-            printer.result(format!("grpc_call to `{}`", call.upstream));
+        let kind = if call.grpc { "grpc_call" } else { "http_call" };
+        let refused = if call.refused {
+            " (refused: no such cluster)"
         } else {
-            printer.result(format!(
-                "http_call to `{}`: {} {}",
-                call.upstream,
-                call.headers.get(":method").unwrap_or_default(),
-                call.headers.get(":path").unwrap_or_default()
-            ));
-        }
+            ""
+        };
+        printer.result(format!(
+            "{kind} to `{}`: {} {}{refused}",
+            call.upstream,
+            call.headers.get(":method").unwrap_or_default(),
+            call.headers.get(":path").unwrap_or_default()
+        ));
     }
     print_http_outcome(printer, outcome);
     print_logs(printer, report.start_logs.iter().chain(&outcome.logs));

@@ -128,6 +128,7 @@ impl Script {
             headers: call.headers,
             body: call.body,
             grpc,
+            refused: false,
         });
         self.answers.remove(index?).map(|a| a.response)
     }

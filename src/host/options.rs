@@ -38,6 +38,10 @@ pub struct VmOptions {
     pub vm_id: String,
     /// Answers to http_call and grpc_call, taken in order.
     pub call_answers: Vec<CallAnswer>,
+    /// The clusters calls can reach, as a proxy has them: a call to any other is refused, as
+    /// Envoy refuses one to a cluster it lacks. `None`: any (the answers name no upstream). A
+    /// [`Caller`] knows its own clusters instead.
+    pub clusters: Option<Vec<String>>,
     /// Makes the calls no answer is scripted for (`wasmctl serve`); without one such a call ends
     /// the callback, naming it.
     pub caller: Option<Arc<dyn Caller>>,
@@ -58,6 +62,7 @@ impl Default for VmOptions {
             plugin_name: "plugin".into(),
             root_id: String::new(),
             vm_id: String::new(),
+            clusters: None,
             call_answers: Vec::new(),
             caller: None,
             route_timeout: Some(Duration::from_secs(15)),

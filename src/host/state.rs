@@ -129,6 +129,8 @@ pub struct CallRecord {
     #[serde(serialize_with = "super::http::lossy")]
     pub body: Vec<u8>,
     pub grpc: bool,
+    /// Refused at once, as Envoy refuses a call to a cluster it lacks: it got no answer.
+    pub refused: bool,
 }
 
 /// A call waiting for its answer to be delivered.

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
 use super::metrics::MetricsNow;
 use super::report::{CaseOutcome, CaseReport};
-use crate::host::{HeaderMap, HostError, HttpOutcome, LogRecord, NetworkOutcome};
+use crate::host::{CallRecord, HeaderMap, HostError, HttpOutcome, LogRecord, NetworkOutcome};
 
 /// Checks one exchange or connection, and the metrics after it.
 pub(super) fn outcome(
@@ -230,6 +230,19 @@ fn metrics(case: &mut CaseReport, metrics: &MetricsNow, want: &IndexMap<String, 
             )),
             Some(_) => {}
         }
+    }
+}
+
+/// Says, for a failed case, which of its calls were refused for want of a cluster: the likely
+/// reason the plugin went another way.
+pub(super) fn refused_calls(case: &mut CaseReport, calls: &[CallRecord]) {
+    for call in calls.iter().filter(|c| c.refused) {
+        let kind = if call.grpc { "grpc_call" } else { "http_call" };
+        case.fail(format!(
+            "the plugin's {kind} to upstream `{}` was refused, as Envoy refuses a call to a \
+             cluster it lacks: no `http_calls` answer in this scenario names that upstream",
+            call.upstream
+        ));
     }
 }
 

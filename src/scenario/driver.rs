@@ -225,6 +225,7 @@ fn run_case<C: Case>(
     if !runnable(&mut case, unsupported, *plugin_failed, C::NOT_RUN) {
         return Ok(case);
     }
+    let calls_before = host.calls_made().len();
     let result = spec.drive(host);
     let metrics = host.metrics();
     let expect = spec.expect();
@@ -238,6 +239,10 @@ fn run_case<C: Case>(
             check::failure(&mut case, &err, expect.failure.as_ref());
         }
         Err(DriveError::Proxy(err)) => return Err(err),
+    }
+    if !case.passed() {
+        let calls = host.calls_made();
+        check::refused_calls(&mut case, calls.get(calls_before..).unwrap_or_default());
     }
     Ok(case)
 }

@@ -151,8 +151,13 @@ impl Scenario {
 
     /// Each upstream an answer is scripted for.
     fn call_upstreams(&self) -> Vec<String> {
+        upstreams_named(self.answer_upstreams())
+    }
+
+    /// The upstream of every scripted answer, named or not.
+    fn answer_upstreams(&self) -> impl Iterator<Item = &Option<String>> + Clone {
         let answers = self.exchanges.iter().flat_map(|e| &e.http_calls);
-        upstreams_named(self.http_calls.iter().chain(answers).map(|c| &c.upstream))
+        self.http_calls.iter().chain(answers).map(|c| &c.upstream)
     }
 
     /// The VM options the scenario describes.
@@ -163,6 +168,7 @@ impl Scenario {
             env: pairs(&self.env),
             properties: pairs(&self.properties),
             call_answers: self.http_calls.iter().map(|c| c.to_call_answer()).collect(),
+            clusters: clusters_named(self.answer_upstreams()),
             ..VmOptions::default()
         })
     }
@@ -178,6 +184,15 @@ pub(crate) fn upstreams_named<'a>(
         }
     }
     named
+}
+
+/// The clusters a proxy playing these answers has: when each names its upstream, those, so a
+/// call to another is refused as Envoy refuses it; when one names none, any (`None`).
+pub(crate) fn clusters_named<'a>(
+    upstreams: impl IntoIterator<Item = &'a Option<String>> + Clone,
+) -> Option<Vec<String>> {
+    let every_one_named = upstreams.clone().into_iter().all(Option::is_some);
+    every_one_named.then(|| upstreams_named(upstreams))
 }
 
 /// A path from a scenario, relative to the scenario's directory.

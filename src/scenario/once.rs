@@ -9,7 +9,7 @@ use super::config::config_to_json;
 use super::driver::{ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
-use super::load::{PluginSetup, upstreams_named};
+use super::load::{PluginSetup, clusters_named, upstreams_named};
 use super::metrics::UnreadMetric;
 use super::project::{optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
@@ -104,6 +104,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         env: options.env.clone(),
         properties: options.properties.clone(),
         call_answers: options.call_responses.clone(),
+        clusters: clusters_named(options.call_responses.iter().map(|a| &a.upstream)),
         ..VmOptions::default()
     };
     if let Some(path) = &config {
@@ -177,8 +178,12 @@ fn drive(
         elapsed: started.elapsed(),
         start_logs,
         outcome,
-        // Each call takes an answer, and a call with none left fails the run.
-        unused_call_responses: setup.options.call_answers.len().saturating_sub(calls.len()),
+        // Each call answered takes an answer, and a call with none left fails the run.
+        unused_call_responses: setup
+            .options
+            .call_answers
+            .len()
+            .saturating_sub(calls.iter().filter(|c| !c.refused).count()),
         http_calls: calls,
         metrics: metrics.read,
         unread_metrics: metrics.unread,

@@ -5,7 +5,7 @@ use super::super::headers::HeaderMap;
 use std::time::Duration;
 
 use super::super::state::{CallRecord, CallRequest, HostState, PendingCall};
-use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK};
+use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK, PARSE_FAILURE};
 use super::{fault, hostcalls, memory_and_state, return_bytes};
 
 hostcalls! { "env":
@@ -31,10 +31,10 @@ hostcalls! { "env":
             grpc: false,
             timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
-        let Some(token) = queue_call(state, call, request)? else {
-            return Ok(BAD_ARGUMENT);
-        };
-        memory.write_u32(ret_token, token)?;
+        match queue_call(state, call, request)? {
+            Ok(token) => memory.write_u32(ret_token, token)?,
+            Err(refused) => return Ok(refused),
+        }
         Ok(OK)
     }
 
@@ -57,10 +57,10 @@ hostcalls! { "env":
             path: format!("/{service}/{method}"),
             timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
-        let Some(token) = queue_call(state, call, request)? else {
-            return Ok(BAD_ARGUMENT);
-        };
-        memory.write_u32(ret_token, token)?;
+        match queue_call(state, call, request)? {
+            Ok(token) => memory.write_u32(ret_token, token)?,
+            Err(refused) => return Ok(refused),
+        }
         Ok(OK)
     }
 
@@ -86,14 +86,33 @@ hostcalls! { "env":
 }
 
 /// Records the call and queues it for delivery once the callback returns, with its scripted
-/// answer, or for the [`Caller`] to make; the call's token. A call the caller cannot make is
-/// refused (`None`); one with neither an answer nor a caller ends the callback, naming it.
-fn queue_call(state: &mut HostState, call: &str, request: CallRequest) -> HostResult<Option<u32>> {
+/// answer, or for the [`Caller`] to make; the call's token. A call to a cluster the proxy lacks,
+/// or that the caller cannot make, is refused with the status Envoy returns for an unknown
+/// cluster; one with neither an answer nor a caller ends the callback, naming it.
+fn queue_call(
+    state: &mut HostState,
+    call: &str,
+    request: CallRequest,
+) -> HostResult<Result<u32, i32>> {
+    let refusal = if request.grpc {
+        PARSE_FAILURE
+    } else {
+        BAD_ARGUMENT
+    };
+    let known = |clusters: &Vec<String>| clusters.contains(&request.upstream);
+    let options = &state.options;
+    if options.caller.is_none() && !options.clusters.as_ref().is_none_or(known) {
+        state.call_log.push(record(&request, true));
+        return Ok(Err(refusal));
+    }
     let response = state.take_scripted(&request.upstream);
     let caller = state.options.caller.as_ref();
     if response.is_none() {
         match caller {
-            Some(caller) if !caller.knows(&request.upstream, request.grpc) => return Ok(None),
+            Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
+                state.call_log.push(record(&request, true));
+                return Ok(Err(refusal));
+            }
             Some(_) => {}
             None => {
                 let CallRequest {
@@ -115,17 +134,31 @@ fn queue_call(state: &mut HostState, call: &str, request: CallRequest) -> HostRe
     }
     let token = state.next_token;
     state.next_token = state.next_token.wrapping_add(1).max(1);
-    state.call_log.push(CallRecord {
-        upstream: request.upstream.clone(),
-        headers: request.headers.clone(),
-        body: request.body.clone(),
-        grpc: request.grpc,
-    });
+    state.call_log.push(record(&request, false));
     state.pending_calls.push_back(PendingCall {
         token,
         request,
         callback: state.callback,
         response,
     });
-    Ok(Some(token))
+    Ok(Ok(token))
+}
+
+/// The call as the log keeps it: a grpc_call's metadata after the method and path its request
+/// carries, as an http_call's headers have them.
+fn record(request: &CallRequest, refused: bool) -> CallRecord {
+    let mut headers = request.headers.clone();
+    if request.grpc {
+        let mut pseudo = HeaderMap::new();
+        pseudo.add(":method", &request.method);
+        pseudo.add(":path", &request.path);
+        headers = pseudo.iter().chain(headers.iter()).collect();
+    }
+    CallRecord {
+        upstream: request.upstream.clone(),
+        headers,
+        body: request.body.clone(),
+        grpc: request.grpc,
+        refused,
+    }
 }

@@ -38,6 +38,7 @@ type HostResult<T> = wasmtime::Result<T>;
 const OK: i32 = 0;
 const NOT_FOUND: i32 = 1;
 const BAD_ARGUMENT: i32 = 2;
+const PARSE_FAILURE: i32 = 4;
 const EMPTY: i32 = 7;
 const CAS_MISMATCH: i32 = 8;
 

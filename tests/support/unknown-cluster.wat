@@ -1,0 +1,31 @@
+;; A plugin that, in proxy_on_request_headers, calls a cluster `nowhere` with an http_call and a
+;; grpc_call, logs `U HG` (the status each returned, one digit) and lets the request on.
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_http_call" (func $http (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_call"
+    (func $grpc (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (data (i32.const 100) "nowhere")
+  (data (i32.const 110) "pkg.Svc")
+  (data (i32.const 120) "Check")
+  (data (i32.const 130) "ping")
+  ;; header map: 3 pairs :method GET, :path /, :authority x
+  (data (i32.const 200) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\01\00\00\00\0a\00\00\00\01\00\00\00:method\00GET\00:path\00/\00:authority\00x\00")
+  (data (i32.const 1000) "U ..")
+  (func (export "proxy_on_request_headers") (param $context i32) (param i32 i32) (result i32)
+    (i32.store8 (i32.const 1002) (i32.add (i32.const 48)
+      (call $http (i32.const 100) (i32.const 7) (i32.const 200) (i32.const 61) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 8))))
+    (i32.store8 (i32.const 1003) (i32.add (i32.const 48)
+      (call $grpc (i32.const 100) (i32.const 7) (i32.const 110) (i32.const 7)
+      (i32.const 120) (i32.const 5) (i32.const 0) (i32.const 0) (i32.const 130) (i32.const 4)
+      (i32.const 5000) (i32.const 8))))
+    (drop (call $log (i32.const 2) (i32.const 1000) (i32.const 4)))
+    (i32.const 0)))
