@@ -844,6 +844,23 @@ exchanges:
 }
 
 #[test]
+fn a_cancelled_grpc_call_gets_no_callback_as_in_envoy() {
+    // Envoy's callout ids: a grpc_call's are 5, 9, ... (the low two bits say the kind), so a
+    // cancelled call, or a gRPC stream's id, is not found, and any other id is a bad argument.
+    let file = scenario_with_plugin(
+        "grpc-cancel.wasm",
+        include_str!("support/grpc-cancel.wat"),
+        r#"
+exchanges:
+  - name: cancelled and closed before the answer
+    http_calls: [{upstream: authz, body: pong}]
+    expect: {logs: [C 001102 122122 9], no_logs: [called back]}
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn a_call_to_a_cluster_the_proxy_lacks_is_refused_as_in_envoy() {
     // The clusters are the upstreams the scenario's answers name, in Envoy and in the built-in
     // host: a call to any other is refused with the status Envoy returns (http_call 2, bad

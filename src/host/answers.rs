@@ -48,8 +48,8 @@ impl Vm {
     fn answer(&mut self, context: u32, call: PendingCall) -> Result<(), HostError> {
         let caller = self.store.data().options.caller.clone();
         let made = || caller.map(|caller| caller.call(&call.request));
-        let scripted = call.response.is_some();
-        let Some(mut response) = call.response.or_else(made) else {
+        let scripted = call.answer.is_some();
+        let Some(mut response) = call.answer.map(|a| a.response).or_else(made) else {
             let CallRequest {
                 upstream,
                 method,

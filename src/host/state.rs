@@ -133,13 +133,45 @@ pub struct CallRecord {
     pub refused: bool,
 }
 
+/// Callout ids as Envoy gives them out, per VM: the low two bits say the kind (0 http_call,
+/// 1 grpc_call, 2 gRPC stream), and each kind counts up in fours, the first http_call being 4
+/// and the first grpc_call 5.
+#[derive(Debug, Clone, Copy)]
+pub struct CalloutIds {
+    http: u32,
+    grpc: u32,
+}
+
+impl Default for CalloutIds {
+    fn default() -> Self {
+        CalloutIds { http: 0, grpc: 1 }
+    }
+}
+
+impl CalloutIds {
+    /// The next id for an http_call (`grpc` false) or a grpc_call.
+    pub fn next(&mut self, grpc: bool) -> u32 {
+        let last = if grpc { &mut self.grpc } else { &mut self.http };
+        *last = last.wrapping_add(4);
+        *last
+    }
+
+    /// Whether `id` is a grpc_call's or a gRPC stream's, which Envoy looks up (and finds no
+    /// stream here).
+    fn is_grpc(id: u32) -> bool {
+        matches!(id & 3, 1 | 2)
+    }
+}
+
 /// A call waiting for its answer to be delivered.
 pub(crate) struct PendingCall {
     pub token: u32,
     pub request: CallRequest,
     pub callback: &'static str,
     /// The scripted answer; `None` when a [`Caller`] makes the call once the callback returns.
-    pub response: Option<CallResponse>,
+    pub answer: Option<CallAnswer>,
+    /// Where the call stands in the call log.
+    pub logged: usize,
 }
 
 /// An http_call (or grpc_call) as the plugin asked for it.
@@ -218,7 +250,8 @@ pub(crate) struct HostState {
     pub scripted: VecDeque<CallAnswer>,
     pub pending_calls: VecDeque<PendingCall>,
     pub call_log: Vec<super::state::CallRecord>,
-    pub next_token: u32,
+    /// The last http_call and grpc_call ids given out.
+    pub callout_ids: CalloutIds,
     /// The answer being delivered to the plugin's response callbacks.
     pub call_response: Option<Delivery>,
     /// Queues that received an item, for proxy_on_queue_ready.
@@ -259,7 +292,7 @@ impl HostState {
             scripted,
             pending_calls: VecDeque::new(),
             call_log: Vec::new(),
-            next_token: 1,
+            callout_ids: CalloutIds::default(),
             call_response: None,
             ready_queues: Vec::new(),
             refused: None,
@@ -311,11 +344,36 @@ impl HostState {
     }
 
     /// Takes the first scripted answer for `upstream`.
-    pub fn take_scripted(&mut self, upstream: &str) -> Option<CallResponse> {
+    pub fn take_scripted(&mut self, upstream: &str) -> Option<CallAnswer> {
         let index = self
             .scripted
             .iter()
             .position(|c| c.upstream.as_deref().is_none_or(|u| u == upstream))?;
-        self.scripted.remove(index).map(|c| c.response)
+        self.scripted.remove(index)
+    }
+
+    /// Cancels the grpc_call `token` before it is answered, as Envoy cancels one: it never
+    /// leaves the proxy, so it leaves the call log, and its scripted answer is there for the
+    /// next call. Whether there was such a call: `None` for an id that is no gRPC one.
+    pub fn cancel_grpc_call(&mut self, token: u32) -> Option<bool> {
+        let pending = self
+            .pending_calls
+            .iter()
+            .position(|c| c.token == token && c.request.grpc);
+        let Some(call) = pending.and_then(|index| self.pending_calls.remove(index)) else {
+            return CalloutIds::is_grpc(token).then_some(false);
+        };
+        self.call_log.remove(call.logged);
+        for later in self
+            .pending_calls
+            .iter_mut()
+            .filter(|c| c.logged > call.logged)
+        {
+            later.logged -= 1;
+        }
+        if let Some(answer) = call.answer {
+            self.scripted.push_front(answer);
+        }
+        Some(true)
     }
 }

@@ -245,6 +245,50 @@ fn http_call_answers_come_from_the_script() {
 }
 
 #[test]
+fn a_cancelled_grpc_call_leaves_its_answer_for_the_next() {
+    // The first call is cancelled in the callback that made it: it never leaves the proxy, so
+    // the one scripted answer goes to the second call.
+    let bytes = module(
+        "0_2_1",
+        &format!(
+            r#"{LOG}
+           (import "env" "proxy_grpc_call"
+             (func $grpc (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+           (import "env" "proxy_grpc_cancel" (func $cancel (param i32) (result i32)))"#
+        ),
+        r#"(data (i32.const 100) "authz")
+           (data (i32.const 110) "pkg.Svc")
+           (data (i32.const 120) "Check")
+           (func $call (param $message i32) (result i32)
+             (drop (call $grpc (i32.const 100) (i32.const 5) (i32.const 110) (i32.const 7)
+               (i32.const 120) (i32.const 5) (i32.const 0) (i32.const 0) (local.get $message)
+               (i32.const 1) (i32.const 0) (i32.const 8)))
+             (i32.load (i32.const 8)))
+           (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+             (drop (call $cancel (call $call (i32.const 100))))
+             (drop (call $call (i32.const 101)))
+             (i32.const 0))
+           (func (export "proxy_on_grpc_receive") (param i32 i32) (param $size i32)
+             (drop (call $log (i32.const 2) (i32.const 100) (i32.const 5))))"#,
+    );
+    let answer = CallAnswer {
+        upstream: Some("authz".into()),
+        response: CallResponse::default(),
+    };
+    let options = VmOptions {
+        call_answers: vec![answer],
+        ..VmOptions::default()
+    };
+    let mut vm = start(&bytes, options).expect("starts");
+    let outcome = vm.http(&Request::default(), &Response::default()).unwrap();
+    let calls = vm.calls_made();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].body, b"u", "the second call's message");
+    let logged: Vec<&str> = outcome.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(logged, ["authz"]);
+}
+
+#[test]
 fn ticks_shared_data_queues_and_metrics() {
     // Each tick: increment a counter, store the tick count in shared data, enqueue it.
     let bytes = module(

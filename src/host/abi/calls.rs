@@ -64,6 +64,16 @@ hostcalls! { "env":
         Ok(OK)
     }
 
+    /// Cancels a grpc_call that has no answer yet: it gets no callback.
+    fn proxy_grpc_cancel(c, token) {
+        Ok(grpc_cancel(c.data_mut(), token))
+    }
+
+    /// Closes a grpc_call (a unary call, the only kind here): as Envoy does, that cancels it.
+    fn proxy_grpc_close(c, token) {
+        Ok(grpc_cancel(c.data_mut(), token))
+    }
+
     /// The gRPC status of the answer being delivered.
     fn proxy_get_status(c, ret_code, ret_ptr, ret_size) {
         let call = "proxy_get_status";
@@ -105,9 +115,9 @@ fn queue_call(
         state.call_log.push(record(&request, true));
         return Ok(Err(refusal));
     }
-    let response = state.take_scripted(&request.upstream);
+    let answer = state.take_scripted(&request.upstream);
     let caller = state.options.caller.as_ref();
-    if response.is_none() {
+    if answer.is_none() {
         match caller {
             Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
                 state.call_log.push(record(&request, true));
@@ -132,16 +142,26 @@ fn queue_call(
             }
         }
     }
-    let token = state.next_token;
-    state.next_token = state.next_token.wrapping_add(1).max(1);
+    let token = state.callout_ids.next(request.grpc);
     state.call_log.push(record(&request, false));
     state.pending_calls.push_back(PendingCall {
         token,
         request,
         callback: state.callback,
-        response,
+        answer,
+        logged: state.call_log.len() - 1,
     });
     Ok(Ok(token))
+}
+
+/// Envoy's status for cancelling (or closing) the grpc_call `token`: ok, not found once it is
+/// over, bad argument for a token it never gave out.
+fn grpc_cancel(state: &mut HostState, token: i32) -> i32 {
+    match state.cancel_grpc_call(token as u32) {
+        Some(true) => OK,
+        Some(false) => NOT_FOUND,
+        None => BAD_ARGUMENT,
+    }
 }
 
 /// The call as the log keeps it: a grpc_call's metadata after the method and path its request
