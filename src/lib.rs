@@ -8,6 +8,7 @@ pub mod digest;
 pub mod envoy;
 pub mod error;
 pub mod fs;
+mod grpc;
 pub mod host;
 mod http_date;
 pub mod key_value;

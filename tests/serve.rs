@@ -128,6 +128,44 @@ impl Drop for PythonUpstream {
     }
 }
 
+/// A real gRPC service (tests/support/grpc_server.py, on Python's grpcio): pkg.Svc/Check answers
+/// `pong:` and the message, or, when started to `deny`, fails with PERMISSION_DENIED `nope`.
+struct GrpcServer {
+    child: Child,
+    port: u16,
+}
+
+impl GrpcServer {
+    fn start(deny: bool) -> GrpcServer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/grpc_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(deny.then_some("deny"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!("the gRPC server printed `{line}`, not its port (is grpcio installed?)")
+        });
+        GrpcServer { child, port }
+    }
+
+    /// The `--cluster` for it, named as the plugin calls it.
+    fn cluster(&self) -> String {
+        format!("authz=h2c://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// POSTs through the http-headers template to the echo and checks what came back; returns the
 /// response, what the echo received, and the server's stderr once stopped.
 fn headers_template_on_the_echo(server: Serving) -> (Got, serde_json::Value, String) {
@@ -772,6 +810,43 @@ fn envoy_http_calls_reach_the_cluster_named_for_them() {
     http_calls_reach_their_cluster(serve_in_envoy);
 }
 
+/// Serves grpc-callout.wat with `serve_with`, its `authz` an `h2c://` cluster that is a real gRPC
+/// service: the plugin answers the client with the service's message, or with the status the
+/// call closed with.
+fn grpc_calls_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
+    let dir = tempdir();
+    let plugin = include_str!("support/grpc-callout.wat");
+    wat_plugin(dir.path(), "grpc-callout.wasm", plugin);
+    for (deny, status, body) in [
+        (false, 200, "pong:ping"),
+        (true, 503, "closed 7 nope{via_upstream}"),
+    ] {
+        let service = GrpcServer::start(deny);
+        let cluster = service.cluster();
+        let args = [
+            "grpc-callout.wasm",
+            "--config",
+            "/dev/null",
+            "--cluster",
+            &cluster,
+        ];
+        let server = serve_with(dir.path(), &args);
+        let got = get(&server.url("/a"));
+        assert_eq!((got.status, got.body.as_str()), (status, body));
+        server.stop();
+    }
+}
+
+#[test]
+fn grpc_calls_reach_the_service_named_for_them() {
+    grpc_calls_reach_their_service(serve);
+}
+
+#[test]
+fn envoy_grpc_calls_reach_the_service_named_for_them() {
+    grpc_calls_reach_their_service(serve_in_envoy);
+}
+
 #[test]
 fn a_cluster_that_is_not_an_http_url_is_refused_before_listening() {
     let dir = support::with_callout_module();
@@ -779,8 +854,9 @@ fn a_cluster_that_is_not_an_http_url_is_refused_before_listening() {
     let r = run_err(wasmctl(dir.path()).args(args));
     assert_eq!(r.code, Some(2));
     assert!(
-        r.stderr
-            .contains("error: invalid --cluster `authz=ftp://files`: the URL must be http://"),
+        r.stderr.contains(
+            "error: invalid --cluster `authz=ftp://files`: the URL must be http:// or h2c://"
+        ),
         "{}",
         r.stderr
     );

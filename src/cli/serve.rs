@@ -24,7 +24,7 @@ use crate::cli::output::Printer;
 /// load generator
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve --envoy --workers 2\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379\n  wasmctl serve --cluster authz=http://127.0.0.1:9000"
+    after_help = "Examples:\n  wasmctl serve\n  curl -i localhost:10000/\n  wasmctl serve --upstream http://127.0.0.1:8080\n  wasmctl serve --envoy --workers 2\n  wasmctl serve tcp.wasm --type network --upstream 127.0.0.1:6379\n  wasmctl serve --cluster authz=http://127.0.0.1:9000\n  wasmctl serve --cluster ratelimit=h2c://127.0.0.1:8081"
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -53,8 +53,9 @@ pub struct UpstreamArgs {
     /// echo of the request]
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
-    /// A cluster the plugin's http_calls reach, repeatable: the call is made for real; a call to a
-    /// cluster no --cluster names is refused, as Envoy refuses an unknown cluster
+    /// A cluster the plugin's calls reach, repeatable: the call is made for real; `h2c://` for a
+    /// gRPC service (HTTP/2 without TLS); a call to a cluster no --cluster names is refused, as
+    /// Envoy refuses an unknown cluster
     #[arg(long = "cluster", value_name = "NAME=URL", value_parser = KeyValueParser::new("--cluster"))]
     clusters: Vec<KeyValue>,
 }

@@ -13,6 +13,7 @@ use super::bootstrap::played_cluster;
 use super::http1::{self, Message, message_bytes};
 use super::upstream::forwarded;
 use super::{EnvoyError, io};
+use crate::grpc;
 use crate::host::{CallAnswer, CallRecord, CallResponse, HeaderMap};
 
 /// The call upstreams of one Envoy, and the script they answer from.
@@ -102,7 +103,7 @@ impl Script {
     fn answer(&mut self, upstream: &str, message: Message, grpc: bool) -> Option<CallResponse> {
         let mut call = forwarded(message);
         if grpc {
-            call.body = unframed(call.body);
+            call.body = grpc::unframe(&call.body);
         }
         let index = self
             .answers
@@ -142,22 +143,6 @@ fn is_grpc(message: &Message) -> bool {
         .is_some_and(|t| t.starts_with("application/grpc"))
 }
 
-/// A gRPC request's one message, without its 5-byte frame (flag, length).
-fn unframed(body: Vec<u8>) -> Vec<u8> {
-    match body.get(1..5) {
-        Some(length) => {
-            let length = u32::from_be_bytes(length.try_into().unwrap_or_default()) as usize;
-            body.get(5..)
-                .unwrap_or_default()
-                .iter()
-                .take(length)
-                .copied()
-                .collect()
-        }
-        None => body,
-    }
-}
-
 /// A scripted answer to a grpc_call on the wire, as a gRPC server sends it: a 200 carries the
 /// message (framed) when `grpc_status` is 0, and the status in the trailers; any other HTTP
 /// status goes as it is.
@@ -175,13 +160,10 @@ fn grpc_answer_bytes(answer: &CallResponse) -> Vec<u8> {
             headers.add(name, value);
         }
     }
-    let mut body = Vec::new();
-    if answer.grpc_status == 0 {
-        let length = u32::try_from(answer.body.len()).unwrap_or(u32::MAX);
-        body.push(0);
-        body.extend_from_slice(&length.to_be_bytes());
-        body.extend_from_slice(&answer.body);
-    }
+    let body = match answer.grpc_status {
+        0 => grpc::frame(&answer.body),
+        _ => Vec::new(),
+    };
     let mut trailers = answer.trailers.clone();
     trailers.replace("grpc-status", &answer.grpc_status.to_string());
     if !answer.grpc_message.is_empty() {

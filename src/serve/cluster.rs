@@ -1,36 +1,66 @@
-//! The clusters a plugin's http_calls reach under `wasmctl serve`: each `--cluster NAME=URL`
-//! names one, as Envoy's bootstrap names a cluster, and a call is made for real once the callback
-//! that asked for it has returned, as Envoy makes it. A call to a cluster no flag names is refused
-//! at once, as Envoy refuses one to an unknown cluster.
+//! The clusters a plugin's calls reach under `wasmctl serve`: each `--cluster NAME=URL` names one,
+//! as Envoy's bootstrap names a cluster, over HTTP/1 (`http://`) or HTTP/2 without TLS (`h2c://`,
+//! as a gRPC service speaks), and a call is made for real once the callback that asked for it has
+//! returned, as Envoy makes it. A call to a cluster no flag names is refused at once, as Envoy
+//! refuses one to an unknown cluster.
 
 use super::error::ServeError;
+use super::h2c;
 use super::upstream::is_hop_by_hop;
 use crate::host::{CallRequest, CallResponse, Caller, HeaderMap};
 use crate::key_value::KeyValue;
 
-/// The named clusters and one HTTP client for them all.
+/// The named clusters and one HTTP/1 client for them all.
 #[derive(Debug)]
 pub(crate) struct Clusters {
-    clusters: Vec<(String, reqwest::Url)>,
+    clusters: Vec<Cluster>,
     client: reqwest::blocking::Client,
 }
 
-/// `--cluster NAME=URL` flags, checked: an http URL with a host, each name once.
-pub(crate) fn parse(given: &[KeyValue]) -> Result<Vec<(String, reqwest::Url)>, ServeError> {
-    let mut clusters: Vec<(String, reqwest::Url)> = Vec::new();
+/// One `--cluster NAME=URL`.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    pub name: String,
+    /// Where it is, as an `http://` URL whatever the protocol.
+    pub url: reqwest::Url,
+    pub protocol: Protocol,
+}
+
+/// How a cluster is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// `http://`: HTTP/1.1.
+    Http1,
+    /// `h2c://`: HTTP/2 without TLS, known beforehand, as a gRPC service speaks it.
+    H2c,
+}
+
+/// `--cluster NAME=URL` flags, checked: an http:// or h2c:// URL with a host, each name once.
+pub(crate) fn parse(given: &[KeyValue]) -> Result<Vec<Cluster>, ServeError> {
+    let mut clusters: Vec<Cluster> = Vec::new();
     for KeyValue { key, value } in given {
         let bad = |why: &str| ServeError::Cluster {
             given: format!("{key}={value}"),
             why: why.to_string(),
         };
-        let url = reqwest::Url::parse(value).map_err(|e| bad(&e.to_string()))?;
-        if url.scheme() != "http" || url.host().is_none() {
-            return Err(bad("the URL must be http:// with a host"));
+        let (protocol, rest) = match value.split_once("://") {
+            Some(("http", rest)) => (Protocol::Http1, rest),
+            Some(("h2c", rest)) => (Protocol::H2c, rest),
+            _ => return Err(bad("the URL must be http:// or h2c:// with a host")),
+        };
+        let url =
+            reqwest::Url::parse(&format!("http://{rest}")).map_err(|e| bad(&e.to_string()))?;
+        if url.host().is_none() {
+            return Err(bad("the URL must be http:// or h2c:// with a host"));
         }
-        if clusters.iter().any(|(name, _)| name == key) {
+        if clusters.iter().any(|c| &c.name == key) {
             return Err(bad("the cluster is named twice"));
         }
-        clusters.push((key.clone(), url));
+        clusters.push(Cluster {
+            name: key.clone(),
+            url,
+            protocol,
+        });
     }
     Ok(clusters)
 }
@@ -45,11 +75,8 @@ impl Clusters {
         Ok(Clusters { clusters, client })
     }
 
-    fn url(&self, upstream: &str) -> Option<&reqwest::Url> {
-        self.clusters
-            .iter()
-            .find(|(name, _)| name == upstream)
-            .map(|(_, url)| url)
+    fn cluster(&self, upstream: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == upstream)
     }
 
     /// The call as HTTP: `:method` and `:path` against the cluster's URL, `:authority` as the
@@ -85,20 +112,25 @@ impl Clusters {
 }
 
 impl Caller for Clusters {
-    /// gRPC calls need HTTP/2 to a gRPC server; they are refused like an unknown cluster.
+    /// A gRPC call needs a gRPC service, which speaks HTTP/2: to an `http://` cluster it is
+    /// refused like a call to an unknown cluster.
     fn knows(&self, upstream: &str, grpc: bool) -> bool {
-        !grpc && self.url(upstream).is_some()
+        self.cluster(upstream)
+            .is_some_and(|c| !grpc || c.protocol == Protocol::H2c)
     }
 
     fn call(&self, request: &CallRequest) -> CallResponse {
-        let Some(base) = self.url(&request.upstream) else {
+        let Some(cluster) = self.cluster(&request.upstream) else {
             return CallResponse::default();
         };
         // The blocking client must not run inside an async context (a network plugin's calls
-        // come from one): the call gets a thread of its own.
+        // come from one), nor a runtime of its own: the call gets a thread of its own.
         std::thread::scope(|scope| {
             scope
-                .spawn(|| self.send(base, request).unwrap_or_default())
+                .spawn(|| match cluster.protocol {
+                    Protocol::Http1 => self.send(&cluster.url, request).unwrap_or_default(),
+                    Protocol::H2c => h2c::call(&cluster.url, request).unwrap_or_default(),
+                })
                 .join()
                 .unwrap_or_default()
         })

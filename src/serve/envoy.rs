@@ -50,8 +50,8 @@ struct Topology {
     listen: SocketAddr,
     upstream: (String, u16),
     fail_open: bool,
-    /// The clusters the plugin's http_calls go to: name, host, port.
-    clusters: Vec<(String, String, u16)>,
+    /// The clusters the plugin's calls go to.
+    clusters: Vec<cluster::Cluster>,
 }
 
 impl EnvoyServer {
@@ -60,13 +60,7 @@ impl EnvoyServer {
     pub fn start(options: &ServeOptions, binary: &Path) -> crate::Result<EnvoyServer> {
         let setup = crate::scenario::resolve(&options.plugin)?;
         let target = options.upstreams.target(setup.network)?;
-        let clusters = cluster::parse(&options.upstreams.clusters)?
-            .into_iter()
-            .map(|(name, url)| {
-                let (host, port) = url_endpoint(&url);
-                (name, host, port)
-            })
-            .collect();
+        let clusters = cluster::parse(&options.upstreams.clusters)?;
         check_free(options.listen)?;
         let endpoint = |addr: SocketAddr| (addr.ip().to_string(), addr.port());
         let (echo, upstream) = match &target {
@@ -187,6 +181,21 @@ fn url_endpoint(url: &reqwest::Url) -> (String, u16) {
     (host, url.port_or_known_default().unwrap_or(80))
 }
 
+/// Envoy's cluster for a `--cluster`: an `h2c://` one speaks HTTP/2 (as a gRPC service does).
+fn call_cluster(given: &cluster::Cluster) -> Value {
+    let (host, port) = url_endpoint(&given.url);
+    let mut cluster = cluster(&given.name, &host, port, None);
+    if given.protocol == cluster::Protocol::H2c {
+        cluster["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            },
+        });
+    }
+    cluster
+}
+
 /// A port someone listens on already is refused here, with the built-in server's error, rather
 /// than in Envoy's log.
 fn check_free(listen: SocketAddr) -> Result<(), ServeError> {
@@ -241,9 +250,7 @@ fn bootstrap_for(topology: &Topology, workdir: &Path) -> Value {
     let address = socket_address(&topology.listen.ip().to_string(), topology.listen.port());
     let (host, port) = &topology.upstream;
     let mut clusters = vec![cluster(UPSTREAM, host, *port, None)];
-    clusters.extend(
-        (topology.clusters.iter()).map(|(name, host, port)| cluster(name, host, *port, None)),
-    );
+    clusters.extend(topology.clusters.iter().map(call_cluster));
     json!({"static_resources": {
         "listeners": [listener(LISTENER, address, filters)],
         "clusters": clusters,
@@ -333,7 +340,11 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             upstream: ("127.0.0.1".into(), 8080),
             fail_open,
-            clusters: vec![("authz".into(), "127.0.0.1".into(), 9000)],
+            clusters: cluster::parse(&[
+                "authz=http://127.0.0.1:9000".parse().unwrap(),
+                "ratelimit=h2c://127.0.0.1:9001".parse().unwrap(),
+            ])
+            .unwrap(),
         };
         let manager = |fail_open| {
             let document = bootstrap_for(&topology(fail_open), Path::new("/w"));
@@ -354,5 +365,18 @@ mod tests {
         let route = &reload["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
         assert_eq!(route["timeout"], "0s");
         assert_eq!(route["idle_timeout"], "30s");
+        // An h2c:// cluster speaks HTTP/2, an http:// one HTTP/1.
+        let clusters =
+            bootstrap_for(&topology(false), Path::new("/w"))["static_resources"]["clusters"]
+                .clone();
+        let options = |index: usize| {
+            clusters[index]["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"]
+                .clone()
+        };
+        assert_eq!(clusters[1]["name"], "authz");
+        assert!(options(1).is_null());
+        assert_eq!(clusters[2]["name"], "ratelimit");
+        assert!(options(2)["http2_protocol_options"].is_object());
     }
 }

@@ -55,7 +55,8 @@ impl Hint for ServeError {
                     .into(),
             ],
             ServeError::Cluster { .. } => vec![
-                "name the cluster as the plugin's http_call does: --cluster authz=http://127.0.0.1:9000"
+                "name the cluster as the plugin's call does: --cluster authz=http://127.0.0.1:9000 \
+                 (h2c://HOST:PORT for a gRPC service)"
                     .into(),
             ],
             ServeError::Start(err) | ServeError::Swap(err) => err.hints(),

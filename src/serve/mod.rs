@@ -11,6 +11,7 @@ mod echo;
 mod envoy;
 mod error;
 mod exchange;
+mod h2c;
 mod live;
 mod network;
 mod pool;

@@ -1,0 +1,124 @@
+//! A call to an `h2c://` cluster: HTTP/2 without TLS, known beforehand, as a gRPC service is
+//! spoken to. A grpc_call's message goes framed, with the headers Envoy's gRPC client sends, and
+//! its answer's message, `grpc-status` and `grpc-message` come back from the body and the
+//! trailers (or the headers, for a trailers-only answer). An http_call goes as it is.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::upstream::is_hop_by_hop;
+use crate::grpc;
+use crate::host::{CallRequest, CallResponse, HeaderMap};
+
+/// How long a call the plugin gave no timeout may take.
+const NO_TIMEOUT_GIVEN: Duration = Duration::from_secs(30);
+
+/// Makes `request` to the cluster at `base`, on a runtime of its own (the caller's thread has
+/// none); why it failed, when it did.
+pub(super) fn call(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let timeout = match request.timeout {
+        t if t.is_zero() => NO_TIMEOUT_GIVEN,
+        t => t,
+    };
+    runtime.block_on(async {
+        tokio::time::timeout(timeout, send(base, request))
+            .await
+            .map_err(|_| "timed out".to_string())?
+    })
+}
+
+async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse, String> {
+    let host = base.host_str().unwrap_or_default();
+    let port = base.port_or_known_default().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(http_request(base, request)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.map_err(|e| e.to_string())?;
+    let trailers = collected.trailers().map(fields).unwrap_or_default();
+    let body = collected.to_bytes();
+    let mut headers = HeaderMap::new();
+    headers.add(":status", parts.status.as_str());
+    for (name, value) in fields(&parts.headers).iter() {
+        headers.add(name, value);
+    }
+    if !request.grpc {
+        return Ok(CallResponse {
+            headers,
+            body: body.to_vec(),
+            trailers,
+            ..CallResponse::default()
+        });
+    }
+    let field = |name: &str| trailers.get(name).or_else(|| headers.get(name));
+    Ok(CallResponse {
+        // A gRPC answer with no status is an unknown error (2).
+        grpc_status: field("grpc-status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2),
+        grpc_message: field("grpc-message").unwrap_or_default(),
+        body: grpc::unframe(&body),
+        headers,
+        trailers,
+    })
+}
+
+/// The request on the wire: the plugin's path on the cluster, its `:authority` (a grpc_call's
+/// is the cluster's name, as Envoy sends it) unless that is no valid authority, and its headers;
+/// a grpc_call's message framed, with gRPC's content-type and `te: trailers`.
+fn http_request(
+    base: &reqwest::Url,
+    request: &CallRequest,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let authority = (request.headers.get(":authority")).unwrap_or_else(|| request.upstream.clone());
+    let mut url = base.join(&request.path).unwrap_or_else(|_| base.clone());
+    let on_cluster = url.to_string();
+    if url.set_host(Some(&authority)).is_err() {
+        url = reqwest::Url::parse(&on_cluster).map_err(|e| e.to_string())?;
+    }
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(url.as_str());
+    for (name, value) in request.headers.iter() {
+        if !name.starts_with(':') && !is_hop_by_hop(name) {
+            builder = builder.header(name, value);
+        }
+    }
+    let body = if request.grpc {
+        builder = builder
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        grpc::frame(&request.body)
+    } else {
+        request.body.clone()
+    };
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())
+}
+
+/// Header fields as the host keeps them.
+fn fields(map: &hyper::HeaderMap) -> HeaderMap {
+    map.iter()
+        .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())))
+        .fold(HeaderMap::new(), |mut fields, (name, value)| {
+            fields.add(name, &value);
+            fields
+        })
+}
