@@ -171,6 +171,47 @@ fn a_plugin_failure_is_reported_against_its_exchange() {
 const CALLOUT_PLUGIN: &str = include_str!("support/callout.wat");
 
 #[test]
+fn the_calls_the_plugin_made_are_checked_as_they_reached_their_cluster() {
+    let file = scenario_with_plugin(
+        "callout.wasm",
+        CALLOUT_PLUGIN,
+        r#"
+exchanges:
+  - name: asks authz
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      calls:
+        - upstream: authz
+          headers: {":method": GET, ":path": /check, ":authority": authz}
+          absent: [authorization]
+          body: ""
+  - name: asks the wrong thing
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      calls: [{headers: {":path": /allowed}, body: {contains: user}}]
+  - name: asks at all
+    http_calls: [{upstream: authz, status: 200}]
+    expect: {calls: []}
+"#,
+    );
+    for (envoy, r) in in_both_hosts(&file) {
+        let out = &r.stdout;
+        assert_eq!(r.code, Some(1), "envoy: {envoy}\n{out}\n{}", r.stderr);
+        for line in [
+            "ok      asks authz",
+            "FAILED  asks the wrong thing",
+            "- call 1 (to `authz`) header `:path`: expected \"/allowed\", got \"/check\"",
+            "- call 1 (to `authz`) body: expected containing \"user\", got \"\"",
+            "FAILED  asks at all",
+            "- expected 0 call(s), the plugin made 1:",
+            "to `authz`: GET /check",
+        ] {
+            assert!(out.contains(line), "envoy: {envoy}: no `{line}` in\n{out}");
+        }
+    }
+}
+
+#[test]
 fn http_calls_are_answered_from_the_scenario() {
     let file = scenario_with_plugin(
         "callout.wasm",

@@ -2,15 +2,16 @@
 
 use indexmap::IndexMap;
 
-use super::expect::{Expect, LogExpect, Matcher, MessageExpect};
+use super::expect::{CallExpect, Expect, LogExpect, Matcher, MessageExpect};
 use super::metrics::MetricsNow;
 use super::report::{CaseOutcome, CaseReport};
 use crate::host::{CallRecord, HeaderMap, HostError, HttpOutcome, LogRecord, NetworkOutcome};
 
-/// Checks one exchange or connection, and the metrics after it.
+/// Checks one exchange or connection, the calls the plugin made in it, and the metrics after.
 pub(super) fn outcome(
     case: &mut CaseReport,
     outcome: &CaseOutcome,
+    calls: &[CallRecord],
     metrics_now: &MetricsNow,
     expect: &Expect,
 ) {
@@ -25,6 +26,9 @@ pub(super) fn outcome(
         }
     };
     logs(case, logged, &expect.logs, &expect.no_logs);
+    if let Some(want) = &expect.calls {
+        calls_made(case, calls, want);
+    }
     metrics(case, metrics_now, &expect.metrics);
 }
 
@@ -230,6 +234,44 @@ fn metrics(case: &mut CaseReport, metrics: &MetricsNow, want: &IndexMap<String, 
             )),
             Some(_) => {}
         }
+    }
+}
+
+/// The calls that reached their clusters (a refused one never left the proxy), one for each
+/// expected, in order.
+fn calls_made(case: &mut CaseReport, calls: &[CallRecord], want: &[CallExpect]) {
+    let made: Vec<&CallRecord> = calls.iter().filter(|c| !c.refused).collect();
+    if made.len() != want.len() {
+        let listing: Vec<String> = made
+            .iter()
+            .map(|c| {
+                let (method, path) = (c.headers.get(":method"), c.headers.get(":path"));
+                let (method, path) = (method.unwrap_or_default(), path.unwrap_or_default());
+                format!("    to `{}`: {method} {path}", c.upstream)
+            })
+            .collect();
+        let made_text = match listing.is_empty() {
+            true => "none".to_string(),
+            false => format!("{}:\n{}", made.len(), listing.join("\n")),
+        };
+        case.fail(format!(
+            "expected {} call(s), the plugin made {made_text}",
+            want.len()
+        ));
+        return;
+    }
+    for (index, (got, want)) in made.iter().zip(want).enumerate() {
+        let what = format!("call {} (to `{}`)", index + 1, got.upstream);
+        if let Some(upstream) = want.upstream.as_ref().filter(|u| **u != got.upstream) {
+            case.fail(format!("{what}: expected it to go to `{upstream}`"));
+        }
+        let message = Message {
+            status: None,
+            headers: &got.headers,
+            body: &got.body,
+            trailers: &HeaderMap::new(),
+        };
+        self::message(case, &what, &message, &want.as_message());
     }
 }
 

@@ -228,10 +228,12 @@ fn run_case<C: Case>(
     let calls_before = host.calls_made().len();
     let result = spec.drive(host);
     let metrics = host.metrics();
+    let calls = host.calls_made();
+    let calls = calls.get(calls_before..).unwrap_or_default();
     let expect = spec.expect();
     match result {
         Ok(outcome) => {
-            check::outcome(&mut case, &outcome, &metrics, expect);
+            check::outcome(&mut case, &outcome, calls, &metrics, expect);
             case.outcome = Some(outcome);
         }
         Err(DriveError::Plugin(err)) => {
@@ -241,8 +243,7 @@ fn run_case<C: Case>(
         Err(DriveError::Proxy(err)) => return Err(err),
     }
     if !case.passed() {
-        let calls = host.calls_made();
-        check::refused_calls(&mut case, calls.get(calls_before..).unwrap_or_default());
+        check::refused_calls(&mut case, calls);
     }
     Ok(case)
 }

@@ -29,6 +29,8 @@ pub struct Expect {
     pub no_logs: Vec<LogExpect>,
     /// Metric values after the exchange or connection.
     pub metrics: IndexMap<String, i64>,
+    /// The http_calls and grpc_calls the plugin made, in order: each as it reached its cluster.
+    pub calls: Option<Vec<CallExpect>>,
     /// The plugin must fail with an error matching this.
     pub failure: Option<Matcher>,
 }
@@ -67,8 +69,10 @@ impl Expect {
     /// the file is loaded.
     pub fn rules(&self) -> impl Iterator<Item = &MatchRule> {
         let messages = self.upstream.iter().chain(&self.response);
+        let calls = self.calls.iter().flatten();
         let strings = messages
             .flat_map(|m| m.headers.values().chain(m.trailers.values()).chain(&m.body))
+            .chain(calls.flat_map(|c| c.headers.values().chain(&c.body)))
             .chain(&self.to_upstream)
             .chain(&self.to_downstream)
             .chain(&self.failure)
@@ -89,6 +93,31 @@ pub struct MessageExpect {
     pub body: Option<Matcher>,
     /// Trailers that must be present with a matching value.
     pub trailers: IndexMap<String, Matcher>,
+}
+
+/// One call the plugin made, as it reached its cluster: a grpc_call's body is its message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallExpect {
+    /// The cluster it went to.
+    pub upstream: Option<String>,
+    /// Headers that must be present with a matching value (`:method`, `:path` too).
+    pub headers: IndexMap<String, Matcher>,
+    /// Headers that must be absent.
+    pub absent: Vec<String>,
+    pub body: Option<Matcher>,
+}
+
+impl CallExpect {
+    /// The same as a message expectation, which has no status or trailers to check.
+    pub(super) fn as_message(&self) -> MessageExpect {
+        MessageExpect {
+            headers: self.headers.clone(),
+            absent: self.absent.clone(),
+            body: self.body.clone(),
+            ..MessageExpect::default()
+        }
+    }
 }
 
 /// A string expectation: exact by default, or `{regex: ...}`, `{contains: ...}`.

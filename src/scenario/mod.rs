@@ -42,7 +42,7 @@ pub use builtin::{BuiltinHost, PluginCache};
 pub use config::config_to_json;
 pub use driver::{DriveError, ScenarioHost, Started, run_scenario};
 pub use error::ScenarioError;
-pub use expect::{CaseKind, Expect, LogExpect, MatchRule, Matcher, MessageExpect};
+pub use expect::{CallExpect, CaseKind, Expect, LogExpect, MatchRule, Matcher, MessageExpect};
 pub use in_envoy::EnvoyHost;
 pub use load::{PluginSetup, ScenarioFile, relative_to};
 pub use metrics::{MetricsNow, UnreadMetric};
