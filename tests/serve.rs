@@ -83,14 +83,15 @@ fn closed_port() -> u16 {
         .port()
 }
 
-/// A real HTTP upstream: Python's http.server, serving the files of `dir`.
-struct PythonUpstream {
+/// A real server in Python on 127.0.0.1: an HTTP upstream or a gRPC service; killed when dropped.
+struct PythonServer {
     child: Child,
     port: u16,
 }
 
-impl PythonUpstream {
-    fn start(dir: &Path) -> PythonUpstream {
+impl PythonServer {
+    /// Python's http.server, serving the files of `dir`.
+    fn http(dir: &Path) -> PythonServer {
         let port = closed_port();
         let child = Command::new("python3")
             .args([
@@ -113,30 +114,12 @@ impl PythonUpstream {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        PythonUpstream { child, port }
+        PythonServer { child, port }
     }
 
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PythonUpstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A real gRPC service (tests/support/grpc_server.py, on Python's grpcio): pkg.Svc/Check answers
-/// `pong:` and the message, or, when started to `deny`, fails with PERMISSION_DENIED `nope`.
-struct GrpcServer {
-    child: Child,
-    port: u16,
-}
-
-impl GrpcServer {
-    fn start(deny: bool) -> GrpcServer {
+    /// A gRPC service (tests/support/grpc_server.py, on grpcio): pkg.Svc/Check answers `pong:`
+    /// and the message, or, when started to `deny`, fails with PERMISSION_DENIED `nope`.
+    fn grpc(deny: bool) -> PythonServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/grpc_server.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -150,16 +133,20 @@ impl GrpcServer {
         let port = line.trim().parse().unwrap_or_else(|_| {
             panic!("the gRPC server printed `{line}`, not its port (is grpcio installed?)")
         });
-        GrpcServer { child, port }
+        PythonServer { child, port }
     }
 
-    /// The `--cluster` for it, named as the plugin calls it.
-    fn cluster(&self) -> String {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The `--cluster` for a gRPC service, named as the plugin calls it.
+    fn grpc_cluster(&self) -> String {
         format!("authz=h2c://127.0.0.1:{}", self.port)
     }
 }
 
-impl Drop for GrpcServer {
+impl Drop for PythonServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -257,10 +244,10 @@ fn body_template_rewrites_the_upstreams_body(server: &Serving) {
 }
 
 /// A python http.server with a `page` for the http-body template to rewrite.
-fn page_upstream() -> (PythonUpstream, tempfile::TempDir) {
+fn page_upstream() -> (PythonServer, tempfile::TempDir) {
     let site = tempdir();
     std::fs::write(site.path().join("page"), "foo and foo again\n").unwrap();
-    (PythonUpstream::start(site.path()), site)
+    (PythonServer::http(site.path()), site)
 }
 
 #[test]
@@ -765,7 +752,7 @@ fn request_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
 fn http_calls_reach_their_cluster(serve_with: fn(&Path, &[&str]) -> Serving) {
     let dir = support::with_callout_module();
     let site = tempdir();
-    let authz = PythonUpstream::start(site.path());
+    let authz = PythonServer::http(site.path());
     let cluster = format!("authz={}", authz.url());
     let args = [
         "callout.wasm",
@@ -821,8 +808,8 @@ fn grpc_calls_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
         (false, 200, "pong:ping"),
         (true, 503, "closed 7 nope{via_upstream}"),
     ] {
-        let service = GrpcServer::start(deny);
-        let cluster = service.cluster();
+        let service = PythonServer::grpc(deny);
+        let cluster = service.grpc_cluster();
         let args = [
             "grpc-callout.wasm",
             "--config",
