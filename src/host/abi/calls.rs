@@ -155,7 +155,7 @@ fn queue_call(
 }
 
 /// Envoy's status for cancelling (or closing) the grpc_call `token`: ok, not found once it is
-/// over, bad argument for a token it never gave out.
+/// over (or for a gRPC stream's id), bad argument for an id of no gRPC kind.
 fn grpc_cancel(state: &mut HostState, token: i32) -> i32 {
     match state.cancel_grpc_call(token as u32) {
         Some(true) => OK,
