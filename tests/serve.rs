@@ -822,6 +822,22 @@ fn grpc_calls_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
         assert_eq!((got.status, got.body.as_str()), (status, body));
         server.stop();
     }
+    // No service there: the call closes UNAVAILABLE (14, `>`), with Envoy's reason.
+    let cluster = format!("authz=h2c://127.0.0.1:{}", closed_port());
+    let args = [
+        "grpc-callout.wasm",
+        "--config",
+        "/dev/null",
+        "--cluster",
+        &cluster,
+    ];
+    let server = serve_with(dir.path(), &args);
+    let got = get(&server.url("/a"));
+    let reason =
+        "closed > upstream connect error or disconnect/reset before headers. reset reason: ";
+    assert_eq!(got.status, 503, "{}", got.body);
+    assert!(got.body.starts_with(reason), "{}", got.body);
+    server.stop();
 }
 
 #[test]

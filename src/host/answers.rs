@@ -108,10 +108,13 @@ impl Vm {
 /// A grpc_call's answer as Envoy's gRPC client reads it (measured with Envoy 1.40): an HTTP
 /// status other than 200 closes the call with the gRPC status Envoy infers from it; a gRPC status
 /// other than 0 closes it with that status, and no message; either way proxy_get_status gives
-/// the `grpc-message` as sent, with `{via_upstream}` after it (or alone).
+/// the `grpc-message` as sent, with `{via_upstream}` after it (or alone). A call that got no
+/// answer (no `:status`) closes as its maker says.
 fn as_grpc_client_reads_it(response: &mut CallResponse) {
-    let http_status = response.headers.get(":status");
-    let http_status = http_status.and_then(|s| s.parse().ok()).unwrap_or(200);
+    let Some(http_status) = response.headers.get(":status") else {
+        return;
+    };
+    let http_status = http_status.parse().unwrap_or(200);
     if http_status != 200 {
         response.grpc_status = grpc_status_of(http_status) as u32;
         response.grpc_message.clear();

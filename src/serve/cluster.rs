@@ -129,7 +129,7 @@ impl Caller for Clusters {
             scope
                 .spawn(|| match cluster.protocol {
                     Protocol::Http1 => self.send(&cluster.url, request).unwrap_or_default(),
-                    Protocol::H2c => h2c::call(&cluster.url, request).unwrap_or_default(),
+                    Protocol::H2c => h2c::call(&cluster.url, request),
                 })
                 .join()
                 .unwrap_or_default()
