@@ -833,9 +833,15 @@ exchanges:
     expect:
       logs:
         - regex: "^6: :status/403/content-length/0/x-envoy-upstream-service-time/[0-9]+/$"
+  - name: with trailers, chunked
+    http_calls: [{upstream: authz, status: 200, headers: {x-z: "1"}, body: "yes", trailers: {x-t: "2"}}]
+    expect:
+      logs:
+        - regex: "^sizes 4:0000 5:0000 6:00[0-9a-f]{2} 7:0012$"
+        - regex: "^6: :status/200/x-z/1/transfer-encoding/chunked/x-envoy-upstream-service-time/[0-9]+/$"
 "#,
     );
-    passes_in_both_hosts(&file, 2);
+    passes_in_both_hosts(&file, 3);
 }
 
 #[test]

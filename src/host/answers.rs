@@ -129,12 +129,16 @@ fn as_grpc_client_reads_it(response: &mut CallResponse) {
 }
 
 /// An http_call's response as Envoy hands it to the plugin: a scripted answer framed as an HTTP/1
-/// upstream sends it (a `content-length`, unless trailers make it chunked), and the
-/// `x-envoy-upstream-service-time` Envoy's router adds (the answer takes no time here).
+/// upstream sends it (a `content-length`, or `transfer-encoding: chunked` when it has trailers),
+/// and the `x-envoy-upstream-service-time` Envoy's router adds (the answer takes no time here).
 fn as_envoy_gives_it(response: &mut CallResponse, scripted: bool) {
     let headers = &mut response.headers;
-    if scripted && response.trailers.is_empty() && !headers.contains("content-length") {
-        headers.add("content-length", &response.body.len().to_string());
+    let framed = headers.contains("content-length") || headers.contains("transfer-encoding");
+    if scripted && !framed {
+        match response.trailers.is_empty() {
+            true => headers.add("content-length", &response.body.len().to_string()),
+            false => headers.add("transfer-encoding", "chunked"),
+        }
     }
     headers.replace("x-envoy-upstream-service-time", "0");
 }

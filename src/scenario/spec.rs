@@ -76,6 +76,8 @@ pub struct CallSpec {
     pub headers: Vec<(String, String)>,
     #[serde(deserialize_with = "text_bytes")]
     pub body: Vec<u8>,
+    #[serde(deserialize_with = "header_pairs")]
+    pub trailers: Vec<(String, String)>,
     /// A grpc_call's answer: its status (0 carries `body` as the message) and `grpc-message`.
     pub grpc_status: u32,
     pub grpc_message: String,
@@ -146,7 +148,11 @@ impl CallSpec {
             response: CallResponse {
                 headers,
                 body: self.body.clone(),
-                trailers: HeaderMap::new(),
+                trailers: self
+                    .trailers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect(),
                 grpc_status: self.grpc_status,
                 grpc_message: self.grpc_message.clone(),
             },
