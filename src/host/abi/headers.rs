@@ -187,8 +187,12 @@ fn map<'s>(
             _ => &mut s.response_trailers,
         });
     }
-    let missing = Refused::Status(BAD_ARGUMENT);
-    let answer = state.call_response.as_mut().ok_or(missing)?;
+    // Outside a call's answer, Envoy lists maps 4 to 7 as empty and refuses the rest.
+    let answer = match state.call_response.as_mut() {
+        Some(answer) => answer,
+        None if (4..=7).contains(&kind) => return Err(Refused::NotNow),
+        None => return Err(Refused::Status(BAD_ARGUMENT)),
+    };
     // An http_call's response is maps 6 and 7. Maps 4 and 5 hold a gRPC stream's metadata,
     // which a grpc_call's (unary) answer does not give, as in Envoy: they are empty.
     match (kind, answer.grpc) {

@@ -1,0 +1,31 @@
+;; A plugin that, in proxy_on_request_headers (no call's answer being delivered), uses the maps and
+;; buffers of a call's answer and logs `M ` then each status, one digit: the pairs of header maps
+;; 6, 7 and 4; map 6's `:status`; a value added to map 6; 10 bytes of buffer 4 (an http_call's
+;; body) and of buffer 5 (a gRPC message); and the pairs of map 8, which does not exist.
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $bytes (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (data (i32.const 100) ":status")
+  (data (i32.const 1000) "M ........")
+  (func (export "proxy_on_request_headers") (param $context i32) (param i32 i32) (result i32)
+    (i32.store8 (i32.const 1002) (i32.add (i32.const 48) (call $pairs (i32.const 6) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1003) (i32.add (i32.const 48) (call $pairs (i32.const 7) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1004) (i32.add (i32.const 48) (call $pairs (i32.const 4) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1005) (i32.add (i32.const 48) (call $get (i32.const 6) (i32.const 100) (i32.const 7) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1006) (i32.add (i32.const 48) (call $add (i32.const 6) (i32.const 100) (i32.const 7) (i32.const 100) (i32.const 1))))
+    (i32.store8 (i32.const 1007) (i32.add (i32.const 48) (call $bytes (i32.const 4) (i32.const 0) (i32.const 10) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1008) (i32.add (i32.const 48) (call $bytes (i32.const 5) (i32.const 0) (i32.const 10) (i32.const 0) (i32.const 4))))
+    (i32.store8 (i32.const 1009) (i32.add (i32.const 48) (call $pairs (i32.const 8) (i32.const 0) (i32.const 4))))
+    (drop (call $log (i32.const 2) (i32.const 1000) (i32.const 10)))
+    (i32.const 0)))
