@@ -840,6 +840,41 @@ fn grpc_calls_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
     server.stop();
 }
 
+/// Serves call-relay.wat with `serve_with`, its `authz` cluster with nothing behind it: the call
+/// is handed Envoy's local reply.
+fn a_call_no_answer_came_to_gets_envoy_s_reply(serve_with: fn(&Path, &[&str]) -> Serving) {
+    let dir = tempdir();
+    wat_plugin(
+        dir.path(),
+        "call-relay.wasm",
+        include_str!("support/call-relay.wat"),
+    );
+    let cluster = format!("authz=http://127.0.0.1:{}", closed_port());
+    let args = [
+        "call-relay.wasm",
+        "--config",
+        "/dev/null",
+        "--cluster",
+        &cluster,
+    ];
+    let server = serve_with(dir.path(), &args);
+    let got = get(&server.url("/a"));
+    let reply = "503 upstream connect error or disconnect/reset before headers. reset reason: \
+                 remote connection failure";
+    assert_eq!((got.status, got.body.as_str()), (200, reply));
+    server.stop();
+}
+
+#[test]
+fn a_call_no_answer_came_to_gets_a_503() {
+    a_call_no_answer_came_to_gets_envoy_s_reply(serve);
+}
+
+#[test]
+fn envoy_a_call_no_answer_came_to_gets_a_503() {
+    a_call_no_answer_came_to_gets_envoy_s_reply(serve_in_envoy);
+}
+
 #[test]
 fn grpc_calls_reach_the_service_named_for_them() {
     grpc_calls_reach_their_service(serve);

@@ -128,13 +128,17 @@ fn as_grpc_client_reads_it(response: &mut CallResponse) {
     }
 }
 
-/// An http_call's response as Envoy hands it to the plugin: a scripted answer framed as an HTTP/1
+/// A scripted http_call's response as Envoy hands it to the plugin: framed as an HTTP/1
 /// upstream sends it (a `content-length`, or `transfer-encoding: chunked` when it has trailers),
-/// and the `x-envoy-upstream-service-time` Envoy's router adds (the answer takes no time here).
+/// with the `x-envoy-upstream-service-time` Envoy's router adds (the answer takes no time here).
+/// A [`super::Caller`]'s answer comes as it made it.
 fn as_envoy_gives_it(response: &mut CallResponse, scripted: bool) {
+    if !scripted {
+        return;
+    }
     let headers = &mut response.headers;
     let framed = headers.contains("content-length") || headers.contains("transfer-encoding");
-    if scripted && !framed {
+    if !framed {
         match response.trailers.is_empty() {
             true => headers.add("content-length", &response.body.len().to_string()),
             false => headers.add("transfer-encoding", "chunked"),

@@ -4,6 +4,8 @@
 //! returned, as Envoy makes it. A call to a cluster no flag names is refused at once, as Envoy
 //! refuses one to an unknown cluster.
 
+use std::time::Instant;
+
 use super::error::ServeError;
 use super::h2c;
 use super::upstream::is_hop_by_hop;
@@ -125,14 +127,58 @@ impl Caller for Clusters {
         };
         // The blocking client must not run inside an async context (a network plugin's calls
         // come from one), nor a runtime of its own: the call gets a thread of its own.
-        std::thread::scope(|scope| {
+        let started = Instant::now();
+        let answer = std::thread::scope(|scope| {
             scope
                 .spawn(|| match cluster.protocol {
-                    Protocol::Http1 => self.send(&cluster.url, request).unwrap_or_default(),
+                    Protocol::Http1 => {
+                        (self.send(&cluster.url, request)).map_err(|e| e.is_timeout())
+                    }
                     Protocol::H2c => h2c::call(&cluster.url, request),
                 })
                 .join()
-                .unwrap_or_default()
-        })
+                .unwrap_or(Err(false))
+        });
+        match answer {
+            Ok(answer) if request.grpc => answer,
+            Ok(mut answer) => {
+                // As Envoy's router adds it to what an upstream answers.
+                let took = started.elapsed().as_millis().to_string();
+                answer.headers.add("x-envoy-upstream-service-time", &took);
+                answer
+            }
+            Err(timed_out) => no_answer(request.grpc, timed_out),
+        }
+    }
+}
+
+/// What Envoy hands the plugin for a call no answer came to (measured with Envoy 1.40): an
+/// http_call gets the router's local reply, 503 (504 once the call's timeout passed); a grpc_call
+/// closes UNAVAILABLE (14) with the reason.
+fn no_answer(grpc: bool, timed_out: bool) -> CallResponse {
+    let (status, reason, details) = match timed_out {
+        true => (504, "upstream request timeout", "{response_timeout}"),
+        false => (
+            503,
+            "upstream connect error or disconnect/reset before headers. reset reason: remote \
+             connection failure",
+            "{upstream_reset_before_response_started{remote_connection_failure}}",
+        ),
+    };
+    if grpc {
+        return CallResponse {
+            grpc_status: 14,
+            grpc_message: format!("{reason}{details}"),
+            ..CallResponse::default()
+        };
+    }
+    let mut headers = HeaderMap::new();
+    headers.add(":status", &status.to_string());
+    headers.add("content-length", &reason.len().to_string());
+    headers.add("content-type", "text/plain");
+    CallResponse {
+        headers,
+        body: reason.as_bytes().to_vec(),
+        ..CallResponse::default()
     }
 }

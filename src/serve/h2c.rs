@@ -17,43 +17,23 @@ use crate::host::{CallRequest, CallResponse, HeaderMap};
 const NO_TIMEOUT_GIVEN: Duration = Duration::from_secs(30);
 
 /// Makes `request` to the cluster at `base`, on a runtime of its own (the caller's thread has
-/// none). A call that gets no answer gets what Envoy gives one (measured with Envoy 1.40): an
-/// http_call the empty answer; a grpc_call closes with UNAVAILABLE (14) and Envoy's reason.
-pub(super) fn call(base: &reqwest::Url, request: &CallRequest) -> CallResponse {
+/// none); `Err` when no answer came, `true` when the call's timeout passed first.
+pub(super) fn call(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse, bool> {
     let timeout = match request.timeout {
         t if t.is_zero() => NO_TIMEOUT_GIVEN,
         t => t,
     };
-    let answer = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())
-        .and_then(|runtime| {
-            runtime.block_on(async {
-                tokio::time::timeout(timeout, send(base, request))
-                    .await
-                    .unwrap_or_else(|_| Err(TIMED_OUT.into()))
-            })
-        });
-    match answer {
-        Ok(answer) => answer,
-        Err(why) if request.grpc => CallResponse {
-            grpc_status: UNAVAILABLE,
-            grpc_message: match why.as_str() {
-                TIMED_OUT => why,
-                why => format!("{CONNECT_ERROR}{why}"),
-            },
-            ..CallResponse::default()
-        },
-        Err(_) => CallResponse::default(),
-    }
+        .map_err(|_| false)?;
+    runtime.block_on(async {
+        match tokio::time::timeout(timeout, send(base, request)).await {
+            Ok(answer) => answer.map_err(|_| false),
+            Err(_) => Err(true),
+        }
+    })
 }
-
-/// gRPC's UNAVAILABLE, and the reasons Envoy gives with it.
-const UNAVAILABLE: u32 = 14;
-const TIMED_OUT: &str = "upstream request timeout{response_timeout}";
-const CONNECT_ERROR: &str =
-    "upstream connect error or disconnect/reset before headers. reset reason: ";
 
 async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse, String> {
     let host = base.host_str().unwrap_or_default();
