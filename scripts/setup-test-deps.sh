@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests use besides Rust: binaryen (wasm-opt) and wabt, a real OCI
 # registry with skopeo and oras as independent clients, openssl/htpasswd for its TLS and auth modes,
-# and a real Envoy as the reference proxy-wasm host. Idempotent; skips what is already there.
+# a real Envoy as the reference proxy-wasm host, and grpcio for a real gRPC service the plugins
+# call. Idempotent; skips what is already there.
 set -euo pipefail
 
 log() { printf 'setup-test-deps: %s\n' "$*" >&2; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of wasmctl on a fresh machine: installs what the tests need (wasm toolchain, binaryen,
-# registry and its clients, Envoy), then runs the unit and integration tests.
+# registry and its clients, Envoy, a gRPC service), then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
