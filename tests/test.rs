@@ -871,6 +871,9 @@ exchanges:
   - name: an empty message is a message
     http_calls: [{upstream: authz}]
     expect: {logs: ["message ", maps 0000], no_logs: [closed]}
+  - name: a message given as base64
+    http_calls: [{upstream: authz, body: {base64: cG9uZw==}}]
+    expect: {logs: [message pong]}
   - name: a gRPC status closes the call without its message
     http_calls: [{upstream: authz, body: pong, grpc_status: 7, grpc_message: nope}]
     expect: {logs: ["closed 7 nope{via_upstream}"], no_logs: [message]}
@@ -879,7 +882,7 @@ exchanges:
     expect: {logs: [closed > via_upstream], no_logs: [message]}
 "#,
     );
-    passes_in_both_hosts(&file, 4);
+    passes_in_both_hosts(&file, 5);
     let [(_, builtin), (_, envoy)] = in_both_hosts(&scenario_with_plugin(
         "grpc-call.wasm",
         include_str!("support/grpc-call.wat"),

@@ -99,9 +99,54 @@ pub(crate) fn header_pairs<'de, D: Deserializer<'de>>(
         .collect()
 }
 
-/// A scenario's body text, as the bytes sent.
+/// A scenario's body, as the bytes sent: text, or `{base64: ...}` for bytes that are not text
+/// (a gRPC message's protobuf, say).
 pub(crate) fn text_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    String::deserialize(deserializer).map(String::into_bytes)
+    deserializer.deserialize_any(BodyVisitor)
+}
+
+struct BodyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BodyVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("text, or {base64: ...}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+        Ok(text.as_bytes().to_vec())
+    }
+
+    // A plain YAML scalar such as `body: 42` is text too.
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Vec<u8>, E> {
+        Ok(n.to_string().into_bytes())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Vec<u8>, E> {
+        Ok(n.to_string().into_bytes())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Vec<u8>, E> {
+        Ok(n.to_string().into_bytes())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Vec<u8>, E> {
+        Ok(b.to_string().into_bytes())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
+        use base64::Engine as _;
+        let (key, text): (String, String) = map
+            .next_entry()?
+            .ok_or_else(|| A::Error::custom("expected {base64: ...}, got {}"))?;
+        if key != "base64" || map.next_key::<String>()?.is_some() {
+            return Err(A::Error::custom("expected text, or {base64: ...} alone"));
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| A::Error::custom(format!("invalid base64: {e}")))
+    }
 }
 
 /// `NAME: VALUE`, as curl's `-H` takes it. A leading `:` makes a pseudo-header (`:path: /x`).
@@ -190,6 +235,26 @@ impl fmt::Display for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_is_text_or_base64() {
+        #[derive(Deserialize)]
+        struct Scripted {
+            #[serde(deserialize_with = "text_bytes")]
+            body: Vec<u8>,
+        }
+        let body = |yaml: &str| serde_yaml::from_str::<Scripted>(yaml).map(|s| s.body);
+        assert_eq!(body("body: pong").unwrap(), b"pong");
+        assert_eq!(body("body: 42").unwrap(), b"42");
+        assert_eq!(body("body: {base64: CAGA}").unwrap(), [0x08, 0x01, 0x80]);
+        let err = body("body: {base64: '!!'}").unwrap_err().to_string();
+        assert!(err.contains("invalid base64"), "{err}");
+        let err = body("body: {hex: '00'}").unwrap_err().to_string();
+        assert!(
+            err.contains("expected text, or {base64: ...} alone"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn fields_a_proxy_would_send() {
