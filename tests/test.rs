@@ -867,7 +867,10 @@ fn a_grpc_call_ends_as_in_envoy() {
 exchanges:
   - name: the answer's message
     http_calls: [{upstream: authz, body: pong, headers: {x-meta: "1"}}]
-    expect: {logs: [message pong, maps 0000], no_logs: [closed]}
+    expect:
+      logs: [message pong, maps 0000]
+      no_logs: [closed]
+      calls: [{upstream: authz, headers: {":path": /pkg.Svc/Check}, body: {base64: cGluZw==}}]
   - name: an empty message is a message
     http_calls: [{upstream: authz}]
     expect: {logs: ["message ", maps 0000], no_logs: [closed]}

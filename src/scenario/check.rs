@@ -102,11 +102,10 @@ fn connection(case: &mut CaseReport, outcome: &NetworkOutcome, expect: &Expect) 
             &outcome.to_downstream,
         ),
     ] {
-        if let Some(want) = want {
-            let got = String::from_utf8_lossy(got);
-            if !want.matches(&got) {
-                case.fail(format!("{what}: expected {want}, got {got:?}"));
-            }
+        if let Some(want) = want
+            && !want.matches_bytes(got)
+        {
+            case.fail(format!("{what}: expected {want}, got {}", shown(got)));
         }
     }
 }
@@ -168,11 +167,13 @@ fn message(case: &mut CaseReport, what: &str, got: &Message, want: &MessageExpec
             ));
         }
     }
-    if let Some(matcher) = &want.body {
-        let body = String::from_utf8_lossy(got.body);
-        if !matcher.matches(&body) {
-            case.fail(format!("{what} body: expected {matcher}, got {body:?}"));
-        }
+    if let Some(matcher) = &want.body
+        && !matcher.matches_bytes(got.body)
+    {
+        case.fail(format!(
+            "{what} body: expected {matcher}, got {}",
+            shown(got.body)
+        ));
     }
     if case.failures.len() > before {
         let listing: Vec<String> = got
@@ -272,6 +273,18 @@ fn calls_made(case: &mut CaseReport, calls: &[CallRecord], want: &[CallExpect]) 
             trailers: &HeaderMap::new(),
         };
         self::message(case, &what, &message, &want.as_message());
+    }
+}
+
+/// Bytes as a failure shows them: quoted text, or base64 when they are not text.
+fn shown(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!(
+            "base64 {:?}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
     }
 }
 

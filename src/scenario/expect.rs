@@ -134,6 +134,8 @@ pub struct MatchRule {
     pub equals: Option<String>,
     pub contains: Option<String>,
     pub regex: Option<String>,
+    /// The bytes exactly, as base64: for a body that is not text (a protobuf message).
+    pub base64: Option<String>,
     /// `regex`, compiled the first time it is needed: by the check at load, then kept for
     /// every match.
     #[serde(skip)]
@@ -168,9 +170,15 @@ impl Matcher {
     }
 
     pub fn matches(&self, actual: &str) -> bool {
+        self.matches_bytes(actual.as_bytes())
+    }
+
+    /// Matches bytes that need not be text: the text conditions see them as text (a byte that is
+    /// not UTF-8 as U+FFFD), `base64` sees them as they are.
+    pub fn matches_bytes(&self, actual: &[u8]) -> bool {
         match self {
-            Matcher::Exact(s) => s == actual,
-            Matcher::Rule(rule) => rule.matches(actual),
+            Matcher::Exact(s) => s.as_bytes() == actual,
+            Matcher::Rule(rule) => rule.matches_bytes(actual),
         }
     }
 }
@@ -178,10 +186,20 @@ impl Matcher {
 impl MatchRule {
     /// Checks the regex compiles, so a bad one is reported when the file is loaded.
     pub fn compile(&self) -> Result<(), String> {
+        if let (Some(text), None) = (&self.base64, self.bytes()) {
+            return Err(format!("bad base64 `{text}`"));
+        }
         match (&self.regex, self.pattern()) {
             (Some(re), Some(Err(e))) => Err(format!("bad regex `{re}`: {e}")),
             _ => Ok(()),
         }
+    }
+
+    /// The `base64` bytes, when they decode.
+    fn bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let text = self.base64.as_deref()?.trim();
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
     }
 
     /// The compiled `regex`, when there is one.
@@ -191,7 +209,14 @@ impl MatchRule {
     }
 
     pub fn matches(&self, actual: &str) -> bool {
-        self.equals.as_ref().is_none_or(|e| e == actual)
+        self.matches_bytes(actual.as_bytes())
+    }
+
+    fn matches_bytes(&self, bytes: &[u8]) -> bool {
+        let actual = &*String::from_utf8_lossy(bytes);
+        let exactly = self.base64.is_none() || self.bytes().is_some_and(|b| b == bytes);
+        exactly
+            && self.equals.as_ref().is_none_or(|e| e == actual)
             && self
                 .contains
                 .as_ref()
@@ -222,6 +247,9 @@ impl std::fmt::Display for MatchRule {
         }
         if let Some(r) = &self.regex {
             conditions.push(format!("matching /{r}/"));
+        }
+        if let Some(b) = &self.base64 {
+            conditions.push(format!("equal to base64 {b:?}"));
         }
         if conditions.is_empty() {
             conditions.push("anything".into());
@@ -270,6 +298,18 @@ impl std::fmt::Display for LogExpect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_matches_the_bytes_exactly() {
+        let rule: Matcher = serde_yaml::from_str("{base64: CIA=}").unwrap();
+        assert!(rule.compile().is_ok());
+        assert!(rule.matches_bytes(&[0x08, 0x80]));
+        // As text both read as U+FFFD; as bytes they differ.
+        assert!(!rule.matches_bytes(&[0x08, 0x81]));
+        assert_eq!(rule.to_string(), "equal to base64 \"CIA=\"");
+        let bad: Matcher = serde_yaml::from_str("{base64: '%%'}").unwrap();
+        assert_eq!(bad.compile().unwrap_err(), "bad base64 `%%`");
+    }
 
     #[test]
     fn matchers() {
