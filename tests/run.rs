@@ -351,6 +351,27 @@ fn call_responses_that_name_their_upstream_answer_in_envoy_too() {
 }
 
 #[test]
+fn a_call_response_body_may_come_from_a_file() {
+    // A grpc_call's answer is a message in bytes: `@FILE` gives it, in both hosts.
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/grpc-call.wat")).unwrap();
+    std::fs::write(dir.path().join("grpc-call.wasm"), wasm).unwrap();
+    std::fs::write(dir.path().join("message.bin"), b"pong").unwrap();
+    for envoy in [false, true] {
+        let mut cmd = wasmctl(dir.path());
+        cmd.args(["run", "grpc-call.wasm", "--config", "/dev/null"])
+            .args(envoy.then_some("--envoy"))
+            .args(["--call-response", "authz=200:@message.bin"]);
+        let r = run_ok(&mut cmd);
+        assert!(
+            r.stdout.contains("message pong"),
+            "envoy: {envoy}\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
 fn run_in_envoy_shows_the_same_header() {
     let r = run_ok(wasmctl(demo()).args(["run", "--envoy", "--json", "--env", "TRUST_DOMAIN=td"]));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");

@@ -86,9 +86,9 @@ pub struct RunArgs {
     /// Body the upstream answers with (`@FILE` reads a file)
     #[arg(long, value_name = "TEXT")]
     response_body: Option<String>,
-    /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY`, repeatable,
-    /// used in order; `UPSTREAM=` before it answers only calls to that upstream (cluster), which
-    /// --envoy needs
+    /// Answer to the plugin's next http_call or grpc_call: `STATUS` or `STATUS:BODY` (`@FILE`
+    /// reads a file, such as a protobuf message), repeatable, used in order; `UPSTREAM=` before it
+    /// answers only calls to that upstream (cluster), which --envoy needs
     #[arg(
         long = "call-response",
         value_name = "[UPSTREAM=]STATUS[:BODY]",
@@ -180,7 +180,7 @@ fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
         vm_config: args.vm_config.clone(),
         env: pairs(&args.env),
         properties: pairs(&args.properties),
-        call_responses: args.call_responses.clone(),
+        call_responses: call_responses(args)?,
         plugin_type: args.plugin_type.map(PluginType::from),
         traffic: {
             let request = build_request(args)?;
@@ -195,6 +195,19 @@ fn run_options(args: &RunArgs) -> anyhow::Result<RunOptions> {
         envoy: args.envoy,
         project: args.project.selector(),
     })
+}
+
+/// The call answers, each body read from its file when given as `@FILE` (a protobuf message for
+/// a grpc_call, say).
+fn call_responses(args: &RunArgs) -> anyhow::Result<Vec<CallAnswer>> {
+    let mut answers = args.call_responses.clone();
+    for answer in &mut answers {
+        let body = &mut answer.response.body;
+        if body.starts_with(b"@") {
+            *body = read_text(&String::from_utf8_lossy(body))?;
+        }
+    }
+    Ok(answers)
 }
 
 /// The status line: what ran where, and how long it took.
