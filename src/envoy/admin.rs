@@ -11,7 +11,7 @@ use super::http1::read_message;
 use super::{EnvoyError, io};
 use crate::host::{Metric, MetricKind};
 
-/// The gauge of V8 VMs alive: one per plugin on the main thread, one per plugin per thread.
+/// The gauge of V8 VMs alive: for each plugin, two on the main thread and one per worker.
 const V8_ACTIVE: &str = "wasm.envoy.wasm.runtime.v8.active";
 
 /// The plugins' own metrics, as Envoy's admin API lists them.

@@ -14,7 +14,7 @@ use super::http1::{self, Message, message_bytes};
 use super::upstream::forwarded;
 use super::{EnvoyError, io};
 use crate::grpc;
-use crate::host::{CallAnswer, CallRecord, CallResponse, HeaderMap};
+use crate::host::{CallAnswer, CallRecord, CallResponse, HeaderMap, is_grpc};
 
 /// The call upstreams of one Envoy, and the script they answer from.
 pub(super) struct CallUpstreams {
@@ -89,7 +89,7 @@ impl CallUpstreams {
 /// Serves one connection from Envoy until it closes.
 fn serve(stream: TcpStream, upstream: &str, script: &Mutex<Script>) {
     http1::serve(stream, |message| {
-        let grpc = is_grpc(&message);
+        let grpc = is_grpc(&message.headers);
         let answer = script.lock().ok()?.answer(upstream, message, grpc);
         Some(match (answer, grpc) {
             (Some(answer), true) => grpc_answer_bytes(&answer),
@@ -133,14 +133,6 @@ impl Script {
         });
         self.answers.remove(index?).map(|a| a.response)
     }
-}
-
-/// Whether a call is a grpc_call, by the content-type Envoy's gRPC client sends.
-fn is_grpc(message: &Message) -> bool {
-    message
-        .headers
-        .get("content-type")
-        .is_some_and(|t| t.starts_with("application/grpc"))
 }
 
 /// A scripted answer to a grpc_call on the wire, as a gRPC server sends it: a 200 carries the

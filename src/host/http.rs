@@ -1008,7 +1008,7 @@ pub(crate) fn grpc_status_of(http_status: i64) -> i64 {
 }
 
 /// Whether a request's content-type makes it gRPC, as Envoy tells.
-fn is_grpc(headers: &HeaderMap) -> bool {
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers.get("content-type").is_some_and(|t| {
         t == "application/grpc"
             || t.starts_with("application/grpc+")

@@ -31,7 +31,7 @@ pub use field::{FieldError, HeaderField, Status, StatusError};
 pub(crate) use field::{header_pairs, text_bytes};
 pub use headers::HeaderMap;
 pub use http::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
-pub(crate) use http::{HTTP_CLUSTER, TCP_CLUSTER, VIRTUAL_HOST, bodiless};
+pub(crate) use http::{HTTP_CLUSTER, TCP_CLUSTER, VIRTUAL_HOST, bodiless, is_grpc};
 pub use network::{NetworkEvent, NetworkOutcome};
 pub use options::{Limits, VmOptions};
 pub(crate) use peers::{BodyPart, HttpPeers, ResponseHead};

@@ -1,8 +1,9 @@
-//! A real Envoy as a [`ScenarioHost`]. The plugin's http_calls go to clusters that answer from
-//! the scenario's script, and its metrics are read from Envoy's admin API. What Envoy cannot be
-//! made to do here — answer a call whose cluster the script does not name, advance time, give a
-//! histogram's value — is skipped or left unchecked (and said so), not passed off as checked. A plugin that fails in Envoy fails the case as in the built-in host,
-//! with Envoy's message and what the plugin logged.
+//! A real Envoy as a [`ScenarioHost`]. The plugin's http_calls and grpc_calls go to clusters that
+//! answer from the scenario's script, and its metrics are read from Envoy's admin API. What Envoy
+//! cannot be made to do here — answer a call whose cluster the script does not name, advance
+//! time, give a histogram's value — is skipped or left unchecked (and said so), not passed off as
+//! checked. A plugin that fails in Envoy fails the case as in the built-in host, with Envoy's
+//! message and what the plugin logged.
 
 use std::path::PathBuf;
 use std::time::Duration;
