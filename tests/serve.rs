@@ -809,35 +809,37 @@ fn grpc_calls_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
         (true, 503, "closed 7 nope{via_upstream}"),
     ] {
         let service = PythonServer::grpc(deny);
-        let cluster = service.grpc_cluster();
-        let args = [
-            "grpc-callout.wasm",
-            "--config",
-            "/dev/null",
-            "--cluster",
-            &cluster,
-        ];
-        let server = serve_with(dir.path(), &args);
-        let got = get(&server.url("/a"));
+        let got = one_request(
+            serve_with,
+            dir.path(),
+            "grpc-callout",
+            &service.grpc_cluster(),
+        );
         assert_eq!((got.status, got.body.as_str()), (status, body));
-        server.stop();
     }
     // No service there: the call closes UNAVAILABLE (14, `>`), with Envoy's reason.
     let cluster = format!("authz=h2c://127.0.0.1:{}", closed_port());
-    let args = [
-        "grpc-callout.wasm",
-        "--config",
-        "/dev/null",
-        "--cluster",
-        &cluster,
-    ];
-    let server = serve_with(dir.path(), &args);
-    let got = get(&server.url("/a"));
+    let got = one_request(serve_with, dir.path(), "grpc-callout", &cluster);
     let reason =
         "closed > upstream connect error or disconnect/reset before headers. reset reason: ";
     assert_eq!(got.status, 503, "{}", got.body);
     assert!(got.body.starts_with(reason), "{}", got.body);
+}
+
+/// Serves `PLUGIN.wasm` in `dir` with `serve_with`, its cluster `cluster` (`NAME=URL`); what one
+/// GET through it got.
+fn one_request(
+    serve_with: fn(&Path, &[&str]) -> Serving,
+    dir: &Path,
+    plugin: &str,
+    cluster: &str,
+) -> Got {
+    let wasm = format!("{plugin}.wasm");
+    let args = [&wasm, "--config", "/dev/null", "--cluster", cluster];
+    let server = serve_with(dir, &args);
+    let got = get(&server.url("/a"));
     server.stop();
+    got
 }
 
 /// Serves call-relay.wat with `serve_with`, its `authz` cluster with nothing behind it: the call
@@ -850,19 +852,10 @@ fn a_call_no_answer_came_to_gets_envoy_s_reply(serve_with: fn(&Path, &[&str]) ->
         include_str!("support/call-relay.wat"),
     );
     let cluster = format!("authz=http://127.0.0.1:{}", closed_port());
-    let args = [
-        "call-relay.wasm",
-        "--config",
-        "/dev/null",
-        "--cluster",
-        &cluster,
-    ];
-    let server = serve_with(dir.path(), &args);
-    let got = get(&server.url("/a"));
+    let got = one_request(serve_with, dir.path(), "call-relay", &cluster);
     let reply = "503 upstream connect error or disconnect/reset before headers. reset reason: \
                  remote connection failure";
     assert_eq!((got.status, got.body.as_str()), (200, reply));
-    server.stop();
 }
 
 #[test]
