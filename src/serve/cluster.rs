@@ -91,19 +91,14 @@ impl Clusters {
         if !request.timeout.is_zero() {
             builder = builder.timeout(request.timeout);
         }
-        for (name, value) in request.headers.iter() {
-            if name == ":authority" {
-                builder = builder.header("host", value);
-            } else if !name.starts_with(':') && !is_hop_by_hop(name) {
-                builder = builder.header(name, value);
-            }
+        if let Some(authority) = request.headers.get(":authority") {
+            builder = builder.header("host", authority);
+        }
+        for (name, value) in sent_fields(request) {
+            builder = builder.header(name, value);
         }
         let response = builder.send()?;
-        let mut headers = HeaderMap::new();
-        headers.add(":status", &response.status().as_u16().to_string());
-        for (name, value) in response.headers() {
-            headers.add(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
-        }
+        let headers = fields(Some(response.status()), response.headers());
         let body = response.bytes()?.to_vec();
         Ok(CallResponse {
             headers,
@@ -111,6 +106,24 @@ impl Clusters {
             ..CallResponse::default()
         })
     }
+}
+
+/// The plugin's headers that go on the wire: not its pseudo-headers (the request line, or the
+/// URI, carries those), nor the hop-by-hop ones.
+pub(super) fn sent_fields(request: &CallRequest) -> impl Iterator<Item = (&str, &str)> {
+    (request.headers.iter()).filter(|(name, _)| !name.starts_with(':') && !is_hop_by_hop(name))
+}
+
+/// An answer's header (or trailer) fields as the host keeps them, after its `:status` if given.
+pub(super) fn fields(status: Option<http::StatusCode>, map: &http::HeaderMap) -> HeaderMap {
+    let mut fields = HeaderMap::new();
+    if let Some(status) = status {
+        fields.add(":status", status.as_str());
+    }
+    for (name, value) in map {
+        fields.add(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+    }
+    fields
 }
 
 impl Caller for Clusters {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::upstream::is_hop_by_hop;
+use super::cluster::{fields, sent_fields};
 use crate::grpc;
 use crate::host::{CallRequest, CallResponse, HeaderMap};
 
@@ -52,13 +52,9 @@ async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse
         .map_err(|e| e.to_string())?;
     let (parts, body) = response.into_parts();
     let collected = body.collect().await.map_err(|e| e.to_string())?;
-    let trailers = collected.trailers().map(fields).unwrap_or_default();
+    let trailers = (collected.trailers()).map_or_else(HeaderMap::new, |t| fields(None, t));
     let body = collected.to_bytes();
-    let mut headers = HeaderMap::new();
-    headers.add(":status", parts.status.as_str());
-    for (name, value) in fields(&parts.headers).iter() {
-        headers.add(name, value);
-    }
+    let headers = fields(Some(parts.status), &parts.headers);
     if !request.grpc {
         return Ok(CallResponse {
             headers,
@@ -89,17 +85,15 @@ fn http_request(
 ) -> Result<hyper::Request<Full<Bytes>>, String> {
     let authority = (request.headers.get(":authority")).unwrap_or_else(|| request.upstream.clone());
     let mut url = base.join(&request.path).unwrap_or_else(|_| base.clone());
-    let on_cluster = url.to_string();
-    if url.set_host(Some(&authority)).is_err() {
-        url = reqwest::Url::parse(&on_cluster).map_err(|e| e.to_string())?;
+    let mut named = url.clone();
+    if named.set_host(Some(&authority)).is_ok() {
+        url = named;
     }
     let mut builder = hyper::Request::builder()
         .method(request.method.as_str())
         .uri(url.as_str());
-    for (name, value) in request.headers.iter() {
-        if !name.starts_with(':') && !is_hop_by_hop(name) {
-            builder = builder.header(name, value);
-        }
+    for (name, value) in sent_fields(request) {
+        builder = builder.header(name, value);
     }
     let body = if request.grpc {
         builder = builder
@@ -112,14 +106,4 @@ fn http_request(
     builder
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())
-}
-
-/// Header fields as the host keeps them.
-fn fields(map: &hyper::HeaderMap) -> HeaderMap {
-    map.iter()
-        .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())))
-        .fold(HeaderMap::new(), |mut fields, (name, value)| {
-            fields.add(name, &value);
-            fields
-        })
 }
