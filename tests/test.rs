@@ -389,6 +389,54 @@ exchanges:
     passes_in_both_hosts(&file, 5);
 }
 
+/// Traces what reaches it before each call's answer (see the file).
+const ARRIVAL_ORDER_PLUGIN: &str = include_str!("support/arrival-order.wat");
+
+#[test]
+fn what_arrived_reaches_the_plugin_before_a_call_s_answer_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "arrival-order.wasm",
+        ARRIVAL_ORDER_PLUGIN,
+        r#"
+exchanges:
+  - name: a body that arrives while the headers wait comes whole when they go on
+    request: {method: POST, path: /hold, body: hello}
+    response: {body: world}
+    http_calls: [{upstream: authz, status: 200}, {upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: "H00 A10 B15 h00 A20 b15"}]
+  - name: trailers still come on their own
+    request: {method: POST, path: /hold, body: hello, trailers: {x-t: "1"}}
+    response: {body: world, trailers: {x-u: "1"}}
+    http_calls: [{upstream: authz, status: 200}, {upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: "H00 A10 B05 T01 h00 A20 b05 t01"}]
+  - name: a body that has arrived comes before the answer
+    request: {method: POST, path: /go, body: hello}
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: "H00 B05 B10 A10"}]
+  - name: and so do its trailers
+    request: {method: POST, path: /go, body: hello, trailers: {x-t: "1"}}
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: "H00 B05 T01 A10"}]
+  - name: a paused chunk is seen again with the end
+    request: {method: POST, path: /buffer, body: hello}
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: "H00 B05 B15 A10"}]
+  - name: trailers that go on take a paused body with them
+    request: {method: POST, path: /buffer, body: hello, trailers: {x-t: "1"}}
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      upstream: {body: hello, trailers: {x-t: "1"}}
+      logs: [{equals: "H00 B05 T01 A10"}]
+"#,
+    );
+    passes_in_both_hosts(&file, 6);
+}
+
 /// Logs the request headers a proxy may drop, rewrite or alias (see the file).
 const HEADERS_SEEN_PLUGIN: &str = include_str!("support/headers-seen.wat");
 

@@ -5,6 +5,8 @@
 //! buffer and the new chunk together. So a plugin that wants the whole body pauses until the end:
 //! one that lets the chunks through sees an empty body at the end, in Envoy as here.
 
+use std::collections::VecDeque;
+
 use super::headers::HeaderMap;
 use super::http::{HeaderAccess, HttpStream};
 use super::peers::{BodyPart, HttpPeers};
@@ -50,6 +52,14 @@ impl Side {
         }
     }
 
+    /// Whether the plugin paused this side's headers, so that its body waits until it resumes.
+    pub(super) fn held_back(self, stream: &mut HttpStream) -> &mut bool {
+        match self {
+            Side::Request => &mut stream.request_held_back,
+            Side::Response => &mut stream.response_held_back,
+        }
+    }
+
     fn resumed(self, stream: &mut HttpStream) -> &mut bool {
         match self {
             Side::Request => &mut stream.request_resumed,
@@ -84,8 +94,16 @@ impl Vm {
         peers: &mut dyn HttpPeers,
     ) -> Result<BodyEnd, HostError> {
         let mut action = CONTINUE;
+        let mut taken = VecDeque::new();
+        if std::mem::take(side.held_back(self.stream())) {
+            self.take_arrived(side, peers, &mut taken);
+        }
         loop {
-            let (data, end_of_stream) = match self.next_part(side, peers) {
+            let part = match taken.pop_front() {
+                Some(part) => part,
+                None => self.next_part(side, peers),
+            };
+            let (data, end_of_stream) = match part {
                 BodyPart::Data {
                     data,
                     end_of_stream,
@@ -130,7 +148,10 @@ impl Vm {
                     trailers: None,
                 });
             }
-            self.deliver_calls(context)?;
+            // Envoy reads what has arrived before it hands the plugin any answer.
+            if taken.is_empty() && !peers.arrived(side) {
+                self.deliver_calls(context)?;
+            }
             let s = self.stream();
             if s.local_reply.is_some() || s.closed {
                 return Ok(BodyEnd {
@@ -142,6 +163,41 @@ impl Vm {
                 self.pass(side, peers);
             }
         }
+    }
+
+    /// Takes every part of `side`'s body that has arrived into `taken`, the data as one part:
+    /// Envoy holds them back while the plugin pauses the headers (it stops all iteration), then
+    /// hands them over at once. Trailers that follow data stay a part of their own.
+    fn take_arrived(
+        &mut self,
+        side: Side,
+        peers: &mut dyn HttpPeers,
+        taken: &mut VecDeque<BodyPart>,
+    ) {
+        let mut data = Vec::new();
+        let end_of_stream = loop {
+            match self.next_part(side, peers) {
+                BodyPart::Data {
+                    data: more,
+                    end_of_stream,
+                } => {
+                    data.extend_from_slice(&more);
+                    if end_of_stream || !peers.arrived(side) {
+                        break end_of_stream;
+                    }
+                }
+                BodyPart::End { trailers } if trailers.is_empty() => break true,
+                end if data.is_empty() => return taken.push_back(end),
+                end => {
+                    taken.push_back(end);
+                    break false;
+                }
+            }
+        };
+        taken.push_front(BodyPart::Data {
+            data,
+            end_of_stream,
+        });
     }
 
     /// The next part of `side`'s body: a local reply's body is one chunk, held in the stream.

@@ -414,6 +414,10 @@ pub(crate) struct HttpStream {
     /// The plugin resumed the request or response with proxy_continue_stream.
     pub request_resumed: bool,
     pub response_resumed: bool,
+    /// The plugin paused the request's or the response's headers, so the body that arrives
+    /// meanwhile waits, to reach it as one part when it resumes.
+    pub request_held_back: bool,
+    pub response_held_back: bool,
     /// Whether the plugin may use the request's and the response's header maps now.
     pub request_access: HeaderAccess,
     pub response_access: HeaderAccess,
@@ -621,10 +625,14 @@ impl Vm {
             let action = headers_action(self.call("proxy_on_request_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?);
-            if action == CONTINUE {
-                self.stream().request_access = HeaderAccess::Closed;
+            let s = self.stream();
+            match action {
+                CONTINUE => s.request_access = HeaderAccess::Closed,
+                _ => s.request_held_back = true,
             }
-            flow = self.after_request_callback(context, action, "proxy_on_request_headers")?;
+            let more = has_body && peers.arrived(Side::Request);
+            flow =
+                self.after_request_callback(context, action, "proxy_on_request_headers", more)?;
         }
         // Let go, the headers reach the router at once, which picks the upstream host.
         if matches!(flow, Flow::Go) {
@@ -668,17 +676,19 @@ impl Vm {
         let callback = "proxy_on_request_body";
         let f = self.exports.on_request_body.clone();
         let BodyEnd { action, trailers } =
-            self.stream_body(context, f.clone(), callback, Side::Request, peers)?;
-        let mut flow = match f {
-            Some(_) => self.after_request_callback(context, action, callback)?,
-            None => Flow::Go,
+            self.stream_body(context, f, callback, Side::Request, peers)?;
+        let Some(trailers) = trailers else {
+            return self.after_request_callback(context, action, callback, false);
         };
-        if let (Flow::Go, Some(trailers)) = (&flow, trailers)
-            && let Some((action, callback)) = self.trailers(context, Side::Request, &trailers)?
-        {
-            flow = self.after_request_callback(context, action, callback)?;
+        // The trailers decide whether the request goes on, even after a pause in the body.
+        match self.after_request_callback(context, CONTINUE, callback, true)? {
+            Flow::Go => {}
+            flow => return Ok(flow),
         }
-        Ok(flow)
+        let (action, callback) = self
+            .trailers(context, Side::Request, &trailers)?
+            .unwrap_or((CONTINUE, callback));
+        self.after_request_callback(context, action, callback, false)
     }
 
     fn response_path(
@@ -696,12 +706,15 @@ impl Vm {
             let action = headers_action(self.call("proxy_on_response_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?);
-            if action == CONTINUE {
-                self.stream().response_access = HeaderAccess::Closed;
+            let s = self.stream();
+            match action {
+                CONTINUE => s.response_access = HeaderAccess::Closed,
+                _ => s.response_held_back = true,
             }
-            if let Some(why) =
-                self.after_response_callback(context, action, "proxy_on_response_headers")?
-            {
+            let more =
+                has_body && (self.stream().local_reply.is_some() || peers.arrived(Side::Response));
+            let callback = "proxy_on_response_headers";
+            if let Some(why) = self.after_response_callback(context, action, callback, more)? {
                 return Ok(Some(why));
             }
         }
@@ -735,20 +748,30 @@ impl Vm {
         let callback = "proxy_on_response_body";
         let f = self.exports.on_response_body.clone();
         let BodyEnd { action, trailers } =
-            self.stream_body(context, f.clone(), callback, Side::Response, peers)?;
-        if f.is_some()
-            && let Some(why) = self.after_response_callback(context, action, callback)?
-        {
+            self.stream_body(context, f, callback, Side::Response, peers)?;
+        let Some(trailers) = trailers else {
+            let stopped = self.after_response_callback(context, action, callback, false)?;
+            if stopped.is_none() {
+                self.pass(Side::Response, peers);
+            }
+            return Ok(stopped);
+        };
+        // The trailers decide whether the response goes on, even after a pause in the body; what
+        // the plugin held of the body goes on before them.
+        if let Some(why) = self.after_response_callback(context, CONTINUE, callback, true)? {
             return Ok(Some(why));
         }
-        self.pass(Side::Response, peers);
-        let Some(trailers) = trailers else {
-            return Ok(None);
-        };
-        match self.trailers(context, Side::Response, &trailers)? {
-            Some((action, callback)) => self.after_response_callback(context, action, callback),
-            None => Ok(None),
+        if action == CONTINUE {
+            self.pass(Side::Response, peers);
         }
+        let (action, callback) = self
+            .trailers(context, Side::Response, &trailers)?
+            .unwrap_or((CONTINUE, callback));
+        let stopped = self.after_response_callback(context, action, callback, false)?;
+        if stopped.is_none() {
+            self.pass(Side::Response, peers);
+        }
+        Ok(stopped)
     }
 
     /// `side`'s trailers arrive: they are set, and the plugin's trailers callback for that side,
@@ -840,15 +863,19 @@ impl Vm {
         }
     }
 
-    /// After a request callback: answer the calls it made, then see whether the request goes on,
-    /// was answered locally, or stays paused.
+    /// After a request callback: answer the calls made so far, then see whether the request goes
+    /// on, was answered locally, or stays paused. When the plugin lets this part go on and `more`
+    /// of the request has arrived, Envoy hands the plugin that first, and the answers wait.
     fn after_request_callback(
         &mut self,
         context: u32,
         action: i32,
         callback: &'static str,
+        more: bool,
     ) -> Result<Flow, HostError> {
-        self.deliver_calls(context)?;
+        if action != CONTINUE || !more {
+            self.deliver_calls(context)?;
+        }
         let s = self.stream();
         if s.local_reply.is_some() {
             return Ok(Flow::LocalReply);
@@ -872,8 +899,11 @@ impl Vm {
         context: u32,
         action: i32,
         callback: &'static str,
+        more: bool,
     ) -> Result<Option<String>, HostError> {
-        self.deliver_calls(context)?;
+        if action != CONTINUE || !more {
+            self.deliver_calls(context)?;
+        }
         let s = self.stream();
         if s.closed {
             return Ok(Some(format!("the plugin reset the stream in {callback}")));

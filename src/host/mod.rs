@@ -26,6 +26,7 @@ mod state;
 mod tests;
 mod vm;
 
+pub(crate) use chunks::Side;
 pub use error::HostError;
 pub use field::{FieldError, HeaderField, Status, StatusError};
 pub(crate) use field::{header_pairs, text_bytes};

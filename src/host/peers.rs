@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::chunks::chunk_sizes;
+use super::chunks::{Side, chunk_sizes};
 use super::headers::HeaderMap;
 use super::http::{ForwardedRequest, Request, Response};
 
@@ -39,6 +39,10 @@ pub struct ResponseHead {
 pub trait HttpPeers {
     /// The next part of the client's request body; asked only when the request has one.
     fn request_body(&mut self) -> BodyPart;
+    /// Whether the next part of `side`'s body is here already. Envoy reads what has arrived in
+    /// one pass, so the plugin gets those parts before any answer to its calls, and a pause in
+    /// the headers holds them back until the plugin resumes, then hands them over as one.
+    fn arrived(&self, side: Side) -> bool;
     /// The request leaves for the upstream with these headers.
     fn forward_headers(&mut self, headers: &HeaderMap);
     /// Request body bytes the plugin let through.
@@ -140,6 +144,11 @@ impl<'a> Scripted<'a> {
 impl HttpPeers for Scripted<'_> {
     fn request_body(&mut self) -> BodyPart {
         self.request.next()
+    }
+
+    /// Both bodies come whole, as `run --envoy` and `test --envoy` send them in one write.
+    fn arrived(&self, _side: Side) -> bool {
+        true
     }
 
     /// As Envoy's HTTP/1 codec sends them: a request without a body gets `content-length: 0`

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use super::echo::echo;
 use super::upstream::{self, Upstream, is_hop_by_hop, response_head, unreachable_upstream};
 use crate::host::{
-    BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead, Status,
+    BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead, Side, Status,
 };
 
 /// A body streamed to its reader through a small channel.
@@ -209,6 +209,11 @@ impl<'a> Live<'a> {
 }
 
 impl HttpPeers for Live<'_> {
+    /// What the network brings is taken as it comes; only a body made here is whole at once.
+    fn arrived(&self, side: Side) -> bool {
+        side == Side::Response && matches!(self.arriving, Arriving::Echoed(_) | Arriving::Own(_))
+    }
+
     fn request_body(&mut self) -> BodyPart {
         loop {
             let frame = match self.runtime.block_on(self.incoming.frame()) {
