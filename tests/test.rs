@@ -437,6 +437,28 @@ exchanges:
     passes_in_both_hosts(&file, 6);
 }
 
+#[test]
+fn foreign_functions_answer_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "foreign-functions.wasm",
+        include_str!("support/foreign-functions.wat"),
+        r#"
+exchanges:
+  - name: each foreign function
+    expect:
+      logs:
+        - {equals: 1 clear_route_cache 00}
+        - {equals: 2 compress 00 789ccb48cdc9c957c8c04e0200a3100ae5}
+        - {equals: "3 uncompress 00 68656c6c6f2068656c6c6f2068656c6c6f2068656c6c6f2068656c6c6f"}
+        - {equals: "4 uncompress 00 68656c6c6f2068656c6c6f2068656c6c6f2068656c6c6f2068656c6c6f"}
+        - {equals: 5 uncompress 03}
+        - {equals: 6 uncompress 03}
+        - {equals: 7 nope 01}
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
 /// Logs the request headers a proxy may drop, rewrite or alias (see the file).
 const HEADERS_SEEN_PLUGIN: &str = include_str!("support/headers-seen.wat");
 

@@ -1,5 +1,5 @@
 //! Calls out of the plugin: http_call and grpc_call, answered from the script once the current
-//! callback returns, and foreign functions (none are registered).
+//! callback returns.
 
 use super::super::headers::HeaderMap;
 use std::time::Duration;
@@ -85,13 +85,6 @@ hostcalls! { "env":
         memory.write_u32(ret_code, code)?;
         return_bytes(&mut c, call, message.as_bytes(), ret_ptr, ret_size)?;
         Ok(OK)
-    }
-
-    fn proxy_call_foreign_function(
-        _c, _name_ptr, _name_len, _args_ptr, _args_len, _ret_ptr, _ret_size,
-    ) {
-        // No foreign functions are registered, as in a proxy without extensions.
-        Ok(NOT_FOUND)
     }
 }
 

@@ -9,6 +9,7 @@
 mod buffers;
 mod calls;
 mod contexts;
+mod foreign;
 mod headers;
 mod logging;
 mod memory;
@@ -38,6 +39,7 @@ type HostResult<T> = wasmtime::Result<T>;
 const OK: i32 = 0;
 const NOT_FOUND: i32 = 1;
 const BAD_ARGUMENT: i32 = 2;
+const SERIALIZATION_FAILURE: i32 = 3;
 const PARSE_FAILURE: i32 = 4;
 const EMPTY: i32 = 7;
 const CAS_MISMATCH: i32 = 8;
@@ -125,6 +127,7 @@ fn define(host: &mut HostFunctions<'_>) -> wasmtime::Result<()> {
     shared::define(host)?;
     streams::define(host)?;
     calls::define(host)?;
+    foreign::define(host)?;
     contexts::define(host)?;
     metrics::define(host)?;
     wasi::define(host)
