@@ -438,6 +438,22 @@ exchanges:
 }
 
 #[test]
+fn call_answers_come_to_the_root_context_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "call-context.wasm",
+        include_str!("support/call-context.wat"),
+        r#"
+exchanges:
+  - name: both answers
+    http_calls: [{upstream: authz, status: 200}, {upstream: authz, body: x}]
+    expect:
+      logs: [S2, a0, b<, c2, d0, e2, H1, P2, Q1, C0, D0, E0, F2, J0, K2, G1]
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn foreign_functions_answer_as_in_envoy() {
     let file = scenario_with_plugin(
         "foreign-functions.wasm",

@@ -13,11 +13,11 @@ const MAX_DELIVERIES: usize = 1000;
 impl Vm {
     /// Answers the http_call and grpc_call requests made so far, each from its script, calling the
     /// plugin's response callbacks, and tells it of queues that received items. Answers can
-    /// trigger further calls; they are answered too.
+    /// trigger further calls; they are answered too. `context` is active again afterwards.
     pub(super) fn deliver_calls(&mut self, context: u32) -> Result<(), HostError> {
         for _ in 0..MAX_DELIVERIES {
             match self.store.data_mut().pending_calls.pop_front() {
-                Some(call) => self.answer(context, call)?,
+                Some(call) => self.answer(call)?,
                 None => {
                     let ready = std::mem::take(&mut self.store.data_mut().ready_queues);
                     if ready.is_empty() {
@@ -44,8 +44,8 @@ impl Vm {
         Ok(())
     }
 
-    /// Hands `call` its answer through the plugin's response callbacks, in `context`.
-    fn answer(&mut self, context: u32, call: PendingCall) -> Result<(), HostError> {
+    /// Hands `call` its answer through the plugin's response callbacks, in the root context.
+    fn answer(&mut self, call: PendingCall) -> Result<(), HostError> {
         let caller = self.store.data().options.caller.clone();
         let made = || caller.map(|caller| caller.call(&call.request));
         let scripted = call.answer.is_some();
@@ -72,7 +72,9 @@ impl Vm {
         } else {
             as_envoy_gives_it(&mut response, scripted);
         }
-        let (context, token) = (context as i32, call.token as i32);
+        // Envoy calls the root context (the calls are the plugin's): a plugin acting on the
+        // stream that made the call sets it as the effective context first.
+        let (context, token) = (ROOT_CONTEXT as i32, call.token as i32);
         let num_headers = response.headers.len() as i32;
         let body_size = response.body.len() as i32;
         let num_trailers = response.trailers.len() as i32;

@@ -43,6 +43,7 @@ const SERIALIZATION_FAILURE: i32 = 3;
 const PARSE_FAILURE: i32 = 4;
 const EMPTY: i32 = 7;
 const CAS_MISMATCH: i32 = 8;
+const UNIMPLEMENTED: i32 = 12;
 
 /// Ends the current callback with `what`, naming the host call that found it.
 fn fault(call: &str, what: impl Display) -> wasmtime::Error {

@@ -2,7 +2,7 @@
 
 use super::super::http::{HeaderAccess, LocalReply};
 use super::super::state::HostState;
-use super::{BAD_ARGUMENT, OK, hostcalls, memory_and_state};
+use super::{BAD_ARGUMENT, OK, UNIMPLEMENTED, hostcalls, memory_and_state};
 
 hostcalls! { "env":
     fn proxy_continue_stream(c, kind) {
@@ -73,7 +73,10 @@ fn let_go(state: &mut HostState, kind: i32) {
 }
 
 /// Sets the flag that resumes (or, with `close`, closes) the stream `kind` names
-/// (`proxy_stream_type_t`): the status to return.
+/// (`proxy_stream_type_t`), when the active context has such a stream: the status to return.
+/// As in Envoy 1.40, any context may name the request, the response, the downstream or (to close
+/// it) the upstream, and gets Ok even when it has no such stream; an upstream connection cannot be
+/// resumed (Unimplemented).
 fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
     let flag = match (kind, close) {
         (0 | 1, true) => state.http().map(|s| &mut s.closed),
@@ -81,14 +84,11 @@ fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
         (1, false) => state.http().map(|s| &mut s.response_resumed),
         (2 | 3, true) => state.network().map(|s| &mut s.closed),
         (2, false) => state.network().map(|s| &mut s.downstream.resumed),
-        (3, false) => state.network().map(|s| &mut s.upstream.resumed),
-        _ => None,
+        (3, false) => return UNIMPLEMENTED,
+        _ => return BAD_ARGUMENT,
     };
-    match flag {
-        Some(flag) => {
-            *flag = true;
-            OK
-        }
-        None => BAD_ARGUMENT,
+    if let Some(flag) = flag {
+        *flag = true;
     }
+    OK
 }
