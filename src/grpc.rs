@@ -1,5 +1,6 @@
-//! gRPC's length-prefixed message framing, as a unary call carries its one message each way: a
-//! compression flag byte (0 here), the length as four big-endian bytes, then the message.
+//! gRPC's length-prefixed message framing, as a call carries its messages each way (a unary
+//! call one): a compression flag byte (0 here), the length as four big-endian bytes, then the
+//! message.
 
 /// `message` framed for the wire, uncompressed.
 pub(crate) fn frame(message: &[u8]) -> Vec<u8> {
@@ -11,16 +12,22 @@ pub(crate) fn frame(message: &[u8]) -> Vec<u8> {
     framed
 }
 
-/// The first message of a framed body, or the body as it is when it is too short for a frame.
+/// The messages of a framed body, one after another (a unary call's one message); a body too
+/// short for a frame is taken as it is, and a frame cut short gives what it holds.
 pub(crate) fn unframe(body: &[u8]) -> Vec<u8> {
-    match body.get(1..5) {
-        Some(length) => {
-            let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]);
-            let rest = body.get(5..).unwrap_or_default();
-            rest.iter().take(length as usize).copied().collect()
-        }
-        None => body.to_vec(),
+    if body.len() < 5 {
+        return body.to_vec();
     }
+    let mut messages = Vec::new();
+    let mut rest = body;
+    while let Some(length) = rest.get(1..5) {
+        let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
+        let frame = &rest[5..];
+        let taken = length.min(frame.len());
+        messages.extend_from_slice(&frame[..taken]);
+        rest = &frame[taken..];
+    }
+    messages
 }
 
 #[cfg(test)]
@@ -33,5 +40,7 @@ mod tests {
         assert_eq!(unframe(&frame(b"ping")), b"ping");
         assert_eq!(unframe(&frame(b"")), b"");
         assert_eq!(unframe(b"x"), b"x");
+        let stream = [frame(b"one"), frame(b""), frame(b"two")].concat();
+        assert_eq!(unframe(&stream), b"onetwo");
     }
 }

@@ -438,6 +438,75 @@ exchanges:
 }
 
 #[test]
+fn grpc_streams_go_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "grpc-stream.wasm",
+        include_str!("support/grpc-stream.wat"),
+        r#"
+exchanges:
+  - name: a stream's answer comes in four callbacks
+    request: {path: /a}
+    http_calls:
+      - {upstream: authz, headers: {x-init: "1"}, messages: [one, two], trailers: {x-trail: "2"}}
+    expect:
+      logs:
+        - {equals: "O6 0 0"}
+        - {regex: '^I6 5 \[0\]:status/200/content-type/application/grpc/x-init/1/transfer-encoding/chunked/x-envoy-upstream-service-time/\d+/ \[0\]$'}
+        - {equals: "R6 3 one [0]"}
+        - {equals: "R6 3 two [0]"}
+        - {equals: "T6 2 [0]x-trail/2/grpc-status/0/ [0]"}
+        - {equals: "C1/2 6 0 via_upstream [0] [0] 0 1"}
+  - name: its messages come whatever the status
+    request: {path: /b}
+    http_calls: [{upstream: authz, messages: [one], grpc_status: 7, grpc_message: nope}]
+    expect:
+      logs:
+        - {equals: "O10 0 0 0"}
+        - {equals: "R10 3 one [0]"}
+        - {equals: "T10 2 [0]grpc-status/7/grpc-message/nope/ [0]"}
+        - {equals: "C1/3 10 7 nope{via_upstream} [0] [0] 0 1"}
+  - name: a cancelled stream gets nothing and leaves its answer
+    request: {path: /c}
+    http_calls: [{upstream: authz, messages: [kept]}]
+    expect:
+      logs: [{equals: "O14 0 0 0 1 1"}]
+      no_logs: [I14, C1]
+      calls: []
+  - name: the next stream gets it, and what is sent after the end is dropped
+    request: {path: /d}
+    expect:
+      logs:
+        - {equals: "O18 0 0 0 0 0"}
+        - {equals: "R18 4 kept [0]"}
+        - {equals: "T18 1 [0]grpc-status/0/ [0]"}
+      calls:
+        - upstream: authz
+          headers: {":method": POST, ":path": /pkg.Svc/Watch}
+          body: pingping
+  - name: an HTTP status closes it with both metadata empty
+    request: {path: /a}
+    http_calls: [{upstream: authz, status: 503, body: down}]
+    expect:
+      logs:
+        - {equals: "I22 0 [0] [0]"}
+        - {equals: "T22 0 [0] [0]"}
+        - {equals: "C1/6 22 14 via_upstream [0] [0] 0 1"}
+      no_logs: [R22]
+  - name: ids that are over or of another kind
+    request: {path: /h}
+    expect:
+      logs: [{equals: "O26 0 0 1 2 2 2"}]
+  - name: a cluster the proxy lacks
+    request: {path: /u}
+    http_calls: [{upstream: authz, messages: [unused]}]
+    expect:
+      logs: [{equals: "O26 4"}]
+"#,
+    );
+    passes_in_both_hosts(&file, 7);
+}
+
+#[test]
 fn call_answers_come_to_the_root_context_as_in_envoy() {
     let file = scenario_with_plugin(
         "call-context.wasm",

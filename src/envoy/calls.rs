@@ -152,9 +152,15 @@ fn grpc_answer_bytes(answer: &CallResponse) -> Vec<u8> {
             headers.add(name, value);
         }
     }
-    let body = match answer.grpc_status {
-        0 => grpc::frame(&answer.body),
-        _ => Vec::new(),
+    // A stream's messages go whatever the status; a unary call's one message only with 0.
+    let body = match (answer.messages.is_empty(), answer.grpc_status) {
+        (false, _) => answer
+            .messages
+            .iter()
+            .flat_map(|m| grpc::frame(m))
+            .collect(),
+        (true, 0) => grpc::frame(&answer.body),
+        (true, _) => Vec::new(),
     };
     let mut trailers = answer.trailers.clone();
     trailers.replace("grpc-status", &answer.grpc_status.to_string());

@@ -3,6 +3,7 @@
 //! its shared queues.
 
 use super::error::HostError;
+use super::headers::HeaderMap;
 use super::http::grpc_status_of;
 use super::state::{CallRequest, CallResponse, Delivery, PendingCall};
 use super::vm::{ROOT_CONTEXT, Vm};
@@ -67,6 +68,9 @@ impl Vm {
                 refused: None,
             });
         };
+        if call.stream {
+            return self.answer_stream(call.token, response);
+        }
         if call.request.grpc {
             as_grpc_client_reads_it(&mut response);
         } else {
@@ -84,6 +88,7 @@ impl Vm {
         state.call_response = Some(Delivery {
             response,
             grpc: call.request.grpc,
+            metadata: None,
         });
         // A grpc_call ends in one callback: its message, or its close with a status.
         if call.request.grpc && grpc_status == 0 {
@@ -104,6 +109,90 @@ impl Vm {
         }
         self.store.data_mut().call_response = None;
         Ok(())
+    }
+
+    /// Hands gRPC stream `token` its answer as Envoy's gRPC client does (measured with Envoy
+    /// 1.40): the initial metadata, each message, the trailing metadata, then the close with the
+    /// status, each in its own callback (one the plugin does not export is skipped). An HTTP
+    /// status other than 200 gives both metadata empty and no message, and closes with the gRPC
+    /// status Envoy infers. A stream the plugin cancels meanwhile gets nothing more.
+    fn answer_stream(&mut self, token: u32, response: CallResponse) -> Result<(), HostError> {
+        let StreamAnswer {
+            initial,
+            messages,
+            trailing,
+            status,
+            message,
+        } = StreamAnswer::of(response);
+        let state = self.store.data_mut();
+        state.active_context = ROOT_CONTEXT;
+        state.call_response = Some(Delivery {
+            response: CallResponse {
+                grpc_status: status,
+                grpc_message: message,
+                ..CallResponse::default()
+            },
+            grpc: true,
+            metadata: None,
+        });
+        let (context, id) = (ROOT_CONTEXT as i32, token as i32);
+        let f = self.exports.on_grpc_receive_initial_metadata.clone();
+        let count = initial.len() as i32;
+        self.stream_event(token, Some((4, initial)), Vec::new(), |vm| match &f {
+            Some(f) => vm.call("proxy_on_grpc_receive_initial_metadata", |store| {
+                f.call(store, (context, id, count))
+            }),
+            None => Ok(()),
+        })?;
+        for message in messages {
+            let f = self.exports.on_grpc_receive.clone();
+            let size = message.len() as i32;
+            self.stream_event(token, None, message, |vm| match &f {
+                Some(f) => vm.call("proxy_on_grpc_receive", |store| {
+                    f.call(store, (context, id, size))
+                }),
+                None => Ok(()),
+            })?;
+        }
+        let f = self.exports.on_grpc_receive_trailing_metadata.clone();
+        let count = trailing.len() as i32;
+        self.stream_event(token, Some((5, trailing)), Vec::new(), |vm| match &f {
+            Some(f) => vm.call("proxy_on_grpc_receive_trailing_metadata", |store| {
+                f.call(store, (context, id, count))
+            }),
+            None => Ok(()),
+        })?;
+        self.store.data_mut().grpc_stream_remote_closed(token);
+        let f = self.exports.on_grpc_close.clone();
+        self.stream_event(token, None, Vec::new(), |vm| match &f {
+            Some(f) => vm.call("proxy_on_grpc_close", |store| {
+                f.call(store, (context, id, status as i32))
+            }),
+            None => Ok(()),
+        })?;
+        let state = self.store.data_mut();
+        state.grpc_stream_over(token);
+        state.call_response = None;
+        Ok(())
+    }
+
+    /// One callback of stream `token`'s answer, with `metadata` as its map and `message` as its
+    /// gRPC receive buffer; none once the plugin has cancelled the stream.
+    fn stream_event(
+        &mut self,
+        token: u32,
+        metadata: Option<(i32, HeaderMap)>,
+        message: Vec<u8>,
+        callback: impl FnOnce(&mut Vm) -> Result<(), HostError>,
+    ) -> Result<(), HostError> {
+        let state = self.store.data_mut();
+        if state.grpc_stream_phase(token).is_none() {
+            return Ok(());
+        }
+        if let Some(delivery) = state.call_response.as_mut() {
+            (delivery.metadata, delivery.response.body) = (metadata, message);
+        }
+        callback(self)
     }
 }
 
@@ -147,4 +236,69 @@ fn as_envoy_gives_it(response: &mut CallResponse, scripted: bool) {
         }
     }
     headers.replace("x-envoy-upstream-service-time", "0");
+}
+
+/// A gRPC stream's answer, as Envoy's gRPC client hands it over from an HTTP/1 cluster that
+/// answers as `--envoy`'s do: the initial metadata as the response headers came (`:status`, the
+/// content type, the answer's headers, the chunked framing and Envoy's service time), the
+/// messages (a stream's `messages`; without them the `body`, as a grpc_call's one message, when
+/// the status is 0), the trailing metadata (the answer's trailers with `grpc-status`, and
+/// `grpc-message` when there is one), and the status and message `proxy_get_status` gives.
+struct StreamAnswer {
+    initial: HeaderMap,
+    messages: Vec<Vec<u8>>,
+    trailing: HeaderMap,
+    status: u32,
+    message: String,
+}
+
+impl StreamAnswer {
+    fn of(response: CallResponse) -> StreamAnswer {
+        let http_status = response
+            .headers
+            .get(":status")
+            .unwrap_or_else(|| "200".into());
+        if http_status != "200" {
+            return StreamAnswer {
+                initial: HeaderMap::new(),
+                messages: Vec::new(),
+                trailing: HeaderMap::new(),
+                status: grpc_status_of(http_status.parse().unwrap_or(500)) as u32,
+                message: "via_upstream".into(),
+            };
+        }
+        let mut initial = HeaderMap::new();
+        initial.add(":status", "200");
+        if !response.headers.contains("content-type") {
+            initial.add("content-type", "application/grpc");
+        }
+        for (name, value) in response.headers.iter() {
+            if !matches!(name, ":status" | "content-length") {
+                initial.add(name, value);
+            }
+        }
+        initial.add("transfer-encoding", "chunked");
+        initial.add("x-envoy-upstream-service-time", "0");
+        let messages = match (response.messages.is_empty(), response.grpc_status) {
+            (false, _) => response.messages,
+            (true, 0) => vec![response.body],
+            (true, _) => Vec::new(),
+        };
+        let mut trailing = response.trailers;
+        trailing.replace("grpc-status", &response.grpc_status.to_string());
+        if !response.grpc_message.is_empty() {
+            trailing.replace("grpc-message", &response.grpc_message);
+        }
+        let message = match response.grpc_message.as_str() {
+            "" => "via_upstream".into(),
+            message => format!("{message}{{via_upstream}}"),
+        };
+        StreamAnswer {
+            initial,
+            messages,
+            trailing,
+            status: response.grpc_status,
+            message,
+        }
+    }
 }

@@ -105,6 +105,16 @@ pub(crate) fn text_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<V
     deserializer.deserialize_any(BodyVisitor)
 }
 
+/// A list of scenario bodies, each as [`text_bytes`] reads one: a gRPC stream's messages.
+pub(crate) fn text_bytes_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Vec<u8>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Body(#[serde(deserialize_with = "text_bytes")] Vec<u8>);
+    let bodies = Vec::<Body>::deserialize(deserializer)?;
+    Ok(bodies.into_iter().map(|Body(bytes)| bytes).collect())
+}
+
 struct BodyVisitor;
 
 impl<'de> serde::de::Visitor<'de> for BodyVisitor {

@@ -8,6 +8,7 @@ use wasmtime::StoreLimits;
 
 use super::VmOptions;
 use super::exports::Guest;
+use super::grpc_streams::GrpcStream;
 use super::headers::HeaderMap;
 use super::http::HttpStream;
 use super::network::NetStream;
@@ -112,6 +113,8 @@ pub struct CallResponse {
     /// gRPC status for grpc_call answers.
     pub grpc_status: u32,
     pub grpc_message: String,
+    /// A gRPC stream's messages, in order (a grpc_call's one message is `body`).
+    pub messages: Vec<Vec<u8>>,
 }
 
 /// An answer on its way to the plugin: the response, and whether it answers a grpc_call (whose
@@ -119,9 +122,13 @@ pub struct CallResponse {
 pub struct Delivery {
     pub response: CallResponse,
     pub grpc: bool,
+    /// A gRPC stream's metadata in its own callback: map 4 (initial) or 5 (trailing), and its
+    /// fields.
+    pub metadata: Option<(i32, HeaderMap)>,
 }
 
-/// An http_call or grpc_call the plugin made.
+/// An http_call, grpc_call or gRPC stream the plugin made; a stream's `body` is the messages it
+/// sent, one after another.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
     pub upstream: String,
@@ -133,18 +140,44 @@ pub struct CallRecord {
     pub refused: bool,
 }
 
+impl CallRecord {
+    /// The call as the log keeps it: a gRPC call's metadata after the method and path its
+    /// request carries, as an http_call's headers have them.
+    pub(crate) fn of(request: &CallRequest, refused: bool) -> CallRecord {
+        let mut headers = request.headers.clone();
+        if request.grpc {
+            let mut pseudo = HeaderMap::new();
+            pseudo.add(":method", &request.method);
+            pseudo.add(":path", &request.path);
+            headers = pseudo.iter().chain(headers.iter()).collect();
+        }
+        CallRecord {
+            upstream: request.upstream.clone(),
+            headers,
+            body: request.body.clone(),
+            grpc: request.grpc,
+            refused,
+        }
+    }
+}
+
 /// Callout ids as Envoy gives them out, per VM: the low two bits say the kind (0 http_call,
-/// 1 grpc_call, 2 gRPC stream), and each kind counts up in fours, the first http_call being 4
-/// and the first grpc_call 5.
+/// 1 grpc_call, 2 gRPC stream), and each kind counts up in fours, the first http_call being 4,
+/// the first grpc_call 5 and the first stream 6.
 #[derive(Debug, Clone, Copy)]
 pub struct CalloutIds {
     http: u32,
     grpc: u32,
+    stream: u32,
 }
 
 impl Default for CalloutIds {
     fn default() -> Self {
-        CalloutIds { http: 0, grpc: 1 }
+        CalloutIds {
+            http: 0,
+            grpc: 1,
+            stream: 2,
+        }
     }
 }
 
@@ -156,10 +189,20 @@ impl CalloutIds {
         *last
     }
 
-    /// Whether `id` is a grpc_call's or a gRPC stream's, which Envoy looks up (and finds no
-    /// stream here).
-    fn is_grpc(id: u32) -> bool {
+    /// The next id for a gRPC stream.
+    pub fn next_stream(&mut self) -> u32 {
+        self.stream = self.stream.wrapping_add(4);
+        self.stream
+    }
+
+    /// Whether `id` is a grpc_call's or a gRPC stream's, which Envoy looks up.
+    pub(crate) fn is_grpc(id: u32) -> bool {
         matches!(id & 3, 1 | 2)
+    }
+
+    /// Whether `id` is a gRPC stream's.
+    pub(crate) fn is_stream(id: u32) -> bool {
+        id & 3 == 2
     }
 }
 
@@ -172,6 +215,8 @@ pub(crate) struct PendingCall {
     pub answer: Option<CallAnswer>,
     /// Where the call stands in the call log.
     pub logged: usize,
+    /// A gRPC stream the plugin ended its side of, whose answer comes in several callbacks.
+    pub stream: bool,
 }
 
 /// An http_call (or grpc_call) as the plugin asked for it.
@@ -186,6 +231,22 @@ pub struct CallRequest {
     pub path: String,
     pub grpc: bool,
     pub timeout: std::time::Duration,
+}
+
+impl CallRequest {
+    /// Why a call with no answer scripted for it fails.
+    pub(crate) fn unscripted(&self) -> String {
+        let CallRequest {
+            upstream,
+            method,
+            path,
+            ..
+        } = self;
+        format!(
+            "no response scripted for the call to upstream `{upstream}` ({method} {path}); \
+             script one (scenario `http_calls`, or `wasmctl run --call-response`)"
+        )
+    }
 }
 
 /// Makes the plugin's calls for real (`wasmctl serve`) rather than answering them from a script:
@@ -254,6 +315,8 @@ pub(crate) struct HostState {
     pub callout_ids: CalloutIds,
     /// The answer being delivered to the plugin's response callbacks.
     pub call_response: Option<Delivery>,
+    /// The gRPC streams the plugin opened that are not over.
+    pub grpc_streams: Vec<GrpcStream>,
     /// Queues that received an item, for proxy_on_queue_ready.
     pub ready_queues: Vec<u32>,
     /// Why the host last refused a call in the running callback, when a rule of Envoy's (not a
@@ -294,6 +357,7 @@ impl HostState {
             call_log: Vec::new(),
             callout_ids: CalloutIds::default(),
             call_response: None,
+            grpc_streams: Vec::new(),
             ready_queues: Vec::new(),
             refused: None,
             filter_state: Vec::new(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use super::expect::{Expect, LogExpect};
 use crate::host::{
     CallAnswer, CallResponse, HeaderMap, NetworkEvent, Request, Response, Status, header_pairs,
-    text_bytes,
+    text_bytes, text_bytes_list,
 };
 
 /// One scenario file.
@@ -81,6 +81,9 @@ pub struct CallSpec {
     /// A grpc_call's answer: its status (0 carries `body` as the message) and `grpc-message`.
     pub grpc_status: u32,
     pub grpc_message: String,
+    /// A gRPC stream's answer: its messages, sent whatever the status.
+    #[serde(deserialize_with = "text_bytes_list")]
+    pub messages: Vec<Vec<u8>>,
 }
 
 /// One TCP connection through a network filter.
@@ -155,6 +158,7 @@ impl CallSpec {
                     .collect(),
                 grpc_status: self.grpc_status,
                 grpc_message: self.grpc_message.clone(),
+                messages: self.messages.clone(),
             },
         }
     }

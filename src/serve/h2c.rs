@@ -73,6 +73,7 @@ async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse
         body: grpc::unframe(&body),
         headers,
         trailers,
+        ..CallResponse::default()
     })
 }
 

@@ -1,10 +1,12 @@
-//! Calls out of the plugin: http_call and grpc_call, answered from the script once the current
-//! callback returns.
+//! Calls out of the plugin: http_call, grpc_call and gRPC streams, answered from the script once
+//! the current callback returns.
 
 use super::super::headers::HeaderMap;
 use std::time::Duration;
 
-use super::super::state::{CallRecord, CallRequest, HostState, PendingCall};
+use super::super::state::{
+    CallAnswer, CallRecord, CallRequest, CalloutIds, HostState, PendingCall,
+};
 use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK, PARSE_FAILURE};
 use super::{fault, hostcalls, memory_and_state, return_bytes};
 
@@ -64,14 +66,72 @@ hostcalls! { "env":
         Ok(OK)
     }
 
-    /// Cancels a grpc_call that has no answer yet: it gets no callback.
-    fn proxy_grpc_cancel(c, token) {
-        Ok(grpc_cancel(c.data_mut(), token))
+    /// Opens a gRPC stream; the plugin sends on it, and its answer comes once the plugin ends
+    /// its side. `serve` carries no streams: it refuses them as Envoy refuses an unknown cluster.
+    fn proxy_grpc_stream(
+        c, upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len,
+        metadata_ptr, metadata_len, ret_token,
+    ) {
+        let call = "proxy_grpc_stream";
+        let (mut memory, state) = memory_and_state(&mut c, call)?;
+        let upstream = memory.text(upstream_ptr, upstream_len)?;
+        let service = memory.text(service_ptr, service_len)?;
+        let method = memory.text(method_ptr, method_len)?;
+        let metadata = memory.bytes(metadata_ptr, metadata_len)?;
+        let request = CallRequest {
+            upstream,
+            headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
+            body: Vec::new(),
+            grpc: true,
+            method: "POST".into(),
+            path: format!("/{service}/{method}"),
+            timeout: Duration::ZERO,
+        };
+        if state.options.caller.is_some() {
+            state.call_log.push(CallRecord::of(&request, true));
+            state.refused = Some(format!(
+                "{call}: `wasmctl serve` carries no gRPC streams (it refused this one with \
+                 ParseFailure); test it with a scenario"
+            ));
+            return Ok(PARSE_FAILURE);
+        }
+        if let Some(refused) = unknown_cluster(state, &request) {
+            return Ok(refused);
+        }
+        let token = state.open_grpc_stream(request);
+        memory.write_u32(ret_token, token)?;
+        Ok(OK)
     }
 
-    /// Closes a grpc_call (a unary call, the only kind here): as Envoy does, that cancels it.
+    /// Sends a message on a gRPC stream; `end_of_stream` ends the plugin's side.
+    fn proxy_grpc_send(c, token, message_ptr, message_len, end_of_stream) {
+        let call = "proxy_grpc_send";
+        let (memory, state) = memory_and_state(&mut c, call)?;
+        let message = memory.bytes(message_ptr, message_len)?;
+        state
+            .send_on_grpc_stream(token as u32, message, end_of_stream != 0)
+            .map_err(|message| fault(call, message))
+    }
+
+    /// Cancels a grpc_call that has no answer yet, or a gRPC stream: it gets no callback.
+    fn proxy_grpc_cancel(c, token) {
+        let state = c.data_mut();
+        Ok(match CalloutIds::is_stream(token as u32) {
+            true => state.cancel_grpc_stream(token as u32),
+            false => grpc_cancel(state, token),
+        })
+    }
+
+    /// Closes a gRPC stream from the plugin's side; as Envoy does, closing a grpc_call cancels
+    /// it.
     fn proxy_grpc_close(c, token) {
-        Ok(grpc_cancel(c.data_mut(), token))
+        let state = c.data_mut();
+        match CalloutIds::is_stream(token as u32) {
+            true => state
+                .close_grpc_stream(token as u32)
+                .map_err(|message| fault("proxy_grpc_close", message)),
+            false => Ok(grpc_cancel(state, token)),
+        }
     }
 
     /// The gRPC status of the answer being delivered.
@@ -89,62 +149,76 @@ hostcalls! { "env":
 }
 
 /// Records the call and queues it for delivery once the callback returns, with its scripted
-/// answer, or for the [`Caller`] to make; the call's token. A call to a cluster the proxy lacks,
-/// or that the caller cannot make, is refused with the status Envoy returns for an unknown
-/// cluster; one with neither an answer nor a caller ends the callback, naming it.
+/// answer, or for the [`Caller`] to make; the call's token, or the status it is refused with (see
+/// [`admit`]).
 fn queue_call(
     state: &mut HostState,
     call: &str,
     request: CallRequest,
 ) -> HostResult<Result<u32, i32>> {
-    let refusal = if request.grpc {
-        PARSE_FAILURE
-    } else {
-        BAD_ARGUMENT
+    let answer = match admit(state, call, &request)? {
+        Ok(answer) => answer,
+        Err(refused) => return Ok(Err(refused)),
     };
-    let known = |clusters: &Vec<String>| clusters.contains(&request.upstream);
-    let options = &state.options;
-    if options.caller.is_none() && !options.clusters.as_ref().is_none_or(known) {
-        state.call_log.push(record(&request, true));
-        return Ok(Err(refusal));
-    }
-    let answer = state.take_scripted(&request.upstream);
-    let caller = state.options.caller.as_ref();
-    if answer.is_none() {
-        match caller {
-            Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
-                state.call_log.push(record(&request, true));
-                return Ok(Err(refusal));
-            }
-            Some(_) => {}
-            None => {
-                let CallRequest {
-                    upstream,
-                    method,
-                    path,
-                    ..
-                } = &request;
-                return Err(fault(
-                    call,
-                    format!(
-                        "no response scripted for the call to upstream `{upstream}` ({method} \
-                         {path}); script one (scenario `http_calls`, or `wasmctl run \
-                         --call-response`)"
-                    ),
-                ));
-            }
-        }
-    }
     let token = state.callout_ids.next(request.grpc);
-    state.call_log.push(record(&request, false));
+    state.call_log.push(CallRecord::of(&request, false));
     state.pending_calls.push_back(PendingCall {
         token,
         request,
         callback: state.callback,
         answer,
         logged: state.call_log.len() - 1,
+        stream: false,
     });
     Ok(Ok(token))
+}
+
+/// Whether a call (or gRPC stream) to `request.upstream` may go, and its scripted answer if it
+/// has one. A call to a cluster the proxy lacks, or that the caller cannot make, is recorded as
+/// refused and gets the status Envoy returns for an unknown cluster; one with neither an answer
+/// nor a caller ends the callback, naming it.
+fn admit(
+    state: &mut HostState,
+    call: &str,
+    request: &CallRequest,
+) -> HostResult<Result<Option<CallAnswer>, i32>> {
+    let refusal = refusal(request);
+    if let Some(refused) = unknown_cluster(state, request) {
+        return Ok(Err(refused));
+    }
+    let answer = state.take_scripted(&request.upstream);
+    let caller = state.options.caller.as_ref();
+    if answer.is_none() {
+        match caller {
+            Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
+                state.call_log.push(CallRecord::of(request, true));
+                return Ok(Err(refusal));
+            }
+            Some(_) => {}
+            None => return Err(fault(call, request.unscripted())),
+        }
+    }
+    Ok(Ok(answer))
+}
+
+/// The status Envoy refuses a call to a cluster it lacks with.
+fn refusal(request: &CallRequest) -> i32 {
+    match request.grpc {
+        true => PARSE_FAILURE,
+        false => BAD_ARGUMENT,
+    }
+}
+
+/// Refuses a call to a cluster the proxy lacks (without a [`Caller`], whose clusters are its
+/// own), recording it: the status, if so.
+fn unknown_cluster(state: &mut HostState, request: &CallRequest) -> Option<i32> {
+    let known = |clusters: &Vec<String>| clusters.contains(&request.upstream);
+    let options = &state.options;
+    if options.caller.is_some() || options.clusters.as_ref().is_none_or(known) {
+        return None;
+    }
+    state.call_log.push(CallRecord::of(request, true));
+    Some(refusal(request))
 }
 
 /// Envoy's status for cancelling (or closing) the grpc_call `token`: ok, not found once it is
@@ -154,24 +228,5 @@ fn grpc_cancel(state: &mut HostState, token: i32) -> i32 {
         Some(true) => OK,
         Some(false) => NOT_FOUND,
         None => BAD_ARGUMENT,
-    }
-}
-
-/// The call as the log keeps it: a grpc_call's metadata after the method and path its request
-/// carries, as an http_call's headers have them.
-fn record(request: &CallRequest, refused: bool) -> CallRecord {
-    let mut headers = request.headers.clone();
-    if request.grpc {
-        let mut pseudo = HeaderMap::new();
-        pseudo.add(":method", &request.method);
-        pseudo.add(":path", &request.path);
-        headers = pseudo.iter().chain(headers.iter()).collect();
-    }
-    CallRecord {
-        upstream: request.upstream.clone(),
-        headers,
-        body: request.body.clone(),
-        grpc: request.grpc,
-        refused,
     }
 }

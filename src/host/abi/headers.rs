@@ -193,8 +193,13 @@ fn map<'s>(
         None if (4..=7).contains(&kind) => return Err(Refused::NotNow),
         None => return Err(Refused::Status(BAD_ARGUMENT)),
     };
-    // An http_call's response is maps 6 and 7. Maps 4 and 5 hold a gRPC stream's metadata,
-    // which a grpc_call's (unary) answer does not give, as in Envoy: they are empty.
+    // An http_call's response is maps 6 and 7. Maps 4 and 5 hold a gRPC stream's metadata, each
+    // in its own callback; a grpc_call's (unary) answer gives none, as in Envoy: they are empty.
+    if let Some((given, map)) = &mut answer.metadata
+        && *given == kind
+    {
+        return Ok(map);
+    }
     match (kind, answer.grpc) {
         (6, false) => Ok(&mut answer.response.headers),
         (7, false) => Ok(&mut answer.response.trailers),
