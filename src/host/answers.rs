@@ -135,64 +135,62 @@ impl Vm {
             grpc: true,
             metadata: None,
         });
-        let (context, id) = (ROOT_CONTEXT as i32, token as i32);
-        let f = self.exports.on_grpc_receive_initial_metadata.clone();
-        let count = initial.len() as i32;
-        self.stream_event(token, Some((4, initial)), Vec::new(), |vm| match &f {
-            Some(f) => vm.call("proxy_on_grpc_receive_initial_metadata", |store| {
-                f.call(store, (context, id, count))
-            }),
-            None => Ok(()),
-        })?;
-        for message in messages {
-            let f = self.exports.on_grpc_receive.clone();
-            let size = message.len() as i32;
-            self.stream_event(token, None, message, |vm| match &f {
-                Some(f) => vm.call("proxy_on_grpc_receive", |store| {
-                    f.call(store, (context, id, size))
-                }),
-                None => Ok(()),
-            })?;
+        let exports = &self.exports;
+        let mut events = vec![StreamEvent {
+            callback: "proxy_on_grpc_receive_initial_metadata",
+            f: exports.on_grpc_receive_initial_metadata.clone(),
+            arg: initial.len() as i32,
+            metadata: Some((4, initial)),
+            message: Vec::new(),
+        }];
+        events.extend(messages.into_iter().map(|message| StreamEvent {
+            callback: "proxy_on_grpc_receive",
+            f: exports.on_grpc_receive.clone(),
+            arg: message.len() as i32,
+            metadata: None,
+            message,
+        }));
+        events.push(StreamEvent {
+            callback: "proxy_on_grpc_receive_trailing_metadata",
+            f: exports.on_grpc_receive_trailing_metadata.clone(),
+            arg: trailing.len() as i32,
+            metadata: Some((5, trailing)),
+            message: Vec::new(),
+        });
+        let close = StreamEvent {
+            callback: "proxy_on_grpc_close",
+            f: exports.on_grpc_close.clone(),
+            arg: status as i32,
+            metadata: None,
+            message: Vec::new(),
+        };
+        for event in events {
+            self.stream_event(token, event)?;
         }
-        let f = self.exports.on_grpc_receive_trailing_metadata.clone();
-        let count = trailing.len() as i32;
-        self.stream_event(token, Some((5, trailing)), Vec::new(), |vm| match &f {
-            Some(f) => vm.call("proxy_on_grpc_receive_trailing_metadata", |store| {
-                f.call(store, (context, id, count))
-            }),
-            None => Ok(()),
-        })?;
         self.store.data_mut().grpc_stream_remote_closed(token);
-        let f = self.exports.on_grpc_close.clone();
-        self.stream_event(token, None, Vec::new(), |vm| match &f {
-            Some(f) => vm.call("proxy_on_grpc_close", |store| {
-                f.call(store, (context, id, status as i32))
-            }),
-            None => Ok(()),
-        })?;
+        self.stream_event(token, close)?;
         let state = self.store.data_mut();
         state.grpc_stream_over(token);
         state.call_response = None;
         Ok(())
     }
 
-    /// One callback of stream `token`'s answer, with `metadata` as its map and `message` as its
-    /// gRPC receive buffer; none once the plugin has cancelled the stream.
-    fn stream_event(
-        &mut self,
-        token: u32,
-        metadata: Option<(i32, HeaderMap)>,
-        message: Vec<u8>,
-        callback: impl FnOnce(&mut Vm) -> Result<(), HostError>,
-    ) -> Result<(), HostError> {
+    /// One callback of stream `token`'s answer, in the root context, with the event's metadata
+    /// as its map and its message as the gRPC receive buffer; none once the plugin has cancelled
+    /// the stream.
+    fn stream_event(&mut self, token: u32, event: StreamEvent) -> Result<(), HostError> {
         let state = self.store.data_mut();
         if state.grpc_stream_phase(token).is_none() {
             return Ok(());
         }
         if let Some(delivery) = state.call_response.as_mut() {
-            (delivery.metadata, delivery.response.body) = (metadata, message);
+            (delivery.metadata, delivery.response.body) = (event.metadata, event.message);
         }
-        callback(self)
+        let Some(f) = event.f else {
+            return Ok(());
+        };
+        let args = (ROOT_CONTEXT as i32, token as i32, event.arg);
+        self.call(event.callback, |store| f.call(store, args))
     }
 }
 
@@ -236,6 +234,15 @@ fn as_envoy_gives_it(response: &mut CallResponse, scripted: bool) {
         }
     }
     headers.replace("x-envoy-upstream-service-time", "0");
+}
+
+/// One callback of a gRPC stream's answer: `(context, token, arg)`.
+struct StreamEvent {
+    callback: &'static str,
+    f: Option<wasmtime::TypedFunc<(i32, i32, i32), ()>>,
+    arg: i32,
+    metadata: Option<(i32, HeaderMap)>,
+    message: Vec<u8>,
 }
 
 /// A gRPC stream's answer, as Envoy's gRPC client hands it over from an HTTP/1 cluster that

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::super::state::{
     CallAnswer, CallRecord, CallRequest, CalloutIds, HostState, PendingCall,
 };
+use super::memory::GuestMemory;
 use super::{BAD_ARGUMENT, HostResult, NOT_FOUND, OK, PARSE_FAILURE};
 use super::{fault, hostcalls, memory_and_state, return_bytes};
 
@@ -46,19 +47,10 @@ hostcalls! { "env":
     ) {
         let call = "proxy_grpc_call";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
-        let upstream = memory.text(upstream_ptr, upstream_len)?;
-        let service = memory.text(service_ptr, service_len)?;
-        let method = memory.text(method_ptr, method_len)?;
-        let metadata = memory.bytes(metadata_ptr, metadata_len)?;
-        let request = CallRequest {
-            upstream,
-            headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
-            body: memory.bytes(message_ptr, message_len)?.to_vec(),
-            grpc: true,
-            method: "POST".into(),
-            path: format!("/{service}/{method}"),
-            timeout: Duration::from_millis(u64::from(timeout as u32)),
-        };
+        let at = [upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len];
+        let mut request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
+        request.body = memory.bytes(message_ptr, message_len)?.to_vec();
+        request.timeout = Duration::from_millis(u64::from(timeout as u32));
         match queue_call(state, call, request)? {
             Ok(token) => memory.write_u32(ret_token, token)?,
             Err(refused) => return Ok(refused),
@@ -74,19 +66,8 @@ hostcalls! { "env":
     ) {
         let call = "proxy_grpc_stream";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
-        let upstream = memory.text(upstream_ptr, upstream_len)?;
-        let service = memory.text(service_ptr, service_len)?;
-        let method = memory.text(method_ptr, method_len)?;
-        let metadata = memory.bytes(metadata_ptr, metadata_len)?;
-        let request = CallRequest {
-            upstream,
-            headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
-            body: Vec::new(),
-            grpc: true,
-            method: "POST".into(),
-            path: format!("/{service}/{method}"),
-            timeout: Duration::ZERO,
-        };
+        let at = [upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len];
+        let request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
         if state.options.caller.is_some() {
             state.call_log.push(CallRecord::of(&request, true));
             state.refused = Some(format!(
@@ -199,6 +180,28 @@ fn admit(
         }
     }
     Ok(Ok(answer))
+}
+
+/// A gRPC call's (or stream's) request as the plugin gives it: the cluster, service and method
+/// (`at`: each one's pointer and length) and the metadata; no message yet.
+fn grpc_request(
+    memory: &GuestMemory<'_>,
+    at: [i32; 6],
+    metadata_ptr: i32,
+    metadata_len: i32,
+) -> HostResult<CallRequest> {
+    let service = memory.text(at[2], at[3])?;
+    let method = memory.text(at[4], at[5])?;
+    let metadata = memory.bytes(metadata_ptr, metadata_len)?;
+    Ok(CallRequest {
+        upstream: memory.text(at[0], at[1])?,
+        headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
+        body: Vec::new(),
+        grpc: true,
+        method: "POST".into(),
+        path: format!("/{service}/{method}"),
+        timeout: Duration::ZERO,
+    })
 }
 
 /// The status Envoy refuses a call to a cluster it lacks with.
