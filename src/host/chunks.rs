@@ -75,6 +75,16 @@ pub(super) struct BodyEnd {
     pub trailers: Option<Vec<(String, String)>>,
 }
 
+impl BodyEnd {
+    /// A body that ended without trailers, or stopped short.
+    fn plain(action: i32) -> BodyEnd {
+        BodyEnd {
+            action,
+            trailers: None,
+        }
+    }
+}
+
 /// The body callback's type: `(context, size, end_of_stream) -> action`.
 type BodyCallback = wasmtime::TypedFunc<(i32, i32, i32), i32>;
 
@@ -121,32 +131,14 @@ impl Vm {
             side.body(s).extend_from_slice(&data);
             let Some(f) = &f else {
                 if end_of_stream {
-                    return Ok(BodyEnd {
-                        action,
-                        trailers: None,
-                    });
+                    return Ok(BodyEnd::plain(action));
                 }
                 self.pass(side, peers);
                 continue;
             };
-            let s = self.stream();
-            let size = side.body(s).len() as i32;
-            s.last_body_call = end_of_stream.then_some(side);
-            action = self.call(callback, |store| {
-                f.call(store, (context as i32, size, end_of_stream as i32))
-            })?;
-            self.stream().last_body_call = None;
-            // A chunk the plugin pauses on is the plugin's to change until it lets it go.
-            let (s, held) = (self.stream(), action != CONTINUE);
-            match side {
-                Side::Request => s.request_body_held = held,
-                Side::Response => s.response_body_held = held,
-            }
+            action = self.body_call(context, f, callback, side, end_of_stream)?;
             if end_of_stream {
-                return Ok(BodyEnd {
-                    action,
-                    trailers: None,
-                });
+                return Ok(BodyEnd::plain(action));
             }
             // Envoy reads what has arrived before it hands the plugin any answer.
             if taken.is_empty() && !peers.arrived(side) {
@@ -154,15 +146,37 @@ impl Vm {
             }
             let s = self.stream();
             if s.local_reply.is_some() || s.closed {
-                return Ok(BodyEnd {
-                    action,
-                    trailers: None,
-                });
+                return Ok(BodyEnd::plain(action));
             }
             if action == CONTINUE || std::mem::take(side.resumed(s)) {
                 self.pass(side, peers);
             }
         }
+    }
+
+    /// Calls the body callback `f` on what `side` holds: its action. A chunk the plugin pauses on
+    /// is the plugin's to change until it lets it go.
+    fn body_call(
+        &mut self,
+        context: u32,
+        f: &BodyCallback,
+        callback: &'static str,
+        side: Side,
+        end_of_stream: bool,
+    ) -> Result<i32, HostError> {
+        let s = self.stream();
+        let size = side.body(s).len() as i32;
+        s.last_body_call = end_of_stream.then_some(side);
+        let action = self.call(callback, |store| {
+            f.call(store, (context as i32, size, end_of_stream as i32))
+        })?;
+        let (s, held) = (self.stream(), action != CONTINUE);
+        s.last_body_call = None;
+        match side {
+            Side::Request => s.request_body_held = held,
+            Side::Response => s.response_body_held = held,
+        }
+        Ok(action)
     }
 
     /// Takes every part of `side`'s body that has arrived into `taken`, the data as one part:

@@ -34,11 +34,7 @@ hostcalls! { "env":
             grpc: false,
             timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
-        match queue_call(state, call, request)? {
-            Ok(token) => memory.write_u32(ret_token, token)?,
-            Err(refused) => return Ok(refused),
-        }
-        Ok(OK)
+        queue_call(state, &mut memory, call, request, ret_token)
     }
 
     fn proxy_grpc_call(
@@ -51,11 +47,7 @@ hostcalls! { "env":
         let mut request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
         request.body = memory.bytes(message_ptr, message_len)?.to_vec();
         request.timeout = Duration::from_millis(u64::from(timeout as u32));
-        match queue_call(state, call, request)? {
-            Ok(token) => memory.write_u32(ret_token, token)?,
-            Err(refused) => return Ok(refused),
-        }
-        Ok(OK)
+        queue_call(state, &mut memory, call, request, ret_token)
     }
 
     /// Opens a gRPC stream; the plugin sends on it, and its answer comes once the plugin ends
@@ -130,16 +122,18 @@ hostcalls! { "env":
 }
 
 /// Records the call and queues it for delivery once the callback returns, with its scripted
-/// answer, or for the [`Caller`] to make; the call's token, or the status it is refused with (see
-/// [`admit`]).
+/// answer, or for the [`Caller`] to make, writing its token at `ret_token`: the status, Ok or
+/// the one it is refused with (see [`admit`]).
 fn queue_call(
     state: &mut HostState,
+    memory: &mut GuestMemory<'_>,
     call: &str,
     request: CallRequest,
-) -> HostResult<Result<u32, i32>> {
+    ret_token: i32,
+) -> HostResult<i32> {
     let answer = match admit(state, call, &request)? {
         Ok(answer) => answer,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok(refused),
     };
     let token = state.callout_ids.next(request.grpc);
     state.call_log.push(CallRecord::of(&request, false));
@@ -151,7 +145,8 @@ fn queue_call(
         logged: state.call_log.len() - 1,
         stream: false,
     });
-    Ok(Ok(token))
+    memory.write_u32(ret_token, token)?;
+    Ok(OK)
 }
 
 /// Whether a call (or gRPC stream) to `request.upstream` may go, and its scripted answer if it
