@@ -516,7 +516,8 @@ exchanges:
   - name: both answers
     http_calls: [{upstream: authz, status: 200}, {upstream: authz, body: x}]
     expect:
-      logs: [S2, a0, b<, c2, d0, e2, H1, P2, Q1, C0, D0, E0, F2, J0, K2, G1]
+      logs: [S2, a0, b<, c2, d0, e2, H1, L0, M0, N0, O0, P2, Q1, C0, D0, E0, F2, J0, K2, G1]
+      response: {status: 200}
 "#,
     );
     passes_in_both_hosts(&file, 1);

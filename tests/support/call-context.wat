@@ -1,11 +1,12 @@
 ;; A plugin that makes an http_call and a grpc_call from its request headers and logs, each as a
 ;; letter and one character (`0` + a number): `S` its context id; `a`..`e` what continuing the
 ;; downstream (2), the upstream (3) and stream 4, and closing the downstream (2) and stream 7
-;; return there. In the http_call's answer: `H` the context id it is called with; `P` and `Q` what
-;; reading the request's `:path` header and the `request.path` property return before it sets
-;; the effective context; `C`..`F` what continuing streams 0, 1, 2 and 4 return, `J` and `K`
-;; closing 3 and 4. In the grpc_call's message: `G` the context id; then it sets the request's
-;; context as the effective one and lets the request on. Used to hold the built-in host to Envoy
+;; return there. In the http_call's answer: `H` the context id it is called with; then, before it
+;; sets the effective context, what these return: `L` a local reply, `M` the request body's
+;; status, `N` and `O` listing the request's headers and the answer's, `P` and `Q` reading the
+;; request's `:path` header and the `request.path` property; `C`..`F` continuing streams 0, 1, 2
+;; and 4, `J` and `K` closing 3 and 4. In the grpc_call's message: `G` the context id. Once both
+;; answers are in, it sets the request's context as the effective one and lets the request on. Used to hold the built-in host to Envoy
 ;; on the context a call's answer comes to.
 (module
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
@@ -15,10 +16,14 @@
   (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_close_stream" (func $closes (param i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_status" (func $bstatus (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
   (global $stream (mut i32) (i32.const 0))
+  (global $answers (mut i32) (i32.const 0))
   (func (export "malloc") (param $n i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $heap))
@@ -37,6 +42,7 @@
     (drop (call $log (i32.const 2) (i32.const 50) (i32.const 2))))
   (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
     (global.set $stream (local.get $ctx))
+    (global.set $answers (i32.const 0))
     (call $say (i32.const 83) (local.get $ctx))
     (call $say (i32.const 97) (call $continue (i32.const 2)))
     (call $say (i32.const 98) (call $continue (i32.const 3)))
@@ -51,6 +57,10 @@
     (i32.const 1))
   (func (export "proxy_on_http_call_response") (param $ctx i32) (param i32 i32 i32 i32)
     (call $say (i32.const 72) (local.get $ctx))
+    (call $say (i32.const 76) (call $reply (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+    (call $say (i32.const 77) (call $bstatus (i32.const 0) (i32.const 8) (i32.const 12)))
+    (call $say (i32.const 78) (call $pairs (i32.const 0) (i32.const 8) (i32.const 12)))
+    (call $say (i32.const 79) (call $pairs (i32.const 6) (i32.const 8) (i32.const 12)))
     (call $say (i32.const 80) (call $get (i32.const 0) (i32.const 140) (i32.const 5) (i32.const 8) (i32.const 12)))
     (call $say (i32.const 81) (call $prop (i32.const 150) (i32.const 12) (i32.const 8) (i32.const 12)))
     (call $say (i32.const 67) (call $continue (i32.const 0)))
@@ -58,8 +68,15 @@
     (call $say (i32.const 69) (call $continue (i32.const 2)))
     (call $say (i32.const 70) (call $continue (i32.const 4)))
     (call $say (i32.const 74) (call $closes (i32.const 3)))
-    (call $say (i32.const 75) (call $closes (i32.const 4))))
+    (call $say (i32.const 75) (call $closes (i32.const 4)))
+    (call $answered))
   (func (export "proxy_on_grpc_receive") (param $ctx i32) (param i32 i32)
     (call $say (i32.const 71) (local.get $ctx))
-    (drop (call $effective (global.get $stream)))
-    (drop (call $continue (i32.const 0)))))
+    (call $answered))
+  ;; Envoy may answer the two calls in either order: the request goes on after both.
+  (func $answered
+    (global.set $answers (i32.add (global.get $answers) (i32.const 1)))
+    (if (i32.eq (global.get $answers) (i32.const 2))
+      (then
+        (drop (call $effective (global.get $stream)))
+        (drop (call $continue (i32.const 0)))))))

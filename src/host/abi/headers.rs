@@ -161,8 +161,10 @@ fn map<'s>(
     want: Use,
 ) -> Result<&'s mut HeaderMap, Refused> {
     if let 0..=3 = kind {
+        // A context without a request (the root's, a connection's) has no such map: Envoy lists
+        // it as empty and refuses the rest.
         let callback = state.callback;
-        let s = state.http().ok_or(Refused::Status(BAD_ARGUMENT))?;
+        let s = state.http().ok_or(Refused::NotNow)?;
         let access = match kind {
             0 => s.request_access,
             2 => s.response_access,

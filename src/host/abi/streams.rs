@@ -24,8 +24,10 @@ hostcalls! { "env":
         let body = memory.bytes(body_ptr, body_len)?.to_vec();
         let headers = memory.header_map(headers_ptr, headers_len)?;
         let callback = state.callback;
+        // In a context without a request (the root's, a connection's) it does nothing, as in
+        // Envoy.
         let Some(stream) = state.http() else {
-            return Ok(BAD_ARGUMENT);
+            return Ok(OK);
         };
         let reply = LocalReply {
             status: u16::try_from(status).unwrap_or(500),
