@@ -507,6 +507,44 @@ exchanges:
 }
 
 #[test]
+fn calls_reach_their_cluster_with_envoy_s_headers_in_both_hosts() {
+    let file = scenario_with_plugin(
+        "call-headers.wasm",
+        include_str!("support/call-headers.wat"),
+        r#"
+exchanges:
+  - name: each kind of call
+    http_calls: [{upstream: authz}, {upstream: authz}, {upstream: authz}, {upstream: authz}]
+    expect:
+      calls:
+        - headers:
+            ":authority": authz
+            content-length: "3"
+            x-envoy-internal: "true"
+          absent: [x-envoy-expected-rq-timeout-ms, transfer-encoding]
+          body: abc
+        - headers: {x-envoy-internal: "true", x-envoy-expected-rq-timeout-ms: "1000"}
+          absent: [content-length]
+        - headers:
+            ":path": /pkg.Svc/Check
+            ":authority": authz
+            te: trailers
+            grpc-timeout: 0m
+            content-type: application/grpc
+            k: v
+            x-envoy-internal: "true"
+            transfer-encoding: chunked
+          absent: [x-envoy-expected-rq-timeout-ms]
+          body: ping
+        - headers: {":authority": authz, te: trailers, content-type: application/grpc, k: v}
+          absent: [grpc-timeout]
+          body: ping
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn call_answers_come_to_the_root_context_as_in_envoy() {
     let file = scenario_with_plugin(
         "call-context.wasm",

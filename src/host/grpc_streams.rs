@@ -128,7 +128,7 @@ impl HostState {
             self.take_scripted(&request.upstream)
                 .ok_or_else(|| request.unscripted())?,
         );
-        self.call_log.push(CallRecord::of(&request, false));
+        self.call_log.push(CallRecord::reached(&request, true));
         self.pending_calls.push_back(PendingCall {
             token,
             request,

@@ -141,22 +141,58 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The call as the log keeps it: a gRPC call's metadata after the method and path its
-    /// request carries, as an http_call's headers have them.
-    pub(crate) fn of(request: &CallRequest, refused: bool) -> CallRecord {
-        let mut headers = request.headers.clone();
+    /// A call refused at once: the plugin's own headers, a gRPC call's after its method and path.
+    pub(crate) fn refused(request: &CallRequest) -> CallRecord {
+        let mut headers = HeaderMap::new();
         if request.grpc {
-            let mut pseudo = HeaderMap::new();
-            pseudo.add(":method", &request.method);
-            pseudo.add(":path", &request.path);
-            headers = pseudo.iter().chain(headers.iter()).collect();
+            headers.add(":method", &request.method);
+            headers.add(":path", &request.path);
+        }
+        CallRecord {
+            upstream: request.upstream.clone(),
+            headers: headers.iter().chain(request.headers.iter()).collect(),
+            body: request.body.clone(),
+            grpc: request.grpc,
+            refused: true,
+        }
+    }
+
+    /// The call as it reaches its cluster through Envoy 1.40 over HTTP/1 (measured, as
+    /// `--envoy`'s clusters record it): an http_call's headers, then its `content-length` (with
+    /// a body), `x-envoy-internal` and the `x-envoy-expected-rq-timeout-ms` of its timeout (when
+    /// it has one); a gRPC call's `:authority` (the cluster), `te`, `grpc-timeout` (a unary
+    /// call's), `content-type`, its metadata, then `x-envoy-internal`, the expected timeout and
+    /// the chunked framing.
+    pub(crate) fn reached(request: &CallRequest, stream: bool) -> CallRecord {
+        let mut headers = HeaderMap::new();
+        let timeout = request.timeout.as_millis();
+        if request.grpc {
+            headers.add(":method", &request.method);
+            headers.add(":path", &request.path);
+            headers.add(":authority", &request.upstream);
+            headers.add("te", "trailers");
+            if !stream {
+                headers.add("grpc-timeout", &format!("{timeout}m"));
+            }
+            headers.add("content-type", "application/grpc");
+        }
+        let mut headers: HeaderMap = headers.iter().chain(request.headers.iter()).collect();
+        if !request.grpc && !request.body.is_empty() {
+            headers.add("content-length", &request.body.len().to_string());
+        }
+        headers.add("x-envoy-internal", "true");
+        if timeout > 0 {
+            headers.add("x-envoy-expected-rq-timeout-ms", &timeout.to_string());
+        }
+        if request.grpc {
+            headers.add("transfer-encoding", "chunked");
         }
         CallRecord {
             upstream: request.upstream.clone(),
             headers,
             body: request.body.clone(),
             grpc: request.grpc,
-            refused,
+            refused: false,
         }
     }
 }

@@ -239,9 +239,11 @@ fn metrics(case: &mut CaseReport, metrics: &MetricsNow, want: &IndexMap<String, 
 }
 
 /// The calls that reached their clusters (a refused one never left the proxy), one for each
-/// expected, in order.
+/// expected. Calls made together race to their clusters in Envoy, so each expectation may be met
+/// by any one call; when no way to pair them meets them all, they are checked in the order the
+/// calls were made, and the failures say where.
 fn calls_made(case: &mut CaseReport, calls: &[CallRecord], want: &[CallExpect]) {
-    let made: Vec<&CallRecord> = calls.iter().filter(|c| !c.refused).collect();
+    let mut made: Vec<&CallRecord> = calls.iter().filter(|c| !c.refused).collect();
     if made.len() != want.len() {
         let listing: Vec<String> = made
             .iter()
@@ -261,19 +263,55 @@ fn calls_made(case: &mut CaseReport, calls: &[CallRecord], want: &[CallExpect]) 
         ));
         return;
     }
-    for (index, (got, want)) in made.iter().zip(want).enumerate() {
-        let what = format!("call {} (to `{}`)", index + 1, got.upstream);
-        if let Some(upstream) = want.upstream.as_ref().filter(|u| **u != got.upstream) {
-            case.fail(format!("{what}: expected it to go to `{upstream}`"));
-        }
-        let message = Message {
-            status: None,
-            headers: &got.headers,
-            body: &got.body,
-            trailers: &HeaderMap::new(),
-        };
-        self::message(case, &what, &message, &want.as_message());
+    let meets = |got: &CallRecord, want: &CallExpect| {
+        let mut trial = CaseReport::new("");
+        call_made(&mut trial, 0, got, want);
+        trial.passed()
+    };
+    let fits: Vec<Vec<bool>> = (want.iter())
+        .map(|w| made.iter().map(|got| meets(got, w)).collect())
+        .collect();
+    if let Some(pairing) = pairing(&fits, &mut vec![false; made.len()]) {
+        made = pairing.iter().map(|&index| made[index]).collect();
     }
+    for (index, (got, want)) in made.iter().zip(want).enumerate() {
+        call_made(case, index, got, want);
+    }
+}
+
+/// Checks call number `index` (from 0) against what was expected of it.
+fn call_made(case: &mut CaseReport, index: usize, got: &CallRecord, want: &CallExpect) {
+    let what = format!("call {} (to `{}`)", index + 1, got.upstream);
+    if let Some(upstream) = want.upstream.as_ref().filter(|u| **u != got.upstream) {
+        case.fail(format!("{what}: expected it to go to `{upstream}`"));
+    }
+    let message = Message {
+        status: None,
+        headers: &got.headers,
+        body: &got.body,
+        trailers: &HeaderMap::new(),
+    };
+    self::message(case, &what, &message, &want.as_message());
+}
+
+/// A call for each expectation, each call used once, where `fits[expected][call]` says which
+/// calls meet which expectation: the calls' indexes, in the expectations' order, preferring the
+/// order they were made in.
+fn pairing(fits: &[Vec<bool>], used: &mut Vec<bool>) -> Option<Vec<usize>> {
+    let Some((first, rest)) = fits.split_first() else {
+        return Some(Vec::new());
+    };
+    for call in 0..first.len() {
+        if first[call] && !used[call] {
+            used[call] = true;
+            if let Some(mut tail) = pairing(rest, used) {
+                tail.insert(0, call);
+                return Some(tail);
+            }
+            used[call] = false;
+        }
+    }
+    None
 }
 
 /// Bytes as a failure shows them: quoted text, or base64 when they are not text.
@@ -310,4 +348,20 @@ pub(super) fn failure_text(err: &HostError) -> String {
         text.push_str(&hint);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pairing;
+
+    #[test]
+    fn calls_pair_with_expectations_in_any_order_the_made_order_first() {
+        let fits = |rows: &[&[bool]]| rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>();
+        let both = fits(&[&[true, true], &[true, true]]);
+        assert_eq!(pairing(&both, &mut vec![false; 2]), Some(vec![0, 1]));
+        let swapped = fits(&[&[false, true], &[true, true]]);
+        assert_eq!(pairing(&swapped, &mut vec![false; 2]), Some(vec![1, 0]));
+        let one_call_twice = fits(&[&[true, false], &[true, false]]);
+        assert_eq!(pairing(&one_call_twice, &mut vec![false; 2]), None);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::error::ServeError;
 use super::h2c;
 use super::upstream::is_hop_by_hop;
-use crate::host::{CallRequest, CallResponse, Caller, HeaderMap};
+use crate::host::{CallRecord, CallRequest, CallResponse, Caller, HeaderMap};
 use crate::key_value::KeyValue;
 
 /// The named clusters and one HTTP/1 client for them all.
@@ -94,7 +94,7 @@ impl Clusters {
         if let Some(authority) = request.headers.get(":authority") {
             builder = builder.header("host", authority);
         }
-        for (name, value) in sent_fields(request) {
+        for (name, value) in sent_fields(request).iter() {
             builder = builder.header(name, value);
         }
         let response = builder.send()?;
@@ -108,10 +108,14 @@ impl Clusters {
     }
 }
 
-/// The plugin's headers that go on the wire: not its pseudo-headers (the request line, or the
-/// URI, carries those), nor the hop-by-hop ones.
-pub(super) fn sent_fields(request: &CallRequest) -> impl Iterator<Item = (&str, &str)> {
-    (request.headers.iter()).filter(|(name, _)| !name.starts_with(':') && !is_hop_by_hop(name))
+/// The headers that go on the wire, as Envoy sends a call to its cluster (the plugin's, then
+/// Envoy's own: see [`CallRecord::reached`]): not the pseudo-headers (the request line, or the
+/// URI, carries those), nor the framing and hop-by-hop ones, which the client writes.
+pub(super) fn sent_fields(request: &CallRequest) -> HeaderMap {
+    let reached = CallRecord::reached(request, false).headers;
+    let sent =
+        |name: &str| !name.starts_with(':') && !is_hop_by_hop(name) && name != "content-length";
+    reached.iter().filter(|(name, _)| sent(name)).collect()
 }
 
 /// An answer's header (or trailer) fields as the host keeps them, after its `:status` if given.

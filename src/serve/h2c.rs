@@ -79,7 +79,7 @@ async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse
 
 /// The request on the wire: the plugin's path on the cluster, its `:authority` (a grpc_call's
 /// is the cluster's name, as Envoy sends it) unless that is no valid authority, and its headers;
-/// a grpc_call's message framed, with gRPC's content-type and `te: trailers`.
+/// a grpc_call's message framed, with `te: trailers`.
 fn http_request(
     base: &reqwest::Url,
     request: &CallRequest,
@@ -93,13 +93,11 @@ fn http_request(
     let mut builder = hyper::Request::builder()
         .method(request.method.as_str())
         .uri(url.as_str());
-    for (name, value) in sent_fields(request) {
+    for (name, value) in sent_fields(request).iter() {
         builder = builder.header(name, value);
     }
     let body = if request.grpc {
-        builder = builder
-            .header("content-type", "application/grpc")
-            .header("te", "trailers");
+        builder = builder.header("te", "trailers");
         grpc::frame(&request.body)
     } else {
         request.body.clone()

@@ -61,7 +61,7 @@ hostcalls! { "env":
         let at = [upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len];
         let request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
         if state.options.caller.is_some() {
-            state.call_log.push(CallRecord::of(&request, true));
+            state.call_log.push(CallRecord::refused(&request));
             state.refused = Some(format!(
                 "{call}: `wasmctl serve` carries no gRPC streams (it refused this one with \
                  ParseFailure); test it with a scenario"
@@ -136,7 +136,7 @@ fn queue_call(
         Err(refused) => return Ok(refused),
     };
     let token = state.callout_ids.next(request.grpc);
-    state.call_log.push(CallRecord::of(&request, false));
+    state.call_log.push(CallRecord::reached(&request, false));
     state.pending_calls.push_back(PendingCall {
         token,
         request,
@@ -167,7 +167,7 @@ fn admit(
     if answer.is_none() {
         match caller {
             Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
-                state.call_log.push(CallRecord::of(request, true));
+                state.call_log.push(CallRecord::refused(request));
                 return Ok(Err(refusal));
             }
             Some(_) => {}
@@ -215,7 +215,7 @@ fn unknown_cluster(state: &mut HostState, request: &CallRequest) -> Option<i32> 
     if options.caller.is_some() || options.clusters.as_ref().is_none_or(known) {
         return None;
     }
-    state.call_log.push(CallRecord::of(request, true));
+    state.call_log.push(CallRecord::refused(request));
     Some(refusal(request))
 }
 

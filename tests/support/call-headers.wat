@@ -1,0 +1,38 @@
+;; A plugin that, from its request headers, makes an http_call (POST /check with body `abc`, no
+;; timeout), another (GET /check, 1000 ms), a grpc_call (pkg.Svc/Check, metadata `k: v`, message
+;; `ping`, no timeout) and opens a gRPC stream that sends `ping` and ends, all to `authz`, and
+;; lets the request on. Used to hold the built-in host to Envoy on the headers a call reaches its
+;; cluster with.
+(module
+  (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_call" (func $grpc (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_stream" (func $open (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_send" (func $send (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (data (i32.const 100) "authz")
+  (data (i32.const 110) "pkg.Svc")
+  (data (i32.const 120) "Check")
+  (data (i32.const 130) "ping")
+  (data (i32.const 140) "abc")
+  (data (i32.const 300) "\03\00\00\00\07\00\00\00\04\00\00\00\05\00\00\00\06\00\00\00\0a\00\00\00\05\00\00\00:method\00POST\00:path\00/check\00:authority\00authz\00")
+  (data (i32.const 200) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\06\00\00\00\0a\00\00\00\05\00\00\00:method\00GET\00:path\00/check\00:authority\00authz\00")
+  (data (i32.const 400) "\01\00\00\00\01\00\00\00\01\00\00\00k\00v\00")
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (drop (call $call (i32.const 100) (i32.const 5) (i32.const 300) (i32.const 71)
+                      (i32.const 140) (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 8)))
+    (drop (call $call (i32.const 100) (i32.const 5) (i32.const 200) (i32.const 70)
+                      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 8)))
+    (drop (call $grpc (i32.const 100) (i32.const 5) (i32.const 110) (i32.const 7)
+      (i32.const 120) (i32.const 5) (i32.const 400) (i32.const 16) (i32.const 130) (i32.const 4)
+      (i32.const 0) (i32.const 8)))
+    (drop (call $open (i32.const 100) (i32.const 5) (i32.const 110) (i32.const 7)
+      (i32.const 120) (i32.const 5) (i32.const 400) (i32.const 16) (i32.const 8)))
+    (drop (call $send (i32.load (i32.const 8)) (i32.const 130) (i32.const 4) (i32.const 1)))
+    (i32.const 0)))
