@@ -545,6 +545,34 @@ exchanges:
 }
 
 #[test]
+fn properties_that_are_maps_read_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "property-maps.wasm",
+        include_str!("support/property-maps.wat"),
+        r#"
+exchanges:
+  - name: a request, and its call's answer in the root context
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      logs: [{equals: H33333333301111}, {equals: R31111113111111}]
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+    let file = scenario_with_plugin(
+        "property-maps.wasm",
+        include_str!("support/property-maps.wat"),
+        r#"
+connections:
+  - name: a connection
+    events: [{downstream: hi}]
+    expect:
+      logs: [{equals: D33333333301111}]
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn call_answers_come_to_the_root_context_as_in_envoy() {
     let file = scenario_with_plugin(
         "call-context.wasm",

@@ -92,6 +92,14 @@ impl Scenario {
         {
             return Err(invalid("no `exchanges` and no `connections`".into()));
         }
+        // A plugin runs as an HTTP filter or as a network filter, as Envoy loads it.
+        if !self.exchanges.is_empty() && !self.connections.is_empty() {
+            return Err(invalid(
+                "both `exchanges` (an HTTP filter's) and `connections` (a network filter's): \
+                 test each in a file of its own"
+                    .into(),
+            ));
+        }
         for (index, exchange) in self.exchanges.iter().enumerate() {
             let (request, response) = (&exchange.request, &exchange.response);
             for (what, problem) in [
@@ -225,8 +233,17 @@ mod tests {
     #[test]
     fn the_documented_format_is_a_valid_scenario() {
         let scenario: Scenario = serde_yaml::from_str(crate::scenario::FORMAT).unwrap();
-        scenario.validate(Path::new("format.yaml")).unwrap();
         assert_eq!(scenario.exchanges[0].http_calls[0].status.get(), 200);
+        assert!(!scenario.connections.is_empty());
+        // It shows both kinds of case; a file has one kind or the other.
+        for http in [true, false] {
+            let mut one_kind = scenario.clone();
+            match http {
+                true => one_kind.connections.clear(),
+                false => one_kind.exchanges.clear(),
+            }
+            one_kind.validate(Path::new("format.yaml")).unwrap();
+        }
         let docs = include_str!("../../docs/run.md");
         assert!(
             docs.contains(crate::scenario::FORMAT),
@@ -328,6 +345,10 @@ mod tests {
             (
                 "name: nothing to do\n",
                 "no `exchanges` and no `connections`",
+            ),
+            (
+                "exchanges: [{}]\nconnections: [{events: []}]\n",
+                "test each in a file of its own",
             ),
             (
                 "config: {}\nconfig_file: c.yaml\nexchanges: [{}]\n",
