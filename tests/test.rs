@@ -573,6 +573,26 @@ connections:
 }
 
 #[test]
+fn a_connection_s_calls_are_answered_in_both_hosts() {
+    let file = scenario_with_plugin(
+        "connection-call.wasm",
+        include_str!("support/connection-call.wat"),
+        r#"
+connections:
+  - name: the connection waits for the answer
+    events: [{downstream: hello}, {upstream: abc}, {close: downstream}]
+    http_calls: [{upstream: authz, status: 200}]
+    expect:
+      to_upstream: hello
+      to_downstream: abc
+      logs: [{equals: N20}, {equals: A10}, {equals: C00}, {equals: D05}]
+      calls: [{upstream: authz, headers: {":path": /check, x-envoy-internal: "true"}}]
+"#,
+    );
+    passes_in_both_hosts(&file, 1);
+}
+
+#[test]
 fn call_answers_come_to_the_root_context_as_in_envoy() {
     let file = scenario_with_plugin(
         "call-context.wasm",

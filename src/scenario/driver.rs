@@ -208,6 +208,8 @@ impl Case for Connection {
     }
 
     fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
+        let calls = self.http_calls.iter().map(|c| c.to_call_answer()).collect();
+        host.prepare(calls, Duration::ZERO)?;
         Ok(CaseOutcome::Connection(host.connection(&self.events)?))
     }
 }

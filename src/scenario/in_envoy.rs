@@ -12,7 +12,7 @@ use super::driver::{DriveError, ScenarioHost, Started};
 use super::error::ScenarioError;
 use super::load::PluginSetup;
 use super::metrics::MetricsNow;
-use super::spec::Exchange;
+use super::spec::{CallSpec, Connection, Exchange};
 use crate::envoy::{Envoy, EnvoyError, EnvoyListener, PluginMetrics};
 use crate::host::{
     CallAnswer, CallRecord, HttpOutcome, NetworkEvent, NetworkOutcome, Request, Response,
@@ -106,14 +106,18 @@ impl ScenarioHost for EnvoyHost<'_> {
     }
 
     fn unsupported_exchange(&self, exchange: &Exchange) -> Option<String> {
-        let what = if exchange.http_calls.iter().any(|c| c.upstream.is_none()) {
-            "scripted http_calls without their `upstream` (its cluster)"
+        let what = if unnamed(&exchange.http_calls) {
+            UNNAMED
         } else if exchange.advance_ms > 0 {
             "simulated time"
         } else {
             return None;
         };
         Some(format!("Envoy cannot be given {what} here"))
+    }
+
+    fn unsupported_connection(&self, connection: &Connection) -> Option<String> {
+        unnamed(&connection.http_calls).then(|| format!("Envoy cannot be given {UNNAMED} here"))
     }
 
     /// Scripts the answers to the plugin's http_calls; exchanges that need time to pass are
@@ -157,4 +161,12 @@ impl ScenarioHost for EnvoyHost<'_> {
             Instance::Shared(envoy) => envoy.calls_made(),
         }
     }
+}
+
+/// Answers Envoy cannot make a cluster for.
+const UNNAMED: &str = "scripted http_calls without their `upstream` (its cluster)";
+
+/// Whether an answer names no upstream, so no cluster can give it.
+fn unnamed(answers: &[CallSpec]) -> bool {
+    answers.iter().any(|c| c.upstream.is_none())
 }

@@ -164,7 +164,8 @@ impl Scenario {
 
     /// The upstream of every scripted answer, named or not.
     fn answer_upstreams(&self) -> impl Iterator<Item = &Option<String>> + Clone {
-        let answers = self.exchanges.iter().flat_map(|e| &e.http_calls);
+        let answers = (self.exchanges.iter().flat_map(|e| &e.http_calls))
+            .chain(self.connections.iter().flat_map(|c| &c.http_calls));
         self.http_calls.iter().chain(answers).map(|c| &c.upstream)
     }
 

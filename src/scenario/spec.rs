@@ -93,6 +93,8 @@ pub struct Connection {
     pub name: Option<String>,
     #[serde(deserialize_with = "events")]
     pub events: Vec<NetworkEvent>,
+    /// Answers for the plugin's http_call/grpc_call, in order.
+    pub http_calls: Vec<CallSpec>,
     pub expect: Expect,
 }
 
