@@ -372,6 +372,41 @@ fn a_call_response_body_may_come_from_a_file() {
 }
 
 #[test]
+fn a_body_its_length_no_longer_fits_is_read_as_in_envoy() {
+    // An HTTP/1 peer reads what `content-length` says: one cut short leaves it waiting (Envoy
+    // answers only after its route timeout), and one grown is read no further than the length.
+    let dir = tempdir();
+    let wasm = wat::parse_str(include_str!("support/body-length.wat")).unwrap();
+    std::fs::write(dir.path().join("body-length.wasm"), wasm).unwrap();
+    for envoy in [false, true] {
+        let run = |path: &str| {
+            let mut cmd = wasmctl(dir.path());
+            cmd.args(["run", "body-length.wasm", "--config", "/dev/null"])
+                .args(envoy.then_some("--envoy"))
+                .args(["--request", &format!("POST {path}"), "--body", "hello"])
+                .args(["--response-body", "hello"]);
+            run_ok(&mut cmd)
+        };
+        for shorter in ["/rs", "/ps"] {
+            let r = run(shorter);
+            let said = |start: &str| r.stdout.lines().any(|line| line.starts_with(start));
+            assert!(said("stalled: "), "envoy: {envoy}\n{}", r.stdout);
+            assert!(!said("response: "), "envoy: {envoy}\n{}", r.stdout);
+        }
+        for longer in ["/rl", "/pl"] {
+            let r = run(longer);
+            let read = "  body: \"hello\"\nresponse: 200\n";
+            assert!(r.stdout.contains(read), "envoy: {envoy}\n{}", r.stdout);
+            assert!(
+                r.stdout.ends_with("  body: \"hello\"\n"),
+                "envoy: {envoy}\n{}",
+                r.stdout
+            );
+        }
+    }
+}
+
+#[test]
 fn run_in_envoy_shows_the_same_header() {
     let r = run_ok(wasmctl(demo()).args(["run", "--envoy", "--json", "--env", "TRUST_DOMAIN=td"]));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is JSON");

@@ -13,6 +13,7 @@ use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
 const CONTINUE: i32 = 0;
+const STOP_NO_BUFFER: i32 = 3;
 
 /// The chunk lengths of a body of `len` bytes: `chunks` when they add up to it, else one chunk.
 pub(crate) fn chunk_sizes(len: usize, chunks: &[usize]) -> Vec<usize> {
@@ -175,6 +176,10 @@ impl Vm {
         match side {
             Side::Request => s.request_body_held = held,
             Side::Response => s.response_body_held = held,
+        }
+        // StopIterationNoBuffer: Envoy keeps nothing of the chunk; the plugin was to.
+        if action == STOP_NO_BUFFER {
+            side.body(s).clear();
         }
         Ok(action)
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::chunks::{BodyEnd, Side};
 use super::field::{header_pairs, text_bytes};
 use super::headers::HeaderMap;
-use super::peers::{HttpPeers, ResponseHead, Scripted};
+use super::peers::{HttpPeers, ResponseHead, Scripted, declared_length, short_body};
 use super::state::{LogRecord, Stream};
 use super::{HostError, Status, Vm};
 use crate::http_date;
@@ -533,18 +533,31 @@ impl Vm {
     ) -> Result<HttpOutcome, HostError> {
         let mut peers = Scripted::new(request, request_chunks, upstream);
         let has_body = !request.body.is_empty() || !request.trailers.is_empty();
-        let ended = self.http_exchange(request, has_body, &mut peers)?;
+        let mut ended = self.http_exchange(request, has_body, &mut peers)?;
         let response = match (&ended.stalled, &ended.local_reply) {
             (Some(_), None) => None,
             _ => {
                 let mut body = peers.responded_body;
                 body.extend_from_slice(&ended.response_rest);
-                Some(FinalResponse {
-                    status: status_of(&ended.response_headers),
-                    headers: ended.response_headers,
-                    body,
-                    trailers: ended.response_trailers,
-                })
+                let status = status_of(&ended.response_headers);
+                // The client reads the body as long as its `content-length` says.
+                let declared = declared_length(&ended.response_headers)
+                    .filter(|_| !bodiless(&request.method, status));
+                match declared {
+                    Some(length) if body.len() < length => {
+                        ended.stalled = Some(short_body("the client", length, body.len()));
+                        None
+                    }
+                    _ => {
+                        body.truncate(declared.unwrap_or(body.len()));
+                        Some(FinalResponse {
+                            status,
+                            headers: ended.response_headers,
+                            body,
+                            trailers: ended.response_trailers,
+                        })
+                    }
+                }
             }
         };
         Ok(HttpOutcome {
@@ -647,7 +660,10 @@ impl Vm {
             Flow::Go => {
                 self.pass(Side::Request, peers);
                 let trailers = self.stream().request_trailers.clone();
-                let head = peers.forward_end(&trailers);
+                let head = match peers.forward_end(&trailers) {
+                    Ok(head) => head,
+                    Err(waiting) => return Ok(Some(waiting)),
+                };
                 let now = self.store.data().clock_ns;
                 let s = self.stream();
                 s.response_headers = head.headers;

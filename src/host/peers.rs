@@ -47,8 +47,9 @@ pub trait HttpPeers {
     fn forward_headers(&mut self, headers: &HeaderMap);
     /// Request body bytes the plugin let through.
     fn forward_body(&mut self, data: &[u8]);
-    /// The request is complete, with its trailers; the upstream's response head comes back.
-    fn forward_end(&mut self, trailers: &HeaderMap) -> ResponseHead;
+    /// The request is complete, with its trailers; the upstream's response head comes back, or
+    /// why it never will.
+    fn forward_end(&mut self, trailers: &HeaderMap) -> Result<ResponseHead, String>;
     /// The next part of the upstream's response body; asked only when it has one.
     fn response_body(&mut self) -> BodyPart;
     /// The response goes back to the client with these headers.
@@ -168,17 +169,27 @@ impl HttpPeers for Scripted<'_> {
         self.forwarded().body.extend_from_slice(data);
     }
 
-    fn forward_end(&mut self, trailers: &HeaderMap) -> ResponseHead {
+    /// An upstream reads a body as long as its `content-length` says, as over HTTP/1: it keeps
+    /// waiting for one the plugin cut short (Envoy's router answers 504 once the route's timeout
+    /// passes), and reads no further than that length.
+    fn forward_end(&mut self, trailers: &HeaderMap) -> Result<ResponseHead, String> {
         self.forwarded().trailers = trailers.clone();
         self.forward_ended = true;
-        let forwarded = self.forwarded().clone();
+        let forwarded = self.forwarded();
+        if let Some(length) = declared_length(&forwarded.headers) {
+            if forwarded.body.len() < length {
+                return Err(short_body("the upstream", length, forwarded.body.len()));
+            }
+            forwarded.body.truncate(length);
+        }
+        let forwarded = forwarded.clone();
         let (response, chunks) = (self.upstream)(&forwarded);
         let method = forwarded.headers.get(":method").unwrap_or_default();
         let head = response.head(&method);
         if head.has_body {
             self.response = Some(Held::new(&response.body, &chunks, &response.trailers));
         }
-        head
+        Ok(head)
     }
 
     fn response_body(&mut self) -> BodyPart {
@@ -197,6 +208,22 @@ impl HttpPeers for Scripted<'_> {
     }
 
     fn respond_end(&mut self, _trailers: &HeaderMap) {}
+}
+
+/// The body length a message's headers declare, when it is framed by `content-length`.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    if headers.contains("transfer-encoding") {
+        return None;
+    }
+    headers.get("content-length")?.trim().parse().ok()
+}
+
+/// Why the exchange stops when `who` waits for the rest of a body the plugin cut short.
+pub(crate) fn short_body(who: &str, declared: usize, sent: usize) -> String {
+    format!(
+        "{who} is still waiting for the body: its `content-length` says {declared} bytes, and the \
+         plugin let {sent} through (a plugin that changes a body must fix or remove the length)"
+    )
 }
 
 #[cfg(test)]

@@ -137,13 +137,41 @@ impl<'a> Live<'a> {
             true => self.read_to_end(|peers, data| peers.forward_body(data), Self::request_body),
             false => Vec::new(),
         };
-        let head = self.forward_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+        let head = self.end_request(&trailers.iter().map(|(n, v)| (n, v)).collect());
         self.respond_headers(&head.headers);
         let trailers = match head.has_body {
             true => self.read_to_end(|peers, data| peers.respond_body(data), Self::response_body),
             false => Vec::new(),
         };
         self.respond_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+    }
+
+    /// The request is complete, with its trailers: the upstream's response head.
+    fn end_request(&mut self, trailers: &HeaderMap) -> ResponseHead {
+        match self.outgoing.take() {
+            Some(Outgoing::Echo(mut request)) => {
+                request.trailers = trailers.clone();
+                self.held(echo(&request), Arriving::Echoed)
+            }
+            Some(Outgoing::Http { mut body, sent }) => {
+                if !trailers.is_empty() {
+                    let _ = self
+                        .runtime
+                        .block_on(body.send_trailers(header_map(trailers.iter())));
+                }
+                drop(body);
+                match self.runtime.block_on(sent) {
+                    Ok(Ok(response)) => {
+                        let head = response_head(&response, &self.method);
+                        self.arriving = Arriving::Http(response);
+                        head
+                    }
+                    Ok(Err(err)) => self.held(unreachable_upstream(&err), Arriving::Own),
+                    Err(_) => self.held(unavailable(), Arriving::Own),
+                }
+            }
+            None => self.held(unavailable(), Arriving::Own),
+        }
     }
 
     /// Reads a body with `next` to its end, handing each chunk to `pass`; returns its trailers.
@@ -281,31 +309,9 @@ impl HttpPeers for Live<'_> {
         }
     }
 
-    fn forward_end(&mut self, trailers: &HeaderMap) -> ResponseHead {
-        match self.outgoing.take() {
-            Some(Outgoing::Echo(mut request)) => {
-                request.trailers = trailers.clone();
-                self.held(echo(&request), Arriving::Echoed)
-            }
-            Some(Outgoing::Http { mut body, sent }) => {
-                if !trailers.is_empty() {
-                    let _ = self
-                        .runtime
-                        .block_on(body.send_trailers(header_map(trailers.iter())));
-                }
-                drop(body);
-                match self.runtime.block_on(sent) {
-                    Ok(Ok(response)) => {
-                        let head = response_head(&response, &self.method);
-                        self.arriving = Arriving::Http(response);
-                        head
-                    }
-                    Ok(Err(err)) => self.held(unreachable_upstream(&err), Arriving::Own),
-                    Err(_) => self.held(unavailable(), Arriving::Own),
-                }
-            }
-            None => self.held(unavailable(), Arriving::Own),
-        }
+    /// A real upstream answers or fails for itself; the network brings no waiting to report.
+    fn forward_end(&mut self, trailers: &HeaderMap) -> Result<ResponseHead, String> {
+        Ok(self.end_request(trailers))
     }
 
     fn response_body(&mut self) -> BodyPart {
