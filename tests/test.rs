@@ -593,6 +593,38 @@ connections:
 }
 
 #[test]
+fn the_first_local_reply_of_a_callback_is_sent_as_in_envoy() {
+    let file = scenario_with_plugin(
+        "local-replies.wasm",
+        include_str!("support/local-replies.wat"),
+        r#"
+exchanges:
+  - name: resumed within its own headers callback, the request goes on
+    request: {path: /a}
+    expect:
+      local_reply: false
+      logs: [{equals: A0}, {equals: ha}]
+  - name: of two local replies, the first is sent
+    request: {path: /b}
+    expect:
+      response: {status: 401, body: first}
+      logs: [{equals: B0}, {equals: C0}, {equals: hb}]
+  - name: resuming after a local reply changes nothing
+    request: {path: /c}
+    expect:
+      response: {status: 401, body: first}
+      logs: [{equals: D0}, {equals: E0}, {equals: hc}]
+  - name: nor does returning Continue
+    request: {path: /d}
+    expect:
+      response: {status: 401, body: first}
+      logs: [{equals: F0}, {equals: hd}]
+"#,
+    );
+    passes_in_both_hosts(&file, 4);
+}
+
+#[test]
 fn call_answers_come_to_the_root_context_as_in_envoy() {
     let file = scenario_with_plugin(
         "call-context.wasm",

@@ -358,6 +358,8 @@ pub(crate) struct HostState {
     /// Why the host last refused a call in the running callback, when a rule of Envoy's (not a
     /// bad argument) made it: the likely cause should the plugin then fail.
     pub refused: Option<String>,
+    /// The running callback sent a local reply: Envoy sends the first one a callback makes.
+    pub replied: bool,
     /// What the plugin set with proxy_set_property on the stream in progress, as Envoy keeps it
     /// in the stream's filter state: gone with the stream.
     pub filter_state: Vec<(String, Vec<u8>)>,
@@ -396,6 +398,7 @@ impl HostState {
             grpc_streams: Vec::new(),
             ready_queues: Vec::new(),
             refused: None,
+            replied: false,
             filter_state: Vec::new(),
         }
     }

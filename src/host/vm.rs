@@ -117,6 +117,7 @@ impl Vm {
         self.store.set_epoch_deadline(deadline_ticks(limits));
         self.store.data_mut().callback = callback;
         self.store.data_mut().refused = None;
+        self.store.data_mut().replied = false;
         f(&mut self.store).map_err(|err| HostError::Trap {
             callback,
             message: describe_trap(&err, self.store.data()),

@@ -25,7 +25,10 @@ hostcalls! { "env":
         let headers = memory.header_map(headers_ptr, headers_len)?;
         let callback = state.callback;
         // In a context without a request (the root's, a connection's) it does nothing, as in
-        // Envoy.
+        // Envoy, and neither does a second one in the same callback: the first is sent.
+        if std::mem::replace(&mut state.replied, true) {
+            return Ok(OK);
+        }
         let Some(stream) = state.http() else {
             return Ok(OK);
         };
