@@ -8,12 +8,17 @@
 use std::collections::VecDeque;
 
 use super::headers::HeaderMap;
-use super::http::{HeaderAccess, HttpStream};
+use super::http::{HeaderAccess, HttpStream, LocalReply};
 use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
 const CONTINUE: i32 = 0;
+const STOP_AND_BUFFER: i32 = 1;
 const STOP_NO_BUFFER: i32 = 3;
+
+/// How much of a body Envoy buffers for a plugin that holds it: its default per-connection
+/// buffer limit (1 MiB), which `--envoy`'s listeners keep.
+pub(crate) const BUFFER_LIMIT: usize = 1 << 20;
 
 /// The chunk lengths of a body of `len` bytes: `chunks` when they add up to it, else one chunk.
 pub(crate) fn chunk_sizes(len: usize, chunks: &[usize]) -> Vec<usize> {
@@ -138,6 +143,10 @@ impl Vm {
                 continue;
             };
             action = self.body_call(context, f, callback, side, end_of_stream)?;
+            if action == STOP_AND_BUFFER && side.body(self.stream()).len() > BUFFER_LIMIT {
+                self.overflow(side);
+                return Ok(BodyEnd::plain(action));
+            }
             if end_of_stream {
                 return Ok(BodyEnd::plain(action));
             }
@@ -182,6 +191,30 @@ impl Vm {
             side.body(s).clear();
         }
         Ok(action)
+    }
+
+    /// The plugin held more of `side`'s body than Envoy buffers: a request gets Envoy's 413, a
+    /// response its 500 if it has not begun, else the stream is reset (measured).
+    fn overflow(&mut self, side: Side) {
+        let s = self.stream();
+        side.body(s).clear();
+        let (status, body, details) = match side {
+            Side::Request => (413, "Payload Too Large", "request_payload_too_large"),
+            Side::Response if s.response_started => {
+                s.closed = true;
+                s.overflowed = true;
+                return;
+            }
+            Side::Response => (500, "Internal Server Error", "response_payload_too_large"),
+        };
+        let reply = LocalReply {
+            status,
+            details: details.into(),
+            headers: HeaderMap::new(),
+            body: body.into(),
+            callback: "envoy",
+        };
+        s.send_local_reply(reply, -1);
     }
 
     /// Takes every part of `side`'s body that has arrived into `taken`, the data as one part:

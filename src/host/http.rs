@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::chunks::{BodyEnd, Side};
+use super::chunks::{BUFFER_LIMIT, BodyEnd, Side};
 use super::field::{header_pairs, text_bytes};
 use super::headers::HeaderMap;
 use super::peers::{HttpPeers, ResponseHead, Scripted, declared_length, short_body};
@@ -434,6 +434,9 @@ pub(crate) struct HttpStream {
     pub response_body_held: bool,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
+    /// Envoy reset the stream: the plugin held more of the response body than the buffer limit
+    /// once the response had begun.
+    pub overflowed: bool,
     /// Response headers have gone downstream; a local reply is no longer possible.
     pub response_started: bool,
     /// Whether a body or trailers follow the response headers.
@@ -922,7 +925,13 @@ impl Vm {
         }
         let s = self.stream();
         if s.closed {
-            return Ok(Some(format!("the plugin reset the stream in {callback}")));
+            return Ok(Some(match s.overflowed {
+                true => format!(
+                    "Envoy reset the stream: in {callback} the plugin held more of the response \
+                     body than the {BUFFER_LIMIT}-byte buffer limit"
+                ),
+                false => format!("the plugin reset the stream in {callback}"),
+            }));
         }
         if action == CONTINUE || s.response_resumed || s.local_reply_replaced_response() {
             s.response_resumed = false;
