@@ -18,13 +18,18 @@ pub(crate) fn unframe(body: &[u8]) -> Vec<u8> {
     if body.len() < 5 {
         return body.to_vec();
     }
+    messages(body).concat()
+}
+
+/// Each message of a framed body; a frame cut short gives what it holds.
+pub(crate) fn messages(body: &[u8]) -> Vec<Vec<u8>> {
     let mut messages = Vec::new();
     let mut rest = body;
     while let Some(length) = rest.get(1..5) {
         let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
         let frame = &rest[5..];
         let taken = length.min(frame.len());
-        messages.extend_from_slice(&frame[..taken]);
+        messages.push(frame[..taken].to_vec());
         rest = &frame[taken..];
     }
     messages
@@ -42,5 +47,9 @@ mod tests {
         assert_eq!(unframe(b"x"), b"x");
         let stream = [frame(b"one"), frame(b""), frame(b"two")].concat();
         assert_eq!(unframe(&stream), b"onetwo");
+        assert_eq!(
+            messages(&stream),
+            [b"one".to_vec(), vec![], b"two".to_vec()]
+        );
     }
 }

@@ -878,6 +878,42 @@ fn envoy_grpc_calls_reach_the_service_named_for_them() {
     grpc_calls_reach_their_service(serve_in_envoy);
 }
 
+/// Serves grpc-stream-relay.wat with `serve_with`, its `authz` an `h2c://` cluster that is a real
+/// gRPC service: the plugin answers the client with what its stream got back.
+fn grpc_streams_reach_their_service(serve_with: fn(&Path, &[&str]) -> Serving) {
+    let dir = tempdir();
+    let plugin = include_str!("support/grpc-stream-relay.wat");
+    wat_plugin(dir.path(), "grpc-stream-relay.wasm", plugin);
+    for (deny, body) in [
+        (false, "I R:pong:ping R:done T C0 via_upstream"),
+        (true, "I T C7 nope{via_upstream}"),
+    ] {
+        let service = PythonServer::grpc(deny);
+        let got = one_request(
+            serve_with,
+            dir.path(),
+            "grpc-stream-relay",
+            &service.grpc_cluster(),
+        );
+        assert_eq!((got.status, got.body.as_str()), (200, body));
+    }
+    // No service there: the stream closes UNAVAILABLE (14, `>`), with Envoy's reason.
+    let cluster = format!("authz=h2c://127.0.0.1:{}", closed_port());
+    let got = one_request(serve_with, dir.path(), "grpc-stream-relay", &cluster);
+    let reason = "I T C> upstream connect error or disconnect/reset before headers. reset reason: ";
+    assert!(got.body.starts_with(reason), "{}", got.body);
+}
+
+#[test]
+fn grpc_streams_reach_the_service_named_for_them() {
+    grpc_streams_reach_their_service(serve);
+}
+
+#[test]
+fn envoy_grpc_streams_reach_the_service_named_for_them() {
+    grpc_streams_reach_their_service(serve_in_envoy);
+}
+
 #[test]
 fn a_cluster_that_is_not_an_http_url_is_refused_before_listening() {
     let dir = support::with_callout_module();

@@ -69,7 +69,7 @@ impl Vm {
             });
         };
         if call.stream {
-            return self.answer_stream(call.token, response);
+            return self.answer_stream(call.token, StreamAnswer::of(response, scripted));
         }
         if call.request.grpc {
             as_grpc_client_reads_it(&mut response);
@@ -116,14 +116,14 @@ impl Vm {
     /// status, each in its own callback (one the plugin does not export is skipped). An HTTP
     /// status other than 200 gives both metadata empty and no message, and closes with the gRPC
     /// status Envoy infers. A stream the plugin cancels meanwhile gets nothing more.
-    fn answer_stream(&mut self, token: u32, response: CallResponse) -> Result<(), HostError> {
+    fn answer_stream(&mut self, token: u32, answer: StreamAnswer) -> Result<(), HostError> {
         let StreamAnswer {
             initial,
             messages,
             trailing,
             status,
             message,
-        } = StreamAnswer::of(response);
+        } = answer;
         let state = self.store.data_mut();
         state.active_context = ROOT_CONTEXT;
         state.call_response = Some(Delivery {
@@ -260,11 +260,19 @@ struct StreamAnswer {
 }
 
 impl StreamAnswer {
-    fn of(response: CallResponse) -> StreamAnswer {
-        let http_status = response
-            .headers
-            .get(":status")
-            .unwrap_or_else(|| "200".into());
+    /// The answer as the plugin gets it: a scripted one as the played cluster sends it, one a
+    /// [`super::Caller`] made with the fields it came with, and one that never came (no
+    /// `:status`) closed with the caller's status and reason.
+    fn of(response: CallResponse, scripted: bool) -> StreamAnswer {
+        let Some(http_status) = response.headers.get(":status") else {
+            return StreamAnswer {
+                initial: HeaderMap::new(),
+                messages: Vec::new(),
+                trailing: HeaderMap::new(),
+                status: response.grpc_status,
+                message: response.grpc_message,
+            };
+        };
         if http_status != "200" {
             return StreamAnswer {
                 initial: HeaderMap::new(),
@@ -274,18 +282,10 @@ impl StreamAnswer {
                 message: "via_upstream".into(),
             };
         }
-        let mut initial = HeaderMap::new();
-        initial.add(":status", "200");
-        if !response.headers.contains("content-type") {
-            initial.add("content-type", "application/grpc");
-        }
-        for (name, value) in response.headers.iter() {
-            if !matches!(name, ":status" | "content-length") {
-                initial.add(name, value);
-            }
-        }
-        initial.add("transfer-encoding", "chunked");
-        initial.add("x-envoy-upstream-service-time", "0");
+        let initial = match scripted {
+            true => played(&response.headers),
+            false => response.headers,
+        };
         let messages = match (response.messages.is_empty(), response.grpc_status) {
             (false, _) => response.messages,
             (true, 0) => vec![response.body],
@@ -308,4 +308,23 @@ impl StreamAnswer {
             message,
         }
     }
+}
+
+/// A scripted answer's headers as the HTTP/1 cluster `--envoy` plays sends them, and Envoy hands
+/// them over: `:status`, the content type, the answer's headers, the chunked framing and the
+/// service time Envoy's router adds.
+fn played(headers: &HeaderMap) -> HeaderMap {
+    let mut initial = HeaderMap::new();
+    initial.add(":status", "200");
+    if !headers.contains("content-type") {
+        initial.add("content-type", "application/grpc");
+    }
+    for (name, value) in headers.iter() {
+        if !matches!(name, ":status" | "content-length") {
+            initial.add(name, value);
+        }
+    }
+    initial.add("transfer-encoding", "chunked");
+    initial.add("x-envoy-upstream-service-time", "0");
+    initial
 }

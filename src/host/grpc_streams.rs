@@ -59,7 +59,7 @@ impl HostState {
         };
         let stream = &mut self.grpc_streams[index];
         if stream.phase == Phase::Open {
-            stream.request.body.extend_from_slice(message);
+            stream.request.body.extend(crate::grpc::frame(message));
             if end {
                 self.end_local_side(index)?;
             }
@@ -118,17 +118,17 @@ impl HostState {
     }
 
     /// The plugin's side of the stream at `index` ends: it reaches its cluster, which takes the
-    /// next answer scripted for it, and the answer is delivered once the callback returns. With
-    /// none scripted, the plugin fails, as a call does.
+    /// next answer scripted for it (or a [`super::Caller`] makes it), and the answer is delivered
+    /// once the callback returns. With neither, the plugin fails, as a call does.
     fn end_local_side(&mut self, index: usize) -> Result<(), String> {
         let stream = &mut self.grpc_streams[index];
         stream.phase = Phase::HalfClosed;
         let (token, request, callback) = (stream.token, stream.request.clone(), stream.callback);
-        let answer = Some(
-            self.take_scripted(&request.upstream)
-                .ok_or_else(|| request.unscripted())?,
-        );
-        self.call_log.push(CallRecord::reached(&request, true));
+        let answer = self.take_scripted(&request.upstream);
+        if answer.is_none() && self.options.caller.is_none() {
+            return Err(request.unscripted());
+        }
+        self.call_log.push(CallRecord::reached(&request));
         self.pending_calls.push_back(PendingCall {
             token,
             request,

@@ -163,7 +163,7 @@ impl CallRecord {
     /// it has one); a gRPC call's `:authority` (the cluster), `te`, `grpc-timeout` (a unary
     /// call's), `content-type`, its metadata, then `x-envoy-internal`, the expected timeout and
     /// the chunked framing.
-    pub(crate) fn reached(request: &CallRequest, stream: bool) -> CallRecord {
+    pub(crate) fn reached(request: &CallRequest) -> CallRecord {
         let mut headers = HeaderMap::new();
         let timeout = request.timeout.as_millis();
         if request.grpc {
@@ -171,7 +171,7 @@ impl CallRecord {
             headers.add(":path", &request.path);
             headers.add(":authority", &request.upstream);
             headers.add("te", "trailers");
-            if !stream {
+            if !request.stream {
                 headers.add("grpc-timeout", &format!("{timeout}m"));
             }
             headers.add("content-type", "application/grpc");
@@ -190,7 +190,10 @@ impl CallRecord {
         CallRecord {
             upstream: request.upstream.clone(),
             headers,
-            body: request.body.clone(),
+            body: match request.stream {
+                true => crate::grpc::unframe(&request.body),
+                false => request.body.clone(),
+            },
             grpc: request.grpc,
             refused: false,
         }
@@ -255,17 +258,20 @@ pub(crate) struct PendingCall {
     pub stream: bool,
 }
 
-/// An http_call (or grpc_call) as the plugin asked for it.
+/// An http_call, grpc_call or gRPC stream as the plugin asked for it.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
     /// The cluster it goes to.
     pub upstream: String,
     /// With `:method`, `:path` and `:authority`.
     pub headers: HeaderMap,
+    /// The body; a grpc_call's message, a gRPC stream's messages framed.
     pub body: Vec<u8>,
     pub method: String,
     pub path: String,
     pub grpc: bool,
+    /// A gRPC stream's, whose answer may hold several messages.
+    pub stream: bool,
     pub timeout: std::time::Duration,
 }
 

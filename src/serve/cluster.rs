@@ -112,7 +112,7 @@ impl Clusters {
 /// Envoy's own: see [`CallRecord::reached`]): not the pseudo-headers (the request line, or the
 /// URI, carries those), nor the framing and hop-by-hop ones, which the client writes.
 pub(super) fn sent_fields(request: &CallRequest) -> HeaderMap {
-    let reached = CallRecord::reached(request, false).headers;
+    let reached = CallRecord::reached(request).headers;
     let sent =
         |name: &str| !name.starts_with(':') && !is_hop_by_hop(name) && name != "content-length";
     reached.iter().filter(|(name, _)| sent(name)).collect()

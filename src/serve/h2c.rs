@@ -71,9 +71,12 @@ async fn send(base: &reqwest::Url, request: &CallRequest) -> Result<CallResponse
             .unwrap_or(2),
         grpc_message: field("grpc-message").unwrap_or_default(),
         body: grpc::unframe(&body),
+        messages: match request.stream {
+            true => grpc::messages(&body),
+            false => Vec::new(),
+        },
         headers,
         trailers,
-        ..CallResponse::default()
     })
 }
 
@@ -96,9 +99,13 @@ fn http_request(
     for (name, value) in sent_fields(request).iter() {
         builder = builder.header(name, value);
     }
+    // A gRPC stream's messages come framed; a grpc_call's one message is framed here.
     let body = if request.grpc {
         builder = builder.header("te", "trailers");
-        grpc::frame(&request.body)
+        match request.stream {
+            true => request.body.clone(),
+            false => grpc::frame(&request.body),
+        }
     } else {
         request.body.clone()
     };

@@ -32,6 +32,7 @@ hostcalls! { "env":
             headers,
             body,
             grpc: false,
+            stream: false,
             timeout: Duration::from_millis(u64::from(timeout as u32)),
         };
         queue_call(state, &mut memory, call, request, ret_token)
@@ -51,7 +52,7 @@ hostcalls! { "env":
     }
 
     /// Opens a gRPC stream; the plugin sends on it, and its answer comes once the plugin ends
-    /// its side. `serve` carries no streams: it refuses them as Envoy refuses an unknown cluster.
+    /// its side.
     fn proxy_grpc_stream(
         c, upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len,
         metadata_ptr, metadata_len, ret_token,
@@ -59,17 +60,16 @@ hostcalls! { "env":
         let call = "proxy_grpc_stream";
         let (mut memory, state) = memory_and_state(&mut c, call)?;
         let at = [upstream_ptr, upstream_len, service_ptr, service_len, method_ptr, method_len];
-        let request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
-        if state.options.caller.is_some() {
-            state.call_log.push(CallRecord::refused(&request));
-            state.refused = Some(format!(
-                "{call}: `wasmctl serve` carries no gRPC streams (it refused this one with \
-                 ParseFailure); test it with a scenario"
-            ));
-            return Ok(PARSE_FAILURE);
-        }
+        let mut request = grpc_request(&memory, at, metadata_ptr, metadata_len)?;
+        request.stream = true;
         if let Some(refused) = unknown_cluster(state, &request) {
             return Ok(refused);
+        }
+        if let Some(caller) = &state.options.caller
+            && !caller.knows(&request.upstream, true)
+        {
+            state.call_log.push(CallRecord::refused(&request));
+            return Ok(PARSE_FAILURE);
         }
         let token = state.open_grpc_stream(request);
         memory.write_u32(ret_token, token)?;
@@ -136,7 +136,7 @@ fn queue_call(
         Err(refused) => return Ok(refused),
     };
     let token = state.callout_ids.next(request.grpc);
-    state.call_log.push(CallRecord::reached(&request, false));
+    state.call_log.push(CallRecord::reached(&request));
     state.pending_calls.push_back(PendingCall {
         token,
         request,
@@ -193,6 +193,7 @@ fn grpc_request(
         headers: HeaderMap::deserialize(metadata).unwrap_or_default(),
         body: Vec::new(),
         grpc: true,
+        stream: false,
         method: "POST".into(),
         path: format!("/{service}/{method}"),
         timeout: Duration::ZERO,
