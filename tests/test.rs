@@ -452,8 +452,8 @@ exchanges:
       logs:
         - {equals: "O6 0 0"}
         - {regex: '^I6 5 \[0\]:status/200/content-type/application/grpc/x-init/1/transfer-encoding/chunked/x-envoy-upstream-service-time/\d+/ \[0\]$'}
-        - {equals: "R6 3 one [0]"}
-        - {equals: "R6 3 two [0]"}
+        - {equals: "R6 3 one [0] 2"}
+        - {equals: "R6 3 two [0] 2"}
         - {equals: "T6 2 [0]x-trail/2/grpc-status/0/ [0]"}
         - {equals: "C1/2 6 0 via_upstream [0] [0] 0 1"}
   - name: its messages come whatever the status
@@ -462,7 +462,7 @@ exchanges:
     expect:
       logs:
         - {equals: "O10 0 0 0"}
-        - {equals: "R10 3 one [0]"}
+        - {equals: "R10 3 one [0] 2"}
         - {equals: "T10 2 [0]grpc-status/7/grpc-message/nope/ [0]"}
         - {equals: "C1/3 10 7 nope{via_upstream} [0] [0] 0 1"}
   - name: a cancelled stream gets nothing and leaves its answer
@@ -477,7 +477,7 @@ exchanges:
     expect:
       logs:
         - {equals: "O18 0 0 0 0 0"}
-        - {equals: "R18 4 kept [0]"}
+        - {equals: "R18 4 kept [0] 2"}
         - {equals: "T18 1 [0]grpc-status/0/ [0]"}
       calls:
         - upstream: authz

@@ -124,9 +124,7 @@ impl Vm {
             status,
             message,
         } = answer;
-        let state = self.store.data_mut();
-        state.active_context = ROOT_CONTEXT;
-        state.call_response = Some(Delivery {
+        self.store.data_mut().call_response = Some(Delivery {
             response: CallResponse {
                 grpc_status: status,
                 grpc_message: message,
@@ -183,6 +181,8 @@ impl Vm {
         if state.grpc_stream_phase(token).is_none() {
             return Ok(());
         }
+        // Each callback starts in the root context, whichever the last one made effective.
+        state.active_context = ROOT_CONTEXT;
         if let Some(delivery) = state.call_response.as_mut() {
             (delivery.metadata, delivery.response.body) = (event.metadata, event.message);
         }

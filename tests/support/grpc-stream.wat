@@ -8,7 +8,8 @@
 ;;   `/h`: cancels, then sends on that id, on 7, 5 and 4 (no streams), and lets the request on;
 ;;   `/u`: opens it to `other`, a cluster the proxy lacks, and lets the request on.
 ;; Each callback of the answer logs its letter, the stream's id and its number argument: `I`
-;; (initial metadata) then maps 4 and 5, `R` (a message) then the message and map 4, `T`
+;; (initial metadata) then maps 4 and 5, `R` (a message) then the message, map 4 and what reading
+;; the request's `:path` returns (then it makes the request's context the effective one), `T`
 ;; (trailing metadata) then maps 5 and 4, each map as `[STATUS]` and its fields, `/`-separated.
 ;; `C` (close) logs the context it was called with and the request's, the id, the status,
 ;; proxy_get_status's message, maps 4 and 5, then what closing and cancelling the stream return;
@@ -127,6 +128,8 @@
     (drop (call $bytes (i32.const 5) (i32.const 0) (local.get $size) (i32.const 0) (i32.const 4)))
     (call $text (i32.load (i32.const 0)) (i32.load (i32.const 4)))
     (call $ch (i32.const 32)) (call $fields (i32.const 4))
+    (call $ch (i32.const 32)) (call $num (call $get (i32.const 0) (i32.const 140) (i32.const 5) (i32.const 8) (i32.const 12)))
+    (drop (call $effective (global.get $stream)))
     (call $flush))
   (func (export "proxy_on_grpc_receive_trailing_metadata") (param i32) (param $tok i32) (param $n i32)
     (call $start (i32.const 84)) (call $num (local.get $tok)) (call $ch (i32.const 32)) (call $num (local.get $n))
