@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{new_project, run_err, run_ok, tempdir, wasmctl};
+use support::{new_project, run_err, run_ok, tempdir, wasmctl, wat_plugin};
 
 /// One `demo` project from the default template, built once for every test in this file.
 fn demo() -> &'static Path {
@@ -148,8 +148,11 @@ fn a_rejected_config_is_an_error_with_the_plugin_s_reason() {
 #[test]
 fn a_header_map_envoy_no_longer_gives_names_the_rule_when_the_plugin_fails() {
     let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/late-header.wat")).unwrap();
-    std::fs::write(dir.path().join("late.wasm"), wasm).unwrap();
+    wat_plugin(
+        dir.path(),
+        "late.wasm",
+        include_str!("support/late-header.wat"),
+    );
     let r = run_err(wasmctl(dir.path()).args(["run", "late.wasm", "--config", "/dev/null"]));
     assert!(
         r.stderr
@@ -354,8 +357,11 @@ fn call_responses_that_name_their_upstream_answer_in_envoy_too() {
 fn a_call_response_body_may_come_from_a_file() {
     // A grpc_call's answer is a message in bytes: `@FILE` gives it, in both hosts.
     let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/grpc-call.wat")).unwrap();
-    std::fs::write(dir.path().join("grpc-call.wasm"), wasm).unwrap();
+    wat_plugin(
+        dir.path(),
+        "grpc-call.wasm",
+        include_str!("support/grpc-call.wat"),
+    );
     std::fs::write(dir.path().join("message.bin"), b"pong").unwrap();
     for envoy in [false, true] {
         let mut cmd = wasmctl(dir.path());
@@ -376,8 +382,11 @@ fn a_body_its_length_no_longer_fits_is_read_as_in_envoy() {
     // An HTTP/1 peer reads what `content-length` says: one cut short leaves it waiting (Envoy
     // answers only after its route timeout), and one grown is read no further than the length.
     let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/body-length.wat")).unwrap();
-    std::fs::write(dir.path().join("body-length.wasm"), wasm).unwrap();
+    wat_plugin(
+        dir.path(),
+        "body-length.wasm",
+        include_str!("support/body-length.wat"),
+    );
     for envoy in [false, true] {
         let run = |path: &str| {
             let mut cmd = wasmctl(dir.path());
@@ -411,8 +420,11 @@ fn a_held_body_over_envoy_s_buffer_limit_ends_as_in_envoy() {
     // Envoy holds up to 1 MiB of a body for a plugin: a request over it gets Envoy's 413, and a
     // response over it, once begun, is reset.
     let dir = tempdir();
-    let wasm = wat::parse_str(include_str!("support/body-hold.wat")).unwrap();
-    std::fs::write(dir.path().join("body-hold.wasm"), wasm).unwrap();
+    wat_plugin(
+        dir.path(),
+        "body-hold.wasm",
+        include_str!("support/body-hold.wat"),
+    );
     std::fs::write(dir.path().join("big.txt"), vec![b'a'; 1_100_000]).unwrap();
     std::fs::write(dir.path().join("small.txt"), vec![b'a'; 900_000]).unwrap();
     for envoy in [false, true] {

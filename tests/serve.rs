@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use background::Background;
-use support::{built_template, run_err, tempdir, wasmctl};
+use support::{built_template, run_err, tempdir, wasmctl, wat_plugin};
 
 /// A running `wasmctl serve` and the address it listens on.
 struct Serving {
@@ -383,10 +383,6 @@ fn network_template_proxies_a_real_tcp_upstream() {
     let project = &built_template("network").project;
     let upstream = upper_case_upstream().to_string();
     network_template_proxies(serve(project, &["--upstream", &upstream]));
-}
-
-fn wat_plugin(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), wat::parse_str(text).unwrap()).unwrap();
 }
 
 #[test]

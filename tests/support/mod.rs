@@ -52,6 +52,11 @@ pub fn cargo(dir: &Path) -> Command {
     cmd
 }
 
+/// Writes the plugin in WAT `text` to `dir` as the module `name`.
+pub fn wat_plugin(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), wat::parse_str(text).unwrap()).unwrap();
+}
+
 /// A fresh temporary directory that is removed at the end of the test.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
