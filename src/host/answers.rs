@@ -210,10 +210,16 @@ fn as_grpc_client_reads_it(response: &mut CallResponse) {
     }
     if response.grpc_status != 0 {
         response.body.clear();
-        response.grpc_message = match response.grpc_message.as_str() {
-            "" => "via_upstream".into(),
-            message => format!("{message}{{via_upstream}}"),
-        };
+        response.grpc_message = via_upstream(&response.grpc_message);
+    }
+}
+
+/// The message proxy_get_status gives for a gRPC answer: the `grpc-message` as sent, with
+/// `{via_upstream}` after it, or `via_upstream` alone, as Envoy 1.40 gives it.
+fn via_upstream(message: &str) -> String {
+    match message {
+        "" => "via_upstream".into(),
+        message => format!("{message}{{via_upstream}}"),
     }
 }
 
@@ -279,7 +285,7 @@ impl StreamAnswer {
                 messages: Vec::new(),
                 trailing: HeaderMap::new(),
                 status: grpc_status_of(http_status.parse().unwrap_or(500)) as u32,
-                message: "via_upstream".into(),
+                message: via_upstream(""),
             };
         }
         let initial = match scripted {
@@ -296,16 +302,12 @@ impl StreamAnswer {
         if !response.grpc_message.is_empty() {
             trailing.replace("grpc-message", &response.grpc_message);
         }
-        let message = match response.grpc_message.as_str() {
-            "" => "via_upstream".into(),
-            message => format!("{message}{{via_upstream}}"),
-        };
         StreamAnswer {
             initial,
             messages,
             trailing,
             status: response.grpc_status,
-            message,
+            message: via_upstream(&response.grpc_message),
         }
     }
 }

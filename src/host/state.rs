@@ -157,36 +157,10 @@ impl CallRecord {
         }
     }
 
-    /// The call as it reaches its cluster through Envoy 1.40 over HTTP/1 (measured, as
-    /// `--envoy`'s clusters record it): an http_call's headers, then its `content-length` (with
-    /// a body), `x-envoy-internal` and the `x-envoy-expected-rq-timeout-ms` of its timeout (when
-    /// it has one); a gRPC call's `:authority` (the cluster), `te`, `grpc-timeout` (a unary
-    /// call's), `content-type`, its metadata, then `x-envoy-internal`, the expected timeout and
-    /// the chunked framing.
+    /// The call as it reaches its cluster: with the headers Envoy sends it with (see
+    /// [`CallRequest::reaching_headers`]), a stream's messages one after another.
     pub(crate) fn reached(request: &CallRequest) -> CallRecord {
-        let mut headers = HeaderMap::new();
-        let timeout = request.timeout.as_millis();
-        if request.grpc {
-            headers.add(":method", &request.method);
-            headers.add(":path", &request.path);
-            headers.add(":authority", &request.upstream);
-            headers.add("te", "trailers");
-            if !request.stream {
-                headers.add("grpc-timeout", &format!("{timeout}m"));
-            }
-            headers.add("content-type", "application/grpc");
-        }
-        let mut headers: HeaderMap = headers.iter().chain(request.headers.iter()).collect();
-        if !request.grpc && !request.body.is_empty() {
-            headers.add("content-length", &request.body.len().to_string());
-        }
-        headers.add("x-envoy-internal", "true");
-        if timeout > 0 {
-            headers.add("x-envoy-expected-rq-timeout-ms", &timeout.to_string());
-        }
-        if request.grpc {
-            headers.add("transfer-encoding", "chunked");
-        }
+        let headers = request.reaching_headers();
         CallRecord {
             upstream: request.upstream.clone(),
             headers,
@@ -276,6 +250,39 @@ pub struct CallRequest {
 }
 
 impl CallRequest {
+    /// The headers the call reaches its cluster with through Envoy 1.40 over HTTP/1 (measured, as
+    /// `--envoy`'s clusters record it): an http_call's headers, then its `content-length` (with
+    /// a body), `x-envoy-internal` and the `x-envoy-expected-rq-timeout-ms` of its timeout (when
+    /// it has one); a gRPC call's `:authority` (the cluster), `te`, `grpc-timeout` (a unary
+    /// call's), `content-type`, its metadata, then `x-envoy-internal`, the expected timeout and
+    /// the chunked framing.
+    pub(crate) fn reaching_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let timeout = self.timeout.as_millis();
+        if self.grpc {
+            headers.add(":method", &self.method);
+            headers.add(":path", &self.path);
+            headers.add(":authority", &self.upstream);
+            headers.add("te", "trailers");
+            if !self.stream {
+                headers.add("grpc-timeout", &format!("{timeout}m"));
+            }
+            headers.add("content-type", "application/grpc");
+        }
+        let mut headers: HeaderMap = headers.iter().chain(self.headers.iter()).collect();
+        if !self.grpc && !self.body.is_empty() {
+            headers.add("content-length", &self.body.len().to_string());
+        }
+        headers.add("x-envoy-internal", "true");
+        if timeout > 0 {
+            headers.add("x-envoy-expected-rq-timeout-ms", &timeout.to_string());
+        }
+        if self.grpc {
+            headers.add("transfer-encoding", "chunked");
+        }
+        headers
+    }
+
     /// Why a call with no answer scripted for it fails.
     pub(crate) fn unscripted(&self) -> String {
         let CallRequest {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::error::ServeError;
 use super::h2c;
 use super::upstream::is_hop_by_hop;
-use crate::host::{CallRecord, CallRequest, CallResponse, Caller, HeaderMap};
+use crate::host::{CallRequest, CallResponse, Caller, HeaderMap};
 use crate::key_value::KeyValue;
 
 /// The named clusters and one HTTP/1 client for them all.
@@ -109,10 +109,10 @@ impl Clusters {
 }
 
 /// The headers that go on the wire, as Envoy sends a call to its cluster (the plugin's, then
-/// Envoy's own: see [`CallRecord::reached`]): not the pseudo-headers (the request line, or the
+/// Envoy's own: see [`CallRequest::reaching_headers`]): not the pseudo-headers (the request line, or the
 /// URI, carries those), nor the framing and hop-by-hop ones, which the client writes.
 pub(super) fn sent_fields(request: &CallRequest) -> HeaderMap {
-    let reached = CallRecord::reached(request).headers;
+    let reached = request.reaching_headers();
     let sent =
         |name: &str| !name.starts_with(':') && !is_hop_by_hop(name) && name != "content-length";
     reached.iter().filter(|(name, _)| sent(name)).collect()

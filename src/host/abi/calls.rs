@@ -65,12 +65,6 @@ hostcalls! { "env":
         if let Some(refused) = unknown_cluster(state, &request) {
             return Ok(refused);
         }
-        if let Some(caller) = &state.options.caller
-            && !caller.knows(&request.upstream, true)
-        {
-            state.call_log.push(CallRecord::refused(&request));
-            return Ok(PARSE_FAILURE);
-        }
         let token = state.open_grpc_stream(request);
         memory.write_u32(ret_token, token)?;
         Ok(OK)
@@ -149,30 +143,19 @@ fn queue_call(
     Ok(OK)
 }
 
-/// Whether a call (or gRPC stream) to `request.upstream` may go, and its scripted answer if it
-/// has one. A call to a cluster the proxy lacks, or that the caller cannot make, is recorded as
-/// refused and gets the status Envoy returns for an unknown cluster; one with neither an answer
-/// nor a caller ends the callback, naming it.
+/// Whether a call to `request.upstream` may go (see [`unknown_cluster`]), and its scripted
+/// answer if it has one; one with neither an answer nor a caller ends the callback, naming it.
 fn admit(
     state: &mut HostState,
     call: &str,
     request: &CallRequest,
 ) -> HostResult<Result<Option<CallAnswer>, i32>> {
-    let refusal = refusal(request);
     if let Some(refused) = unknown_cluster(state, request) {
         return Ok(Err(refused));
     }
     let answer = state.take_scripted(&request.upstream);
-    let caller = state.options.caller.as_ref();
-    if answer.is_none() {
-        match caller {
-            Some(caller) if !caller.knows(&request.upstream, request.grpc) => {
-                state.call_log.push(CallRecord::refused(request));
-                return Ok(Err(refusal));
-            }
-            Some(_) => {}
-            None => return Err(fault(call, request.unscripted())),
-        }
+    if answer.is_none() && state.options.caller.is_none() {
+        return Err(fault(call, request.unscripted()));
     }
     Ok(Ok(answer))
 }
@@ -208,12 +191,16 @@ fn refusal(request: &CallRequest) -> i32 {
     }
 }
 
-/// Refuses a call to a cluster the proxy lacks (without a [`Caller`], whose clusters are its
-/// own), recording it: the status, if so.
+/// Refuses a call (or gRPC stream) to a cluster the proxy lacks, or one a [`Caller`] cannot
+/// make, recording it: the status Envoy returns for an unknown cluster, if so.
 fn unknown_cluster(state: &mut HostState, request: &CallRequest) -> Option<i32> {
     let known = |clusters: &Vec<String>| clusters.contains(&request.upstream);
     let options = &state.options;
-    if options.caller.is_some() || options.clusters.as_ref().is_none_or(known) {
+    let refused = match &options.caller {
+        Some(caller) => !caller.knows(&request.upstream, request.grpc),
+        None => !options.clusters.as_ref().is_none_or(known),
+    };
+    if !refused {
         return None;
     }
     state.call_log.push(CallRecord::refused(request));
