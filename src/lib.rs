@@ -3,6 +3,7 @@
 //! The library holds every behaviour; the `wasmctl` binary only parses flags and calls it.
 
 pub mod build;
+pub mod cache;
 pub mod dev;
 pub mod digest;
 pub mod envoy;

@@ -351,3 +351,79 @@ fn without_wasm_opt_the_build_says_once_what_it_would_save() {
     let r = run_ok(wasmctl(&root).args(["-q", "build"]).env("PATH", &path));
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
+
+#[test]
+fn an_unchanged_module_is_shrunk_once() {
+    const SHRUNK: &str = "module shrunk, caching";
+    const HIT: &str = "shrink cache hit";
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-shrink-cache", &[]);
+    let cache = dir.path().join("cache");
+    let build = |extra: &[&str]| {
+        let r = run_ok(
+            wasmctl(&root)
+                .arg("build")
+                .args(extra)
+                .env("WASMCTL_CACHE_DIR", &cache)
+                .env("WASMCTL_LOG", "wasmctl=debug"),
+        );
+        let module = std::fs::read(r.stdout.trim()).unwrap();
+        (r.stderr, module)
+    };
+    let summary = |stderr: &str| -> String {
+        stderr
+            .lines()
+            .find(|l| l.contains("Built"))
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let (first, shrunk) = build(&[]);
+    assert!(
+        first.contains(SHRUNK),
+        "wasm-opt runs (it must be on PATH): {first}"
+    );
+    assert!(summary(&first).contains(", wasm-opt)"), "{first}");
+    let (second, again) = build(&[]);
+    assert!(second.contains(HIT), "{second}");
+    assert!(!second.contains(SHRUNK), "{second}");
+    assert!(summary(&second).contains("wasm-opt (cached)"), "{second}");
+    assert_eq!(again, shrunk, "the cache gives what wasm-opt gave");
+
+    // --no-cache runs wasm-opt and leaves the cache as it was.
+    let before = entries(&cache);
+    let (fresh, module) = build(&["--no-cache"]);
+    assert!(fresh.contains("shrink cache off"), "{fresh}");
+    assert!(!fresh.contains(HIT), "{fresh}");
+    assert_eq!(module, shrunk);
+    assert_eq!(entries(&cache), before);
+
+    // A damaged entry is shrunk afresh and replaced.
+    let entry = before
+        .iter()
+        .find(|name| name.ends_with(".wasm"))
+        .map(|name| cache.join(name))
+        .expect("a shrunk module in the cache");
+    let whole = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &whole[..whole.len() / 2]).unwrap();
+    let (repaired, module) = build(&[]);
+    assert!(repaired.contains("is corrupt, shrinking"), "{repaired}");
+    assert!(repaired.contains(SHRUNK), "{repaired}");
+    assert_eq!(module, shrunk);
+    assert_eq!(std::fs::read(&entry).unwrap(), whole);
+
+    // A changed module is a new entry: wasm-opt runs on it.
+    let lib = root.join("src/lib.rs");
+    let mut source = std::fs::read_to_string(&lib).unwrap();
+    source.push_str("\n#[unsafe(no_mangle)]\npub extern \"C\" fn build_shrink_cache_marker() -> i32 {\n    7\n}\n");
+    std::fs::write(&lib, source).unwrap();
+    let (changed, module) = build(&[]);
+    assert!(changed.contains(SHRUNK), "{changed}");
+    assert!(!changed.contains(HIT), "{changed}");
+    assert_ne!(module, shrunk);
+    assert!(
+        exports(&module)
+            .iter()
+            .any(|e| e == "build_shrink_cache_marker")
+    );
+}

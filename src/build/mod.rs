@@ -4,6 +4,8 @@
 mod cargo;
 mod shrink;
 
+pub(crate) use shrink::SHRUNK;
+
 use std::path::PathBuf;
 
 use crate::digest::Digest;
@@ -126,8 +128,8 @@ pub struct BuildOutput {
     pub record: BuildRecord,
     /// The size cargo produced, before shrinking.
     pub original_size: u64,
-    /// Whether wasm-opt ran.
-    pub optimized: bool,
+    /// What wasm-opt did.
+    pub wasm_opt: WasmOptRun,
 }
 
 /// Builds the project's plugin and writes the final module to `target/wasmctl/<name>.wasm`.
@@ -153,10 +155,10 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     // Refuse anything that is not proxy-wasm before spending time on shrinking it.
     module::inspect(&original).map_err(not_plugin)?;
     let stripped = module::strip_custom_sections(&original).map_err(not_plugin)?;
-    let (shrunk, optimized) = if options.optimize {
+    let (shrunk, wasm_opt) = if options.optimize {
         optimize(stripped, reporter)
     } else {
-        (stripped, false)
+        (stripped, WasmOptRun::Skipped)
     };
     // Shrinking must never change what the module is.
     let info = module::inspect(&shrunk).map_err(not_plugin)?;
@@ -173,23 +175,35 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     Ok(BuildOutput {
         record,
         original_size: original.len() as u64,
-        optimized,
+        wasm_opt,
     })
 }
 
-/// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says whether it ran.
-fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> (Vec<u8>, bool) {
+/// What wasm-opt did in a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmOptRun {
+    /// It did not run: `--no-opt`, not installed, or it failed.
+    Skipped,
+    /// It shrank the module.
+    Ran,
+    /// It had shrunk this very module before; the cache gave its output.
+    Reused,
+}
+
+/// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says what it did.
+fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> (Vec<u8>, WasmOptRun) {
     let Some(wasm_opt) = WasmOpt::find() else {
         reporter.hint(&shrink::missing_hint(module.len()));
-        return (module, false);
+        return (module, WasmOptRun::Skipped);
     };
-    match wasm_opt.optimize(&module) {
-        Ok(bytes) => (bytes, true),
+    match wasm_opt.optimize_cached(&module) {
+        Ok(shrunk) if shrunk.reused => (shrunk.module, WasmOptRun::Reused),
+        Ok(shrunk) => (shrunk.module, WasmOptRun::Ran),
         Err(err) => {
             reporter.warning(&format!(
                 "wasm-opt failed, keeping the unoptimized module: {err}"
             ));
-            (module, false)
+            (module, WasmOptRun::Skipped)
         }
     }
 }

@@ -2,6 +2,18 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::{self, Kind, Lookup};
+
+/// Modules wasm-opt shrank, in wasmctl's cache ([`crate::cache`]): an unchanged module is not
+/// shrunk again. wasm-opt takes seconds, the lookup a millisecond.
+pub(crate) const SHRUNK: Kind = Kind {
+    magic: b"wasmctl-shrunk-1\n",
+    extension: "wasm",
+};
 
 /// Why wasm-opt could not shrink a module; the build then keeps the module unoptimized.
 ///
@@ -49,6 +61,21 @@ const FEATURES: &[&str] = &[
     "--enable-reference-types",
 ];
 
+/// wasm-opt's arguments before its input and output.
+fn arguments() -> impl Iterator<Item = &'static str> {
+    ["-Oz", "--converge"]
+        .into_iter()
+        .chain(FEATURES.iter().copied())
+        .chain(["--strip-debug", "--strip-producers"])
+}
+
+/// What shrinking gave: the module, and whether it came from the cache.
+#[derive(Debug)]
+pub struct Shrunk {
+    pub module: Vec<u8>,
+    pub reused: bool,
+}
+
 /// A `wasm-opt` found on PATH.
 #[derive(Debug, Clone)]
 pub struct WasmOpt {
@@ -64,6 +91,55 @@ impl WasmOpt {
             .map(|path| WasmOpt { path })
     }
 
+    /// [`WasmOpt::optimize`], or what it gave this module before: the cache keeps its output by
+    /// the module's bytes, the arguments, and this wasm-opt's path, size and modification time
+    /// (so an upgraded binaryen runs afresh). A module that does not change is shrunk once.
+    pub fn optimize_cached(&self, module: &[u8]) -> Result<Shrunk, ShrinkError> {
+        let Some(dir) = cache::dir() else {
+            tracing::debug!("shrink cache off: running wasm-opt");
+            return self.optimize(module).map(Shrunk::ran);
+        };
+        let Some(identity) = self.identity() else {
+            tracing::debug!("shrink cache: cannot tell which wasm-opt this is: running it");
+            return self.optimize(module).map(Shrunk::ran);
+        };
+        let digest = Sha256::digest(module);
+        let arguments = arguments().collect::<Vec<_>>().join(" ");
+        let key = cache::key([digest.as_slice(), identity.as_bytes(), arguments.as_bytes()]);
+        let path = cache::path(&dir, &SHRUNK, &key);
+        match cache::read(&SHRUNK, &path) {
+            Lookup::Hit(module) => {
+                tracing::debug!("shrink cache hit: {}", path.display());
+                return Ok(Shrunk {
+                    module,
+                    reused: true,
+                });
+            }
+            Lookup::Corrupt => {
+                tracing::debug!("shrink cache: {} is corrupt, shrinking", path.display())
+            }
+            Lookup::Miss => {}
+        }
+        let shrunk = self.optimize(module)?;
+        tracing::debug!("module shrunk, caching {}", path.display());
+        cache::write(&SHRUNK, &path, &shrunk);
+        Ok(Shrunk::ran(shrunk))
+    }
+
+    /// Which wasm-opt this is, cheaply: its resolved path, size and modification time. Reading
+    /// `--version` would cost a process, a third of a second for binaryen's npm build.
+    fn identity(&self) -> Option<String> {
+        let path = std::fs::canonicalize(&self.path).ok()?;
+        let meta = std::fs::metadata(&path).ok()?;
+        let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        Some(format!(
+            "{} {} {}",
+            path.display(),
+            meta.len(),
+            modified.as_nanos()
+        ))
+    }
+
     /// Runs `wasm-opt -Oz` on `module`, returning the smaller of the input and the output.
     pub fn optimize(&self, module: &[u8]) -> Result<Vec<u8>, ShrinkError> {
         let dir = tempfile::tempdir().map_err(io("failed to create a temporary directory"))?;
@@ -71,11 +147,7 @@ impl WasmOpt {
         let output = dir.path().join("out.wasm");
         std::fs::write(&input, module).map_err(io("failed to write a temporary file"))?;
         let result = Command::new(&self.path)
-            .arg("-Oz")
-            .arg("--converge")
-            .args(FEATURES)
-            .arg("--strip-debug")
-            .arg("--strip-producers")
+            .args(arguments())
             .arg(&input)
             .arg("-o")
             .arg(&output)
@@ -99,6 +171,15 @@ impl WasmOpt {
         } else {
             module.to_vec()
         })
+    }
+}
+
+impl Shrunk {
+    fn ran(module: Vec<u8>) -> Shrunk {
+        Shrunk {
+            module,
+            reused: false,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use super::reporter::PrinterReporter;
 use crate::cli::output::{Printer, Verbosity};
 use clap::Args;
-use wasmctl::build::{self, BuildOptions, CargoOutput};
+use wasmctl::build::{self, BuildOptions, CargoOutput, WasmOptRun};
 
 use super::{JsonArg, ProjectArgs};
 
@@ -51,7 +51,11 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
                 .to_string_lossy(),
             out.original_size,
             module.size,
-            if out.optimized { ", wasm-opt" } else { "" },
+            match out.wasm_opt {
+                WasmOptRun::Skipped => "",
+                WasmOptRun::Ran => ", wasm-opt",
+                WasmOptRun::Reused => ", wasm-opt (cached)",
+            },
             module.abi,
             module.sha256.hex(),
         ),

@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     /// When to use colors
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
-    /// Compile plugins afresh: neither read nor write the compiled-module cache
+    /// Work afresh: neither read nor write the cache of compiled and wasm-opt-shrunk modules
     #[arg(long, global = true, env = "WASMCTL_NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cache: bool,
 }
@@ -177,7 +177,7 @@ impl Command {
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<exit::ExitStatus> {
     let done = |()| exit::ExitStatus::Success;
     if cli.global.no_cache {
-        wasmctl::host::cache::disable();
+        wasmctl::cache::disable();
     }
     match cli.command {
         Command::New(args) => new::run(args, printer).map(done),

@@ -10,7 +10,7 @@
 
 mod abi;
 mod answers;
-pub mod cache;
+pub(crate) mod cache;
 mod chunks;
 mod error;
 mod exports;
