@@ -223,6 +223,31 @@ impl Project {
         self.state_dir().join(format!("{}.wasm", self.name))
     }
 
+    /// The newest of the files a build of the package reads (`Cargo.toml`, `Cargo.lock`,
+    /// `build.rs` and everything under `src/`) when it was modified after `module`: the module no
+    /// longer matches its sources. Path dependencies and other workspace members are not looked
+    /// at; `wasmctl build` (cargo) is the judge of those.
+    pub fn changed_since(&self, module: &Path) -> Option<PathBuf> {
+        let built = std::fs::metadata(module).ok()?.modified().ok()?;
+        let files = ["Cargo.toml", "Cargo.lock", "build.rs"]
+            .into_iter()
+            .map(|name| self.root.join(name))
+            .chain(
+                walkdir::WalkDir::new(self.root.join("src"))
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_file() && !is_scratch(e.file_name()))
+                    .map(walkdir::DirEntry::into_path),
+            );
+        files
+            .filter_map(|path| {
+                let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+                (modified > built).then_some((modified, path))
+            })
+            .max()
+            .map(|(_, path)| path)
+    }
+
     /// A path from the settings, relative to the project root.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
@@ -299,4 +324,9 @@ fn pick_package<'a>(
             names(),
         )),
     }
+}
+/// An editor's swap, backup or lock file, which no build reads: `.lib.rs.swp`, `lib.rs~`, `.#lib.rs`.
+fn is_scratch(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.') || name.ends_with('~')
 }

@@ -1420,3 +1420,61 @@ fn a_directory_runs_the_scenario_files_in_it() {
         r.stderr
     );
 }
+
+#[test]
+fn a_build_older_than_its_sources_runs_with_a_warning() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "stale-build", &[]);
+    run_ok(wasmctl(&project).arg("build"));
+    let fresh = run_ok(wasmctl(&project).arg("test"));
+    assert!(!fresh.stderr.contains("warning:"), "{}", fresh.stderr);
+
+    // The build, dated a minute back, and an edit: the sources are newer, whatever the file
+    // system's clock grain.
+    let built = support::plugin_target_dir().join("wasmctl/stale-build.wasm");
+    let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .append(true)
+        .open(&built)
+        .unwrap()
+        .set_modified(earlier)
+        .unwrap();
+    // The edit: the newest of the sources.
+    std::fs::File::options()
+        .append(true)
+        .open(project.join("src/lib.rs"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let warned = |stderr: &str| {
+        let warning = stderr
+            .lines()
+            .find(|l| l.starts_with("warning:"))
+            .unwrap_or_else(|| panic!("a warning: {stderr}"));
+        assert!(
+            warning.contains("`src/lib.rs` changed after the last build")
+                && warning.contains("stale-build.wasm"),
+            "{warning}"
+        );
+        assert!(
+            stderr.contains("hint: run `wasmctl build` first"),
+            "{stderr}"
+        );
+    };
+    let r = run_ok(wasmctl(&project).arg("test"));
+    warned(&r.stderr);
+    let r = run_ok(wasmctl(&project).arg("run"));
+    warned(&r.stderr);
+    // Not under -q, and not when the module is named.
+    let r = run_ok(wasmctl(&project).args(["-q", "test"]));
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+    let module = project.join("..").join("stale-build.wasm");
+    std::fs::copy(&built, &module).unwrap();
+    let r = run_ok(wasmctl(&project).arg("test").arg("--plugin").arg(&module));
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+
+    // A build catches up.
+    run_ok(wasmctl(&project).arg("build"));
+    let r = run_ok(wasmctl(&project).arg("test"));
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+}

@@ -113,6 +113,14 @@ impl Printer {
         }
     }
 
+    /// A warning and what to do about it; shown unless `-q`.
+    pub fn warn_with_hint(&self, message: impl Display, hint: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.warn(message);
+            self.hints(&[hint.to_string()]);
+        }
+    }
+
     /// An error with its causes and hints; always shown, whatever the verbosity.
     pub fn error(&self, message: impl Display, causes: &[String], hints: &[String]) {
         let label = self.paint(Style::new().red().bold(), "error");

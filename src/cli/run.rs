@@ -136,6 +136,9 @@ pub fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     let report = report.map_err(|e| with_logs(e, printer))?;
     printer.status("Ran", ran_line(&report));
+    if let Some(stale) = &report.stale_build {
+        printer.warn_with_hint(stale.message(), stale.hint());
+    }
     let (refused, answered): (Vec<&CallRecord>, _) =
         report.http_calls.iter().partition(|c| c.refused);
     if report.unused_call_responses > 0 {

@@ -78,6 +78,9 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     progress.clear_spinner();
     let summary = summary?;
     let (cases, failed, skipped) = (summary.cases(), summary.failed(), summary.skipped());
+    if let Some(stale) = &summary.stale_build {
+        printer.warn_with_hint(stale.message(), stale.hint());
+    }
     if printer.json() {
         printer.result_json(&serde_json::json!({
             "passed": failed == 0,

@@ -6,6 +6,7 @@ use super::config::config_to_json;
 use super::driver::Case;
 use super::error::ScenarioError;
 use super::expect::{CaseKind, LogExpect};
+use super::project::StaleBuild;
 use super::spec::{Configure, Scenario, pairs};
 use crate::host::VmOptions;
 
@@ -26,6 +27,8 @@ pub struct PluginSetup {
     /// The upstreams the scenario scripts call answers for: a real proxy needs a cluster for
     /// each before it starts.
     pub call_upstreams: Vec<String>,
+    /// The project's last build is the module, and a source file changed after it.
+    pub stale_build: Option<StaleBuild>,
 }
 
 impl ScenarioFile {
@@ -43,6 +46,7 @@ impl ScenarioFile {
             options: scenario.vm_options(path)?,
             network: !scenario.connections.is_empty(),
             call_upstreams: scenario.call_upstreams(),
+            stale_build: None,
         };
         Ok(ScenarioFile {
             path: path.to_path_buf(),

@@ -11,7 +11,7 @@ use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::{PluginSetup, clusters_named, upstreams_named};
 use super::metrics::UnreadMetric;
-use super::project::{optional_project, project_config, project_plugin};
+use super::project::{StaleBuild, optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
 use crate::envoy::{EnvoyError, find_binary};
 use crate::host::{
@@ -58,6 +58,8 @@ pub struct Traffic {
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub wasm: PathBuf,
+    /// The project's last build ran, and a source file changed after it.
+    pub stale_build: Option<StaleBuild>,
     pub ran_in: RanIn,
     /// From loading the plugin to the end of the traffic.
     pub elapsed: Duration,
@@ -84,8 +86,8 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
     let wanted =
         options.wasm.is_none() || options.config.is_none() || options.plugin_type.is_none();
     let project = optional_project(&options.project, wanted, options.wasm.is_none())?;
-    let wasm = match (&options.wasm, &project) {
-        (Some(path), _) => path.clone(),
+    let (wasm, stale_build) = match (&options.wasm, &project) {
+        (Some(path), _) => (path.clone(), None),
         (None, Some(project)) => project_plugin(project)?,
         (None, None) => return Err(ScenarioError::NoModule),
     };
@@ -126,6 +128,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         options: vm,
         network: plugin_type == Some(PluginType::Network),
         call_upstreams: upstreams_named(options.call_responses.iter().map(|a| &a.upstream)),
+        stale_build,
     })
 }
 
@@ -174,6 +177,7 @@ fn drive(
     let metrics = host.metrics();
     Ok(RunReport {
         wasm: setup.wasm.clone(),
+        stale_build: setup.stale_build.clone(),
         ran_in,
         elapsed: started.elapsed(),
         start_logs,

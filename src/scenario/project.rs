@@ -24,13 +24,47 @@ pub(super) fn optional_project(
     )?)
 }
 
-/// The module `run` and `test` use by default: the project's last build.
-pub fn project_plugin(project: &Project) -> Result<PathBuf, ScenarioError> {
-    project
+/// The module `run` and `test` use by default: the project's last build, and whether its sources
+/// changed since.
+pub fn project_plugin(project: &Project) -> Result<(PathBuf, Option<StaleBuild>), ScenarioError> {
+    let module = project
         .last_build()
         .map(|b| b.path)
         .filter(|p| p.is_file())
-        .ok_or_else(|| ScenarioError::NotBuilt(project.name.clone()))
+        .ok_or_else(|| ScenarioError::NotBuilt(project.name.clone()))?;
+    let stale = project.changed_since(&module).map(|changed| StaleBuild {
+        module: module.clone(),
+        changed: changed
+            .strip_prefix(&project.root)
+            .map(Path::to_path_buf)
+            .unwrap_or(changed),
+    });
+    Ok((module, stale))
+}
+
+/// The project's last build, used by default, when a source file changed after it: what runs is
+/// not what the sources say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleBuild {
+    pub module: PathBuf,
+    /// The newest source file changed since the build, relative to the project's root.
+    pub changed: PathBuf,
+}
+
+impl StaleBuild {
+    /// The warning, one line.
+    pub fn message(&self) -> String {
+        format!(
+            "`{}` changed after the last build: this runs the module built before it (`{}`)",
+            self.changed.display(),
+            self.module.display()
+        )
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "run `wasmctl build` first, or `wasmctl dev` to rebuild and retest on every save"
+    }
 }
 
 /// The scenario files of a project: `scenarios/*.yaml` (and `.yml`) under its root, sorted.

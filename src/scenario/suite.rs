@@ -9,7 +9,9 @@ use super::driver::run_scenario;
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::ScenarioFile;
-use super::project::{optional_project, project_plugin, project_scenarios, scenarios_in};
+use super::project::{
+    StaleBuild, optional_project, project_plugin, project_scenarios, scenarios_in,
+};
 use super::report::ScenarioReport;
 use crate::envoy::{EnvoyError, find_binary};
 use crate::project::ProjectSelector;
@@ -41,6 +43,9 @@ pub struct TestSummary {
     pub scenarios: Vec<ScenarioReport>,
     #[serde(skip)]
     pub in_envoy: bool,
+    /// The project's last build ran, and a source file changed after it.
+    #[serde(skip)]
+    pub stale_build: Option<StaleBuild>,
 }
 
 impl TestSummary {
@@ -81,11 +86,15 @@ pub fn run_tests(
     } else {
         expand_dirs(&options.files)?
     };
-    let plugin = match (&options.plugin, &project) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(project)) => Some(project_plugin(project)?),
-        (None, None) => None,
+    let (plugin, stale) = match (&options.plugin, &project) {
+        (Some(path), _) => (Some(path.clone()), None),
+        (None, Some(project)) => {
+            let (path, stale) = project_plugin(project)?;
+            (Some(path), stale)
+        }
+        (None, None) => (None, None),
     };
+    let mut stale_build = None;
     let envoy = match options.envoy {
         true => Some(find_binary().ok_or(EnvoyError::NotFound)?),
         false => None,
@@ -95,6 +104,9 @@ pub fn run_tests(
     for path in &files {
         observer.file_started(path, envoy.is_some());
         let file = ScenarioFile::load(path, plugin.as_deref())?;
+        if plugin.as_ref() == Some(&file.setup.wasm) {
+            stale_build = stale_build.or_else(|| stale.clone());
+        }
         let report = match &envoy {
             Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), &file)?,
             None => run_scenario(&mut BuiltinHost::new(&mut cache), &file)?,
@@ -105,6 +117,7 @@ pub fn run_tests(
     Ok(TestSummary {
         scenarios,
         in_envoy: envoy.is_some(),
+        stale_build,
     })
 }
 
