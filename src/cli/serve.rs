@@ -10,7 +10,7 @@ use wasmctl::envoy::EnvoyError;
 use wasmctl::host::{HostError, LogRecord};
 use wasmctl::key_value::KeyValue;
 use wasmctl::project::PluginType;
-use wasmctl::scenario::RunOptions;
+use wasmctl::scenario::{RunOptions, StaleBuild};
 use wasmctl::serve::{
     AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
     Upstreams,
@@ -131,6 +131,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
             EnvoyServer::start(&options, &binary).map_err(|err| with_plugin_logs(printer, err))?;
         let (network, addr) = (server.network(), server.local_addr());
         listening(printer, &options, network, addr, server.wasm(), " in Envoy");
+        warn_stale(printer, server.stale_build());
         server.run(observer, ctrl_c())?;
     } else {
         bind(&options, printer)?.run(observer, ctrl_c())?;
@@ -150,6 +151,7 @@ pub fn bind(options: &ServeOptions, printer: &Printer) -> anyhow::Result<Server>
     let server = Server::bind(options).map_err(|err| with_plugin_logs(printer, err))?;
     let (network, addr) = (server.network(), server.local_addr());
     listening(printer, options, network, addr, server.wasm(), "");
+    warn_stale(printer, server.stale_build());
     Ok(server)
 }
 
@@ -182,6 +184,13 @@ fn listening(
             wasm.display()
         ),
     );
+}
+
+/// Says that the module is older than its sources, when it is.
+fn warn_stale(printer: &Printer, stale: Option<&StaleBuild>) {
+    if let Some(stale) = stale {
+        printer.warn_with_hint(stale.message(), stale.hint());
+    }
 }
 
 /// The plugin's log lines, as notes; shown whatever the verbosity when it failed to start.

@@ -23,6 +23,7 @@ use crate::envoy::bootstrap::{
 use crate::envoy::{
     EnvoyError, EnvoyListener, EnvoyProcess, Launch, Tail, failure_lines, plugin_lines,
 };
+use crate::scenario::StaleBuild;
 
 /// The listener's name; also the plugin's, its VM id and stat prefix.
 const LISTENER: &str = "serve";
@@ -42,6 +43,7 @@ pub struct EnvoyServer {
     addr: SocketAddr,
     wasm: PathBuf,
     network: bool,
+    stale_build: Option<StaleBuild>,
 }
 
 /// What the bootstrap is built from: the listener and its plugin, the upstream, the clusters.
@@ -94,6 +96,7 @@ impl EnvoyServer {
             addr,
             wasm: setup.wasm,
             network: setup.network,
+            stale_build: setup.stale_build,
         })
     }
 
@@ -105,6 +108,11 @@ impl EnvoyServer {
     /// The module it serves.
     pub fn wasm(&self) -> &Path {
         &self.wasm
+    }
+
+    /// The project's last build, when it is the module and a source changed after it.
+    pub fn stale_build(&self) -> Option<&StaleBuild> {
+        self.stale_build.as_ref()
     }
 
     /// Whether it proxies TCP for a network plugin.

@@ -30,7 +30,7 @@ pub use error::ServeError;
 
 use crate::host::{HostError, Plugin, Vm};
 use crate::key_value::KeyValue;
-use crate::scenario::RunOptions;
+use crate::scenario::{RunOptions, StaleBuild};
 use cluster::Clusters;
 use pool::{Pool, Recipe};
 use upstream::UpstreamTarget;
@@ -107,6 +107,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     wasm: PathBuf,
     network: bool,
+    stale_build: Option<StaleBuild>,
     /// The first workers, each with its VM started.
     workers: Vec<Worker>,
     pool: Arc<Pool>,
@@ -152,6 +153,7 @@ impl Server {
             listener,
             wasm: setup.wasm,
             network: setup.network,
+            stale_build: setup.stale_build,
             workers,
             pool: Arc::new(Pool::new(recipe)),
             exits,
@@ -169,6 +171,11 @@ impl Server {
     /// The module it serves.
     pub fn wasm(&self) -> &Path {
         &self.wasm
+    }
+
+    /// The project's last build, when it is the module and a source changed after it.
+    pub fn stale_build(&self) -> Option<&StaleBuild> {
+        self.stale_build.as_ref()
     }
 
     /// Whether it proxies TCP for a network plugin.
