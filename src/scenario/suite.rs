@@ -1,6 +1,7 @@
 //! `wasmctl test`: scenario files through the built-in host or Envoy, one report per file.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -107,10 +108,12 @@ pub fn run_tests(
         if plugin.as_ref() == Some(&file.setup.wasm) {
             stale_build = stale_build.or_else(|| stale.clone());
         }
-        let report = match &envoy {
+        let started = Instant::now();
+        let mut report = match &envoy {
             Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), &file)?,
             None => run_scenario(&mut BuiltinHost::new(&mut cache), &file)?,
         };
+        report.elapsed = started.elapsed();
         observer.file_finished(&report);
         scenarios.push(report);
     }
