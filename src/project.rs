@@ -248,6 +248,19 @@ impl Project {
             .map(|(_, path)| path)
     }
 
+    /// `module`, when a source it was built from changed after it: what runs (or is pushed) is
+    /// not what the sources say.
+    pub fn stale_build(&self, module: &Path) -> Option<StaleBuild> {
+        let changed = self.changed_since(module)?;
+        Some(StaleBuild {
+            module: module.to_path_buf(),
+            changed: changed
+                .strip_prefix(&self.root)
+                .map(Path::to_path_buf)
+                .unwrap_or(changed),
+        })
+    }
+
     /// A path from the settings, relative to the project root.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
@@ -325,6 +338,31 @@ fn pick_package<'a>(
         )),
     }
 }
+
+/// The project's last build, when a source file changed after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleBuild {
+    pub module: PathBuf,
+    /// The newest source file changed since the build, relative to the project's root.
+    pub changed: PathBuf,
+}
+
+impl StaleBuild {
+    /// The warning, one line.
+    pub fn message(&self) -> String {
+        format!(
+            "`{}` changed after the last build: `{}` was built before it",
+            self.changed.display(),
+            self.module.display()
+        )
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "run `wasmctl build` first, or `wasmctl dev` to rebuild and retest on every save"
+    }
+}
+
 /// An editor's swap, backup or lock file, which no build reads: `.lib.rs.swp`, `lib.rs~`, `.#lib.rs`.
 fn is_scratch(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();

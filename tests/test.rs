@@ -1422,7 +1422,7 @@ fn a_directory_runs_the_scenario_files_in_it() {
 }
 
 #[test]
-fn a_build_older_than_its_sources_runs_with_a_warning() {
+fn a_build_older_than_its_sources_runs_and_pushes_with_a_warning() {
     let dir = tempdir();
     let project = new_project(dir.path(), "stale-build", &[]);
     run_ok(wasmctl(&project).arg("build"));
@@ -1471,6 +1471,19 @@ fn a_build_older_than_its_sources_runs_with_a_warning() {
     let module = project.join("..").join("stale-build.wasm");
     std::fs::copy(&built, &module).unwrap();
     let r = run_ok(wasmctl(&project).arg("test").arg("--plugin").arg(&module));
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+
+    // Pushing it says so too; `push --build` pushes what the sources say.
+    let layout = format!("oci-layout:{}:v1", dir.path().join("image").display());
+    let r = run_ok(wasmctl(&project).args(["push", &layout]));
+    assert!(
+        r.stderr
+            .contains("warning: `src/lib.rs` changed after the last build"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("`wasmctl push --build`"), "{}", r.stderr);
+    let r = run_ok(wasmctl(&project).args(["push", "--build", &layout]));
     assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
 
     // A build catches up.

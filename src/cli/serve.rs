@@ -9,8 +9,8 @@ use clap::Args;
 use wasmctl::envoy::EnvoyError;
 use wasmctl::host::{HostError, LogRecord};
 use wasmctl::key_value::KeyValue;
-use wasmctl::project::PluginType;
-use wasmctl::scenario::{RunOptions, StaleBuild};
+use wasmctl::project::{PluginType, StaleBuild};
+use wasmctl::scenario::RunOptions;
 use wasmctl::serve::{
     AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
     Upstreams,

@@ -82,6 +82,14 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
     check_destination(&location)?;
     let location = absolute(location);
     let (module_path, module, info) = read_module(options, project.as_ref())?;
+    let stale = match (&options.module, &project) {
+        (None, Some(project)) => project.stale_build(&module_path),
+        _ => None,
+    };
+    if let Some(stale) = stale {
+        reporter.warning(&stale.message());
+        reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
+    }
     let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);
     if options.format == Format::Cncf {
         reporter.warning(

@@ -6,9 +6,9 @@ use super::config::config_to_json;
 use super::driver::Case;
 use super::error::ScenarioError;
 use super::expect::{CaseKind, LogExpect};
-use super::project::StaleBuild;
 use super::spec::{Configure, Scenario, pairs};
 use crate::host::VmOptions;
+use crate::project::StaleBuild;
 
 /// A scenario file, loaded, with the module it runs and the options that module starts with.
 #[derive(Debug, Clone)]

@@ -50,7 +50,7 @@ pub use load::{PluginSetup, ScenarioFile, relative_to};
 pub use metrics::{MetricsNow, UnreadMetric};
 pub(crate) use once::resolve;
 pub use once::{RanIn, RunOptions, RunReport, Traffic, run_once};
-pub use project::{StaleBuild, project_plugin, project_scenarios};
+pub use project::{project_plugin, project_scenarios};
 pub use report::{CaseOutcome, CaseReport, ScenarioReport};
 pub use spec::{CallSpec, Configure, Connection, Exchange, Scenario};
 pub use suite::{TestObserver, TestOptions, TestSummary, run_tests};

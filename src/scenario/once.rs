@@ -11,13 +11,14 @@ use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::{PluginSetup, clusters_named, upstreams_named};
 use super::metrics::UnreadMetric;
-use super::project::{StaleBuild, optional_project, project_config, project_plugin};
+use super::project::{optional_project, project_config, project_plugin};
 use super::report::CaseOutcome;
 use crate::envoy::{EnvoyError, find_binary};
 use crate::host::{
     CallAnswer, CallRecord, LogRecord, Metric, NetworkEvent, Request, Response, VmOptions,
 };
 use crate::module::AbiVersion;
+use crate::project::StaleBuild;
 use crate::project::{PluginType, ProjectSelector};
 
 /// What `wasmctl run` runs: the plugin, its configuration, and the traffic.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ScenarioError;
-use crate::project::{Lookup, Project, ProjectSelector};
+use crate::project::{Lookup, Project, ProjectSelector, StaleBuild};
 
 /// The project, when one is wanted; an error only when it is `required`, since with explicit files
 /// and modules a command runs anywhere. A plain Cargo.toml is read directly: `cargo metadata`
@@ -32,39 +32,8 @@ pub fn project_plugin(project: &Project) -> Result<(PathBuf, Option<StaleBuild>)
         .map(|b| b.path)
         .filter(|p| p.is_file())
         .ok_or_else(|| ScenarioError::NotBuilt(project.name.clone()))?;
-    let stale = project.changed_since(&module).map(|changed| StaleBuild {
-        module: module.clone(),
-        changed: changed
-            .strip_prefix(&project.root)
-            .map(Path::to_path_buf)
-            .unwrap_or(changed),
-    });
+    let stale = project.stale_build(&module);
     Ok((module, stale))
-}
-
-/// The project's last build, used by default, when a source file changed after it: what runs is
-/// not what the sources say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleBuild {
-    pub module: PathBuf,
-    /// The newest source file changed since the build, relative to the project's root.
-    pub changed: PathBuf,
-}
-
-impl StaleBuild {
-    /// The warning, one line.
-    pub fn message(&self) -> String {
-        format!(
-            "`{}` changed after the last build: this runs the module built before it (`{}`)",
-            self.changed.display(),
-            self.module.display()
-        )
-    }
-
-    /// What to do about it.
-    pub fn hint(&self) -> &'static str {
-        "run `wasmctl build` first, or `wasmctl dev` to rebuild and retest on every save"
-    }
 }
 
 /// The scenario files of a project: `scenarios/*.yaml` (and `.yml`) under its root, sorted.

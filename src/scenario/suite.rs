@@ -10,12 +10,10 @@ use super::driver::run_scenario;
 use super::error::ScenarioError;
 use super::in_envoy::EnvoyHost;
 use super::load::ScenarioFile;
-use super::project::{
-    StaleBuild, optional_project, project_plugin, project_scenarios, scenarios_in,
-};
+use super::project::{optional_project, project_plugin, project_scenarios, scenarios_in};
 use super::report::ScenarioReport;
 use crate::envoy::{EnvoyError, find_binary};
-use crate::project::ProjectSelector;
+use crate::project::{ProjectSelector, StaleBuild};
 
 /// What `wasmctl test` runs.
 #[derive(Debug, Clone, Default)]

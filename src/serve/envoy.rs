@@ -23,7 +23,7 @@ use crate::envoy::bootstrap::{
 use crate::envoy::{
     EnvoyError, EnvoyListener, EnvoyProcess, Launch, Tail, failure_lines, plugin_lines,
 };
-use crate::scenario::StaleBuild;
+use crate::project::StaleBuild;
 
 /// The listener's name; also the plugin's, its VM id and stat prefix.
 const LISTENER: &str = "serve";

@@ -30,7 +30,8 @@ pub use error::ServeError;
 
 use crate::host::{HostError, Plugin, Vm};
 use crate::key_value::KeyValue;
-use crate::scenario::{RunOptions, StaleBuild};
+use crate::project::StaleBuild;
+use crate::scenario::RunOptions;
 use cluster::Clusters;
 use pool::{Pool, Recipe};
 use upstream::UpstreamTarget;
