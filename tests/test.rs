@@ -1582,6 +1582,18 @@ exchanges:
         "every miss: {text}"
     );
 
+    // In Envoy, the same report says so.
+    run_err(
+        wasmctl(project)
+            .args(["test", "--envoy"])
+            .arg(&file.path)
+            .arg("--junit")
+            .arg(&report),
+    );
+    let read = junit_as_read(&report);
+    assert_eq!(read["suites"][0]["props"]["host"], "envoy", "{read}");
+    assert_eq!(read["failures"], 1, "{read}");
+
     // A directory is refused before anything runs.
     let r = run_err(
         wasmctl(project)
