@@ -9,11 +9,11 @@ use clap::Args;
 use wasmctl::envoy::EnvoyError;
 use wasmctl::host::{HostError, LogRecord};
 use wasmctl::key_value::KeyValue;
-use wasmctl::project::{PluginType, StaleBuild};
+use wasmctl::project::PluginType;
 use wasmctl::scenario::RunOptions;
 use wasmctl::serve::{
-    AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Server, Shutdown,
-    Upstreams,
+    AccessRecord, ConnectionRecord, EnvoyServer, ServeObserver, ServeOptions, Served, Server,
+    Shutdown, Upstreams,
 };
 
 use super::key_value::KeyValueParser;
@@ -129,9 +129,13 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
             .ok_or_else(|| wasmctl::Error::from(EnvoyError::NotFound))?;
         let server =
             EnvoyServer::start(&options, &binary).map_err(|err| with_plugin_logs(printer, err))?;
-        let (network, addr) = (server.network(), server.local_addr());
-        listening(printer, &options, network, addr, server.wasm(), " in Envoy");
-        warn_stale(printer, server.stale_build());
+        listening(
+            printer,
+            &options,
+            server.served(),
+            server.local_addr(),
+            " in Envoy",
+        );
         server.run(observer, ctrl_c())?;
     } else {
         bind(&options, printer)?.run(observer, ctrl_c())?;
@@ -149,9 +153,7 @@ fn ctrl_c() -> Shutdown {
 /// Binds the server and says where it listens; a plugin that fails to start shows its log.
 pub fn bind(options: &ServeOptions, printer: &Printer) -> anyhow::Result<Server> {
     let server = Server::bind(options).map_err(|err| with_plugin_logs(printer, err))?;
-    let (network, addr) = (server.network(), server.local_addr());
-    listening(printer, options, network, addr, server.wasm(), "");
-    warn_stale(printer, server.stale_build());
+    listening(printer, options, server.served(), server.local_addr(), "");
     Ok(server)
 }
 
@@ -163,16 +165,16 @@ fn with_plugin_logs(printer: &Printer, err: wasmctl::Error) -> anyhow::Error {
     anyhow::Error::from(err)
 }
 
-/// The `Listening on SCHEME://ADDR ...` line tests and users read the address from.
+/// The `Listening on SCHEME://ADDR ...` line tests and users read the address from, then the
+/// warning for a stale build.
 fn listening(
     printer: &Printer,
     options: &ServeOptions,
-    network: bool,
+    served: &Served,
     addr: SocketAddr,
-    wasm: &std::path::Path,
     host: &str,
 ) {
-    let (what, to) = match (network, &options.upstreams.upstream) {
+    let (what, to) = match (served.network, &options.upstreams.upstream) {
         (true, upstream) => ("tcp", upstream.clone().unwrap_or_default()),
         (false, Some(upstream)) => ("http", upstream.clone()),
         (false, None) => ("http", "the built-in echo".into()),
@@ -181,14 +183,10 @@ fn listening(
         "Listening",
         format!(
             "on {what}://{addr} with {}{host} -> {to} (Ctrl-C stops)",
-            wasm.display()
+            served.wasm.display()
         ),
     );
-}
-
-/// Says that the module is older than its sources, when it is.
-fn warn_stale(printer: &Printer, stale: Option<&StaleBuild>) {
-    if let Some(stale) = stale {
+    if let Some(stale) = &served.stale_build {
         printer.warn_with_hint(stale.message(), stale.hint());
     }
 }

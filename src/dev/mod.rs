@@ -209,7 +209,7 @@ impl Dev<'_> {
         let server = Server::bind(options)?;
         self.observer.event(DevEvent::Serving {
             addr: server.local_addr(),
-            wasm: server.wasm(),
+            wasm: &server.served().wasm,
         });
         let swapper = server.swapper();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -5,7 +5,7 @@
 //! server does.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::cluster;
 use super::echo::EchoServer;
 use super::error::ServeError;
 use super::upstream::UpstreamTarget;
-use super::{AccessRecord, ConnectionRecord, ServeObserver, ServeOptions, Shutdown};
+use super::{AccessRecord, ConnectionRecord, ServeObserver, ServeOptions, Served, Shutdown};
 use crate::envoy::bootstrap::{
     self, Failure, RouteTo, cluster, http_connection_manager, http_wasm_filter, listener,
     network_wasm_filter, socket_address, tcp_proxy, with_access_log,
@@ -23,7 +23,6 @@ use crate::envoy::bootstrap::{
 use crate::envoy::{
     EnvoyError, EnvoyListener, EnvoyProcess, Launch, Tail, failure_lines, plugin_lines,
 };
-use crate::project::StaleBuild;
 
 /// The listener's name; also the plugin's, its VM id and stat prefix.
 const LISTENER: &str = "serve";
@@ -41,9 +40,7 @@ pub struct EnvoyServer {
     envoy: EnvoyProcess,
     _echo: Option<EchoServer>,
     addr: SocketAddr,
-    wasm: PathBuf,
-    network: bool,
-    stale_build: Option<StaleBuild>,
+    served: Served,
 }
 
 /// What the bootstrap is built from: the listener and its plugin, the upstream, the clusters.
@@ -94,9 +91,7 @@ impl EnvoyServer {
             envoy,
             _echo: echo,
             addr,
-            wasm: setup.wasm,
-            network: setup.network,
-            stale_build: setup.stale_build,
+            served: Served::of(&setup),
         })
     }
 
@@ -105,19 +100,9 @@ impl EnvoyServer {
         self.addr
     }
 
-    /// The module it serves.
-    pub fn wasm(&self) -> &Path {
-        &self.wasm
-    }
-
-    /// The project's last build, when it is the module and a source changed after it.
-    pub fn stale_build(&self) -> Option<&StaleBuild> {
-        self.stale_build.as_ref()
-    }
-
-    /// Whether it proxies TCP for a network plugin.
-    pub fn network(&self) -> bool {
-        self.network
+    /// The plugin it serves.
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 
     /// Reports what Envoy does until `shutdown` completes, then drains Envoy's listener and stops

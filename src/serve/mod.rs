@@ -103,12 +103,31 @@ pub trait ServeObserver: Send + Sync {
     fn plugin_failed_in_envoy(&self, _failure: &str, _logs: &[crate::host::LogRecord]) {}
 }
 
+/// The plugin a server serves, as it was found.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The module.
+    pub wasm: PathBuf,
+    /// Whether it is a network plugin, behind a TCP proxy.
+    pub network: bool,
+    /// The project's last build, when it is the module and a source changed after it.
+    pub stale_build: Option<StaleBuild>,
+}
+
+impl Served {
+    fn of(setup: &crate::scenario::PluginSetup) -> Served {
+        Served {
+            wasm: setup.wasm.clone(),
+            network: setup.network,
+            stale_build: setup.stale_build.clone(),
+        }
+    }
+}
+
 /// A server with its plugin started in every worker and its listener bound, not yet serving.
 pub struct Server {
     listener: std::net::TcpListener,
-    wasm: PathBuf,
-    network: bool,
-    stale_build: Option<StaleBuild>,
+    served: Served,
     /// The first workers, each with its VM started.
     workers: Vec<Worker>,
     pool: Arc<Pool>,
@@ -129,6 +148,7 @@ impl Server {
         // As `serve --envoy`'s route: no limit on a response that keeps coming.
         setup.options.route_timeout = None;
         let target = options.upstreams.target(setup.network)?;
+        let served = Served::of(&setup);
         let (exited, exits) = std::sync::mpsc::channel();
         let recipe = Recipe {
             plugin: Arc::new(Plugin::from_file(&setup.wasm)?),
@@ -152,9 +172,7 @@ impl Server {
         let runtime = runtime().map_err(ServeError::Runtime)?;
         Ok(Server {
             listener,
-            wasm: setup.wasm,
-            network: setup.network,
-            stale_build: setup.stale_build,
+            served,
             workers,
             pool: Arc::new(Pool::new(recipe)),
             exits,
@@ -169,19 +187,9 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// The module it serves.
-    pub fn wasm(&self) -> &Path {
-        &self.wasm
-    }
-
-    /// The project's last build, when it is the module and a source changed after it.
-    pub fn stale_build(&self) -> Option<&StaleBuild> {
-        self.stale_build.as_ref()
-    }
-
-    /// Whether it proxies TCP for a network plugin.
-    pub fn network(&self) -> bool {
-        self.network
+    /// The plugin it serves.
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 
     /// A handle that swaps the module the workers run, without dropping the listener.
@@ -195,7 +203,7 @@ impl Server {
     pub fn run(self, observer: Arc<dyn ServeObserver>, shutdown: Shutdown) -> crate::Result<()> {
         let Server {
             listener,
-            network,
+            served: Served { network, .. },
             workers,
             pool,
             exits,
