@@ -77,99 +77,89 @@ impl Exports {
         instance: &Instance,
         info: &ModuleInfo,
     ) -> Result<(Guest, Exports), HostError> {
-        let abi = info.abi;
         // `module::declarations` checked both when the plugin was loaded.
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or(ModuleError::NotProxyWasm("`memory`"))?;
-        let allocator = get(store, instance, abi, info.allocator)?.ok_or(
-            ModuleError::NotProxyWasm("`proxy_on_memory_allocate` or `malloc`"),
-        )?;
+        let mut lookup = Lookup {
+            store,
+            instance,
+            abi: info.abi,
+        };
+        let allocator = lookup
+            .func(info.allocator)?
+            .ok_or(ModuleError::NotProxyWasm(
+                "`proxy_on_memory_allocate` or `malloc`",
+            ))?;
         let guest = Guest { memory, allocator };
         let exports = Exports {
-            initialize: get(store, instance, abi, "_initialize")?,
-            start: get(store, instance, abi, "_start")?,
-            main: get(store, instance, abi, "main").unwrap_or(None),
-            on_context_create: get(store, instance, abi, "proxy_on_context_create")?,
-            on_vm_start: get(store, instance, abi, "proxy_on_vm_start")?,
-            on_configure: get(store, instance, abi, "proxy_on_configure")?,
-            on_done: get(store, instance, abi, "proxy_on_done")?,
-            on_log: get(store, instance, abi, "proxy_on_log")?,
-            on_delete: get(store, instance, abi, "proxy_on_delete")?,
-            on_tick: get(store, instance, abi, "proxy_on_tick")?,
-            on_queue_ready: get(store, instance, abi, "proxy_on_queue_ready")?,
-            on_request_headers: headers(store, instance, abi, "proxy_on_request_headers")?,
-            on_request_body: get(store, instance, abi, "proxy_on_request_body")?,
-            on_request_trailers: get(store, instance, abi, "proxy_on_request_trailers")?,
-            on_response_headers: headers(store, instance, abi, "proxy_on_response_headers")?,
-            on_response_body: get(store, instance, abi, "proxy_on_response_body")?,
-            on_response_trailers: get(store, instance, abi, "proxy_on_response_trailers")?,
-            on_http_call_response: get(store, instance, abi, "proxy_on_http_call_response")?,
-            on_grpc_receive_initial_metadata: get(
-                store,
-                instance,
-                abi,
-                "proxy_on_grpc_receive_initial_metadata",
-            )?,
-            on_grpc_receive: get(store, instance, abi, "proxy_on_grpc_receive")?,
-            on_grpc_receive_trailing_metadata: get(
-                store,
-                instance,
-                abi,
-                "proxy_on_grpc_receive_trailing_metadata",
-            )?,
-            on_grpc_close: get(store, instance, abi, "proxy_on_grpc_close")?,
-            on_new_connection: get(store, instance, abi, "proxy_on_new_connection")?,
-            on_downstream_data: get(store, instance, abi, "proxy_on_downstream_data")?,
-            on_upstream_data: get(store, instance, abi, "proxy_on_upstream_data")?,
-            on_downstream_connection_close: get(
-                store,
-                instance,
-                abi,
-                "proxy_on_downstream_connection_close",
-            )?,
-            on_upstream_connection_close: get(
-                store,
-                instance,
-                abi,
-                "proxy_on_upstream_connection_close",
-            )?,
+            initialize: lookup.func("_initialize")?,
+            start: lookup.func("_start")?,
+            main: lookup.func("main").unwrap_or(None),
+            on_context_create: lookup.func("proxy_on_context_create")?,
+            on_vm_start: lookup.func("proxy_on_vm_start")?,
+            on_configure: lookup.func("proxy_on_configure")?,
+            on_done: lookup.func("proxy_on_done")?,
+            on_log: lookup.func("proxy_on_log")?,
+            on_delete: lookup.func("proxy_on_delete")?,
+            on_tick: lookup.func("proxy_on_tick")?,
+            on_queue_ready: lookup.func("proxy_on_queue_ready")?,
+            on_request_headers: lookup.headers("proxy_on_request_headers")?,
+            on_request_body: lookup.func("proxy_on_request_body")?,
+            on_request_trailers: lookup.func("proxy_on_request_trailers")?,
+            on_response_headers: lookup.headers("proxy_on_response_headers")?,
+            on_response_body: lookup.func("proxy_on_response_body")?,
+            on_response_trailers: lookup.func("proxy_on_response_trailers")?,
+            on_http_call_response: lookup.func("proxy_on_http_call_response")?,
+            on_grpc_receive_initial_metadata: lookup
+                .func("proxy_on_grpc_receive_initial_metadata")?,
+            on_grpc_receive: lookup.func("proxy_on_grpc_receive")?,
+            on_grpc_receive_trailing_metadata: lookup
+                .func("proxy_on_grpc_receive_trailing_metadata")?,
+            on_grpc_close: lookup.func("proxy_on_grpc_close")?,
+            on_new_connection: lookup.func("proxy_on_new_connection")?,
+            on_downstream_data: lookup.func("proxy_on_downstream_data")?,
+            on_upstream_data: lookup.func("proxy_on_upstream_data")?,
+            on_downstream_connection_close: lookup.func("proxy_on_downstream_connection_close")?,
+            on_upstream_connection_close: lookup.func("proxy_on_upstream_connection_close")?,
         };
         Ok((guest, exports))
     }
 }
 
-fn get<P: WasmParams, R: WasmResults>(
-    store: &mut Store<HostState>,
-    instance: &Instance,
+/// Looks the plugin's exports up by name in one instance, typed as the ABI has them.
+struct Lookup<'a> {
+    store: &'a mut Store<HostState>,
+    instance: &'a Instance,
     abi: AbiVersion,
-    name: &'static str,
-) -> Result<Option<TypedFunc<P, R>>, HostError> {
-    let Some(func) = instance.get_func(&mut *store, name) else {
-        return Ok(None);
-    };
-    func.typed::<P, R>(&*store).map(Some).map_err(|_| {
-        HostError::from(ModuleError::ExportSignature {
-            name,
-            abi,
-            found: format!("{}", func.ty(&*store)),
-        })
-    })
 }
 
-fn headers(
-    store: &mut Store<HostState>,
-    instance: &Instance,
-    abi: AbiVersion,
-    name: &'static str,
-) -> Result<Option<HeadersCallback>, HostError> {
-    let Some(func) = instance.get_func(&mut *store, name) else {
-        return Ok(None);
-    };
-    let params = func.ty(&*store).params().len();
-    Ok(if params == 2 {
-        get(store, instance, abi, name)?.map(HeadersCallback::V1)
-    } else {
-        get(store, instance, abi, name)?.map(HeadersCallback::V2)
-    })
+impl Lookup<'_> {
+    /// The export `name` with the signature `P -> R`; none when the plugin does not export it.
+    fn func<P: WasmParams, R: WasmResults>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<TypedFunc<P, R>>, HostError> {
+        let Some(func) = self.instance.get_func(&mut *self.store, name) else {
+            return Ok(None);
+        };
+        func.typed::<P, R>(&*self.store).map(Some).map_err(|_| {
+            HostError::from(ModuleError::ExportSignature {
+                name,
+                abi: self.abi,
+                found: format!("{}", func.ty(&*self.store)),
+            })
+        })
+    }
+
+    /// A headers callback, with or without `end_of_stream` as its parameters say.
+    fn headers(&mut self, name: &'static str) -> Result<Option<HeadersCallback>, HostError> {
+        let Some(func) = self.instance.get_func(&mut *self.store, name) else {
+            return Ok(None);
+        };
+        Ok(match func.ty(&*self.store).params().len() {
+            2 => self.func(name)?.map(HeadersCallback::V1),
+            _ => self.func(name)?.map(HeadersCallback::V2),
+        })
+    }
 }
