@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use super::headers::HeaderMap;
-use super::http::{HeaderAccess, HttpStream, LocalReply};
+use super::http::LocalReply;
 use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
@@ -34,44 +34,6 @@ pub(crate) fn chunk_sizes(len: usize, chunks: &[usize]) -> Vec<usize> {
 pub(crate) enum Side {
     Request,
     Response,
-}
-
-impl Side {
-    pub(super) fn body(self, stream: &mut HttpStream) -> &mut Vec<u8> {
-        match self {
-            Side::Request => &mut stream.request_body,
-            Side::Response => &mut stream.response_body,
-        }
-    }
-
-    pub(super) fn trailers(self, stream: &mut HttpStream) -> &mut HeaderMap {
-        match self {
-            Side::Request => &mut stream.request_trailers,
-            Side::Response => &mut stream.response_trailers,
-        }
-    }
-
-    pub(super) fn trailers_access(self, stream: &mut HttpStream) -> &mut HeaderAccess {
-        match self {
-            Side::Request => &mut stream.request_trailers_access,
-            Side::Response => &mut stream.response_trailers_access,
-        }
-    }
-
-    /// Whether the plugin paused this side's headers, so that its body waits until it resumes.
-    pub(super) fn held_back(self, stream: &mut HttpStream) -> &mut bool {
-        match self {
-            Side::Request => &mut stream.request_held_back,
-            Side::Response => &mut stream.response_held_back,
-        }
-    }
-
-    fn resumed(self, stream: &mut HttpStream) -> &mut bool {
-        match self {
-            Side::Request => &mut stream.request_resumed,
-            Side::Response => &mut stream.response_resumed,
-        }
-    }
 }
 
 /// How a body's run through the plugin ended: the action of the last call, and the trailers that
@@ -111,7 +73,7 @@ impl Vm {
     ) -> Result<BodyEnd, HostError> {
         let mut action = CONTINUE;
         let mut taken = VecDeque::new();
-        if std::mem::take(side.held_back(self.stream())) {
+        if std::mem::take(&mut self.stream().side(side).held_back) {
             self.take_arrived(side, peers, &mut taken);
         }
         loop {
@@ -134,7 +96,7 @@ impl Vm {
             if let Side::Request = side {
                 s.request_received += data.len();
             }
-            side.body(s).extend_from_slice(&data);
+            s.side(side).body.extend_from_slice(&data);
             let Some(f) = &f else {
                 if end_of_stream {
                     return Ok(BodyEnd::plain(action));
@@ -143,7 +105,7 @@ impl Vm {
                 continue;
             };
             action = self.body_call(context, f, callback, side, end_of_stream)?;
-            if action == STOP_AND_BUFFER && side.body(self.stream()).len() > BUFFER_LIMIT {
+            if action == STOP_AND_BUFFER && self.stream().side(side).body.len() > BUFFER_LIMIT {
                 self.overflow(side);
                 return Ok(BodyEnd::plain(action));
             }
@@ -158,7 +120,7 @@ impl Vm {
             if s.local_reply.is_some() || s.closed {
                 return Ok(BodyEnd::plain(action));
             }
-            if action == CONTINUE || std::mem::take(side.resumed(s)) {
+            if action == CONTINUE || std::mem::take(&mut s.side(side).resumed) {
                 self.pass(side, peers);
             }
         }
@@ -175,20 +137,17 @@ impl Vm {
         end_of_stream: bool,
     ) -> Result<i32, HostError> {
         let s = self.stream();
-        let size = side.body(s).len() as i32;
+        let size = s.side(side).body.len() as i32;
         s.last_body_call = end_of_stream.then_some(side);
         let action = self.call(callback, |store| {
             f.call(store, (context as i32, size, end_of_stream as i32))
         })?;
         let (s, held) = (self.stream(), action != CONTINUE);
         s.last_body_call = None;
-        match side {
-            Side::Request => s.request_body_held = held,
-            Side::Response => s.response_body_held = held,
-        }
+        s.side(side).body_held = held;
         // StopIterationNoBuffer: Envoy keeps nothing of the chunk; the plugin was to.
         if action == STOP_NO_BUFFER {
-            side.body(s).clear();
+            s.side(side).body.clear();
         }
         Ok(action)
     }
@@ -197,7 +156,7 @@ impl Vm {
     /// response its 500 if it has not begun, else the stream is reset (measured).
     fn overflow(&mut self, side: Side) {
         let s = self.stream();
-        side.body(s).clear();
+        s.side(side).body.clear();
         let (status, body, details) = match side {
             Side::Request => (413, "Payload Too Large", "request_payload_too_large"),
             Side::Response if s.response_started => {

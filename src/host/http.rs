@@ -400,38 +400,13 @@ pub(crate) enum HeaderAccess {
 /// The state of the exchange the plugin's host calls act on.
 #[derive(Debug, Default)]
 pub(crate) struct HttpStream {
-    pub request_headers: HeaderMap,
-    /// The part of the request body the plugin holds: the chunk it is shown, with what it paused on.
-    pub request_body: Vec<u8>,
-    pub request_trailers: HeaderMap,
-    pub response_headers: HeaderMap,
-    /// The part of the response body the plugin holds.
-    pub response_body: Vec<u8>,
-    pub response_trailers: HeaderMap,
+    pub request: Half,
+    pub response: Half,
     pub local_reply: Option<LocalReply>,
     /// A local reply's body, once the response path takes it up as the body to run through.
     pub local_body: Option<Vec<u8>>,
-    /// The plugin resumed the request or response with proxy_continue_stream.
-    pub request_resumed: bool,
-    pub response_resumed: bool,
-    /// The plugin paused the request's or the response's headers, so the body that arrives
-    /// meanwhile waits, to reach it as one part when it resumes.
-    pub request_held_back: bool,
-    pub response_held_back: bool,
-    /// Whether the plugin may use the request's and the response's header maps now.
-    pub request_access: HeaderAccess,
-    pub response_access: HeaderAccess,
-    /// Whether the plugin has the request's and the response's trailers now: Envoy gives them in
-    /// their own callback, until the plugin lets them go on. In the last body callback of a body
-    /// that has none, changing them adds them, and those stay the plugin's.
-    pub request_trailers_access: HeaderAccess,
-    pub response_trailers_access: HeaderAccess,
     /// The side whose last body callback (end_of_stream, no trailers) is running.
     pub last_body_call: Option<Side>,
-    /// The plugin paused on a chunk of the request's or the response's body and holds it: it
-    /// may change that body outside its body callback (from an http_call answer, say).
-    pub request_body_held: bool,
-    pub response_body_held: bool,
     /// The plugin reset the stream with proxy_close_stream.
     pub closed: bool,
     /// Envoy reset the stream: the plugin held more of the response body than the buffer limit
@@ -450,6 +425,39 @@ pub(crate) struct HttpStream {
     /// The client's request is gRPC (by its content-type, as it came): a local reply goes back
     /// to it as a gRPC status.
     pub grpc: bool,
+}
+
+/// The request or the response of an exchange, as the plugin's host calls see it.
+#[derive(Debug, Default)]
+pub(crate) struct Half {
+    pub headers: HeaderMap,
+    /// The part of the body the plugin holds: the chunk it is shown, with what it paused on.
+    pub body: Vec<u8>,
+    pub trailers: HeaderMap,
+    /// Whether the plugin may use the header map now.
+    pub access: HeaderAccess,
+    /// Whether the plugin has the trailers now: Envoy gives them in their own callback, until
+    /// the plugin lets them go on. In the last body callback of a body that has none, changing
+    /// them adds them, and those stay the plugin's.
+    pub trailers_access: HeaderAccess,
+    /// The plugin resumed it with proxy_continue_stream.
+    pub resumed: bool,
+    /// The plugin paused the headers, so the body that arrives meanwhile waits, to reach it as
+    /// one part when it resumes.
+    pub held_back: bool,
+    /// The plugin paused on a chunk of the body and holds it: it may change that body outside
+    /// its body callback (from an http_call answer, say).
+    pub body_held: bool,
+}
+
+impl HttpStream {
+    /// The request or the response.
+    pub fn side(&mut self, side: Side) -> &mut Half {
+        match side {
+            Side::Request => &mut self.request,
+            Side::Response => &mut self.response,
+        }
+    }
 }
 
 /// The names the proxy's configuration gives the clusters requests and connections go to and the
@@ -588,8 +596,11 @@ impl Vm {
         let stream = HttpStream {
             request_path: request_headers.get(":path").unwrap_or_default(),
             grpc: is_grpc(&request_headers),
-            request_headers,
-            request_access: HeaderAccess::Open,
+            request: Half {
+                headers: request_headers,
+                access: HeaderAccess::Open,
+                ..Half::default()
+            },
             request_method: request.method.clone(),
             request_id,
             progress: Progress {
@@ -617,9 +628,9 @@ impl Vm {
         Ok(Exchanged {
             stalled,
             local_reply: stream.local_reply,
-            response_headers: stream.response_headers,
-            response_rest: stream.response_body,
-            response_trailers: stream.response_trailers,
+            response_headers: stream.response.headers,
+            response_rest: stream.response.body,
+            response_trailers: stream.response.trailers,
             logs: self.store.data().logs[logs_before..].to_vec(),
         })
     }
@@ -637,14 +648,14 @@ impl Vm {
         }
         let mut flow = Flow::Go;
         if let Some(f) = self.exports.on_request_headers.clone() {
-            let count = self.stream().request_headers.len();
+            let count = self.stream().request.headers.len();
             let action = headers_action(self.call("proxy_on_request_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?);
             let s = self.stream();
             match action {
-                CONTINUE => s.request_access = HeaderAccess::Closed,
-                _ => s.request_held_back = true,
+                CONTINUE => s.request.access = HeaderAccess::Closed,
+                _ => s.request.held_back = true,
             }
             let more = has_body && peers.arrived(Side::Request);
             flow =
@@ -662,18 +673,19 @@ impl Vm {
             Flow::LocalReply => {}
             Flow::Go => {
                 self.pass(Side::Request, peers);
-                let trailers = self.stream().request_trailers.clone();
+                let trailers = self.stream().request.trailers.clone();
                 let head = match peers.forward_end(&trailers) {
                     Ok(head) => head,
                     Err(waiting) => return Ok(Some(waiting)),
                 };
                 let now = self.store.data().clock_ns;
                 let s = self.stream();
-                s.response_headers = head.headers;
+                s.response.headers = head.headers;
                 // As Envoy's router adds it, in whole milliseconds.
                 let waited = now - s.progress.forwarded_ns.unwrap_or(now);
                 let waited = (waited / 1_000_000).to_string();
-                s.response_headers
+                s.response
+                    .headers
                     .replace("x-envoy-upstream-service-time", &waited);
                 s.response_has_body = head.has_body;
                 s.progress.answered_ns = Some(now);
@@ -716,19 +728,19 @@ impl Vm {
         peers: &mut dyn HttpPeers,
     ) -> Result<Option<String>, HostError> {
         let has_body = match &self.stream().local_reply {
-            Some(_) => !self.stream().response_body.is_empty(),
+            Some(_) => !self.stream().response.body.is_empty(),
             None => self.stream().response_has_body,
         };
         if let Some(f) = self.exports.on_response_headers.clone() {
-            let count = self.stream().response_headers.len();
-            self.stream().response_access = HeaderAccess::Open;
+            let count = self.stream().response.headers.len();
+            self.stream().response.access = HeaderAccess::Open;
             let action = headers_action(self.call("proxy_on_response_headers", |store| {
                 f.call(store, context, count, !has_body)
             })?);
             let s = self.stream();
             match action {
-                CONTINUE => s.response_access = HeaderAccess::Closed,
-                _ => s.response_held_back = true,
+                CONTINUE => s.response.access = HeaderAccess::Closed,
+                _ => s.response.held_back = true,
             }
             let more =
                 has_body && (self.stream().local_reply.is_some() || peers.arrived(Side::Response));
@@ -748,7 +760,7 @@ impl Vm {
         if has_body && let Some(why) = self.response_body_path(context, peers)? {
             return Ok(Some(why));
         }
-        let trailers = self.stream().response_trailers.clone();
+        let trailers = self.stream().response.trailers.clone();
         peers.respond_end(&trailers);
         Ok(None)
     }
@@ -762,7 +774,7 @@ impl Vm {
     ) -> Result<Option<String>, HostError> {
         let s = self.stream();
         if s.local_reply.is_some() {
-            s.local_body = Some(std::mem::take(&mut s.response_body));
+            s.local_body = Some(std::mem::take(&mut s.response.body));
         }
         let callback = "proxy_on_response_body";
         let f = self.exports.on_response_body.clone();
@@ -801,7 +813,7 @@ impl Vm {
         side: Side,
         trailers: &[(String, String)],
     ) -> Result<Option<(i32, &'static str)>, HostError> {
-        *side.trailers(self.stream()) = trailers.iter().map(|(n, v)| (n, v)).collect();
+        self.stream().side(side).trailers = trailers.iter().map(|(n, v)| (n, v)).collect();
         let (f, callback) = match side {
             Side::Request => (
                 &self.exports.on_request_trailers,
@@ -816,10 +828,10 @@ impl Vm {
             return Ok(None);
         };
         let count = trailers.len() as i32;
-        *side.trailers_access(self.stream()) = HeaderAccess::Open;
+        self.stream().side(side).trailers_access = HeaderAccess::Open;
         let action = self.call(callback, |store| f.call(store, (context as i32, count)))?;
         if action == CONTINUE {
-            *side.trailers_access(self.stream()) = HeaderAccess::Closed;
+            self.stream().side(side).trailers_access = HeaderAccess::Closed;
         }
         Ok(Some((action, callback)))
     }
@@ -831,15 +843,16 @@ impl Vm {
         let now = self.store.data().clock_ns;
         let timeout = self.store.data().options.route_timeout;
         let s = self.stream();
-        s.request_access = HeaderAccess::Closed;
+        s.request.access = HeaderAccess::Closed;
         if s.progress.forwarded_ns.is_none() {
             s.progress.forwarded_ns = Some(now);
             if let Some(timeout) = timeout {
                 let millis = timeout.as_millis().to_string();
-                s.request_headers
+                s.request
+                    .headers
                     .replace("x-envoy-expected-rq-timeout-ms", &millis);
             }
-            peers.forward_headers(&s.request_headers);
+            peers.forward_headers(&s.request.headers);
         }
     }
 
@@ -849,17 +862,17 @@ impl Vm {
     fn respond_headers(&mut self, peers: &mut dyn HttpPeers) {
         let now = self.store.data().clock_ns;
         let s = self.stream();
-        s.response_access = HeaderAccess::Closed;
+        s.response.access = HeaderAccess::Closed;
         if !std::mem::replace(&mut s.response_started, true) {
             let now = SystemTime::UNIX_EPOCH + Duration::from_nanos(now);
-            if !s.response_headers.contains("date")
+            if !s.response.headers.contains("date")
                 && let Some(date) = http_date::format(now)
             {
-                s.response_headers.add("date", &date);
+                s.response.headers.add("date", &date);
             }
-            s.response_headers.replace("server", SERVER_NAME);
-            peers.respond_headers(&s.response_headers);
-            s.response_headers.remove("transfer-encoding");
+            s.response.headers.replace("server", SERVER_NAME);
+            peers.respond_headers(&s.response.headers);
+            s.response.headers.remove("transfer-encoding");
         }
     }
 
@@ -869,7 +882,7 @@ impl Vm {
             Side::Request => self.forward_headers(peers),
             Side::Response => self.respond_headers(peers),
         }
-        let data = std::mem::take(side.body(self.stream()));
+        let data = std::mem::take(&mut self.stream().side(side).body);
         if data.is_empty() {
             return;
         }
@@ -904,8 +917,8 @@ impl Vm {
                 "the plugin reset the stream in {callback}"
             )));
         }
-        if action == CONTINUE || s.request_resumed {
-            s.request_resumed = false;
+        if action == CONTINUE || s.request.resumed {
+            s.request.resumed = false;
             return Ok(Flow::Go);
         }
         Ok(Flow::Stop(format!(
@@ -933,8 +946,8 @@ impl Vm {
                 false => format!("the plugin reset the stream in {callback}"),
             }));
         }
-        if action == CONTINUE || s.response_resumed || s.local_reply_replaced_response() {
-            s.response_resumed = false;
+        if action == CONTINUE || s.response.resumed || s.local_reply_replaced_response() {
+            s.response.resumed = false;
             return Ok(None);
         }
         Ok(Some(format!(
@@ -954,22 +967,22 @@ impl Vm {
             let s = self.stream();
             s.progress.duration_ns = Some(now - s.progress.started_ns);
             let kept = (
-                s.request_access,
-                s.response_access,
-                s.response_trailers_access,
+                s.request.access,
+                s.response.access,
+                s.response.trailers_access,
             );
-            (s.request_access, s.response_access) =
+            (s.request.access, s.response.access) =
                 (HeaderAccess::ReadOnly, HeaderAccess::ReadOnly);
             // The response's trailers too, and they stay changeable if they are the plugin's.
-            if s.response_trailers_access == HeaderAccess::Closed {
-                s.response_trailers_access = HeaderAccess::ReadOnly;
+            if s.response.trailers_access == HeaderAccess::Closed {
+                s.response.trailers_access = HeaderAccess::ReadOnly;
             }
             self.on_log(context)?;
             let s = self.stream();
             (
-                s.request_access,
-                s.response_access,
-                s.response_trailers_access,
+                s.request.access,
+                s.response.access,
+                s.response.trailers_access,
             ) = kept;
         }
         if let Some(f) = self.exports.on_done.clone() {
@@ -1042,9 +1055,9 @@ impl HttpStream {
                 }
             }
         }
-        self.response_headers = headers;
-        self.response_body = body;
-        self.response_trailers = HeaderMap::new();
+        self.response.headers = headers;
+        self.response.body = body;
+        self.response.trailers = HeaderMap::new();
         self.local_reply = Some(reply);
         true
     }

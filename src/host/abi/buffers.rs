@@ -80,11 +80,11 @@ fn body_not_settable(state: &mut HostState, kind: i32) -> Option<String> {
         0 | 1 => {
             let s = state.http()?;
             match kind {
-                0 => ("request body", "proxy_on_request_body", s.request_body_held),
+                0 => ("request body", "proxy_on_request_body", s.request.body_held),
                 _ => (
                     "response body",
                     "proxy_on_response_body",
-                    s.response_body_held,
+                    s.response.body_held,
                 ),
             }
         }
@@ -114,8 +114,8 @@ fn body_not_settable(state: &mut HostState, kind: i32) -> Option<String> {
 /// configuration is there only in proxy_on_configure, as in Envoy.
 fn buffer(state: &mut HostState, kind: i32) -> Result<&mut Vec<u8>, i32> {
     match kind {
-        0 => Ok(&mut state.http().ok_or(NOT_FOUND)?.request_body),
-        1 => Ok(&mut state.http().ok_or(NOT_FOUND)?.response_body),
+        0 => Ok(&mut state.http().ok_or(NOT_FOUND)?.request.body),
+        1 => Ok(&mut state.http().ok_or(NOT_FOUND)?.response.body),
         2 => Ok(&mut state.network().ok_or(NOT_FOUND)?.downstream.data),
         3 => Ok(&mut state.network().ok_or(NOT_FOUND)?.upstream.data),
         4 | 5 => Ok(&mut state.call_response.as_mut().ok_or(NOT_FOUND)?.response.body),

@@ -166,8 +166,8 @@ fn map<'s>(
         let callback = state.callback;
         let s = state.http().ok_or(Refused::NotNow)?;
         let access = match kind {
-            0 => s.request_access,
-            2 => s.response_access,
+            0 => s.request.access,
+            2 => s.response.access,
             1 => trailers_access(s, Side::Request, want, callback)?,
             _ => trailers_access(s, Side::Response, want, callback)?,
         };
@@ -183,10 +183,10 @@ fn map<'s>(
         }
         let s = state.http().ok_or(Refused::Status(BAD_ARGUMENT))?;
         return Ok(match kind {
-            0 => &mut s.request_headers,
-            1 => &mut s.request_trailers,
-            2 => &mut s.response_headers,
-            _ => &mut s.response_trailers,
+            0 => &mut s.request.headers,
+            1 => &mut s.request.trailers,
+            2 => &mut s.response.headers,
+            _ => &mut s.response.trailers,
         });
     }
     // Outside a call's answer, Envoy lists maps 4 to 7 as empty and refuses the rest.
@@ -211,7 +211,7 @@ fn map<'s>(
 }
 
 /// How far the plugin may use `side`'s trailers for `want`, as Envoy 1.40 lets it: while they are
-/// its (see [`HttpStream::request_trailers_access`]; proxy_on_log may read the response's); in
+/// its (see `Half::trailers_access`; proxy_on_log may read the response's); in
 /// the last body callback of a body without them, changing them adds them; proxy_on_log finds no
 /// request trailers.
 fn trailers_access(
@@ -221,11 +221,11 @@ fn trailers_access(
     callback: &str,
 ) -> Result<HeaderAccess, Refused> {
     let reading = matches!(want, Use::Read | Use::List);
-    let access = *side.trailers_access(s);
+    let access = s.side(side).trailers_access;
     match (reading, callback == "proxy_on_log", side) {
         (true, true, Side::Request) => Err(Refused::Absent),
         (false, _, _) if s.last_body_call == Some(side) => {
-            *side.trailers_access(s) = HeaderAccess::Open;
+            s.side(side).trailers_access = HeaderAccess::Open;
             Ok(HeaderAccess::Open)
         }
         _ => Ok(access),

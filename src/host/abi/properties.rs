@@ -154,11 +154,11 @@ const UPSTREAM_LOCAL_ADDRESS: &str = "127.0.0.1:50001";
 /// a header map are there only while the plugin may read that map (see [`HeaderAccess`]).
 fn http_property(s: &HttpStream, path: &str) -> Option<Vec<u8>> {
     let p = &s.progress;
-    let request = (s.request_access != HeaderAccess::Closed).then_some(&s.request_headers);
-    let response = (s.response_access != HeaderAccess::Closed).then_some(&s.response_headers);
+    let request = (s.request.access != HeaderAccess::Closed).then_some(&s.request.headers);
+    let response = (s.response.access != HeaderAccess::Closed).then_some(&s.response.headers);
     // The response's trailers while the plugin may read them (in on_log too).
     let trailers =
-        (s.response_trailers_access != HeaderAccess::Closed).then_some(&s.response_trailers);
+        (s.response.trailers_access != HeaderAccess::Closed).then_some(&s.response.trailers);
     let bytes = |map: Option<&HeaderMap>| map.map_or(0, HeaderMap::byte_size) as i64;
     let ns = |n: u64| int(n as i64);
     match path {
@@ -246,7 +246,7 @@ fn request_size(headers: Option<&HeaderMap>, received: usize) -> Option<i64> {
 }
 
 fn response_code(s: &HttpStream) -> Option<i64> {
-    s.response_headers.get(":status")?.parse().ok()
+    s.response.headers.get(":status")?.parse().ok()
 }
 
 /// Why the response is what it is: the plugin's details for its local reply (blanks made `_`,

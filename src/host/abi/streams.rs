@@ -65,12 +65,12 @@ fn let_go(state: &mut HostState, kind: i32) {
     if let Some(s) = state.http() {
         match kind {
             0 => {
-                (s.request_access, s.request_body_held) = (HeaderAccess::Closed, false);
-                s.request_trailers_access = HeaderAccess::Closed;
+                (s.request.access, s.request.body_held) = (HeaderAccess::Closed, false);
+                s.request.trailers_access = HeaderAccess::Closed;
             }
             1 => {
-                (s.response_access, s.response_body_held) = (HeaderAccess::Closed, false);
-                s.response_trailers_access = HeaderAccess::Closed;
+                (s.response.access, s.response.body_held) = (HeaderAccess::Closed, false);
+                s.response.trailers_access = HeaderAccess::Closed;
             }
             _ => {}
         }
@@ -85,8 +85,8 @@ fn let_go(state: &mut HostState, kind: i32) {
 fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
     let flag = match (kind, close) {
         (0 | 1, true) => state.http().map(|s| &mut s.closed),
-        (0, false) => state.http().map(|s| &mut s.request_resumed),
-        (1, false) => state.http().map(|s| &mut s.response_resumed),
+        (0, false) => state.http().map(|s| &mut s.request.resumed),
+        (1, false) => state.http().map(|s| &mut s.response.resumed),
         (2 | 3, true) => state.network().map(|s| &mut s.closed),
         (2, false) => state.network().map(|s| &mut s.downstream.resumed),
         (3, false) => return UNIMPLEMENTED,
