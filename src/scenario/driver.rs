@@ -10,7 +10,7 @@ use super::expect::Expect;
 use super::load::{PluginSetup, ScenarioFile};
 use super::metrics::MetricsNow;
 use super::report::{CaseOutcome, CaseReport, ScenarioReport};
-use super::spec::{Configure, Connection, Exchange};
+use super::spec::{Configure, Connection, Exchange, call_answers};
 use crate::host::{
     CallAnswer, CallRecord, HostError, HttpOutcome, LogRecord, NetworkEvent, NetworkOutcome,
     Request, Response,
@@ -183,8 +183,8 @@ impl Case for Exchange {
     }
 
     fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
-        let calls = self.http_calls.iter().map(|c| c.to_call_answer()).collect();
-        host.prepare(calls, Duration::from_millis(self.advance_ms))?;
+        let advance = Duration::from_millis(self.advance_ms);
+        host.prepare(call_answers(&self.http_calls), advance)?;
         let outcome = host.http(&self.request, &self.response)?;
         Ok(CaseOutcome::Http(Box::new(outcome)))
     }
@@ -208,8 +208,7 @@ impl Case for Connection {
     }
 
     fn drive(&self, host: &mut dyn ScenarioHost) -> Result<CaseOutcome, DriveError> {
-        let calls = self.http_calls.iter().map(|c| c.to_call_answer()).collect();
-        host.prepare(calls, Duration::ZERO)?;
+        host.prepare(call_answers(&self.http_calls), Duration::ZERO)?;
         Ok(CaseOutcome::Connection(host.connection(&self.events)?))
     }
 }

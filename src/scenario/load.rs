@@ -6,7 +6,7 @@ use super::config::config_to_json;
 use super::driver::Case;
 use super::error::ScenarioError;
 use super::expect::{CaseKind, LogExpect};
-use super::spec::{Configure, Scenario, pairs};
+use super::spec::{Configure, Scenario, call_answers, pairs};
 use crate::host::VmOptions;
 use crate::project::StaleBuild;
 
@@ -180,7 +180,7 @@ impl Scenario {
             vm_config: self.vm_config.clone().unwrap_or_default().into_bytes(),
             env: pairs(&self.env),
             properties: pairs(&self.properties),
-            call_answers: self.http_calls.iter().map(|c| c.to_call_answer()).collect(),
+            call_answers: call_answers(&self.http_calls),
             clusters: clusters_named(self.answer_upstreams()),
             ..VmOptions::default()
         })

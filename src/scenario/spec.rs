@@ -140,9 +140,14 @@ pub(super) fn pairs(headers: &IndexMap<String, String>) -> Vec<(String, String)>
         .collect()
 }
 
+/// The built-in host's form of scripted answers, in order.
+pub(crate) fn call_answers(calls: &[CallSpec]) -> Vec<CallAnswer> {
+    calls.iter().map(CallSpec::to_call_answer).collect()
+}
+
 impl CallSpec {
     /// The built-in host's form of a scripted answer.
-    pub fn to_call_answer(&self) -> CallAnswer {
+    fn to_call_answer(&self) -> CallAnswer {
         let mut headers = HeaderMap::new();
         headers.add(":status", &self.status.to_string());
         for (name, value) in &self.headers {
