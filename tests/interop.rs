@@ -276,16 +276,11 @@ fn oras_push(addr: &str, image: &str, dir: &Path, files: &[&str]) {
          c = oras.client.OrasClient(hostname='{addr}', insecure=True)\n\
          c.push(target='{image}', files={files:?}, disable_path_validation=True)\n",
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(dir),
     );
 }
 

@@ -274,16 +274,7 @@ fn oci_and_cncf_formats() {
         addr = registry.addr,
         dir = out.path().display()
     );
-    let pulled = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
-    );
+    run_ok(Command::new("python3").arg("-c").arg(&script));
     assert_eq!(
         std::fs::read(out.path().join("plugin.wasm")).unwrap(),
         module

@@ -1511,17 +1511,13 @@ for suite in xml:
                    "props": props, "cases": cases})
 print(json.dumps({"tests": xml.tests, "failures": xml.failures, "suites": suites}))
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(report)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "junitparser reads the report (scripts/setup-test-deps.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
+    // scripts/setup-test-deps.sh installs junitparser.
+    let read = run_ok(
+        std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(report),
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&read.stdout).unwrap()
 }
 
 #[test]

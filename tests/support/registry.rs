@@ -46,16 +46,7 @@ fn wait_for_port(addr: &str) {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::run_ok(Command::new("openssl").args(args).current_dir(dir));
 }
 
 /// A test CA and a leaf for localhost/127.0.0.1 signed by it (rustls refuses a self-signed leaf).
