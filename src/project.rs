@@ -112,6 +112,11 @@ pub struct Project {
     pub cargo_manifest: PathBuf,
     /// The directory holding Cargo.toml.
     pub root: PathBuf,
+    /// The workspace's root, where its Cargo.lock is: `root` for a package on its own.
+    pub workspace_root: PathBuf,
+    /// The roots of the package's path dependencies (not dev-dependencies), whose sources its
+    /// build reads too.
+    pub path_dependencies: Vec<PathBuf>,
     /// Cargo's target directory (honours CARGO_TARGET_DIR and .cargo/config.toml).
     pub target_dir: PathBuf,
     pub settings: Settings,
@@ -193,6 +198,15 @@ impl Project {
     fn from_package(metadata: &Metadata, package: &Package) -> Result<Project, ProjectError> {
         let cargo_manifest = package.manifest_path.clone().into_std_path_buf();
         let settings = Settings::from_metadata(package.metadata.get("wasmctl"), &cargo_manifest)?;
+        let mut path_dependencies: Vec<PathBuf> = package
+            .dependencies
+            .iter()
+            .filter(|d| d.kind != cargo_metadata::DependencyKind::Development)
+            .filter_map(|d| d.path.clone())
+            .map(|path| path.into_std_path_buf())
+            .collect();
+        path_dependencies.sort();
+        path_dependencies.dedup();
         let lib_name = package
             .targets
             .iter()
@@ -206,6 +220,8 @@ impl Project {
                 .map(Path::to_path_buf)
                 .unwrap_or_default(),
             cargo_manifest,
+            workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+            path_dependencies,
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
             settings,
             lib_name,
@@ -223,29 +239,38 @@ impl Project {
         self.state_dir().join(format!("{}.wasm", self.name))
     }
 
-    /// The newest of the files a build of the package reads (`Cargo.toml`, `Cargo.lock`,
-    /// `build.rs` and everything under `src/`) when it was modified after `module`: the module no
-    /// longer matches its sources. Path dependencies and other workspace members are not looked
-    /// at; `wasmctl build` (cargo) is the judge of those.
+    /// The newest of the files a build of the package reads, when it was modified after
+    /// `module`: the module no longer matches its sources. See [`Project::build_inputs`].
     pub fn changed_since(&self, module: &Path) -> Option<PathBuf> {
-        let built = std::fs::metadata(module).ok()?.modified().ok()?;
-        let files = ["Cargo.toml", "Cargo.lock", "build.rs"]
-            .into_iter()
-            .map(|name| self.root.join(name))
-            .chain(
-                walkdir::WalkDir::new(self.root.join("src"))
-                    .into_iter()
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_type().is_file() && !is_scratch(e.file_name()))
-                    .map(walkdir::DirEntry::into_path),
-            );
-        files
+        let built = modified(module)?;
+        self.build_inputs()
             .filter_map(|path| {
-                let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+                let modified = modified(&path)?;
                 (modified > built).then_some((modified, path))
             })
             .max()
             .map(|(_, path)| path)
+    }
+
+    /// The files a build of the package reads, as far as wasmctl looks: the workspace's
+    /// Cargo.toml and Cargo.lock, then for the package and each of its path dependencies its
+    /// Cargo.toml, build.rs and everything under `src/`. The path dependencies of path
+    /// dependencies are not followed; `wasmctl build` (cargo) is the judge of those.
+    pub fn build_inputs(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        let workspace = ["Cargo.toml", "Cargo.lock"].map(|name| self.workspace_root.join(name));
+        let crates = std::iter::once(&self.root).chain(&self.path_dependencies);
+        workspace.into_iter().chain(crates.flat_map(|root| {
+            ["Cargo.toml", "build.rs"]
+                .map(|name| root.join(name))
+                .into_iter()
+                .chain(
+                    walkdir::WalkDir::new(root.join("src"))
+                        .into_iter()
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_type().is_file() && !is_scratch(e.file_name()))
+                        .map(walkdir::DirEntry::into_path),
+                )
+        }))
     }
 
     /// `module`, when a source it was built from changed after it: what runs (or is pushed) is
@@ -343,7 +368,8 @@ fn pick_package<'a>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleBuild {
     pub module: PathBuf,
-    /// The newest source file changed since the build, relative to the project's root.
+    /// The newest source file changed since the build: relative to the project's root when it
+    /// is under it, else (a path dependency's, the workspace's) as it is.
     pub changed: PathBuf,
 }
 
@@ -363,8 +389,135 @@ impl StaleBuild {
     }
 }
 
+/// When `path` was last modified, if it exists.
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
+}
+
 /// An editor's swap, backup or lock file, which no build reads: `.lib.rs.swp`, `lib.rs~`, `.#lib.rs`.
-fn is_scratch(name: &std::ffi::OsStr) -> bool {
+pub(crate) fn is_scratch(name: &std::ffi::OsStr) -> bool {
     let name = name.to_string_lossy();
     name.starts_with('.') || name.ends_with('~')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// Writes `text` to `dir/path`, modified at `at`.
+    fn write_at(dir: &Path, path: &str, text: &str, at: SystemTime) {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        touch(&path, at);
+    }
+
+    fn touch(path: &Path, at: SystemTime) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(at).unwrap();
+    }
+
+    fn package(name: &str, dependencies: &str) -> String {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\n{dependencies}"
+        )
+    }
+
+    /// A plugin and the path dependency it shares code through, each file written at `at`, and
+    /// the plugin's module, built after them.
+    fn plugin_with_common(dir: &Path, workspace: bool, at: SystemTime) -> (Project, PathBuf) {
+        if workspace {
+            let members = "[workspace]\nmembers = [\"plugin\", \"common\"]\nresolver = \"2\"\n";
+            write_at(dir, "Cargo.toml", members, at);
+            write_at(dir, "Cargo.lock", "version = 4\n", at);
+        }
+        let common = "common = { path = \"../common\" }\n";
+        write_at(dir, "plugin/Cargo.toml", &package("plugin", common), at);
+        write_at(dir, "plugin/src/lib.rs", "", at);
+        write_at(dir, "common/Cargo.toml", &package("common", ""), at);
+        write_at(dir, "common/src/lib.rs", "", at);
+        let module = dir.join("plugin.wasm");
+        write_at(dir, "plugin.wasm", "", at + Duration::from_secs(10));
+        let selector = ProjectSelector {
+            manifest_path: Some(dir.join("plugin/Cargo.toml")),
+            package: None,
+        };
+        // The fast reading leaves a path dependency to cargo, and finds it so.
+        let project = Project::discover_with(&selector, Lookup::PlainCargoTomlFirst).unwrap();
+        (project, module)
+    }
+
+    #[test]
+    fn a_change_to_a_path_dependency_or_the_workspace_makes_the_build_stale() {
+        let at = SystemTime::now() - Duration::from_secs(3600);
+        let later = at + Duration::from_secs(60);
+        for workspace in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let dir = dir.path().canonicalize().unwrap();
+            let (project, module) = plugin_with_common(&dir, workspace, at);
+            assert_eq!(project.path_dependencies, vec![dir.join("common")]);
+            assert_eq!(
+                project.stale_build(&module),
+                None,
+                "built after every source"
+            );
+
+            touch(&dir.join("common/src/lib.rs"), later);
+            let stale = project
+                .stale_build(&module)
+                .expect("the dependency changed");
+            assert_eq!(stale.changed, dir.join("common/src/lib.rs"));
+            assert!(stale.message().contains("common/src/lib.rs"), "{stale:?}");
+
+            // The package's own files are named from its root.
+            write_at(
+                &dir,
+                "plugin/src/filter.rs",
+                "",
+                later + Duration::from_secs(1),
+            );
+            let stale = project.stale_build(&module).unwrap();
+            assert_eq!(stale.changed, Path::new("src/filter.rs"));
+
+            if workspace {
+                assert_eq!(project.workspace_root, dir);
+                touch(&dir.join("Cargo.lock"), later + Duration::from_secs(2));
+                let stale = project.stale_build(&module).unwrap();
+                assert_eq!(stale.changed, dir.join("Cargo.lock"));
+            }
+        }
+    }
+
+    #[test]
+    fn scratch_files_and_dev_dependencies_are_not_sources() {
+        let at = SystemTime::now() - Duration::from_secs(3600);
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        let dev = "\n[dev-dependencies]\nhelper = { path = \"../helper\" }\n";
+        write_at(
+            &dir,
+            "plugin/Cargo.toml",
+            &(package("plugin", "") + dev),
+            at,
+        );
+        write_at(&dir, "plugin/src/lib.rs", "", at);
+        write_at(&dir, "helper/Cargo.toml", &package("helper", ""), at);
+        write_at(&dir, "helper/src/lib.rs", "", at);
+        write_at(&dir, "plugin.wasm", "", at + Duration::from_secs(10));
+        let selector = ProjectSelector {
+            manifest_path: Some(dir.join("plugin/Cargo.toml")),
+            package: None,
+        };
+        let project = Project::discover(&selector).unwrap();
+        assert!(project.path_dependencies.is_empty(), "{project:?}");
+        let later = at + Duration::from_secs(60);
+        touch(&dir.join("helper/src/lib.rs"), later);
+        for scratch in ["src/.lib.rs.swp", "src/lib.rs~", "src/.#lib.rs"] {
+            write_at(&dir.join("plugin"), scratch, "", later);
+        }
+        assert_eq!(project.stale_build(&dir.join("plugin.wasm")), None);
+    }
 }

@@ -1,6 +1,6 @@
 //! Reading a plain single-package Cargo.toml directly instead of running `cargo metadata` (tens of
 //! milliseconds), for commands that must start fast. Anything cargo would have to resolve
-//! (workspaces, inherited fields, a configured target dir) is left to cargo.
+//! (workspaces, inherited fields, a configured target dir, path dependencies) is left to cargo.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ pub(super) fn read(cargo_manifest: &Path) -> Result<Option<Project>, ProjectErro
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let root = std::path::absolute(&root).unwrap_or(root);
-    if !doc.contains_key("workspace") && in_parent_workspace(&root) {
+    if (!doc.contains_key("workspace") && in_parent_workspace(&root)) || has_path_dependency(&doc) {
         return Ok(None);
     }
     let Some(target_dir) = target_dir(&root) else {
@@ -54,12 +54,36 @@ pub(super) fn read(cargo_manifest: &Path) -> Result<Option<Project>, ProjectErro
         name,
         version,
         cargo_manifest,
+        workspace_root: root.clone(),
+        path_dependencies: Vec::new(),
         root,
         target_dir,
         settings,
         lib_name: Some(lib_name),
         repository_url: field("repository"),
     }))
+}
+
+/// Whether a dependency, or a build-dependency (for any target), is a path: cargo finds where it
+/// is, and whether it is a workspace member.
+fn has_path_dependency(doc: &toml_edit::DocumentMut) -> bool {
+    let in_table = |t: &dyn toml_edit::TableLike| {
+        ["dependencies", "build-dependencies"]
+            .iter()
+            .filter_map(|name| t.get(name)?.as_table_like())
+            .any(|deps| {
+                deps.iter()
+                    .any(|(_, dep)| dep.as_table_like().is_some_and(|d| d.contains_key("path")))
+            })
+    };
+    let targets = doc.get("target").and_then(toml_edit::Item::as_table_like);
+    in_table(doc.as_table())
+        || targets.is_some_and(|targets| {
+            targets
+                .iter()
+                .filter_map(|(_, cfg)| cfg.as_table_like())
+                .any(in_table)
+        })
 }
 
 /// Whether a parent directory holds a workspace, which decides membership and the target dir.
