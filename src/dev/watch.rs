@@ -1,5 +1,5 @@
-//! What `wasmctl dev` watches: the project's sources, its Cargo.toml, its pluginConfig file and its
-//! scenarios, with a debouncer so a burst of saves gives one rebuild.
+//! What `wasmctl dev` watches: the project's sources and its path dependencies', its pluginConfig
+//! file and its scenarios, with a debouncer so a burst of saves gives one rebuild.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -10,14 +10,23 @@ use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::DevError;
-use crate::project::Project;
+use crate::project::{Project, is_scratch};
 
 /// The watched files of one project.
 pub(crate) struct ProjectWatch {
-    root: PathBuf,
-    config: Option<PathBuf>,
+    watched: Watched,
     events: Receiver<DebounceEventResult>,
     _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+}
+
+/// Which changed paths call for a rebuild: the sources a build reads, of the package and of each
+/// path dependency (each crate's Cargo.toml, build.rs and `src/`), the package's scenarios and
+/// its pluginConfig file.
+struct Watched {
+    root: PathBuf,
+    /// The package's root, then its path dependencies' roots.
+    crates: Vec<PathBuf>,
+    config: Option<PathBuf>,
 }
 
 /// What a wait for changes ended with.
@@ -30,28 +39,28 @@ impl ProjectWatch {
     pub fn start(project: &Project, debounce: Duration) -> Result<ProjectWatch, DevError> {
         let (send, events) = std::sync::mpsc::channel();
         let mut watcher = new_debouncer(debounce, None, send).map_err(watch_error)?;
-        // The root alone (Cargo.toml, the config file), then the two trees below it; the target
-        // directory, which every build writes, is never watched.
-        watcher
-            .watch(&project.root, RecursiveMode::NonRecursive)
-            .map_err(watch_error)?;
-        for tree in ["src", "scenarios"] {
-            let dir = project.root.join(tree);
-            if dir.is_dir() {
-                watcher
-                    .watch(&dir, RecursiveMode::Recursive)
-                    .map_err(watch_error)?;
+        let watched = Watched::of(project);
+        let mut watch = |path: &Path, mode| watcher.watch(path, mode).map_err(watch_error);
+        // Each crate's root alone (Cargo.toml, build.rs, the config file), then the trees below
+        // it; the target directory, which every build writes, is never watched.
+        for root in &watched.crates {
+            watch(root, RecursiveMode::NonRecursive)?;
+        }
+        let trees = watched.crates.iter().map(|root| root.join("src"));
+        for tree in trees.chain([project.root.join("scenarios")]) {
+            if tree.is_dir() {
+                watch(&tree, RecursiveMode::Recursive)?;
             }
         }
-        let config = project.settings.config.as_ref().map(|c| project.resolve(c));
-        if let Some(config) = config.as_ref().filter(|c| !c.starts_with(&project.root)) {
-            watcher
-                .watch(config, RecursiveMode::NonRecursive)
-                .map_err(watch_error)?;
+        if let Some(config) = watched
+            .config
+            .as_ref()
+            .filter(|c| !c.starts_with(&project.root))
+        {
+            watch(config, RecursiveMode::NonRecursive)?;
         }
         Ok(ProjectWatch {
-            root: project.root.clone(),
-            config,
+            watched,
             events,
             _debouncer: watcher,
         })
@@ -73,7 +82,7 @@ impl ProjectWatch {
             .into_iter()
             .filter(|e| is_change(&e.kind))
             .flat_map(|e| e.event.paths)
-            .filter(|p| self.is_watched(p))
+            .filter(|p| self.watched.covers(p))
             .collect();
         changed.sort();
         changed.dedup();
@@ -82,20 +91,39 @@ impl ProjectWatch {
             false => Wait::Changed(changed),
         })
     }
+}
+
+impl Watched {
+    fn of(project: &Project) -> Watched {
+        Watched {
+            root: project.root.clone(),
+            crates: std::iter::once(&project.root)
+                .chain(&project.path_dependencies)
+                .cloned()
+                .collect(),
+            config: project.settings.config.as_ref().map(|c| project.resolve(c)),
+        }
+    }
 
     /// Whether a change to `path` calls for a rebuild.
-    fn is_watched(&self, path: &Path) -> bool {
+    fn covers(&self, path: &Path) -> bool {
         if self.config.as_deref() == Some(path) {
             return true;
         }
-        let Ok(relative) = path.strip_prefix(&self.root) else {
-            return false;
-        };
-        let in_tree = relative.starts_with("src") || relative.starts_with("scenarios");
         // Editors' swap and backup files are not the source.
-        let name = relative.to_string_lossy();
-        let scratch = name.ends_with('~') || name.ends_with(".swp") || name.contains("/.#");
-        (in_tree || relative == Path::new("Cargo.toml")) && !scratch
+        if path.file_name().is_none_or(is_scratch) {
+            return false;
+        }
+        let source = |root: &PathBuf| {
+            path.strip_prefix(root).is_ok_and(|relative| {
+                relative.starts_with("src")
+                    || relative == Path::new("Cargo.toml")
+                    || relative == Path::new("build.rs")
+            })
+        };
+        path.strip_prefix(&self.root)
+            .is_ok_and(|relative| relative.starts_with("scenarios"))
+            || self.crates.iter().any(source)
     }
 }
 
@@ -113,4 +141,42 @@ fn is_change(kind: &EventKind) -> bool {
 
 fn watch_error(err: notify_debouncer_full::notify::Error) -> DevError {
     DevError::Watch(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_of_the_package_and_its_path_dependencies_are_watched() {
+        let watched = Watched {
+            root: PathBuf::from("/w/plugin"),
+            crates: vec![PathBuf::from("/w/plugin"), PathBuf::from("/w/common")],
+            config: Some(PathBuf::from("/etc/plugin.json")),
+        };
+        for path in [
+            "/w/plugin/src/lib.rs",
+            "/w/plugin/src/a/b.rs",
+            "/w/plugin/Cargo.toml",
+            "/w/plugin/build.rs",
+            "/w/plugin/scenarios/s.yaml",
+            "/w/common/src/lib.rs",
+            "/w/common/Cargo.toml",
+            "/etc/plugin.json",
+        ] {
+            assert!(watched.covers(Path::new(path)), "{path}");
+        }
+        for path in [
+            "/w/plugin/src/.lib.rs.swp",
+            "/w/plugin/src/lib.rs~",
+            "/w/plugin/src/.#lib.rs",
+            "/w/plugin/target/wasmctl/plugin.wasm",
+            "/w/plugin/README.md",
+            "/w/common/scenarios/s.yaml",
+            "/w/other/src/lib.rs",
+            "/etc/other.json",
+        ] {
+            assert!(!watched.covers(Path::new(path)), "{path}");
+        }
+    }
 }
