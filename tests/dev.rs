@@ -126,3 +126,70 @@ fn dev_builds_quickly_and_dev_opt_builds_as_build_does() {
     support::run_ok(wasmctl(&project).arg("build"));
     assert_eq!(std::fs::read(&module).unwrap(), full);
 }
+
+#[test]
+fn dev_sees_a_path_dependency_and_a_config_file_in_its_own_directory() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "dev-shared", &["--template", "http-headers"]);
+    // A crate the plugin shares code through, beside it.
+    let common = dir.path().join("common");
+    std::fs::create_dir_all(common.join("src")).unwrap();
+    std::fs::write(
+        common.join("Cargo.toml"),
+        "[package]\nname = \"common\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(common.join("src/lib.rs"), "pub const NAME: &str = \"a\";\n").unwrap();
+    let manifest = project.join("Cargo.toml");
+    edit(
+        &manifest,
+        "[dependencies]\n",
+        "[dependencies]\ncommon = { path = \"../common\" }\n",
+    );
+    // The pluginConfig file in a directory of its own.
+    std::fs::create_dir(project.join("conf")).unwrap();
+    std::fs::rename(
+        project.join("config.yaml"),
+        project.join("conf/config.yaml"),
+    )
+    .unwrap();
+    edit(
+        &manifest,
+        "config = \"config.yaml\"",
+        "config = \"conf/config.yaml\"",
+    );
+    let scenario = project.join("scenarios/headers.yaml");
+    edit(&scenario, "../config.yaml", "../conf/config.yaml");
+
+    let dev = Background::spawn({
+        let mut cmd = wasmctl(&project);
+        cmd.arg("dev");
+        cmd
+    });
+    let minutes = Duration::from_secs(300);
+    dev.wait_for("Done", 1, minutes);
+    assert!(dev.stderr().contains("Passed"), "{}", dev.stderr());
+
+    // A save in the path dependency is a change: one cycle.
+    edit(&common.join("src/lib.rs"), "\"a\"", "\"b\"");
+    dev.wait_for("Done", 2, minutes);
+    let stderr = dev.stderr();
+    let changed = |file: &str| {
+        stderr
+            .lines()
+            .any(|l| l.contains("Changed") && l.contains(file))
+    };
+    assert!(changed("common/src/lib.rs"), "{stderr}");
+
+    // A config that no longer gives the greeting the scenarios expect fails them.
+    let config = project.join("conf/config.yaml");
+    edit(&config, "x-greeting: hello", "x-greeting: goodbye");
+    dev.wait_for("Done", 3, minutes);
+    let stderr = dev.stderr();
+    let saw_config = stderr
+        .lines()
+        .any(|l| l.contains("Changed") && l.contains("conf/config.yaml"));
+    assert!(saw_config, "{stderr}");
+    assert!(stderr.contains("FAILED"), "{stderr}");
+    dev.stop();
+}

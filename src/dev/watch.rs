@@ -52,12 +52,11 @@ impl ProjectWatch {
                 watch(&tree, RecursiveMode::Recursive)?;
             }
         }
-        if let Some(config) = watched
-            .config
-            .as_ref()
-            .filter(|c| !c.starts_with(&project.root))
-        {
-            watch(config, RecursiveMode::NonRecursive)?;
+        // The config file's directory, unless a watch above covers it: a directory, so that a
+        // save that replaces the file (write to a temporary, rename) is seen too.
+        let config_dir = watched.config.as_ref().and_then(|c| c.parent());
+        if let Some(dir) = config_dir.filter(|d| d.is_dir() && !watched.is_watched_dir(d)) {
+            watch(dir, RecursiveMode::NonRecursive)?;
         }
         Ok(ProjectWatch {
             watched,
@@ -103,6 +102,15 @@ impl Watched {
                 .collect(),
             config: project.settings.config.as_ref().map(|c| project.resolve(c)),
         }
+    }
+
+    /// Whether `start` watches `dir` already: a crate's root, or under a `src/` or `scenarios/`.
+    fn is_watched_dir(&self, dir: &Path) -> bool {
+        let trees = self.crates.iter().map(|root| root.join("src"));
+        self.crates.iter().any(|root| root == dir)
+            || trees
+                .chain([self.root.join("scenarios")])
+                .any(|tree| dir.starts_with(tree))
     }
 
     /// Whether a change to `path` calls for a rebuild.
@@ -177,6 +185,15 @@ mod tests {
             "/etc/other.json",
         ] {
             assert!(!watched.covers(Path::new(path)), "{path}");
+        }
+        for (dir, already) in [
+            ("/w/plugin", true),
+            ("/w/plugin/src/a", true),
+            ("/w/common", true),
+            ("/w/plugin/conf", false),
+            ("/etc", false),
+        ] {
+            assert_eq!(watched.is_watched_dir(Path::new(dir)), already, "{dir}");
         }
     }
 }
