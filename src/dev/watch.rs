@@ -23,9 +23,10 @@ pub(crate) struct ProjectWatch {
 /// path dependency (each crate's Cargo.toml, build.rs and `src/`), the package's scenarios and
 /// its pluginConfig file.
 struct Watched {
+    /// The package's root.
     root: PathBuf,
-    /// The package's root, then its path dependencies' roots.
-    crates: Vec<PathBuf>,
+    /// Its path dependencies' roots.
+    dependencies: Vec<PathBuf>,
     config: Option<PathBuf>,
 }
 
@@ -43,11 +44,10 @@ impl ProjectWatch {
         let mut watch = |path: &Path, mode| watcher.watch(path, mode).map_err(watch_error);
         // Each crate's root alone (Cargo.toml, build.rs, the config file), then the trees below
         // it; the target directory, which every build writes, is never watched.
-        for root in &watched.crates {
+        for root in watched.crates() {
             watch(root, RecursiveMode::NonRecursive)?;
         }
-        let trees = watched.crates.iter().map(|root| root.join("src"));
-        for tree in trees.chain([project.root.join("scenarios")]) {
+        for tree in watched.trees() {
             if tree.is_dir() {
                 watch(&tree, RecursiveMode::Recursive)?;
             }
@@ -96,21 +96,25 @@ impl Watched {
     fn of(project: &Project) -> Watched {
         Watched {
             root: project.root.clone(),
-            crates: std::iter::once(&project.root)
-                .chain(&project.path_dependencies)
-                .cloned()
-                .collect(),
+            dependencies: project.path_dependencies.clone(),
             config: project.settings.config.as_ref().map(|c| project.resolve(c)),
         }
     }
 
-    /// Whether `start` watches `dir` already: a crate's root, or under a `src/` or `scenarios/`.
+    /// The package's root, then its path dependencies'.
+    fn crates(&self) -> impl Iterator<Item = &PathBuf> {
+        std::iter::once(&self.root).chain(&self.dependencies)
+    }
+
+    /// The trees watched whole: each crate's `src/`, and the package's `scenarios/`.
+    fn trees(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        let sources = self.crates().map(|root| root.join("src"));
+        sources.chain([self.root.join("scenarios")])
+    }
+
+    /// Whether `start` watches `dir` already: a crate's root, or in one of the trees.
     fn is_watched_dir(&self, dir: &Path) -> bool {
-        let trees = self.crates.iter().map(|root| root.join("src"));
-        self.crates.iter().any(|root| root == dir)
-            || trees
-                .chain([self.root.join("scenarios")])
-                .any(|tree| dir.starts_with(tree))
+        self.crates().any(|root| root == dir) || self.trees().any(|tree| dir.starts_with(tree))
     }
 
     /// Whether a change to `path` calls for a rebuild.
@@ -129,9 +133,7 @@ impl Watched {
                     || relative == Path::new("build.rs")
             })
         };
-        path.strip_prefix(&self.root)
-            .is_ok_and(|relative| relative.starts_with("scenarios"))
-            || self.crates.iter().any(source)
+        path.starts_with(self.root.join("scenarios")) || self.crates().any(source)
     }
 }
 
@@ -159,7 +161,7 @@ mod tests {
     fn sources_of_the_package_and_its_path_dependencies_are_watched() {
         let watched = Watched {
             root: PathBuf::from("/w/plugin"),
-            crates: vec![PathBuf::from("/w/plugin"), PathBuf::from("/w/common")],
+            dependencies: vec![PathBuf::from("/w/common")],
             config: Some(PathBuf::from("/etc/plugin.json")),
         };
         for path in [
