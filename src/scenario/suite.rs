@@ -93,7 +93,6 @@ pub fn run_tests(
         }
         (None, None) => (None, None),
     };
-    let mut stale_build = None;
     let envoy = match options.envoy {
         true => Some(find_binary().ok_or(EnvoyError::NotFound)?),
         false => None,
@@ -103,9 +102,6 @@ pub fn run_tests(
     for path in &files {
         observer.file_started(path, envoy.is_some());
         let file = ScenarioFile::load(path, plugin.as_deref())?;
-        if plugin.as_ref() == Some(&file.setup.wasm) {
-            stale_build = stale_build.or_else(|| stale.clone());
-        }
         let started = Instant::now();
         let mut report = match &envoy {
             Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), &file)?,
@@ -115,6 +111,9 @@ pub fn run_tests(
         observer.file_finished(&report);
         scenarios.push(report);
     }
+    // Stale only if it ran: every scenario may name a module of its own.
+    let ran = |s: &ScenarioReport| plugin.as_ref() == Some(&s.plugin);
+    let stale_build = stale.filter(|_| scenarios.iter().any(ran));
     Ok(TestSummary {
         scenarios,
         in_envoy: envoy.is_some(),
