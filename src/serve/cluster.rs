@@ -109,8 +109,8 @@ impl Clusters {
 }
 
 /// The headers that go on the wire, as Envoy sends a call to its cluster (the plugin's, then
-/// Envoy's own: see [`CallRequest::reaching_headers`]): not the pseudo-headers (the request line, or the
-/// URI, carries those), nor the framing and hop-by-hop ones, which the client writes.
+/// Envoy's own: see [`CallRequest::reaching_headers`]): not the pseudo-headers (the request line,
+/// or the URI, carries those), nor the framing and hop-by-hop ones, which the client writes.
 pub(super) fn sent_fields(request: &CallRequest) -> HeaderMap {
     let reached = request.reaching_headers();
     let sent =
