@@ -114,8 +114,8 @@ pub struct Project {
     pub root: PathBuf,
     /// The workspace's root, where its Cargo.lock is: `root` for a package on its own.
     pub workspace_root: PathBuf,
-    /// The roots of the package's path dependencies (not dev-dependencies), whose sources its
-    /// build reads too.
+    /// The roots of the package's path dependencies and theirs (not dev-dependencies), whose
+    /// sources its build reads too.
     pub path_dependencies: Vec<PathBuf>,
     /// Cargo's target directory (honours CARGO_TARGET_DIR and .cargo/config.toml).
     pub target_dir: PathBuf,
@@ -198,15 +198,7 @@ impl Project {
     fn from_package(metadata: &Metadata, package: &Package) -> Result<Project, ProjectError> {
         let cargo_manifest = package.manifest_path.clone().into_std_path_buf();
         let settings = Settings::from_metadata(package.metadata.get("wasmctl"), &cargo_manifest)?;
-        let mut path_dependencies: Vec<PathBuf> = package
-            .dependencies
-            .iter()
-            .filter(|d| d.kind != cargo_metadata::DependencyKind::Development)
-            .filter_map(|d| d.path.clone())
-            .map(|path| path.into_std_path_buf())
-            .collect();
-        path_dependencies.sort();
-        path_dependencies.dedup();
+        let path_dependencies = path_dependencies(metadata, package);
         let lib_name = package
             .targets
             .iter()
@@ -254,8 +246,7 @@ impl Project {
 
     /// The files a build of the package reads, as far as wasmctl looks: the workspace's
     /// Cargo.toml and Cargo.lock, then for the package and each of its path dependencies its
-    /// Cargo.toml, build.rs and everything under `src/`. The path dependencies of path
-    /// dependencies are not followed; `wasmctl build` (cargo) is the judge of those.
+    /// Cargo.toml, build.rs and everything under `src/`.
     pub fn build_inputs(&self) -> impl Iterator<Item = PathBuf> + '_ {
         let workspace = ["Cargo.toml", "Cargo.lock"].map(|name| self.workspace_root.join(name));
         let crates = std::iter::once(&self.root).chain(&self.path_dependencies);
@@ -316,6 +307,60 @@ impl Project {
     fn record_path(&self, what: &str) -> PathBuf {
         self.state_dir().join(format!("{}.{what}.json", self.name))
     }
+}
+
+/// The roots of the crates `package` builds from by path, its own path dependencies' path
+/// dependencies included (not dev-dependencies, which its build does not read), sorted. A crate
+/// in the workspace is read from `metadata`; one outside it is asked of cargo, and when cargo
+/// cannot read it, it still counts but its own dependencies are not followed.
+fn path_dependencies(metadata: &Metadata, package: &Package) -> Vec<PathBuf> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut next = direct_path_dependencies(package);
+    while let Some(root) = next.pop() {
+        if root == package_root(package) || !found.insert(root.clone()) {
+            continue;
+        }
+        let dependencies = match metadata.packages.iter().find(|p| package_root(p) == root) {
+            Some(member) => direct_path_dependencies(member),
+            None => outside_package(&root)
+                .as_ref()
+                .map(direct_path_dependencies)
+                .unwrap_or_default(),
+        };
+        next.extend(dependencies);
+    }
+    found.into_iter().collect()
+}
+
+/// The package at `root`, a crate outside the workspace, as cargo reads it.
+fn outside_package(root: &Path) -> Option<Package> {
+    let manifest = root.join("Cargo.toml");
+    let metadata = MetadataCommand::new()
+        .manifest_path(&manifest)
+        .no_deps()
+        .exec()
+        .ok()?;
+    metadata
+        .packages
+        .into_iter()
+        .find(|p| p.manifest_path.as_std_path() == manifest)
+}
+
+fn direct_path_dependencies(package: &Package) -> Vec<PathBuf> {
+    package
+        .dependencies
+        .iter()
+        .filter(|d| d.kind != cargo_metadata::DependencyKind::Development)
+        .filter_map(|d| d.path.clone())
+        .map(|path| path.into_std_path_buf())
+        .collect()
+}
+
+fn package_root(package: &Package) -> &Path {
+    package
+        .manifest_path
+        .parent()
+        .map_or(Path::new(""), |dir| dir.as_std_path())
 }
 
 fn find_cargo_manifest(start: &Path) -> Option<PathBuf> {
@@ -426,8 +471,8 @@ mod tests {
         )
     }
 
-    /// A plugin and the path dependency it shares code through, each file written at `at`, and
-    /// the plugin's module, built after them.
+    /// A plugin, the path dependency it shares code through and that one's own path dependency
+    /// (`proto`), each file written at `at`, and the plugin's module, built after them.
     fn plugin_with_common(dir: &Path, workspace: bool, at: SystemTime) -> (Project, PathBuf) {
         if workspace {
             let members = "[workspace]\nmembers = [\"plugin\", \"common\"]\nresolver = \"2\"\n";
@@ -437,8 +482,11 @@ mod tests {
         let common = "common = { path = \"../common\" }\n";
         write_at(dir, "plugin/Cargo.toml", &package("plugin", common), at);
         write_at(dir, "plugin/src/lib.rs", "", at);
-        write_at(dir, "common/Cargo.toml", &package("common", ""), at);
+        let proto = "proto = { path = \"../proto\" }\n";
+        write_at(dir, "common/Cargo.toml", &package("common", proto), at);
         write_at(dir, "common/src/lib.rs", "", at);
+        write_at(dir, "proto/Cargo.toml", &package("proto", ""), at);
+        write_at(dir, "proto/src/lib.rs", "", at);
         let module = dir.join("plugin.wasm");
         write_at(dir, "plugin.wasm", "", at + Duration::from_secs(10));
         let selector = ProjectSelector {
@@ -458,7 +506,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let dir = dir.path().canonicalize().unwrap();
             let (project, module) = plugin_with_common(&dir, workspace, at);
-            assert_eq!(project.path_dependencies, vec![dir.join("common")]);
+            assert_eq!(
+                project.path_dependencies,
+                vec![dir.join("common"), dir.join("proto")]
+            );
             assert_eq!(
                 project.stale_build(&module),
                 None,
@@ -472,19 +523,29 @@ mod tests {
             assert_eq!(stale.changed, dir.join("common/src/lib.rs"));
             assert!(stale.message().contains("common/src/lib.rs"), "{stale:?}");
 
+            // A path dependency's own path dependency is a source too.
+            touch(
+                &dir.join("proto/src/lib.rs"),
+                later + Duration::from_secs(1),
+            );
+            let stale = project
+                .stale_build(&module)
+                .expect("its dependency changed");
+            assert_eq!(stale.changed, dir.join("proto/src/lib.rs"));
+
             // The package's own files are named from its root.
             write_at(
                 &dir,
                 "plugin/src/filter.rs",
                 "",
-                later + Duration::from_secs(1),
+                later + Duration::from_secs(2),
             );
             let stale = project.stale_build(&module).unwrap();
             assert_eq!(stale.changed, Path::new("src/filter.rs"));
 
             if workspace {
                 assert_eq!(project.workspace_root, dir);
-                touch(&dir.join("Cargo.lock"), later + Duration::from_secs(2));
+                touch(&dir.join("Cargo.lock"), later + Duration::from_secs(3));
                 let stale = project.stale_build(&module).unwrap();
                 assert_eq!(stale.changed, dir.join("Cargo.lock"));
             }
