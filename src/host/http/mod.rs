@@ -190,19 +190,9 @@ impl Vm {
             })?;
         }
         let mut flow = Flow::Go;
-        if let Some(f) = self.exports.on_request_headers.clone() {
-            let count = self.stream().request.headers.len();
-            let action = headers_action(self.call("proxy_on_request_headers", |store| {
-                f.call(store, context, count, !has_body)
-            })?);
-            let s = self.stream();
-            match action {
-                CONTINUE => s.request.access = HeaderAccess::Closed,
-                _ => s.request.held_back = true,
-            }
+        if let Some((action, callback)) = self.headers(context, Side::Request, !has_body)? {
             let more = has_body && peers.arrived(Side::Request);
-            flow =
-                self.after_request_callback(context, action, "proxy_on_request_headers", more)?;
+            flow = self.after_request_callback(context, action, callback, more)?;
         }
         // Let go, the headers reach the router at once, which picks the upstream host.
         if matches!(flow, Flow::Go) {
@@ -274,20 +264,9 @@ impl Vm {
             Some(_) => !self.stream().response.body.is_empty(),
             None => self.stream().response_has_body,
         };
-        if let Some(f) = self.exports.on_response_headers.clone() {
-            let count = self.stream().response.headers.len();
-            self.stream().response.access = HeaderAccess::Open;
-            let action = headers_action(self.call("proxy_on_response_headers", |store| {
-                f.call(store, context, count, !has_body)
-            })?);
-            let s = self.stream();
-            match action {
-                CONTINUE => s.response.access = HeaderAccess::Closed,
-                _ => s.response.held_back = true,
-            }
+        if let Some((action, callback)) = self.headers(context, Side::Response, !has_body)? {
             let more =
                 has_body && (self.stream().local_reply.is_some() || peers.arrived(Side::Response));
-            let callback = "proxy_on_response_headers";
             if let Some(why) = self.after_response_callback(context, action, callback, more)? {
                 return Ok(Some(why));
             }
@@ -350,6 +329,40 @@ impl Vm {
 
     /// `side`'s trailers arrive: they are set, and the plugin's trailers callback for that side,
     /// if it has one, runs. Its action and name.
+    /// The side's headers callback, when the plugin has one: what Envoy makes of its status, and
+    /// the callback's name. The map is the plugin's from the call until it lets the headers go
+    /// on; headers it holds keep the body that arrives meanwhile back.
+    fn headers(
+        &mut self,
+        context: u32,
+        side: Side,
+        end_of_stream: bool,
+    ) -> Result<Option<(i32, &'static str)>, HostError> {
+        let (f, callback) = match side {
+            Side::Request => (&self.exports.on_request_headers, "proxy_on_request_headers"),
+            Side::Response => (
+                &self.exports.on_response_headers,
+                "proxy_on_response_headers",
+            ),
+        };
+        let Some(f) = f.clone() else {
+            return Ok(None);
+        };
+        let half = self.stream().side(side);
+        half.access = HeaderAccess::Open;
+        let count = half.headers.len();
+        let status = self.call(callback, |store| {
+            f.call(store, context, count, end_of_stream)
+        })?;
+        let action = headers_action(status);
+        let half = self.stream().side(side);
+        match action {
+            CONTINUE => half.access = HeaderAccess::Closed,
+            _ => half.held_back = true,
+        }
+        Ok(Some((action, callback)))
+    }
+
     fn trailers(
         &mut self,
         context: u32,
