@@ -311,8 +311,9 @@ impl Project {
 
 /// The roots of the crates `package` builds from by path, its own path dependencies' path
 /// dependencies included (not dev-dependencies, which its build does not read), sorted. A crate
-/// in the workspace is read from `metadata`; one outside it is asked of cargo, and when cargo
-/// cannot read it, it still counts but its own dependencies are not followed.
+/// in the workspace is read from `metadata`; one outside it that may take crates by path is asked
+/// of cargo, and when cargo cannot read it, it still counts but its own dependencies are not
+/// followed.
 fn path_dependencies(metadata: &Metadata, package: &Package) -> Vec<PathBuf> {
     let mut found = std::collections::BTreeSet::new();
     let mut next = direct_path_dependencies(package);
@@ -332,9 +333,13 @@ fn path_dependencies(metadata: &Metadata, package: &Package) -> Vec<PathBuf> {
     found.into_iter().collect()
 }
 
-/// The package at `root`, a crate outside the workspace, as cargo reads it.
+/// The package at `root`, a crate outside the workspace, as cargo reads it; `None` without asking
+/// cargo when its Cargo.toml takes nothing by path.
 fn outside_package(root: &Path) -> Option<Package> {
     let manifest = root.join("Cargo.toml");
+    if !plain::may_have_path_dependencies(&manifest) {
+        return None;
+    }
     let metadata = MetadataCommand::new()
         .manifest_path(&manifest)
         .no_deps()
@@ -550,6 +555,27 @@ mod tests {
                 assert_eq!(stale.changed, dir.join("Cargo.lock"));
             }
         }
+    }
+
+    #[test]
+    fn a_dependency_the_workspace_defines_by_path_is_a_path_dependency() {
+        let at = SystemTime::now() - Duration::from_secs(3600);
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        // The package is the workspace's root too, so its Cargo.toml is all the fast reading sees.
+        let workspace = "\n[workspace]\n\n[workspace.dependencies]\n\
+                         common = { path = \"common\" }\n";
+        let manifest = package("plugin", "common = { workspace = true }\n") + workspace;
+        write_at(&dir, "Cargo.toml", &manifest, at);
+        write_at(&dir, "src/lib.rs", "", at);
+        write_at(&dir, "common/Cargo.toml", &package("common", ""), at);
+        write_at(&dir, "common/src/lib.rs", "", at);
+        let selector = ProjectSelector {
+            manifest_path: Some(dir.join("Cargo.toml")),
+            package: None,
+        };
+        let project = Project::discover_with(&selector, Lookup::PlainCargoTomlFirst).unwrap();
+        assert_eq!(project.path_dependencies, vec![dir.join("common")]);
     }
 
     #[test]

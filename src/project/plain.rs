@@ -32,7 +32,7 @@ pub(super) fn read(cargo_manifest: &Path) -> Result<Option<Project>, ProjectErro
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let root = std::path::absolute(&root).unwrap_or(root);
-    if (!doc.contains_key("workspace") && in_parent_workspace(&root)) || has_path_dependency(&doc) {
+    if (!doc.contains_key("workspace") && in_parent_workspace(&root)) || may_take_a_path(&doc) {
         return Ok(None);
     }
     let Some(target_dir) = target_dir(&root) else {
@@ -64,16 +64,28 @@ pub(super) fn read(cargo_manifest: &Path) -> Result<Option<Project>, ProjectErro
     }))
 }
 
-/// Whether a dependency, or a build-dependency (for any target), is a path: cargo finds where it
-/// is, and whether it is a workspace member.
-fn has_path_dependency(doc: &toml_edit::DocumentMut) -> bool {
+/// Whether the crate of `cargo_manifest` may take a crate by path: what [`may_take_a_path`] says
+/// of it, and true when it cannot be read.
+pub(super) fn may_have_path_dependencies(cargo_manifest: &Path) -> bool {
+    std::fs::read_to_string(cargo_manifest)
+        .ok()
+        .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
+        .is_none_or(|doc| may_take_a_path(&doc))
+}
+
+/// Whether a dependency, or a build-dependency (for any target), is a path, or is defined by the
+/// workspace (`workspace = true`), which may make it one: cargo finds where it is, and whether it
+/// is a workspace member.
+fn may_take_a_path(doc: &toml_edit::DocumentMut) -> bool {
     let in_table = |t: &dyn toml_edit::TableLike| {
         ["dependencies", "build-dependencies"]
             .iter()
             .filter_map(|name| t.get(name)?.as_table_like())
             .any(|deps| {
-                deps.iter()
-                    .any(|(_, dep)| dep.as_table_like().is_some_and(|d| d.contains_key("path")))
+                deps.iter().any(|(_, dep)| {
+                    dep.as_table_like()
+                        .is_some_and(|d| d.contains_key("path") || d.contains_key("workspace"))
+                })
             })
     };
     let targets = doc.get("target").and_then(toml_edit::Item::as_table_like);
