@@ -1119,6 +1119,27 @@ exchanges:
 }
 
 #[test]
+fn calls_made_together_to_one_upstream_take_its_answers_in_the_order_they_were_made() {
+    // In Envoy too they reach the cluster in that order, one after another, so each takes the
+    // answer the built-in host gives it. Five exchanges, for a race would not show every time.
+    let exchange = r#"
+  - http_calls:
+      - {upstream: authz, status: 200, body: "a"}
+      - {upstream: authz, status: 200, body: "bb"}
+      - {upstream: authz, status: 200, body: "ccc"}
+      - {upstream: authz, status: 200, body: "dddd"}
+    expect:
+      logs: [call 0 got 1, call 1 got 2, call 2 got 3, call 3 got 4]
+      calls: [{upstream: authz}, {upstream: authz}, {upstream: authz}, {upstream: authz}]"#;
+    let file = scenario_with_plugin(
+        "calls-together.wasm",
+        include_str!("support/calls-together.wat"),
+        &format!("exchanges:{}\n", exchange.repeat(5)),
+    );
+    passes_in_both_hosts(&file, 5);
+}
+
+#[test]
 fn a_call_answer_s_maps_outside_one_answer_as_in_envoy() {
     // Listed as empty; read or changed, refused (bad argument); the body not found.
     let file = scenario_with_plugin(

@@ -1,13 +1,14 @@
 //! The clusters a plugin's http_calls and grpc_calls go to: one for each upstream a scenario
 //! scripts answers for, each played here on a port of its own, over HTTP/1 with trailers (which
 //! Envoy's gRPC client uses too). A call takes the first scripted answer for its upstream, as in
-//! the built-in host; the calls are recorded as they arrived, a grpc_call's message unframed.
+//! the built-in host; the calls are recorded as they arrived (for one upstream, in the order they
+//! were made), a grpc_call's message unframed.
 
 use std::collections::VecDeque;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::bootstrap::played_cluster;
 use super::http1::{self, Message, message_bytes};
@@ -57,11 +58,17 @@ impl CallUpstreams {
         Ok(CallUpstreams { ports, script })
     }
 
-    /// Envoy's clusters for them, named as the plugin calls them.
+    /// Envoy's clusters for them, named as the plugin calls them. Each has one connection, so
+    /// that calls made together reach it one after another in the order the plugin made them,
+    /// and each takes the answer it takes in the built-in host.
     pub fn clusters(&self) -> Vec<Value> {
         self.ports
             .iter()
-            .map(|(name, port)| played_cluster(name, *port))
+            .map(|(name, port)| {
+                let mut cluster = played_cluster(name, *port);
+                cluster["circuit_breakers"] = json!({"thresholds": [{"max_connections": 1}]});
+                cluster
+            })
             .collect()
     }
 
