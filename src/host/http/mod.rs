@@ -327,8 +327,6 @@ impl Vm {
         Ok(stopped)
     }
 
-    /// `side`'s trailers arrive: they are set, and the plugin's trailers callback for that side,
-    /// if it has one, runs. Its action and name.
     /// The side's headers callback, when the plugin has one: what Envoy makes of its status, and
     /// the callback's name. The map is the plugin's from the call until it lets the headers go
     /// on; headers it holds keep the body that arrives meanwhile back.
@@ -363,6 +361,8 @@ impl Vm {
         Ok(Some((action, callback)))
     }
 
+    /// `side`'s trailers arrive: they are set, and the plugin's trailers callback for that side,
+    /// if it has one, runs. Its action and name.
     fn trailers(
         &mut self,
         context: u32,

@@ -100,7 +100,7 @@ pub(crate) struct Progress {
 
 impl HttpStream {
     /// A local reply sent while processing the response replaces it (and needs no resume).
-    pub fn local_reply_replaced_response(&self) -> bool {
+    pub(super) fn local_reply_replaced_response(&self) -> bool {
         self.local_reply
             .as_ref()
             .is_some_and(|r| r.callback.starts_with("proxy_on_response"))
