@@ -74,18 +74,36 @@ pub(super) fn may_have_path_dependencies(cargo_manifest: &Path) -> bool {
 }
 
 /// Whether a dependency, or a build-dependency (for any target), is a path, or is defined by the
-/// workspace (`workspace = true`), which may make it one: cargo finds where it is, and whether it
-/// is a workspace member.
+/// workspace (`workspace = true`) as one: cargo finds where it is, and whether it is a workspace
+/// member. What a workspace in a parent directory defines is not read here, so such a dependency
+/// may be a path.
 fn may_take_a_path(doc: &toml_edit::DocumentMut) -> bool {
+    // The definitions `workspace = true` takes, when this Cargo.toml is the workspace's.
+    let defined = doc.get("workspace").map(|workspace| {
+        workspace
+            .get("dependencies")
+            .and_then(toml_edit::Item::as_table_like)
+    });
+    let is_path = |name: &str, dep: &dyn toml_edit::TableLike| {
+        if dep.contains_key("path") {
+            return true;
+        }
+        if !dep.contains_key("workspace") {
+            return false;
+        }
+        defined.is_none_or(|defined| {
+            defined
+                .and_then(|deps| deps.get(name)?.as_table_like())
+                .is_some_and(|d| d.contains_key("path"))
+        })
+    };
     let in_table = |t: &dyn toml_edit::TableLike| {
         ["dependencies", "build-dependencies"]
             .iter()
             .filter_map(|name| t.get(name)?.as_table_like())
             .any(|deps| {
-                deps.iter().any(|(_, dep)| {
-                    dep.as_table_like()
-                        .is_some_and(|d| d.contains_key("path") || d.contains_key("workspace"))
-                })
+                deps.iter()
+                    .any(|(name, dep)| dep.as_table_like().is_some_and(|d| is_path(name, d)))
             })
     };
     let targets = doc.get("target").and_then(toml_edit::Item::as_table_like);
@@ -132,4 +150,43 @@ fn target_dir(root: &Path) -> Option<PathBuf> {
         }
     }
     Some(root.join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn takes_a_path(manifest: &str) -> bool {
+        may_take_a_path(&manifest.parse().unwrap())
+    }
+
+    #[test]
+    fn a_dependency_is_a_path_when_it_or_its_workspace_definition_says_so() {
+        let package = "[package]\nname = \"p\"\nversion = \"0.1.0\"\n";
+        let cases = [
+            ("[dependencies]\nc = { path = \"c\" }\n", true),
+            ("[dependencies.c]\npath = \"c\"\n", true),
+            (
+                "[target.'cfg(unix)'.build-dependencies]\nc = { path = \"c\" }\n",
+                true,
+            ),
+            ("[dependencies]\nc = \"1\"\n", false),
+            ("[dev-dependencies]\nc = { path = \"c\" }\n", false),
+            // Defined by this file's workspace: by path, or from the registry.
+            (
+                "[workspace.dependencies]\nc = { path = \"c\" }\n[dependencies]\nc = { workspace = true }\n",
+                true,
+            ),
+            (
+                "[workspace.dependencies]\nc = \"1\"\n[dependencies]\nc = { workspace = true }\n",
+                false,
+            ),
+            // Defined by a workspace in a parent directory, which is not read here.
+            ("[dependencies]\nc = { workspace = true }\n", true),
+        ];
+        for (dependencies, expected) in cases {
+            let manifest = format!("{package}{dependencies}");
+            assert_eq!(takes_a_path(&manifest), expected, "{manifest}");
+        }
+    }
 }
