@@ -1,6 +1,6 @@
 //! wasmctl's on-disk cache: work that is costly and always gives the same bytes for the same
 //! input, kept once per machine. Two kinds of entry share it: wasmtime's compiled modules
-//! ([`crate::host::cache`]) and wasm-opt's shrunk modules ([`crate::build`]).
+//! (`host::cache`) and wasm-opt's shrunk modules ([`crate::build`]).
 //!
 //! An entry's name is a sha256 over everything that decides its content, so an entry is never
 //! updated, only written or removed. Its content is the kind's magic line, the sha256 of the

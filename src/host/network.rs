@@ -145,7 +145,7 @@ impl Vm {
         self.net().closed
     }
 
-    /// Closes the open connection as Envoy does (see [`Vm::end_connection`]) and ends its
+    /// Closes the open connection as Envoy does (see `Vm::end_connection`) and ends its
     /// context. What the last data calls let through is not sent: the sockets are closing.
     pub fn close_connection(
         &mut self,

@@ -134,7 +134,7 @@ impl Request {
     }
 
     /// The header map the plugin sees: pseudo-headers first, then the client's headers as Envoy
-    /// keeps them (see [`end_to_end`]), then what Envoy adds on the way in (x-forwarded-proto,
+    /// keeps them (see `end_to_end`), then what Envoy adds on the way in (x-forwarded-proto,
     /// x-request-id). As in Envoy, a valid `x-forwarded-proto` from the client sets `:scheme`, and
     /// an absolute-form path sets the scheme, the authority and the path.
     pub fn header_map(&self, request_id: &str) -> HeaderMap {
