@@ -72,6 +72,7 @@ fn write_with(path: &Path, bytes: &[u8], access: Access) -> Result<(), FileError
 }
 
 fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+    let path = &followed(path);
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -98,6 +99,22 @@ fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where a write to `path` goes: through the links it is (a few deep), as docker and editors
+/// follow them, so the link stays and its target gets the new bytes, even one not there yet.
+fn followed(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..8 {
+        let Ok(to) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = match path.parent() {
+            Some(dir) => dir.join(to),
+            None => to,
+        };
+    }
+    path
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -119,6 +136,20 @@ mod tests {
         write_private(&dir.path().join("config.json"), b"secret").unwrap();
         assert_eq!(mode("module.wasm"), mode("plain"), "as std::fs::write does");
         assert_eq!(mode("config.json"), 0o600);
+    }
+
+    #[test]
+    fn a_write_through_a_link_reaches_its_target_and_the_link_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real").join("config.json");
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink("real/config.json", &link).unwrap();
+        // The target is made where it is missing, then replaced.
+        for text in [&b"one"[..], b"two"] {
+            write_private(&link, text).unwrap();
+            assert!(link.is_symlink());
+            assert_eq!(std::fs::read(&target).unwrap(), text);
+        }
     }
 
     #[test]
