@@ -232,7 +232,12 @@ fn write(
     };
     match out_file {
         Some(path) => {
-            wasmctl::fs::write_atomic(&path, text.as_bytes())?;
+            // A pull Secret is a credential: the file is its owner's alone, as a login is.
+            if resource.secret.is_some() {
+                wasmctl::fs::write_private(&path, text.as_bytes())?;
+            } else {
+                wasmctl::fs::write_atomic(&path, text.as_bytes())?;
+            }
             printer.status(
                 "Wrote",
                 format!(
