@@ -360,6 +360,47 @@ fn pull_secret_from_docker_config() {
         "{}",
         r.stderr
     );
+
+    // A docker config that is not JSON is said to be so, not taken for no login.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let text = json!({"auths": {"localhost:5000": {"auth": b64("erin:broken-pass")}}}).to_string();
+    std::fs::write(broken.join("config.json"), &text[..text.len() - 1]).unwrap();
+    let r = run_err(
+        wasmctl(&project)
+            .args(["manifest", "--pull-secret-from-docker-config"])
+            .env("DOCKER_CONFIG", &broken)
+            .env_remove("REGISTRY_AUTH_FILE"),
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(r.stdout.is_empty());
+    let config = broken.join("config.json");
+    assert!(
+        r.stderr
+            .starts_with(&format!("error: `{}` is not valid JSON", config.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("broken-pass"), "{}", r.stderr);
+
+    // Written to a file, the Secret is its owner's alone.
+    let out = tmp.path().join("with-secret.yaml");
+    run_ok(
+        wasmctl(&project)
+            .args(["manifest", "--pull-secret-from-docker-config", "-o"])
+            .arg(&out)
+            .env("DOCKER_CONFIG", &docker)
+            .env_remove("REGISTRY_AUTH_FILE"),
+    );
+    let mode = std::fs::metadata(&out).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    assert_eq!(
+        valid_documents(&std::fs::read_to_string(&out).unwrap()).len(),
+        2
+    );
 }
 
 #[test]

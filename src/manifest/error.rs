@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::{Problem, Target};
 use crate::error::Hint;
 use crate::fs::FileError;
+use crate::oci::auth::CredentialError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -36,6 +37,8 @@ pub enum ManifestError {
     },
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     #[error("invalid YAML in `{}`{}: {message}", .path.display(), .line.map(|l| format!(" at line {l}")).unwrap_or_default())]
     BadConfig {
         path: PathBuf,
@@ -112,6 +115,7 @@ impl Hint for ManifestError {
                 "log in with `docker login` (or `skopeo login`), or set DOCKER_CONFIG / REGISTRY_AUTH_FILE"
                     .into(),
             ],
+            ManifestError::Credential(err) => err.hints(),
             ManifestError::Invalid { problems, .. } => {
                 problems.iter().filter_map(|p| p.hint.clone()).collect()
             }

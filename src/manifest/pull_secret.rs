@@ -29,7 +29,7 @@ pub fn from_docker_config(
         url: url.to_string(),
     })?;
     // The same login `wasmctl push` would use for this registry.
-    let Some((credential, _)) = credentials::lookup(&registry) else {
+    let Some((credential, _)) = credentials::lookup(&registry)? else {
         return Err(ManifestError::NoCredentials {
             registry,
             searched: credentials::searched_files(),

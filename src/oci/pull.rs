@@ -126,7 +126,7 @@ pub fn fetch(source: &ImageSource, reporter: &dyn Reporter) -> Result<FetchedIma
         Some(location) => location.clone(),
         None => last_push(&source.project)?,
     };
-    let credential = auth::for_location(&location, reporter);
+    let credential = auth::for_location(&location, reporter)?;
     fetch_image(&location, &source.transport, credential, reporter)
 }
 

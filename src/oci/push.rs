@@ -96,7 +96,7 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
             "the cncf format is the CNCF wasm artifact; Istio rejects it (use compat or oci for Istio)",
         );
     }
-    let credential = auth::for_location(&location, reporter);
+    let credential = auth::for_location(&location, reporter)?;
     let what = format!(
         "{} as {} ({} bytes) to {location}",
         module_path.display(),

@@ -54,7 +54,10 @@ impl Hint for CredentialError {
                 "check that `docker-credential-{helper}` is on PATH, or remove it from the docker config"
             )],
             CredentialError::NoHome => vec!["set DOCKER_CONFIG to a directory".into()],
-            CredentialError::File(_) | CredentialError::Parse { .. } => Vec::new(),
+            CredentialError::Parse { .. } => vec![
+                "mend the file, or point DOCKER_CONFIG (or REGISTRY_AUTH_FILE) at another".into(),
+            ],
+            CredentialError::File(_) => Vec::new(),
         }
     }
 }
@@ -127,41 +130,49 @@ pub fn store_key(registry: &str) -> String {
 ///
 /// The one lookup for every command: `push`, `verify` and `pull` authenticate with it, and
 /// `manifest --pull-secret-from-docker-config` copies what it finds.
-pub fn lookup(registry: &str) -> Option<(Credential, Source)> {
+/// A file it reads that is not valid JSON is an error, as it is to docker and podman, rather than
+/// a silent anonymous access.
+pub fn lookup(registry: &str) -> Result<Option<(Credential, Source)>, CredentialError> {
     if let (Ok(username), Ok(password)) = (std::env::var(USERNAME_ENV), std::env::var(PASSWORD_ENV))
         && !username.is_empty()
     {
-        return Some((
+        return Ok(Some((
             Credential::Basic { username, password },
             Source::Environment,
-        ));
+        )));
+    }
+    for file in searched_files() {
+        read_config(&file)?;
     }
     // An auth file named explicitly comes before the default docker config, as podman and skopeo
     // read it.
     let auth_file_named = std::env::var_os(AUTH_FILE_ENV).is_some();
     if auth_file_named && let Some(found) = podman(registry) {
-        return Some(found);
+        return Ok(Some(found));
     }
     for key in keys_for(registry) {
         match docker_credential::get_credential(&key) {
-            Ok(found) => return Some((from_docker(found), Source::DockerConfig(key))),
+            Ok(found) => return Ok(Some((from_docker(found), Source::DockerConfig(key)))),
             Err(e) => tracing::debug!(key, error = ?e, "no docker credential"),
         }
     }
     if auth_file_named {
-        None
+        Ok(None)
     } else {
-        podman(registry)
+        Ok(podman(registry))
     }
 }
 
 /// The credential `push`, `verify` and `pull` send to `location`: [`lookup`]'s for its registry,
 /// with a note of where it was found; none for an image layout on disk.
-pub fn for_location(location: &Location, reporter: &dyn Reporter) -> Option<Credential> {
+pub fn for_location(
+    location: &Location,
+    reporter: &dyn Reporter,
+) -> Result<Option<Credential>, CredentialError> {
     let Location::Registry(image) = location else {
-        return None;
+        return Ok(None);
     };
-    let Some((credential, source)) = lookup(&image.registry) else {
+    let Some((credential, source)) = lookup(&image.registry)? else {
         let searched: Vec<String> = searched_files()
             .iter()
             .map(|p| p.display().to_string())
@@ -171,13 +182,13 @@ pub fn for_location(location: &Location, reporter: &dyn Reporter) -> Option<Cred
             image.registry,
             searched.join(", ")
         ));
-        return None;
+        return Ok(None);
     };
     reporter.note(&format!(
         "using credentials for {} from {source}",
         image.registry
     ));
-    Some(credential)
+    Ok(Some(credential))
 }
 
 fn podman(registry: &str) -> Option<(Credential, Source)> {
