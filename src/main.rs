@@ -20,8 +20,5 @@ fn main() -> ExitCode {
     };
     let printer = args.global.printer(args.command.json());
     cli::init_logging(&args.global, printer.color());
-    match cli::run(args, &printer) {
-        Ok(status) => status.into(),
-        Err(err) => cli::exit::report(&printer, &err).into(),
-    }
+    cli::exit::finish(&printer, cli::run(args, &printer)).into()
 }

@@ -377,3 +377,40 @@ fn a_plugin_panic_is_printed_once() {
         r.stderr
     );
 }
+
+#[test]
+fn a_result_that_cannot_be_written_fails_and_a_closed_pipe_does_not() {
+    let dir = tempdir();
+    let url = "oci://ghcr.io/acme/demo@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let manifest = || {
+        let mut cmd = wasmctl(dir.path());
+        cmd.args(["manifest", "--name", "demo", "--url", url]);
+        cmd
+    };
+    // A full disk behind `> FILE`: the YAML is lost, so the command fails.
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = manifest()
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: failed to write the result to stdout: No space left on device"),
+        "{stderr}"
+    );
+    // A reader that wants no more (`| head -0`) is no failure.
+    let mut child = manifest()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -65,6 +65,22 @@ pub fn exit_status_of(err: &anyhow::Error) -> ExitStatus {
     ExitStatus::Error
 }
 
+/// The exit status of a command that ran: its error reported, or, when its result could not be
+/// written to stdout, that failure (the output is lost, so the command did not do its job).
+pub fn finish(printer: &Printer, ran: anyhow::Result<ExitStatus>) -> ExitStatus {
+    let status = match ran {
+        Ok(status) => status,
+        Err(err) => return report(printer, &err),
+    };
+    match printer.stdout_failure() {
+        Some(failure) => report(
+            printer,
+            &anyhow::anyhow!("failed to write the result to stdout: {failure}"),
+        ),
+        None => status,
+    }
+}
+
 /// Prints the error once (children that failed already spoke) and picks the exit code.
 pub fn report(printer: &Printer, err: &anyhow::Error) -> ExitStatus {
     let status = exit_status_of(err);

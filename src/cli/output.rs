@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, OnceLock};
 
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -49,6 +50,9 @@ pub struct Printer {
     color: bool,
     json: bool,
     stderr_tty: bool,
+    /// The first failure to write a result (a full disk behind `> FILE`), which the command's
+    /// exit reports; shared by the clones that threads hold.
+    stdout_failure: Arc<OnceLock<std::io::Error>>,
 }
 
 impl Printer {
@@ -61,6 +65,22 @@ impl Printer {
             color,
             json,
             stderr_tty: std::io::stderr().is_terminal(),
+            stdout_failure: Arc::default(),
+        }
+    }
+
+    /// Why a result could not be written to stdout, if one could not: the command's output is
+    /// then lost, so it fails. A closed pipe (`wasmctl build | head -0`) is not such a failure:
+    /// the reader wanted no more.
+    pub fn stdout_failure(&self) -> Option<&std::io::Error> {
+        self.stdout_failure.get()
+    }
+
+    fn wrote(&self, result: std::io::Result<()>) {
+        if let Err(err) = result
+            && err.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            let _ = self.stdout_failure.set(err);
         }
     }
 
@@ -159,22 +179,18 @@ impl Printer {
     /// Writes a result line to stdout.
     pub fn result(&self, line: impl Display) {
         let mut out = std::io::stdout().lock();
-        // A closed pipe (`wasmctl build | head -0`) is not an error worth reporting.
-        let _ = writeln!(out, "{line}");
+        self.wrote(writeln!(out, "{line}").and_then(|()| out.flush()));
     }
 
     /// Writes a result as raw text (YAML documents) to stdout, without adding a newline.
     pub fn result_raw(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        self.result_bytes(text.as_bytes());
     }
 
     /// Writes a result of raw bytes (a module) to stdout.
     pub fn result_bytes(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(bytes);
-        let _ = out.flush();
+        self.wrote(out.write_all(bytes).and_then(|()| out.flush()));
     }
 
     /// Writes a result as pretty JSON to stdout.
