@@ -64,7 +64,12 @@ pub fn parse_text(text: &str) -> Result<Option<PluginConfig>, ConfigTextError> {
             return Err(bad(message, line));
         }
     };
-    let mut value = value;
+    from_yaml(value)
+}
+
+/// [`parse_text`] for YAML already parsed (a scenario's inline `config`).
+pub fn from_yaml(mut value: serde_yaml::Value) -> Result<Option<PluginConfig>, ConfigTextError> {
+    let bad = |message: String, line: Option<usize>| ConfigTextError { message, line };
     value
         .apply_merge()
         .map_err(|e| bad(e.to_string(), e.location().map(|l| l.line())))?;
@@ -162,10 +167,10 @@ pub fn apply_overrides(
         if path.iter().any(|part| part.is_empty()) {
             return Err(bad("the key has an empty part"));
         }
-        let value = if raw.is_empty() {
-            Value::String(String::new())
-        } else {
-            serde_yaml::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+        let value = match serde_yaml::from_str::<serde_yaml::Value>(raw) {
+            _ if raw.is_empty() => Value::String(String::new()),
+            Ok(value) => yaml_to_json(value, key).map_err(|message| bad(&message))?,
+            Err(_) => Value::String(raw.to_string()),
         };
         let (last, parents) = path.split_last().expect("split yields one part");
         let mut map = &mut *config;
@@ -347,5 +352,11 @@ mod tests {
         // An item with no `=` never reaches the overrides: the flag's parser refuses it.
         assert!("novalue".parse::<KeyValue>().is_err());
         assert!(apply_overrides(&mut config, &pairs(&["a..b=1"])).is_err());
+        // What JSON cannot carry is refused, as in a file, not turned into null.
+        for value in [".inf", "-.inf", ".nan"] {
+            let err = apply_overrides(&mut config, &pairs(&[&format!("a={value}")])).unwrap_err();
+            assert!(err.to_string().contains("a="), "{err}");
+        }
+        assert!(!config.contains_key("a"));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::config_to_json;
+use super::config::{config_to_json, inline_config_to_json};
 use super::driver::Case;
 use super::error::ScenarioError;
 use super::expect::{CaseKind, LogExpect};
@@ -154,10 +154,12 @@ impl Scenario {
         }
         match &self.config {
             None => Ok(Vec::new()),
-            Some(value) => serde_json::to_vec(value).map_err(|e| ScenarioError::BadConfig {
-                path: scenario_path.to_path_buf(),
-                message: e.to_string(),
-            }),
+            Some(value) => {
+                inline_config_to_json(value).map_err(|message| ScenarioError::BadConfig {
+                    path: scenario_path.to_path_buf(),
+                    message,
+                })
+            }
         }
     }
 
