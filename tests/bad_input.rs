@@ -153,6 +153,16 @@ const ROWS: &[Row] = &[
     // login: the host is named as given, not as wasmctl probes it.
     row(&["login", "bad_host", "-u", "me", "--password-stdin"], Nothing, 2,
         "error: invalid registry host `bad_host`"),
+    // Basic auth cannot carry an empty user name, nor one with a colon.
+    row(&["login", "localhost:5000", "-u", "", "--password-stdin"], Nothing, 2,
+        "error: invalid user name ``: it is empty or holds a `:`"),
+    row(&["login", "localhost:5000", "-u", "a:b", "--password-stdin"], Nothing, 2,
+        "error: invalid user name `a:b`"),
+    row(&["login", "localhost:5000", "-u", "me", "--password-stdin", "--insecure", "bad host"],
+        Nothing, 2, "error: invalid --insecure: invalid registry host `bad host`"),
+    // A CA file with no certificate in it is refused before anything is sent.
+    row(&["push", "--wasm", "plugin.wasm", "--ca-file", "file.txt", "localhost:5000/x:v1"],
+        PluginAndFile, 2, "error: failed to read CA file `file.txt`"),
 ];
 
 /// Every file under `dir` and its bytes, to show that a command wrote nothing.

@@ -7,8 +7,10 @@ use clap::Args;
 use wasmctl::build::{self, BuildOptions};
 use wasmctl::key_value::KeyValue;
 use wasmctl::oci::push::{self, PushOptions};
+use wasmctl::oci::reference::parse_registry_host;
 use wasmctl::oci::{Format, Location, Transport};
 
+use super::checked::Checked;
 use super::key_value::KeyValueParser;
 use super::reporter::PrinterReporter;
 use super::{JsonArg, ProjectArgs};
@@ -17,11 +19,16 @@ use super::{JsonArg, ProjectArgs};
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
     /// Allow plain HTTP to HOST[:PORT] (always allowed for loopback hosts); repeatable
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", value_parser = Checked::new(insecure_host))]
     pub insecure: Vec<String>,
     /// Trust this PEM CA certificate for TLS registries; repeatable
     #[arg(long, value_name = "PATH")]
     pub ca_file: Vec<PathBuf>,
+}
+
+/// An `--insecure` host, checked as `login` checks its HOST.
+fn insecure_host(text: &str) -> Result<String, String> {
+    parse_registry_host(text).map_err(|e| format!("invalid --insecure: {e}"))
 }
 
 impl RegistryArgs {

@@ -20,6 +20,11 @@ pub struct LoginOptions {
 /// `wasmctl login`: checks the credentials with the registry, as `docker login` does, then stores
 /// them. Returns where they were stored.
 pub fn login(options: &LoginOptions) -> crate::Result<String> {
+    // Basic auth sends `USER:PASSWORD`: a user name that is empty or holds a colon cannot be
+    // read back.
+    if options.username.is_empty() || options.username.contains(':') {
+        return Err(OciError::BadUsername(options.username.clone()).into());
+    }
     if options.password.is_empty() {
         return Err(OciError::EmptyPassword.into());
     }

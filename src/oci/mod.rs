@@ -108,6 +108,8 @@ pub enum OciError {
     },
     #[error("the password is empty")]
     EmptyPassword,
+    #[error("invalid user name `{0}`: it is empty or holds a `:`")]
+    BadUsername(String),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error(transparent)]
@@ -186,10 +188,18 @@ impl Hint for OciError {
                 hints.push("push it again with `wasmctl push --format compat`".into());
                 hints
             }
+            OciError::CaFile { .. } => vec![
+                "--ca-file takes a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"
+                    .into(),
+            ],
+            OciError::BadUsername(_) => {
+                vec![
+                    "pass the account's user name with -u (a token's, for a registry token)".into(),
+                ]
+            }
             OciError::NotFound(_)
             | OciError::Registry { .. }
             | OciError::DigestMismatch { .. }
-            | OciError::CaFile { .. }
             | OciError::File(_)
             | OciError::BadRepositorySetting { .. }
             | OciError::EmptyPassword => Vec::new(),

@@ -80,6 +80,10 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
     let project = Project::discover_when(&options.project, needed, Lookup::CargoMetadata)?;
     let location = destination(options, project.as_ref())?;
     check_destination(&location)?;
+    if matches!(location, Location::Registry(_)) {
+        // A bad --ca-file is said before anything is pushed, not after the push began.
+        options.transport.read_ca_files()?;
+    }
     let location = absolute(location);
     let (module_path, module, info) = read_module(options, project.as_ref())?;
     let stale = match (&options.module, &project) {

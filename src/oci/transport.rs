@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use super::OciError;
 use super::reference::{hostname_of, is_loopback};
@@ -46,10 +48,23 @@ impl Transport {
         self.ca_files
             .iter()
             .map(|path| {
-                let pem = std::fs::read(path).map_err(|source| OciError::CaFile {
+                let bad = |source| OciError::CaFile {
                     path: path.clone(),
                     source,
-                })?;
+                };
+                let pem = std::fs::read(path).map_err(bad)?;
+                let invalid = |message: String| {
+                    bad(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        message,
+                    ))
+                };
+                let certificates = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid(format!("not PEM: {e}")))?;
+                if certificates.is_empty() {
+                    return Err(invalid("no PEM certificate in it".into()));
+                }
                 Ok(CaFile {
                     path: path.clone(),
                     pem,
