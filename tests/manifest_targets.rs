@@ -887,6 +887,34 @@ fn envoy_kinds_refuse_bad_input() {
         "--code remote needs an http(s) url",
         Some("Envoy fetches modules over HTTP(S) only"),
     );
+    // A url that names no module on Envoy's machine is refused, never passed over for the build.
+    for (url, expected) in [
+        ("file:/opt/x.wasm", "give file:///ABSOLUTE/PATH"),
+        ("/opt/x.wasm", "give file:///ABSOLUTE/PATH"),
+        (
+            "file://relative.wasm",
+            "an absolute path on Envoy's machine",
+        ),
+        ("file://", "names a directory"),
+        ("file:///opt/", "names a directory"),
+    ] {
+        let args = ["--kind", "envoy-bootstrap", "--url", url];
+        assert_refused(p, &args, &format!("invalid --url `{url}`"), None);
+        assert_refused(p, &args, expected, None);
+    }
+    // A file url's path is percent-decoded, as Envoy reads a filename as it is.
+    let r = run_ok(wasmctl(p).args([
+        "manifest",
+        "--kind",
+        "envoy-filter",
+        "--url",
+        "file:///opt/my%20plugins/x.wasm",
+    ]));
+    assert!(
+        r.stdout.contains("filename: /opt/my plugins/x.wasm"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -183,17 +183,8 @@ fn code(
                         .into(),
                 });
             }
-            let path = match (&url_scheme, project) {
-                (Some((scheme, path)), _) if scheme == "file" => PathBuf::from(path),
-                (Some(_), _) => {
-                    return Err(ManifestError::BadArgument {
-                        flag: "--url",
-                        item: options.url.clone().unwrap_or_default(),
-                        message: "--code file reads a local module: give file://PATH, or \
-                                  --code remote for an http(s) url"
-                            .into(),
-                    });
-                }
+            let path = match (&options.url, project) {
+                (Some(url), _) => local_module(url)?,
                 (None, Some(project)) => existing_artifact(&project.artifact_path())?,
                 (None, None) => return Err(ManifestError::NoModule),
             };
@@ -204,6 +195,32 @@ fn code(
         }
         CodeSource::Remote => remote(options, project),
     }
+}
+
+/// The module a `file:///PATH` url names on Envoy's machine: an absolute path, percent-decoded.
+/// Any other url is refused, never passed over for the built module.
+fn local_module(url: &str) -> Result<PathBuf, ManifestError> {
+    let bad = |message: &str| ManifestError::BadArgument {
+        flag: "--url",
+        item: url.to_string(),
+        message: message.into(),
+    };
+    let file_url = url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("file://"));
+    let Some(parsed) = url::Url::parse(url).ok().filter(|_| file_url) else {
+        return Err(bad(
+            "--code file reads a local module: give file:///ABSOLUTE/PATH, or --code remote for \
+             an http(s) url",
+        ));
+    };
+    let path = parsed.to_file_path().map_err(|()| {
+        bad("a file url names an absolute path on Envoy's machine: file:///PATH, with no host")
+    })?;
+    if url.ends_with('/') || path.file_name().is_none() {
+        return Err(bad("names a directory, not a module"));
+    }
+    Ok(path)
 }
 
 /// The built module, by its absolute path (Envoy resolves a relative one from its own directory).
