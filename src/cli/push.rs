@@ -7,7 +7,7 @@ use clap::Args;
 use wasmctl::build::{self, BuildOptions};
 use wasmctl::key_value::KeyValue;
 use wasmctl::oci::push::{self, PushOptions};
-use wasmctl::oci::reference::parse_registry_host;
+use wasmctl::oci::reference::parse_host;
 use wasmctl::oci::{Format, Location, Transport};
 
 use super::checked::Checked;
@@ -26,9 +26,9 @@ pub struct RegistryArgs {
     pub ca_file: Vec<PathBuf>,
 }
 
-/// An `--insecure` host, checked as `login` checks its HOST.
+/// An `--insecure` host: any host name or IP, with an optional port.
 fn insecure_host(text: &str) -> Result<String, String> {
-    parse_registry_host(text).map_err(|e| format!("invalid --insecure: {e}"))
+    parse_host(text).map_err(|e| format!("invalid --insecure: {e}"))
 }
 
 impl RegistryArgs {

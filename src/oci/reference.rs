@@ -299,6 +299,34 @@ pub fn parse_registry_host(text: &str) -> Result<String, ReferenceError> {
     Ok(host.to_string())
 }
 
+/// A host as `--insecure` names it: any host name or IP address, with an optional port, lower-cased
+/// (`vm`, `Registry.Lan:5000`, `[::1]:5000`); a scheme and a trailing `/` are let go, as `login`
+/// lets them go.
+pub fn parse_host(text: &str) -> Result<String, ReferenceError> {
+    let bad = || ReferenceError::BadRegistryHost(text.to_string());
+    let bare = text
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let url = url::Url::parse(&format!("http://{bare}/")).map_err(|_| bad())?;
+    let (Some(host), "/", None, None, "") = (
+        url.host_str(),
+        url.path(),
+        url.query(),
+        url.fragment(),
+        url.username(),
+    ) else {
+        return Err(bad());
+    };
+    if bare.is_empty() || url.password().is_some() {
+        return Err(bad());
+    }
+    Ok(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
 /// `host[:port]` -> `host` (IPv6 brackets kept off).
 pub(crate) fn hostname_of(registry: &str) -> &str {
     if let Some(rest) = registry.strip_prefix('[') {
@@ -483,6 +511,29 @@ mod tests {
         assert_eq!(registry("https://example.com/x.wasm"), None);
         let r = ImageRef::parse_lenient("ghcr.io/a/b:1@sha256:00").unwrap();
         assert_eq!((r.tag.as_deref(), r.digest), (Some("1"), None));
+    }
+
+    #[test]
+    fn hosts_for_insecure() {
+        for (text, host) in [
+            ("vm", "vm"),
+            ("Registry.Lan:5000", "registry.lan:5000"),
+            ("http://10.0.0.7:5000/", "10.0.0.7:5000"),
+            ("[::1]:5000", "[::1]:5000"),
+        ] {
+            assert_eq!(parse_host(text).unwrap(), host, "{text}");
+        }
+        for bad in [
+            "",
+            "bad host",
+            "a/b",
+            "user@host",
+            "host:port",
+            "host?x",
+            "https://",
+        ] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -36,10 +36,9 @@ impl Transport {
     /// HTTPS is still tried first, as docker does, so a loopback TLS registry works too.
     pub fn plain_http(&self, registry: &str) -> bool {
         is_loopback(registry)
-            || self
-                .insecure
-                .iter()
-                .any(|h| h == registry || h == hostname_of(registry))
+            || self.insecure.iter().any(|h| {
+                h.eq_ignore_ascii_case(registry) || h.eq_ignore_ascii_case(hostname_of(registry))
+            })
     }
 
     /// The one CA loader: every `--ca-file`, read whole. A connection reads them once, so both of
@@ -145,5 +144,11 @@ mod tests {
         assert!(t.plain_http("registry.lan:5000"));
         assert!(!t.plain_http("ghcr.io"));
         assert!(!t.plain_http("registry.lan.evil:5000"));
+        // Host names are compared as DNS compares them, without regard to case.
+        let t = Transport {
+            insecure: vec!["vm".into()],
+            ca_files: vec![],
+        };
+        assert!(t.plain_http("VM:5000"));
     }
 }
