@@ -178,3 +178,52 @@ fn pull_refuses_an_image_without_a_module_and_writes_nothing() {
     assert!(r.stderr.contains("holds no module"), "{}", r.stderr);
     assert!(!out.exists());
 }
+
+#[test]
+fn a_layer_of_several_gzip_members_is_read_whole_and_one_cut_short_is_refused() {
+    let dir = tempdir();
+    let module = std::fs::read(&built().module).unwrap();
+    let tar = {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(module.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "plugin.wasm", &module[..])
+            .unwrap();
+        builder.into_inner().unwrap()
+    };
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    let media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let image = |name: &str, layer: &[u8]| {
+        let layout = dir.path().join(name);
+        handmade_layout(&layout, media_type, layer);
+        format!("oci-layout:{}:x", layout.display())
+    };
+
+    // Two gzip members, as `cat a.gz b.gz` makes: gzip (and Istio's Go reader) read both.
+    let half = tar.len() / 2;
+    let members = [gzip(&tar[..half]), gzip(&tar[half..])].concat();
+    let two = image("two-members", &members);
+    run_ok(wasmctl(dir.path()).args(["verify", &two]));
+    let out = dir.path().join("two.wasm");
+    run_ok(wasmctl(dir.path()).args(["pull", &two, "-o"]).arg(&out));
+    assert_eq!(std::fs::read(&out).unwrap(), module);
+
+    // A layer that ends inside the module: refused, and nothing written.
+    let short = image("short", &gzip(&tar[..half]));
+    let out = dir.path().join("short.wasm");
+    let r = run_err(wasmctl(dir.path()).args(["pull", &short, "-o"]).arg(&out));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the layer ends inside `plugin.wasm`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}

@@ -349,10 +349,11 @@ fn as_variant(layers: &[(&str, &str)], reasons: &mut Vec<String>) -> Option<Modu
     }
 }
 
-/// Finds `plugin.wasm` in a tar.gz layer, as Istio does (by file name, at any depth).
+/// Finds `plugin.wasm` in a tar.gz layer, as Istio does (by file name, at any depth). The gzip
+/// stream may be several members one after another, as gzip allows and Go's reader reads.
 fn untar_plugin(blob: &[u8]) -> Result<Vec<u8>, String> {
     let not_tar_gz = |e: std::io::Error| format!("the layer is not a tar.gz: {e}");
-    let gz = flate2::read::GzDecoder::new(blob);
+    let gz = flate2::read::MultiGzDecoder::new(blob);
     let mut archive = tar::Archive::new(gz);
     for entry in archive.entries().map_err(not_tar_gz)? {
         let mut entry = entry.map_err(not_tar_gz)?;
@@ -368,6 +369,13 @@ fn untar_plugin(blob: &[u8]) -> Result<Vec<u8>, String> {
                 .take(MAX_MODULE_SIZE + 1)
                 .read_to_end(&mut module)
                 .map_err(not_tar_gz)?;
+            let read = module.len() as u64;
+            if read <= MAX_MODULE_SIZE && read < entry.size() {
+                return Err(format!(
+                    "the layer ends inside `{PLUGIN_FILE}`: {read} of its {} bytes",
+                    entry.size()
+                ));
+            }
             return Ok(module);
         }
     }

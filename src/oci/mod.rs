@@ -97,6 +97,9 @@ pub enum OciError {
     Rejected {
         reference: String,
         reasons: Vec<String>,
+        /// Whether Istio would read the image's layout at all: when not, pushing it again in a
+        /// format Istio reads mends it.
+        layout_known: bool,
     },
     #[error(transparent)]
     File(#[from] FileError),
@@ -182,10 +185,16 @@ impl Hint for OciError {
             OciError::NoReference => {
                 vec!["e.g. `wasmctl push localhost:5000/team/demo:v1`".into()]
             }
-            OciError::Rejected { reasons, .. } => {
+            OciError::Rejected {
+                reasons,
+                layout_known,
+                ..
+            } => {
                 let mut hints: Vec<String> =
                     reasons.iter().map(|r| format!("rejected: {r}")).collect();
-                hints.push("push it again with `wasmctl push --format compat`".into());
+                if !layout_known {
+                    hints.push("push it again with `wasmctl push --format compat`".into());
+                }
                 hints
             }
             OciError::CaFile { .. } => vec![
@@ -215,4 +224,23 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .expect("a current-thread tokio runtime starts")
         .block_on(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_advises_another_format_only_when_the_layout_is_not_istio_s() {
+        let rejected = |layout_known| OciError::Rejected {
+            reference: "r".into(),
+            reasons: vec!["why".into()],
+            layout_known,
+        };
+        let compat = |e: OciError| e.hints().iter().any(|h| h.contains("--format compat"));
+        assert!(compat(rejected(false)));
+        // A module over Istio's size cap, say: another format would not mend it.
+        assert!(!compat(rejected(true)));
+        assert_eq!(rejected(true).hints(), vec!["rejected: why".to_string()]);
+    }
 }

@@ -63,6 +63,7 @@ impl FetchedImage {
         OciError::Rejected {
             reference: self.pinned(),
             reasons: self.reasons.clone(),
+            layout_known: self.layout.is_some(),
         }
     }
 }
