@@ -44,6 +44,9 @@ pub fn read_to_string(path: &Path) -> Result<String, FileError> {
     })
 }
 
+/// How the temporary file of a write begins, beside the file it will replace.
+pub(crate) const TEMP_PREFIX: &str = ".wasmctl-";
+
 /// Who may read a file once written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -79,7 +82,7 @@ fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     };
     std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".wasmctl-").suffix(".tmp");
+    builder.prefix(TEMP_PREFIX).suffix(".tmp");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -97,6 +100,27 @@ fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// An exclusive lock on a directory, held until dropped, so that writers who read, change and
+/// write back a file in it (an image layout's `index.json`, the docker config) take turns instead
+/// of losing each other's changes.
+#[derive(Debug)]
+pub struct DirLock {
+    _held: std::fs::File,
+}
+
+/// Waits for, then takes, the lock on `dir` (made if missing). The directory itself is locked, as
+/// it is never replaced, where a file written by rename would be.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, FileError> {
+    let fail = |source| FileError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let held = std::fs::File::open(dir).map_err(fail)?;
+    held.lock().map_err(fail)?;
+    Ok(DirLock { _held: held })
 }
 
 /// Where a write to `path` goes: through the links it is (a few deep), as docker and editors
@@ -150,6 +174,17 @@ mod tests {
             assert!(link.is_symlink());
             assert_eq!(std::fs::read(&target).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn a_directory_lock_is_held_by_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("layout");
+        let held = lock_dir(&locked).unwrap();
+        let other = std::fs::File::open(&locked).unwrap();
+        assert!(other.try_lock().is_err(), "held elsewhere");
+        drop(held);
+        assert!(other.try_lock().is_ok(), "free once dropped");
     }
 
     #[test]

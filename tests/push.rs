@@ -331,6 +331,48 @@ fn oci_layout_destination_reads_with_skopeo() {
 }
 
 #[test]
+fn pushes_to_one_layout_at_once_each_keep_their_tag() {
+    let b = built();
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let tags: Vec<String> = (1..=8).map(|i| format!("t{i}")).collect();
+    let pushes: Vec<_> = tags
+        .iter()
+        .map(|tag| {
+            let dest = format!("oci-layout:{}:{tag}", layout.display());
+            wasmctl(&b.project)
+                .args(["push", "-q", &dest])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for push in pushes {
+        let out = push.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut found: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found, tags);
+}
+
+#[test]
 fn a_file_that_is_not_proxy_wasm_is_refused_before_any_upload() {
     let registry = Registry::start();
     let dir = tempdir();

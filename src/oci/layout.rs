@@ -68,6 +68,15 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
             source,
         })
     };
+    // Pushes to one layout at once each keep their tag: one of them at a time writes, from the
+    // check of the directory to the index.
+    if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        return Err(LayoutError::NotADirectory(dir.to_path_buf()));
+    }
+    let _lock = crate::fs::lock_dir(dir).map_err(|source| LayoutError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     check_destination(dir)?;
     let layout_file = dir.join("oci-layout");
     if !layout_file.exists() {
@@ -123,7 +132,16 @@ pub(crate) fn check_destination(dir: &Path) -> Result<(), LayoutError> {
     if !meta.is_dir() {
         return Err(LayoutError::NotADirectory(dir.to_path_buf()));
     }
-    let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    // A file wasmctl is writing there (or left from a write cut short) is not someone else's.
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| {
+        entries.all(|entry| {
+            entry.is_ok_and(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(crate::fs::TEMP_PREFIX)
+            })
+        })
+    });
     if empty || dir.join("oci-layout").is_file() {
         Ok(())
     } else {

@@ -244,6 +244,13 @@ fn read_config(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>
     }
 }
 
+/// Logins and logouts at once each keep their change: the docker config is read, changed and
+/// written by one of them at a time.
+fn lock_config(path: &Path) -> Result<crate::fs::DirLock, CredentialError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(crate::fs::lock_dir(dir)?)
+}
+
 fn write_config(
     path: &Path,
     config: &serde_json::Map<String, serde_json::Value>,
@@ -310,6 +317,7 @@ fn run_helper(helper: &str, verb: &str, input: &str) -> Result<(), CredentialErr
 /// names, else base64 in `auths` of the docker config (mode 0600). Returns where it went.
 pub fn store(registry: &str, username: &str, password: &str) -> Result<String, CredentialError> {
     let path = docker_config_path()?;
+    let _lock = lock_config(&path)?;
     let mut config = read_config(&path)?;
     let key = store_key(registry);
     if let Some(helper) = helper_for(&config, registry) {
@@ -336,6 +344,7 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<String, C
 /// Removes the stored credential for `registry`; false when there was none.
 pub fn remove(registry: &str) -> Result<bool, CredentialError> {
     let path = docker_config_path()?;
+    let _lock = lock_config(&path)?;
     let mut config = read_config(&path)?;
     if let Some(helper) = helper_for(&config, registry) {
         run_helper(&helper, "erase", &store_key(registry))?;
