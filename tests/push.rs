@@ -373,6 +373,28 @@ fn pushes_to_one_layout_at_once_each_keep_their_tag() {
 }
 
 #[test]
+fn a_damaged_blob_in_a_layout_is_written_again_and_a_bad_tag_is_refused() {
+    let b = built();
+    let dir = tempdir();
+    let layout = dir.path().join("image");
+    let at = |tag: &str| format!("oci-layout:{}:{tag}", layout.display());
+    run_ok(wasmctl(&b.project).args(["push", "--format", "oci", &at("v1")]));
+    let module = std::fs::read(&b.module).unwrap();
+    let blob = layout.join("blobs/sha256").join(sha256_hex(&module));
+    std::fs::write(&blob, b"").unwrap();
+    let r = run_ok(wasmctl(&b.project).args(["push", "--format", "oci", &at("v2")]));
+    assert!(r.stderr.contains("(1 of 2 blobs written"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&blob).unwrap(), module);
+    run_ok(wasmctl(dir.path()).args(["verify", &at("v2")]));
+
+    // A tag that is not one is refused, not taken into the directory's name.
+    let r = run_err(wasmctl(&b.project).args(["push", &at("v1.0+build")]));
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("bad tag `v1.0+build`"), "{}", r.stderr);
+    assert!(!dir.path().join("image:v1.0+build").exists());
+}
+
+#[test]
 fn a_file_that_is_not_proxy_wasm_is_refused_before_any_upload() {
     let registry = Registry::start();
     let dir = tempdir();

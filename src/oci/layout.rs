@@ -59,7 +59,7 @@ impl Hint for LayoutError {
 }
 
 /// Writes the image into the layout at `dir` under `tag`, keeping other tags; blobs already
-/// present are left alone. Returns how many blobs (config and layers) and bytes were written.
+/// present and intact are left alone. Returns how many blobs (config and layers) and bytes were written.
 pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), LayoutError> {
     // Each write creates the directories it needs.
     let write = |path: &Path, bytes: &[u8]| {
@@ -85,7 +85,9 @@ pub fn write(dir: &Path, tag: &str, image: &Image) -> Result<(usize, u64), Layou
     let (mut written, mut bytes) = (0, 0);
     for blob in image.blobs() {
         let path = blob_path(dir, &blob.digest.oci());
-        if !path.exists() {
+        // A blob already there is kept only if it still holds what its name says.
+        let intact = std::fs::read(&path).is_ok_and(|held| Digest::of(&held) == blob.digest);
+        if !intact {
             write(&path, &blob.data)?;
             written += 1;
             bytes += blob.data.len() as u64;

@@ -58,6 +58,12 @@ impl Hint for ReferenceError {
                 "write HOST[:PORT]/REPOSITORY alone; `wasmctl push` tags it with the crate version"
                     .into(),
             ],
+            ReferenceError::BadTag { reference, .. }
+            | ReferenceError::BadDigest { reference, .. }
+                if reference.starts_with("oci-layout:") =>
+            {
+                vec!["the form is `oci-layout:DIR[:TAG][@sha256:DIGEST]`".into()]
+            }
             ReferenceError::Empty
             | ReferenceError::BadHost { .. }
             | ReferenceError::BadTag { .. }
@@ -362,7 +368,8 @@ impl Location {
             return ImageRef::parse(input).map(Location::Registry);
         };
         // DIR may hold `:` and `@`: the text after the last `@` is a digest only if it reads as
-        // one, and the text after the last `:` is a tag only if it is a valid one.
+        // one, and the text after the last `:` is a tag if it is a valid one. Text there that holds
+        // no `/` was meant as a tag, so a bad one is refused rather than taken into DIR.
         let (rest, digest) = match rest.rsplit_once('@') {
             Some((rest, digest)) if digest.starts_with("sha256:") => {
                 let parsed = digest
@@ -376,7 +383,13 @@ impl Location {
             _ => (rest, None),
         };
         let (dir, tag) = match rest.rsplit_once(':') {
-            Some((dir, tag)) if !dir.is_empty() && TAG.is_match(tag) => (dir, Some(tag)),
+            Some((dir, tag)) if TAG.is_match(tag) => (dir, Some(tag)),
+            Some((_, tag)) if !tag.contains('/') => {
+                return Err(ReferenceError::BadTag {
+                    reference: input.to_string(),
+                    tag: tag.to_string(),
+                });
+            }
             _ => (rest, None),
         };
         if dir.is_empty() {
@@ -580,6 +593,23 @@ mod tests {
         assert_eq!(
             Location::parse("oci-layout:/tmp/a@b").unwrap(),
             layout("/tmp/a@b", None, None)
+        );
+        // Text after the last `:` with no `/` is a tag, and a bad one is refused; a `:` before a
+        // `/` is part of DIR.
+        for bad in [
+            "oci-layout:out:v1.0+build",
+            "oci-layout:out:",
+            "oci-layout::v1",
+        ] {
+            let err = Location::parse(bad).unwrap_err();
+            assert!(
+                matches!(err, ReferenceError::BadTag { .. } | ReferenceError::Empty),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            Location::parse("oci-layout:c:/images/x").unwrap(),
+            layout("c:/images/x", None, None)
         );
         assert!(matches!(
             Location::parse("localhost/x:1").unwrap(),
