@@ -17,6 +17,8 @@ pub(crate) struct Peer<'r> {
     pub image: ImageRef,
     /// Who the credentials are for (`None`: anonymous), for "refused the credentials of ...".
     pub user: Option<String>,
+    /// Whether this connection pushes (else it pulls): a refusal is of that right.
+    pub push: bool,
     pub reporter: &'r dyn Reporter,
 }
 
@@ -82,6 +84,7 @@ impl Peer<'_> {
             403 => OciError::Denied {
                 registry: self.image.registry.clone(),
                 repository: self.image.repository.clone(),
+                push: self.push,
             },
             404 => OciError::NotFound(self.image.to_string()),
             _ => self.failed(
@@ -187,6 +190,7 @@ mod tests {
             image: ImageRef::parse("registry.example/team/demo:v1").unwrap(),
             user: Some("alice".into()),
             reporter: &crate::progress::Silent,
+            push: true,
         }
     }
 
@@ -217,5 +221,15 @@ mod tests {
             peer().classify("x", &status(404)).error,
             OciError::NotFound(image) if image == "registry.example/team/demo:v1"
         ));
+    }
+
+    #[test]
+    fn a_refusal_names_the_right_that_was_refused() {
+        use crate::error::Hint;
+        for (push, right) in [(true, "push rights"), (false, "pull rights")] {
+            let peer = Peer { push, ..peer() };
+            let hints = peer.classify("x", &status(403)).error.hints();
+            assert!(hints[0].contains(right), "{hints:?}");
+        }
     }
 }

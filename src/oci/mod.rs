@@ -43,6 +43,8 @@ pub enum OciError {
     Denied {
         registry: String,
         repository: String,
+        /// Whether a push was refused (else a pull).
+        push: bool,
     },
     #[error("`{0}` was not found")]
     NotFound(String),
@@ -138,9 +140,10 @@ impl Hint for OciError {
                     "check the user and password, then `wasmctl login {registry} -u USER --password-stdin`"
                 )],
             },
-            OciError::Denied { .. } => {
-                vec!["the account may lack push rights on this repository".into()]
-            }
+            OciError::Denied { push, .. } => vec![format!(
+                "the account may lack {} rights on this repository",
+                if *push { "push" } else { "pull" }
+            )],
             OciError::UnknownCa { .. } => vec![
                 "pass the private CA that signed the registry's certificate with `--ca-file CA.pem`"
                     .into(),

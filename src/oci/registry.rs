@@ -67,6 +67,7 @@ impl<'r> Registry<'r> {
             peer: Peer {
                 image: image.clone(),
                 user,
+                push,
                 reporter,
             },
             reference: image.to_client(),
