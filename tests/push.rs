@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use support::registry::{FlakyProxy, Registry};
 use support::{
-    BuiltProject, build_project, new_project, run_err, run_ok, skopeo, tempdir, wasmctl,
+    BuiltProject, build_project, new_project, run, run_err, run_ok, skopeo, tempdir, wasmctl,
 };
 
 /// One plugin project, built once for every test in this file.
@@ -673,7 +673,13 @@ fn padded(module: &[u8], extra: usize) -> Vec<u8> {
     let name = b"padding";
     let mut payload = vec![name.len() as u8];
     payload.extend_from_slice(name);
-    payload.extend((0..extra).map(|i| (i * 31 % 251) as u8));
+    // Bytes that do not compress, a pattern of 251 copied along (fast in a debug build too).
+    let pattern: Vec<u8> = (0..251).map(|i| (i * 31 % 251) as u8).collect();
+    let start = payload.len();
+    payload.resize(start + extra, 0);
+    for chunk in payload[start..].chunks_mut(pattern.len()) {
+        chunk.copy_from_slice(&pattern[..chunk.len()]);
+    }
     let mut out = module.to_vec();
     out.push(0);
     let mut n = payload.len();
@@ -717,6 +723,35 @@ fn blobs_over_64_mib_go_up_in_chunks() {
         std::fs::read(&out).unwrap() == module,
         "pulled module differs"
     );
+}
+
+#[test]
+fn a_module_over_istio_s_size_cap_is_pushed_with_a_warning() {
+    let b = built();
+    let dir = tempdir();
+    let huge = dir.path().join("huge.wasm");
+    std::fs::write(&huge, padded(&std::fs::read(&b.module).unwrap(), 257 << 20)).unwrap();
+    let layout = format!("oci-layout:{}:v1", dir.path().join("image").display());
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["push", "--format", "oci", "--wasm"])
+            .arg(&huge)
+            .arg(&layout),
+    );
+    assert!(
+        r.stderr.contains("Istio refuses modules over 256 MiB"),
+        "{}",
+        r.stderr
+    );
+    // verify says why, with no advice to change the format, which would not help.
+    let r = run(wasmctl(dir.path()).args(["verify", &layout]));
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("over Istio's 256 MiB limit"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--format"), "{}", r.stderr);
 }
 
 #[test]

@@ -57,13 +57,16 @@ enum ModuleLayer {
 }
 
 /// What the manifest alone says about where the module is, and why Istio would refuse the image.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct ModuleSearch {
     layer: Option<ModuleLayer>,
     /// The module.wasm variant's layer, which Istio reads when the compat `layer` holds no
     /// plugin.wasm (an image can have the shape of both).
     fallback: Option<ModuleLayer>,
     reasons: Vec<String>,
+    /// Whether the image has a layout Istio reads (whatever else is wrong with it): when not,
+    /// pushing it again in such a format mends it.
+    format_known: bool,
 }
 
 /// What the agent reads when `manifest` is an image index (or a Docker manifest list): the image
@@ -99,6 +102,7 @@ impl ModuleSearch {
             layer: None,
             fallback: None,
             reasons: vec![reason],
+            ..ModuleSearch::default()
         }
     }
 
@@ -106,6 +110,18 @@ impl ModuleSearch {
     /// is downloaded.
     pub fn in_manifest(manifest: &[u8]) -> ModuleSearch {
         let mut search = find_module_layer(manifest);
+        search.format_known = [&search.layer, &search.fallback].into_iter().any(|layer| {
+            matches!(
+                layer,
+                Some(
+                    ModuleLayer::TarGz { .. }
+                        | ModuleLayer::Raw {
+                            layout: Some(_),
+                            ..
+                        }
+                )
+            )
+        });
         search.refuse_oversized_layer(manifest);
         search
     }
@@ -171,6 +187,7 @@ impl ModuleSearch {
             module_size: module.as_ref().map(|m| m.len() as u64),
             module_sha256: module.as_deref().map(Digest::of),
             module,
+            format_known: self.format_known,
         }
     }
 }
@@ -243,13 +260,14 @@ fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
     let found = |layer, fallback| ModuleSearch {
         layer: Some(layer),
         fallback,
-        reasons: Vec::new(),
+        ..ModuleSearch::default()
     };
     let Ok(manifest) = serde_json::from_slice::<Value>(manifest) else {
         return ModuleSearch {
             layer: None,
             fallback: None,
             reasons: vec!["the manifest is not valid JSON".into()],
+            ..ModuleSearch::default()
         };
     };
     let layers = layers_of(&manifest);
@@ -281,6 +299,7 @@ fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
         layer,
         fallback: None,
         reasons,
+        ..ModuleSearch::default()
     }
 }
 
@@ -306,6 +325,7 @@ fn as_docker(layers: &[(&str, &str)]) -> ModuleSearch {
         layer,
         fallback: None,
         reasons: reason.into_iter().collect(),
+        ..ModuleSearch::default()
     }
 }
 

@@ -46,6 +46,9 @@ pub struct FetchedImage {
     pub module_sha256: Option<Digest>,
     #[serde(skip)]
     pub module: Option<Vec<u8>>,
+    /// Whether the image has a layout Istio reads, whatever else is wrong with it.
+    #[serde(skip)]
+    pub format_known: bool,
 }
 
 impl FetchedImage {
@@ -63,7 +66,7 @@ impl FetchedImage {
         OciError::Rejected {
             reference: self.pinned(),
             reasons: self.reasons.clone(),
-            layout_known: self.layout.is_some(),
+            layout_known: self.format_known,
         }
     }
 }

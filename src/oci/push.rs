@@ -95,6 +95,13 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
         reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
     }
     let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);
+    if module.len() as u64 > super::istio::MAX_MODULE_SIZE {
+        reporter.warning(&format!(
+            "the module is {} bytes; Istio refuses modules over {} MiB",
+            module.len(),
+            super::istio::MAX_MODULE_SIZE >> 20
+        ));
+    }
     if options.format == Format::Cncf {
         reporter.warning(
             "the cncf format is the CNCF wasm artifact; Istio rejects it (use compat or oci for Istio)",
