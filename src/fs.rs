@@ -102,6 +102,26 @@ fn replace(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether a file can be written at `path` later, checked before work whose result it will hold:
+/// the nearest directory that exists on the way to it takes a new file. Nothing is left behind.
+pub fn check_writable(path: &Path) -> Result<(), FileError> {
+    let fail = |source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let existing = parent
+        .unwrap_or(Path::new("."))
+        .ancestors()
+        .find(|dir| dir.exists())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(existing)
+        .map(drop)
+        .map_err(fail)
+}
+
 /// An exclusive lock on a directory, held until dropped, so that writers who read, change and
 /// write back a file in it (an image layout's `index.json`, the docker config) take turns instead
 /// of losing each other's changes.
@@ -185,6 +205,27 @@ mod tests {
         assert!(other.try_lock().is_err(), "held elsewhere");
         drop(held);
         assert!(other.try_lock().is_ok(), "free once dropped");
+    }
+
+    #[test]
+    fn a_path_is_writable_when_its_nearest_directory_takes_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("new/deeper/report.xml")).unwrap();
+        assert!(!dir.path().join("new").exists(), "nothing is made");
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let err = check_writable(&dir.path().join("file/report.xml")).unwrap_err();
+        assert!(err.to_string().contains("file/report.xml"), "{err}");
+        assert!(check_writable(Path::new("/proc/nope/report.xml")).is_err());
+        assert_eq!(names_in(dir.path()), ["file"]);
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]

@@ -1622,4 +1622,60 @@ exchanges:
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
     assert!(!r.stdout.contains("FAILED"), "nothing ran: {}", r.stdout);
+    // So are `-` and a place no file can be written.
+    for (junit, error) in [
+        ("-", "error: --junit takes the report's file name"),
+        (
+            "/proc/nope/junit.xml",
+            "error: failed to write `/proc/nope/junit.xml`",
+        ),
+    ] {
+        let r = run_err(
+            wasmctl(project)
+                .arg("test")
+                .arg(&file.path)
+                .args(["--junit", junit]),
+        );
+        assert_eq!(r.code, Some(2));
+        assert!(r.stderr.starts_with(error), "{}", r.stderr);
+        assert!(r.stdout.is_empty(), "nothing ran: {}", r.stdout);
+    }
+}
+
+#[test]
+fn a_bad_scenario_file_stops_the_run_before_any_runs() {
+    let project = headers_project();
+    let good = project.join("scenarios");
+    let dir = tempdir();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "exchanges: [{}]
+unknown_key: 1
+",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing-config.yaml");
+    std::fs::write(
+        &missing,
+        "config_file: nope.yaml
+exchanges: [{}]
+",
+    )
+    .unwrap();
+    for (file, error) in [
+        (&bad, format!("error: invalid scenario `{}`", bad.display())),
+        (
+            &missing,
+            format!(
+                "error: invalid scenario `{}`: config_file",
+                missing.display()
+            ),
+        ),
+    ] {
+        let r = run_err(wasmctl(project).arg("test").arg(&good).arg(file));
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(r.stderr.starts_with(&error), "{}", r.stderr);
+        assert!(r.stdout.is_empty(), "nothing ran: {}", r.stdout);
+    }
 }

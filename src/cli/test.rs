@@ -67,11 +67,18 @@ pub(super) fn scenario_format() -> &'static str {
 }
 
 pub fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    if let Some(path) = args.junit.as_ref().filter(|p| p.is_dir()) {
-        anyhow::bail!(
-            "--junit {} is a directory; it takes the report's file name",
-            path.display()
-        );
+    if let Some(path) = &args.junit {
+        if path.as_os_str() == "-" {
+            anyhow::bail!("--junit takes the report's file name; stdout carries the results");
+        }
+        if path.is_dir() {
+            anyhow::bail!(
+                "--junit {} is a directory; it takes the report's file name",
+                path.display()
+            );
+        }
+        // Said now, not after every scenario has run.
+        wasmctl::fs::check_writable(path).map_err(wasmctl::Error::from)?;
     }
     let options = TestOptions {
         files: args.files,

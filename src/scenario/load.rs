@@ -148,7 +148,11 @@ impl Scenario {
     pub fn plugin_config(&self, scenario_path: &Path) -> Result<Vec<u8>, ScenarioError> {
         if let Some(file) = &self.config_file {
             let path = relative_to(scenario_path, file);
-            let text = crate::fs::read(&path)?;
+            // Said of the scenario, which a run of many files would not name otherwise.
+            let text = std::fs::read(&path).map_err(|e| ScenarioError::Invalid {
+                path: scenario_path.to_path_buf(),
+                message: format!("config_file `{}`: {e}", path.display()),
+            })?;
             return config_to_json(&text)
                 .map_err(|message| ScenarioError::BadConfig { path, message });
         }

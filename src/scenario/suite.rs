@@ -97,15 +97,20 @@ pub fn run_tests(
         true => Some(find_binary().ok_or(EnvoyError::NotFound)?),
         false => None,
     };
+    // Every file is read and checked before any runs: a bad one stops the run before it reports
+    // anything.
+    let files = files
+        .iter()
+        .map(|path| ScenarioFile::load(path, plugin.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut cache = PluginCache::default();
     let mut scenarios = Vec::new();
-    for path in &files {
-        observer.file_started(path, envoy.is_some());
-        let file = ScenarioFile::load(path, plugin.as_deref())?;
+    for file in &files {
+        observer.file_started(&file.path, envoy.is_some());
         let started = Instant::now();
         let mut report = match &envoy {
-            Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), &file)?,
-            None => run_scenario(&mut BuiltinHost::new(&mut cache), &file)?,
+            Some(binary) => run_scenario(&mut EnvoyHost::new(binary.clone()), file)?,
+            None => run_scenario(&mut BuiltinHost::new(&mut cache), file)?,
         };
         report.elapsed = started.elapsed();
         observer.file_finished(&report);
