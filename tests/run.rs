@@ -196,6 +196,14 @@ fn bad_flags_and_files_are_one_line_errors() {
             "error: invalid request: path `orders` does not start with `/`: Envoy answers 400",
         ),
         (
+            &["--request", "G{T /"][..],
+            "error: invalid request: method \"G{T\" is not an HTTP token: Envoy answers 400",
+        ),
+        (
+            &["-H", "host: a b"][..],
+            "error: invalid request: authority \"a b\" is not a host[:port]: Envoy answers 400",
+        ),
+        (
             &["--response-status", "204", "--response-body", "x"][..],
             "error: invalid upstream response: a 204 response has no body",
         ),

@@ -51,12 +51,25 @@ const MAX_HEADER_FIELDS: usize = 100;
 
 impl Request {
     /// Why Envoy would answer this request itself, before any plugin sees it, if it would: a
-    /// missing method or a malformed path gets a 400, headers over 60 KiB a 431. (Envoy answers
+    /// missing or malformed method, a malformed authority or path gets a 400, headers over 60 KiB
+    /// a 431. (Envoy answers
     /// 400 to a lower-case method too; `run` and scenarios upper-case it first.)
     pub fn problem(&self) -> Option<String> {
         let path = &self.path;
         if self.method.is_empty() {
             return Some("the method is empty: Envoy answers 400".into());
+        }
+        if http::Method::from_bytes(self.method.as_bytes()).is_err() {
+            let method = &self.method;
+            return Some(format!(
+                "method {method:?} is not an HTTP token: Envoy answers 400"
+            ));
+        }
+        let host = self.host();
+        if !host.is_empty() && host.parse::<http::uri::Authority>().is_err() {
+            return Some(format!(
+                "authority {host:?} is not a host[:port]: Envoy answers 400"
+            ));
         }
         if !path.starts_with('/') && self.absolute_target().is_none() {
             return Some(format!(
