@@ -190,7 +190,14 @@ impl MatchRule {
             return Err(format!("bad base64 `{text}`"));
         }
         match (&self.regex, self.pattern()) {
-            (Some(re), Some(Err(e))) => Err(format!("bad regex `{re}`: {e}")),
+            (Some(re), Some(Err(e))) => {
+                // The regex crate draws the pattern with a caret over several lines; its last
+                // line says what is wrong, which is what one error line has room for.
+                let text = e.to_string();
+                let why = text.lines().last().unwrap_or_default();
+                let why = why.strip_prefix("error: ").unwrap_or(why);
+                Err(format!("bad regex `{re}`: {why}"))
+            }
             _ => Ok(()),
         }
     }

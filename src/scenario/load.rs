@@ -238,6 +238,7 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             let err = Scenario::load(&path).unwrap_err().to_string();
             assert!(err.contains(message), "{text:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
         }
     }
 
@@ -379,7 +380,7 @@ mod tests {
             ),
             (
                 "start_logs: [{level: info, regex: \"[\"}]\nexchanges: [{}]\n",
-                "bad regex `[`",
+                "bad regex `[`: unclosed character class",
             ),
         ]);
     }
