@@ -82,6 +82,8 @@ impl ProjectSelector {
     /// The Cargo.toml given, or the first one from the current directory upwards.
     fn cargo_manifest(&self) -> Result<PathBuf, ProjectError> {
         match &self.manifest_path {
+            // A directory names the Cargo.toml in it, where cargo would refuse it.
+            Some(path) if path.is_dir() => Ok(path.join("Cargo.toml")),
             Some(path) => Ok(path.clone()),
             None => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));

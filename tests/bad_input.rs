@@ -153,6 +153,9 @@ const ROWS: &[Row] = &[
     // login: the host is named as given, not as wasmctl probes it.
     row(&["login", "bad_host", "-u", "me", "--password-stdin"], Nothing, 2,
         "error: invalid registry host `bad_host`"),
+    // -o names a file, not a directory.
+    row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "-o", "notes"],
+        PluginAndNotes, 2, "error: -o notes is a directory; it takes the file name to write"),
     // Basic auth cannot carry an empty user name, nor one with a colon.
     row(&["login", "localhost:5000", "-u", "", "--password-stdin"], Nothing, 2,
         "error: invalid user name ``: it is empty or holds a `:`"),

@@ -100,6 +100,16 @@ fn manifest_path_builds_from_elsewhere() {
         r.stdout.trim(),
         artifact("build-elsewhere").display().to_string()
     );
+    // The directory holding the Cargo.toml names it too.
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["build", "--manifest-path"])
+            .arg(&root),
+    );
+    assert_eq!(
+        r.stdout.trim(),
+        artifact("build-elsewhere").display().to_string()
+    );
 }
 
 #[test]

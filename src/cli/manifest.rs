@@ -143,6 +143,12 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let project = Project::discover_when(&selector, needs, Lookup::PlainCargoTomlFirst)
         .map_err(wasmctl::Error::from)?;
     let (out_file, json) = output_of(args.out_file.clone(), printer.json());
+    if let Some(path) = out_file.as_ref().filter(|path| path.is_dir()) {
+        anyhow::bail!(
+            "-o {} is a directory; it takes the file name to write",
+            path.display()
+        );
+    }
     let options = options(args)?;
     if options.istio_version > IstioVersion::LATEST_KNOWN {
         printer.warn(format_args!(

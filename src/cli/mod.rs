@@ -126,7 +126,7 @@ impl From<TypeArg> for PluginType {
 /// Which project a command works on: `--manifest-path` and `-p/--package`, as cargo names them.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProjectArgs {
-    /// Path to the project's Cargo.toml
+    /// Path to the project's Cargo.toml (or the directory holding it)
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
     /// Package to use, in a workspace
