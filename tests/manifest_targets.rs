@@ -298,6 +298,11 @@ fn flags_a_kind_cannot_express_are_refused() {
             "--listen cannot be expressed",
             Some("--kind envoy-bootstrap"),
         ),
+        (
+            with(&["--istio-version", "1.29"]),
+            "--istio-version cannot be expressed in --kind EnvoyExtensionPolicy",
+            Some("Istio's kinds"),
+        ),
     ];
     for (args, expected, hint) in &cases {
         assert_refused(&project, args, expected, *hint);

@@ -31,9 +31,11 @@ pub struct ManifestArgs {
     /// Gateway 1.9), HigressWasmPlugin, envoy-bootstrap or envoy-filter (plain Envoy)
     #[arg(long, default_value = "WasmPlugin", value_name = "KIND")]
     kind: String,
-    /// Istio release to target (Istio kinds); fields it lacks are refused
-    #[arg(long, default_value_t = IstioVersion::DEFAULT_TARGET, value_name = "X.Y")]
-    istio_version: IstioVersion,
+    #[arg(long, value_name = "X.Y", help = format!(
+        "Istio release to target (Istio kinds); fields it lacks are refused [default: {}]",
+        IstioVersion::DEFAULT_TARGET
+    ))]
+    istio_version: Option<IstioVersion>,
     /// metadata.name [default: the package name]
     #[arg(long)]
     name: Option<String>,
@@ -150,10 +152,10 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         );
     }
     let options = options(args)?;
-    if options.istio_version > IstioVersion::LATEST_KNOWN {
+    if options.istio_version() > IstioVersion::LATEST_KNOWN {
         printer.warn(format_args!(
             "Istio {} is newer than {}, the newest release wasmctl knows; checked against {}'s CRDs",
-            options.istio_version,
+            options.istio_version(),
             IstioVersion::LATEST_KNOWN,
             IstioVersion::LATEST_KNOWN
         ));

@@ -20,7 +20,7 @@ pub(super) fn refuse_inexpressible(options: &ManifestOptions) -> Result<(), Mani
 }
 
 /// Every flag that only some kinds take, and whether it was given.
-fn given(o: &ManifestOptions) -> [(&'static str, bool); 20] {
+fn given(o: &ManifestOptions) -> [(&'static str, bool); 21] {
     let (metadata, module, placement) = (&o.metadata, &o.module, &o.placement);
     let (plugin, envoy, higress) = (&o.plugin, &o.envoy, &o.higress);
     [
@@ -47,13 +47,17 @@ fn given(o: &ManifestOptions) -> [(&'static str, bool); 20] {
         ("--code", envoy.code.is_some()),
         ("--match-rule", !higress.match_rules.is_empty()),
         ("--default-config-disable", higress.default_config_disable),
+        ("--istio-version", o.istio_version.is_some()),
     ]
 }
 
 /// What to use instead of `flag` for `target`; `None` when the target takes the flag.
 fn instead(target: Target, flag: &str) -> Option<&'static str> {
     match target {
-        Target::WasmPlugin | Target::TrafficExtension => elsewhere(flag),
+        Target::WasmPlugin | Target::TrafficExtension => match flag {
+            "--istio-version" => None,
+            _ => elsewhere(flag),
+        },
         Target::EnvoyExtensionPolicy => envoy_gateway(flag).or_else(|| elsewhere(flag)),
         Target::HigressWasmPlugin => higress(flag).or_else(|| match flag {
             "--match-rule" | "--default-config-disable" => None,
@@ -82,6 +86,7 @@ fn elsewhere(flag: &str) -> Option<&'static str> {
         "--match-rule" | "--default-config-disable" => {
             Some("it applies to --kind HigressWasmPlugin")
         }
+        "--istio-version" => Some("it applies to Istio's kinds, WasmPlugin and TrafficExtension"),
         _ => None,
     }
 }

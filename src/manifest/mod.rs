@@ -84,7 +84,7 @@ fn istio(
     let secret = pull_secret(&options.module, &metadata, &mut wasm)?;
 
     let extension = Extension::new(kind, metadata, placement, wasm);
-    let mut problems = validate::validate(&extension, options.istio_version);
+    let mut problems = validate::validate(&extension, options.istio_version());
     problems.extend(source::digest_mismatch(&extension.wasm().module));
     refuse_problems(options.kind, problems)?;
     Ok(Manifest::new(Resource::Istio(extension), secret))
@@ -155,7 +155,7 @@ fn stated_type(options: &ManifestOptions, settled: Option<PluginType>) -> Option
         // Before `type` existed every plugin was HTTP, so an HTTP default is simply left out.
         Some(PluginType::Http)
             if options.plugin.plugin_type.is_none()
-                && options.istio_version < IstioVersion::PLUGIN_TYPE =>
+                && options.istio_version() < IstioVersion::PLUGIN_TYPE =>
         {
             None
         }

@@ -11,13 +11,21 @@ use crate::key_value::KeyValue;
 #[derive(Debug, Clone, Default)]
 pub struct ManifestOptions {
     pub kind: Target,
-    pub istio_version: IstioVersion,
+    /// The Istio release to target (Istio's kinds only); `None`: [`IstioVersion::DEFAULT_TARGET`].
+    pub istio_version: Option<IstioVersion>,
     pub metadata: MetadataOptions,
     pub module: ModuleOptions,
     pub placement: PlacementOptions,
     pub plugin: PluginOptions,
     pub envoy: EnvoyOptions,
     pub higress: HigressOptions,
+}
+
+impl ManifestOptions {
+    /// The Istio release the resource targets.
+    pub fn istio_version(&self) -> IstioVersion {
+        self.istio_version.unwrap_or(IstioVersion::DEFAULT_TARGET)
+    }
 }
 
 /// The object's name, namespace, labels and annotations.
