@@ -153,6 +153,8 @@ const ROWS: &[Row] = &[
     // login: the host is named as given, not as wasmctl probes it.
     row(&["login", "bad_host", "-u", "me", "--password-stdin"], Nothing, 2,
         "error: invalid registry host `bad_host`"),
+    row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "-o", "yaml", "--json"],
+        Nothing, 2, "error: -o yaml and --json ask for two formats"),
     // -o names a file, not a directory.
     row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "-o", "notes"],
         PluginAndNotes, 2, "error: -o notes is a directory; it takes the file name to write"),

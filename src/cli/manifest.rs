@@ -1,6 +1,6 @@
 //! `wasmctl manifest`: flags in, `manifest::generate` out, YAML or JSON to stdout or a file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::output::Printer;
 use clap::Args;
@@ -144,6 +144,9 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
     let needs = args.url.is_none();
     let project = Project::discover_when(&selector, needs, Lookup::PlainCargoTomlFirst)
         .map_err(wasmctl::Error::from)?;
+    if printer.json() && args.out_file.as_deref() == Some(Path::new("yaml")) {
+        anyhow::bail!("-o yaml and --json ask for two formats; give one");
+    }
     let (out_file, json) = output_of(args.out_file.clone(), printer.json());
     if let Some(path) = out_file.as_ref().filter(|path| path.is_dir()) {
         anyhow::bail!(
