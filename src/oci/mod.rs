@@ -129,6 +129,20 @@ fn user_suffix(user: &Option<String>) -> String {
         .unwrap_or_else(|| " (anonymous access)".into())
 }
 
+fn plain_http_hint(registry: &str) -> String {
+    format!("for a registry that speaks plain HTTP, pass `--insecure {registry}`")
+}
+
+/// Each reason Istio would reject an image for; when its layout is not one Istio reads, how to
+/// push it in one.
+fn rejection_hints(reasons: &[String], layout_known: bool) -> Vec<String> {
+    let mut hints: Vec<String> = reasons.iter().map(|r| format!("rejected: {r}")).collect();
+    if !layout_known {
+        hints.push("push it again with `wasmctl push --format compat`".into());
+    }
+    hints
+}
+
 impl Hint for OciError {
     fn hints(&self) -> Vec<String> {
         match self {
@@ -153,18 +167,14 @@ impl Hint for OciError {
                     vec!["check the registry is running and the host and port are right".into()];
                 // A loopback host is already tried over plain HTTP.
                 if !reference::is_loopback(registry) {
-                    hints.push(format!(
-                        "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
-                    ));
+                    hints.push(plain_http_hint(registry));
                 }
                 hints
             }
             OciError::UnknownHost { registry, .. } => vec![format!(
                 "check the host name in `{registry}` (and that this machine's DNS can resolve it)"
             )],
-            OciError::NotTls { registry, .. } => vec![format!(
-                "for a registry that speaks plain HTTP, pass `--insecure {registry}`"
-            )],
+            OciError::NotTls { registry, .. } => vec![plain_http_hint(registry)],
             OciError::RetryLater { until, .. } => vec![match until {
                 Some(until) => format!("run the command again after {until}"),
                 None => "the registry is not taking requests for now".into(),
@@ -192,14 +202,7 @@ impl Hint for OciError {
                 reasons,
                 layout_known,
                 ..
-            } => {
-                let mut hints: Vec<String> =
-                    reasons.iter().map(|r| format!("rejected: {r}")).collect();
-                if !layout_known {
-                    hints.push("push it again with `wasmctl push --format compat`".into());
-                }
-                hints
-            }
+            } => rejection_hints(reasons, *layout_known),
             OciError::CaFile { .. } => vec![
                 "--ca-file takes a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"
                     .into(),
