@@ -596,6 +596,21 @@ fn placement_cases() -> Vec<ManifestCase> {
             json!({"spec": {"targetRefs": [{"group": "Example.COM", "kind": "Widget", "name": "x"}]}}),
         ),
         mcase(
+            "target-ref-httproute",
+            &["--target-ref", "gateway.networking.k8s.io/HTTPRoute/r"],
+            json!({"spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}]}}),
+        ),
+        mcase(
+            "target-ref-service-entry",
+            &["--target-ref", "networking.istio.io/ServiceEntry/se"],
+            json!({"spec": {"targetRefs": [{"group": "networking.istio.io", "kind": "ServiceEntry", "name": "se"}]}}),
+        ),
+        mcase(
+            "target-ref-core-service",
+            &["--target-ref", "core/Service/s"],
+            json!({"spec": {"targetRefs": [{"group": "core", "kind": "Service", "name": "s"}]}}),
+        ),
+        mcase(
             "target-ref-long-name",
             &["--target-ref", &format!("Service/{}", long(254))],
             json!({"spec": {"targetRefs": [{"group": "", "kind": "Service", "name": long(254)}]}}),
@@ -783,6 +798,21 @@ fn metadata_cases() -> Vec<ManifestCase> {
             json!({"metadata": {"name": long(254)}}),
         ),
         mcase(
+            "name-long-part",
+            &["--name", &format!("{}.b", long(64))],
+            json!({"metadata": {"name": format!("{}.b", long(64))}}),
+        ),
+        mcase(
+            "annotation-upper-case-prefix",
+            &["--annotation", "Example.com/x=1"],
+            json!({"metadata": {"annotations": {"Example.com/x": "1"}}}),
+        ),
+        mcase(
+            "plugin-name-many-bytes",
+            &["--plugin-name", &"é".repeat(129)],
+            json!({"spec": {"pluginName": "é".repeat(129)}}),
+        ),
+        mcase(
             "namespace-invalid",
             &["--namespace", "Team.A"],
             json!({"metadata": {"namespace": "Team.A"}}),
@@ -856,14 +886,20 @@ fn manifest_corpus_subset(cases: &[ManifestCase], names: &[&str]) -> Vec<Manifes
 /// wasmctl's verdict on one case, and the resource to give the cluster: what wasmctl emitted, or
 /// what it would have emitted.
 fn wasmctl_verdict(dir: &Path, case: &ManifestCase) -> (bool, Value) {
-    let base = ["manifest", "--name", "corpus", "--namespace", "default"];
-    let url = ["--url", "oci://registry.example/team/plugin:v1"];
+    // The base flags, each unless the case gives its own (clap refuses a flag given twice).
+    let base = [
+        ["--name", "corpus"],
+        ["--namespace", "default"],
+        ["--url", "oci://registry.example/team/plugin:v1"],
+    ];
     let kind = ["--kind", case.kind];
     let emit = |flags: &[String]| {
         let mut cmd = wasmctl(dir);
-        cmd.args(base);
-        if !flags.iter().any(|f| f == "--url") {
-            cmd.args(url);
+        cmd.arg("manifest");
+        for [flag, value] in base {
+            if !flags.iter().any(|f| f == flag) {
+                cmd.args([flag, value]);
+            }
         }
         run(cmd.args(flags))
     };

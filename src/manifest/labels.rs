@@ -25,7 +25,12 @@ pub(crate) fn parse_labels(
             }
             names::check_label_value(value).map_err(|why| bad(&format!("the value {why}")))?;
         }
-        names::check_label_key(key).map_err(|why| bad(&format!("the key: {why}")))?;
+        // apimachinery checks an annotation's key lower-cased, a label's as it is.
+        let checked = match flag {
+            "--annotation" => key.to_ascii_lowercase(),
+            _ => key.clone(),
+        };
+        names::check_label_key(&checked).map_err(|why| bad(&format!("the key: {why}")))?;
         if pairs.insert(key.clone(), value.clone()).is_some() {
             return Err(bad("the key is given twice"));
         }

@@ -108,7 +108,8 @@ pub(super) fn check_metadata(meta: &ObjectMeta, p: &mut Problems) {
         }
     }
     for key in meta.annotations.keys() {
-        if let Err(why) = names::check_label_key(key) {
+        // As apimachinery checks them: lower-cased first.
+        if let Err(why) = names::check_label_key(&key.to_ascii_lowercase()) {
             p.add(
                 "metadata.annotations",
                 format!("annotation key `{key}`: {why}"),
@@ -258,8 +259,48 @@ fn check_target_refs(target_refs: &[PolicyTargetReference], p: &mut Problems) {
             );
         }
         p.length(&format!("{field}.name"), &target.name, 1, 253);
+        // Istio's webhook: the kinds a WasmPlugin can attach to, by group ("" is "core") and kind.
+        let group = if target.group.is_empty() {
+            "core"
+        } else {
+            target.group.as_str()
+        };
+        if !ISTIO_TARGET_KINDS.contains(&(group, target.kind.as_str())) {
+            p.add_with_hint(
+                field.clone(),
+                format!(
+                    "targetRef must be to a Service, ServiceEntry, Gateway or GatewayClass, not \
+                     {}/{}",
+                    target.group, target.kind
+                ),
+                "write Service/NAME, networking.istio.io/ServiceEntry/NAME, Gateway/NAME or \
+                 GatewayClass/NAME",
+            );
+        }
     }
 }
+
+/// Istio's webhook holds a plugin name and an env name to 256 bytes, where the CRD counts
+/// characters: a name of many-byte characters can pass one and not the other.
+fn webhook_bytes(field: &str, value: &str, p: &mut Problems) {
+    if value.chars().count() <= 256 && value.len() > 256 {
+        p.add(
+            field,
+            format!(
+                "must be at most 256 bytes, as Istio's webhook counts them (it has {})",
+                value.len()
+            ),
+        );
+    }
+}
+
+/// What Istio lets a policy's targetRefs name: group (`core` for "") and kind.
+const ISTIO_TARGET_KINDS: [(&str, &str); 4] = [
+    ("core", "Service"),
+    ("networking.istio.io", "ServiceEntry"),
+    ("gateway.networking.k8s.io", "Gateway"),
+    ("gateway.networking.k8s.io", "GatewayClass"),
+];
 
 fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
     let field = |name: &str| format!("{prefix}.{name}");
@@ -297,6 +338,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
     }
     if let Some(name) = &wasm.module.plugin_name {
         p.length(&field("pluginName"), name, 1, 256);
+        webhook_bytes(&field("pluginName"), name, p);
     }
     if let Some(vm) = &wasm.vm_config {
         if vm.env.len() > 256 {
@@ -306,6 +348,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
         for (i, env) in vm.env.iter().enumerate() {
             let at = field(&format!("vmConfig.env[{i}]"));
             p.length(&format!("{at}.name"), &env.name, 1, 256);
+            webhook_bytes(&format!("{at}.name"), &env.name, p);
             if let Some(value) = &env.value {
                 p.length(&format!("{at}.value"), value, 0, 2048);
             }
