@@ -709,7 +709,13 @@ fn source_cases() -> Vec<ManifestCase> {
 /// The checksum, the pull secret and the plugin name.
 fn checksum_cases() -> Vec<ManifestCase> {
     let hex = "0123456789abcdef".repeat(4);
+    let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----";
     vec![
+        mcase(
+            "verification-key-pem",
+            &["--verification-key", pem],
+            json!({"spec": {"verificationKey": pem}}),
+        ),
         mcase(
             "sha256",
             &["--sha256", &hex],

@@ -72,8 +72,9 @@ pub struct ManifestArgs {
     /// Also emit that Secret, from your docker/podman login for the image's registry
     #[arg(long)]
     pull_secret_from_docker_config: bool,
-    /// verificationKey (public key to verify the module with)
-    #[arg(long, value_name = "KEY")]
+    /// verificationKey (public key to verify the module with; a PEM key's `-----BEGIN` is taken
+    /// as the value, not as a flag)
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     verification_key: Option<String>,
     /// pluginConfig from a YAML or JSON file [default: the project's config file]
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
