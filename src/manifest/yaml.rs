@@ -86,13 +86,29 @@ fn scalar_text(value: &Value) -> String {
 }
 
 /// A string as a plain scalar when that is unambiguous, else double-quoted (JSON escapes are valid
-/// YAML double-quoted escapes).
+/// YAML double-quoted escapes). JSON leaves some characters raw that YAML reads otherwise: those
+/// are escaped too.
 fn string_text(s: &str) -> String {
     if is_safe_plain(s) {
-        s.to_string()
-    } else {
-        serde_json::to_string(s).expect("strings serialize")
+        return s.to_string();
     }
+    let json = serde_json::to_string(s).expect("strings serialize");
+    if !json.chars().any(needs_yaml_escape) {
+        return json;
+    }
+    json.chars()
+        .map(|c| match needs_yaml_escape(c) {
+            true => format!("\\u{:04X}", u32::from(c)),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// A character YAML 1.1 does not read as itself inside quotes: one outside its printable set
+/// (DEL, the C1 controls, U+FFFE, U+FFFF), or a line break YAML 1.1 knows and JSON does not
+/// (NEL, U+2028, U+2029), which a reader would fold into a space.
+fn needs_yaml_escape(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}')
 }
 
 fn is_safe_plain(s: &str) -> bool {
@@ -110,7 +126,7 @@ fn is_safe_plain(s: &str) -> bool {
         c.is_ascii_alphanumeric()
             || "-_./:@+=,()".contains(c)
             || c == ' '
-            || (!c.is_ascii() && !c.is_control())
+            || (!c.is_ascii() && !c.is_control() && !needs_yaml_escape(c))
     }) {
         return false;
     }
@@ -158,8 +174,18 @@ mod tests {
             "x\ny",
             " a",
             "a ",
+            // YAML 1.1 line breaks JSON leaves raw, and characters outside YAML's printable set.
+            "x\u{2028}",
+            "a\u{85}b",
+            "x\u{2029}y",
+            "d\u{7f}",
         ] {
             assert!(!is_safe_plain(s), "{s:?} must be quoted");
+            assert!(
+                !string_text(s).chars().any(needs_yaml_escape),
+                "{s:?} is escaped: {}",
+                string_text(s)
+            );
             let back: Value = serde_yaml::from_str(&format!("k: {}", string_text(s))).unwrap();
             assert_eq!(
                 back["k"],
