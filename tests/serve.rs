@@ -334,6 +334,49 @@ fn an_upstream_that_is_down_gets_503() {
     assert!(stderr.contains("503 GET /"), "{stderr}");
 }
 
+/// An HTTP/1.1 upstream that keeps each connection open after its answer, then closes it once it
+/// has been idle for 100 ms, as servers with a short keep-alive timeout do (Node's is 5 s).
+fn short_keep_alive_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                let idle = Some(std::time::Duration::from_millis(100));
+                conn.set_read_timeout(idle).unwrap();
+                let mut line = String::new();
+                // One request head after another, each answered; a quiet 100 ms closes it.
+                while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if conn.write_all(answer.as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_upstream_closing_an_idle_keep_alive_connection_fails_no_request() {
+    let project = &built_template("http-headers").project;
+    let upstream = format!("http://{}", short_keep_alive_upstream());
+    let server = serve(project, &["--upstream", &upstream]);
+    for _ in 0..3 {
+        let got = get(&server.url("/"));
+        assert_eq!((got.status, got.body.as_str()), (200, "ok"));
+        // Past the upstream's keep-alive: the connection the last request used is closed now.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+    server.stop();
+}
+
 /// A TCP upstream that answers each chunk with the same bytes upper-cased, and closes when the
 /// client does.
 fn upper_case_upstream() -> SocketAddr {

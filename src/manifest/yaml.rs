@@ -108,7 +108,10 @@ fn string_text(s: &str) -> String {
 /// (DEL, the C1 controls, U+FFFE, U+FFFF), or a line break YAML 1.1 knows and JSON does not
 /// (NEL, U+2028, U+2029), which a reader would fold into a space.
 fn needs_yaml_escape(c: char) -> bool {
-    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}')
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 fn is_safe_plain(s: &str) -> bool {

@@ -244,6 +244,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// A worker's runtime: one thread of its own drives the upstream connections while the worker
+/// waits for its next job, so a keep-alive connection the upstream closes while idle leaves the
+/// pool then, instead of failing the next request that takes it (Envoy watches idle connections
+/// the same way).
+fn worker_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("wasmctl-upstream")
+        .enable_all()
+        .build()
+}
+
 /// How long requests in flight may take to finish after the shutdown signal.
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 

@@ -116,7 +116,7 @@ impl Pool {
             let recipe = lock(&self.recipe);
             let io = Io {
                 upstream: Upstream::new(&recipe.target).map_err(ServeError::Runtime)?,
-                runtime: super::runtime().map_err(ServeError::Runtime)?,
+                runtime: super::worker_runtime().map_err(ServeError::Runtime)?,
             };
             (io, recipe.exited.clone())
         };
