@@ -547,6 +547,30 @@ fn envoy_serves_the_http_headers_template_on_the_echo() {
 }
 
 #[test]
+fn sigterm_stops_serve_as_ctrl_c_does_and_envoy_s_files_go_with_it() {
+    require_envoy();
+    let project = &built_template("http-headers").project;
+    let tmp = tempdir();
+    let mut cmd = wasmctl(project);
+    cmd.args(["serve", "--envoy", "--listen", "127.0.0.1:0"])
+        .env("TMPDIR", tmp.path());
+    let process = Background::spawn(cmd);
+    let server = Serving {
+        addr: process.listen_addr(),
+        process,
+    };
+    assert_eq!(get(&server.url("/")).status, 200);
+    assert!(!support::entries(tmp.path()).is_empty(), "Envoy's files");
+    let stderr = server.process.stop_with("TERM");
+    assert!(stderr.contains("Stopped"), "{stderr}");
+    assert!(
+        support::entries(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        support::entries(tmp.path())
+    );
+}
+
+#[test]
 fn envoy_runs_the_http_auth_template() {
     let project = &built_template("http-auth").project;
     auth_template_challenges_refuses_and_lets_through(serve_in_envoy(project, &["--workers", "2"]));

@@ -74,7 +74,7 @@ pub fn run(args: DevArgs, printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets `stop` on Ctrl-C; the loop notices within a tenth of a second.
+/// Sets `stop` on Ctrl-C or SIGTERM; the loop notices within a tenth of a second.
 fn watch_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,9 +82,7 @@ fn watch_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("wasmctl-ctrl-c".into())
         .spawn(move || {
-            runtime.block_on(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
+            runtime.block_on(super::serve::stop_signal());
             stop.store(true, Ordering::Relaxed);
         })?;
     Ok(())

@@ -145,9 +145,24 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
 }
 
 fn ctrl_c() -> Shutdown {
-    Box::pin(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    Box::pin(stop_signal())
+}
+
+/// Ctrl-C, or SIGTERM (what `kill`, `timeout` and container runtimes send): either one stops a
+/// long-running command the same way, drained and cleaned up.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Binds the server and says where it listens; a plugin that fails to start shows its log.

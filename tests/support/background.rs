@@ -58,9 +58,17 @@ impl Background {
 
     /// Ctrl-C; it must exit 0 soon after. Returns what it wrote to stderr.
     #[track_caller]
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with("INT")
+    }
+
+    /// [`Background::stop`] with another signal (`TERM`, as `kill` and `timeout` send).
+    pub fn stop_with(mut self, signal: &str) -> String {
         let pid = self.child.id().to_string();
-        let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
         assert!(kill.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
@@ -69,7 +77,7 @@ impl Background {
             }
             assert!(
                 Instant::now() < deadline,
-                "no exit on SIGINT:\n{}",
+                "no exit on SIG{signal}:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
