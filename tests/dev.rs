@@ -193,3 +193,25 @@ fn dev_sees_a_path_dependency_and_a_config_file_in_its_own_directory() {
     assert!(stderr.contains("FAILED"), "{stderr}");
     dev.stop();
 }
+
+#[test]
+fn dev_serve_with_flags_no_server_can_take_stops_at_start() {
+    let dir = tempdir();
+    let project = new_project(dir.path(), "dev-bad-serve", &[]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    for (args, error) in [
+        (
+            ["--listen", busy.as_str()],
+            format!("error: cannot listen on {busy}"),
+        ),
+        (
+            ["--upstream", "foo"],
+            "error: invalid --upstream `foo`".to_string(),
+        ),
+    ] {
+        let r = support::run_err(wasmctl(&project).args(["dev", "--serve"]).args(args));
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(r.stderr.starts_with(&error), "{}", r.stderr);
+    }
+}

@@ -122,6 +122,10 @@ pub fn run(
     stop: &AtomicBool,
 ) -> crate::Result<()> {
     let project = Project::discover(&options.build.project)?;
+    if let Some(serve) = &options.serve {
+        let network = project.settings.plugin_type == Some(crate::project::PluginType::Network);
+        Server::check(serve, network)?;
+    }
     let watch = ProjectWatch::start(&project, options.debounce)?;
     observer.event(DevEvent::Watching {
         root: &project.root,
