@@ -377,6 +377,40 @@ fn an_upstream_closing_an_idle_keep_alive_connection_fails_no_request() {
     server.stop();
 }
 
+#[test]
+fn the_upstream_gets_the_client_s_host_and_no_user_agent_the_client_did_not_send() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        let mut head = String::new();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 2) {
+            head.push_str(&line.to_ascii_lowercase());
+            line.clear();
+        }
+        let mut conn = conn;
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        head
+    });
+    let project = &built_template("http-headers").project;
+    let server = serve(project, &["--upstream", &upstream]);
+    // A client that sends no user-agent, as Envoy passes such a request on. (The HTTP client
+    // under serve adds `accept: */*` to a request without one.)
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.write_all(b"GET /x HTTP/1.1\r\nhost: myhost.example\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let head = seen.join().unwrap();
+    assert!(head.contains("host: myhost.example\r\n"), "{head}");
+    assert!(!head.contains("user-agent"), "{head}");
+    server.stop();
+}
+
 /// A TCP upstream that answers each chunk with the same bytes upper-cased, and closes when the
 /// client does.
 fn upper_case_upstream() -> SocketAddr {

@@ -87,6 +87,7 @@ fn request_head(parts: &hyper::http::request::Parts) -> Request {
         headers,
         body: Vec::new(),
         trailers: Vec::new(),
+        client_defaults: false,
     }
 }
 

@@ -111,6 +111,11 @@ pub(crate) fn request(
     let path = headers.get(":path").unwrap_or_else(|| "/".into());
     let url = base.join(&path).unwrap_or_else(|_| base.clone());
     let mut builder = client.request(method, url);
+    // The authority goes on as the Host, as Envoy forwards it (no host rewrite): the upstream's
+    // own address is only where the connection goes.
+    if let Some(authority) = headers.get(":authority").filter(|a| !a.is_empty()) {
+        builder = builder.header("host", authority);
+    }
     for (name, value) in headers.iter() {
         if !name.starts_with(':') && !is_hop_by_hop(name) {
             builder = builder.header(name, value);

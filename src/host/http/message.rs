@@ -27,6 +27,10 @@ pub struct Request {
     pub body: Vec<u8>,
     #[serde(deserialize_with = "header_pairs")]
     pub trailers: Vec<(String, String)>,
+    /// Whether the headers a client adds unless given (user-agent, accept) are added: for a
+    /// scripted request, not for one a real client sent (`serve`), which has what it has.
+    #[serde(skip)]
+    pub client_defaults: bool,
 }
 
 impl Default for Request {
@@ -39,6 +43,7 @@ impl Default for Request {
             headers: Vec::new(),
             body: Vec::new(),
             trailers: Vec::new(),
+            client_defaults: true,
         }
     }
 }
@@ -137,10 +142,10 @@ impl Request {
         if !self.body.is_empty() && !chunked && !map.contains("content-length") {
             map.add("content-length", &self.body.len().to_string());
         }
-        if !map.contains("user-agent") {
+        if self.client_defaults && !map.contains("user-agent") {
             map.add("user-agent", concat!("wasmctl/", env!("CARGO_PKG_VERSION")));
         }
-        if !map.contains("accept") {
+        if self.client_defaults && !map.contains("accept") {
             map.add("accept", "*/*");
         }
         map
