@@ -51,23 +51,46 @@ impl LogFile {
 }
 
 /// `level|wasm log <plugin> <root id> <vm id>: message` lines from Envoy's log, of one plugin when
-/// `plugin` names it.
+/// `plugin` names it. A message with line breaks (a Rust panic's, say) goes on over the lines that
+/// follow without a `level|` of their own, and is kept whole.
 pub(crate) fn plugin_lines(text: &str, plugin: Option<&str>) -> Vec<LogRecord> {
-    text.lines()
-        .filter_map(|line| {
-            let (level, rest) = line.split_once('|')?;
-            let rest = rest.strip_prefix("wasm log")?;
-            let (source, message) = rest.split_once(": ")?;
-            if plugin.is_some_and(|p| !source.split_whitespace().any(|word| word == p)) {
-                return None;
+    let mut records: Vec<LogRecord> = Vec::new();
+    // Whether the last line began a record of the plugin's, which a continuation belongs to.
+    let mut in_record = false;
+    for line in text.lines() {
+        let Some((level, rest)) = line.split_once('|').filter(|(l, _)| is_level(l)) else {
+            if in_record && let Some(last) = records.last_mut() {
+                last.message.push('\n');
+                last.message.push_str(line);
             }
-            Some(LogRecord {
-                level: level_of(level),
-                message: message.to_string(),
-                callback: "envoy",
-            })
-        })
-        .collect()
+            continue;
+        };
+        in_record = false;
+        let Some((source, message)) = rest
+            .strip_prefix("wasm log")
+            .and_then(|rest| rest.split_once(": "))
+        else {
+            continue;
+        };
+        if plugin.is_some_and(|p| !source.split_whitespace().any(|word| word == p)) {
+            continue;
+        }
+        in_record = true;
+        records.push(LogRecord {
+            level: level_of(level),
+            message: message.to_string(),
+            callback: "envoy",
+        });
+    }
+    records
+}
+
+/// Whether `name` is one of Envoy's log levels, as a line of its log begins.
+fn is_level(name: &str) -> bool {
+    matches!(
+        name,
+        "trace" | "debug" | "info" | "warning" | "error" | "critical" | "off"
+    )
 }
 
 /// Envoy's own error lines (not the plugin's): why a plugin failed to load or failed on a request,
@@ -186,6 +209,17 @@ mod tests {
         let first = plugin_lines(text, Some("p0"));
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].message, "hello");
+        // A message over several lines stays whole; another plugin's does not join it.
+        let text = "critical|wasm log p0  p0: panicked at src/lib.rs:165:9:\n\
+                    the upstream failed us\n\
+                    info|wasm log p1  p1: other\n\
+                    second line of p1\n";
+        let p0 = plugin_lines(text, Some("p0"));
+        assert_eq!(p0.len(), 1);
+        assert_eq!(
+            p0[0].message,
+            "panicked at src/lib.rs:165:9:\nthe upstream failed us"
+        );
     }
 
     #[test]
