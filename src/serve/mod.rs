@@ -140,8 +140,6 @@ pub struct Server {
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Server {
-    /// Finds and compiles the plugin, starts it in every worker (a trap or a rejected
-    /// configuration refuses to start), and binds the listener.
     /// What can be checked of `options` before there is a module: the clusters, the upstream
     /// (read as a network plugin's when `network`) and that the listen address is free. `dev`
     /// checks them at start, so bad flags stop it there rather than leave it serving nothing.
@@ -155,6 +153,8 @@ impl Server {
         Ok(())
     }
 
+    /// Finds and compiles the plugin, starts it in every worker (a trap or a rejected
+    /// configuration refuses to start), and binds the listener.
     pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
         let mut setup = crate::scenario::resolve(&options.plugin)?;
         setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
