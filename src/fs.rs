@@ -109,6 +109,8 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
         path: path.to_path_buf(),
         source,
     };
+    // Where the write will go: through a link, as `write_atomic` goes.
+    let path = &followed(path);
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     let existing = parent
         .unwrap_or(Path::new("."))
@@ -216,6 +218,10 @@ mod tests {
         let err = check_writable(&dir.path().join("file/report.xml")).unwrap_err();
         assert!(err.to_string().contains("file/report.xml"), "{err}");
         assert!(check_writable(Path::new("/proc/nope/report.xml")).is_err());
+        // A link is judged by where it leads, as the write goes there.
+        std::os::unix::fs::symlink("new/deeper/report.xml", dir.path().join("link")).unwrap();
+        check_writable(&dir.path().join("link")).unwrap();
+        std::fs::remove_file(dir.path().join("link")).unwrap();
         assert_eq!(names_in(dir.path()), ["file"]);
     }
 
