@@ -155,6 +155,9 @@ const ROWS: &[Row] = &[
         "error: invalid registry host `bad_host`"),
     row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "-o", "yaml", "--json"],
         Nothing, 2, "error: -o yaml and --json ask for two formats"),
+    // A flag where the key should be is not taken for the key.
+    row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "--verification-key", "--json"],
+        Nothing, 2, "error: invalid --verification-key `--json`"),
     // -o names a file, not a directory.
     row(&["manifest", "--name", "demo", "--url", "oci://ghcr.io/a/b:1", "-o", "notes"],
         PluginAndNotes, 2, "error: -o notes is a directory; it takes the file name to write"),

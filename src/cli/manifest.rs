@@ -12,6 +12,7 @@ use wasmctl::manifest::{
 };
 use wasmctl::project::{Lookup, Project};
 
+use super::checked::Checked;
 use super::key_value::KeyValueParser;
 use super::{JsonArg, ProjectArgs};
 
@@ -74,7 +75,12 @@ pub struct ManifestArgs {
     pull_secret_from_docker_config: bool,
     /// verificationKey (public key to verify the module with; a PEM key's `-----BEGIN` is taken
     /// as the value, not as a flag)
-    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        allow_hyphen_values = true,
+        value_parser = Checked::new(verification_key)
+    )]
     verification_key: Option<String>,
     /// pluginConfig from a YAML or JSON file [default: the project's config file]
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
@@ -169,6 +175,17 @@ pub fn run(args: ManifestArgs, printer: &Printer) -> anyhow::Result<()> {
         printer.warn(note);
     }
     write(&resource, out_file, json, printer)
+}
+
+/// A verification key: a PEM key begins with dashes, any other value that does is a flag given
+/// where the key should be.
+fn verification_key(text: &str) -> Result<String, String> {
+    if text.starts_with('-') && !text.starts_with("-----BEGIN") {
+        return Err(format!(
+            "invalid --verification-key `{text}`: a key, or a PEM key's `-----BEGIN ...`, was expected"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// `-o` as kubectl users write it: a format (`yaml`, `json`) or `-` means stdout, anything else is a
