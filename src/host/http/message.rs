@@ -71,7 +71,10 @@ impl Request {
             ));
         }
         let host = self.host();
-        if !host.is_empty() && host.parse::<http::uri::Authority>().is_err() {
+        // Envoy checks an authority's characters only (nghttp2's rule): RFC 3986's unreserved and
+        // sub-delims, and `:`, `@`, `[`, `]` and `%`.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:@[]".contains(c);
+        if !host.chars().all(allowed) {
             return Some(format!(
                 "authority {host:?} is not a host[:port]: Envoy answers 400"
             ));
