@@ -74,7 +74,8 @@ pub fn run(args: DevArgs, printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets `stop` on Ctrl-C or SIGTERM; the loop notices within a tenth of a second.
+/// Sets `stop` on Ctrl-C or SIGTERM; the loop notices within a tenth of a second of the cycle
+/// under way ending. A second signal exits at once.
 fn watch_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,6 +85,9 @@ fn watch_ctrl_c(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .spawn(move || {
             runtime.block_on(super::serve::stop_signal());
             stop.store(true, Ordering::Relaxed);
+            // The loop stops once the cycle under way ends; a second signal stops at once.
+            runtime.block_on(super::serve::stop_signal());
+            std::process::exit(130);
         })?;
     Ok(())
 }

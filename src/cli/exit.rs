@@ -29,7 +29,8 @@ Exit codes:
   0  success
   1  the command ran and found failures (scenarios failed; verify: Istio would reject the image)
   2  bad usage or bad input, or another error that stopped the command
-  N  a failed cargo build passes cargo's own exit code through";
+  N  a failed cargo build passes cargo's own exit code through
+  130  serve or dev stopped at once by a second Ctrl-C or SIGTERM";
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {

@@ -145,7 +145,14 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
 }
 
 fn ctrl_c() -> Shutdown {
-    Box::pin(stop_signal())
+    Box::pin(async {
+        stop_signal().await;
+        // A second signal stops at once, whatever is still draining.
+        tokio::spawn(async {
+            stop_signal().await;
+            std::process::exit(130);
+        });
+    })
 }
 
 /// Ctrl-C, or SIGTERM (what `kill`, `timeout` and container runtimes send): either one stops a
