@@ -72,6 +72,22 @@ impl Admin {
         stat_value(&stats, &stat)
     }
 
+    /// The requests on their way to `clusters` or back: sent or waiting for a connection.
+    pub fn requests_in_flight<'a>(
+        &self,
+        clusters: impl Iterator<Item = &'a str>,
+    ) -> Result<u64, EnvoyError> {
+        let mut total = 0;
+        for cluster in clusters {
+            for stat in ["upstream_rq_active", "upstream_rq_pending_active"] {
+                let name = format!("cluster.{cluster}.{stat}");
+                let stats = self.stats(&format!("filter=^{}$", name.replace('.', "[.]")))?;
+                total += stat_value(&stats, &name).unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
     /// The metrics the plugins defined (`wasmcustom.NAME`, shared by every plugin and VM in this
     /// Envoy), and how many plugin VMs run.
     pub fn plugin_metrics(&self) -> Result<PluginMetrics, EnvoyError> {

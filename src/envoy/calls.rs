@@ -72,6 +72,11 @@ impl CallUpstreams {
             .collect()
     }
 
+    /// The clusters' names, as the plugin calls them.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.ports.iter().map(|(name, _)| name.as_str())
+    }
+
     /// Adds answers for later calls, after those not taken yet, as the built-in host does.
     pub fn script(&self, answers: Vec<CallAnswer>) {
         if let Ok(mut script) = self.script.lock() {

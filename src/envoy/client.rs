@@ -225,6 +225,15 @@ impl Envoy {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        // The plugin's calls of the case answered too, so their callbacks' logs and the calls
+        // themselves belong to it. A call held open (a gRPC stream the plugin never ends) is
+        // waited for a second at most: it is not this case's to finish.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.process.admin.requests_in_flight(self.calls.names())? > 0
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         Ok(())
     }
 }

@@ -2,15 +2,19 @@
 ;; proxy_get_property returns for each, as one line: a letter for where it asked, then one digit
 ;; per property (0 ok, 1 not found, 3 serialization failure). The properties, in order: the empty
 ;; path, ``, `request`, `response`, `source`, `destination`, `connection`, `upstream`, `xds`, `filter_state`, `metadata`, `node`, `listener_metadata`, `request.nope`, `xds.nope`.
-;; `H` is from proxy_on_request_headers, where it also makes an http_call to `authz`; `R` from that
-;; call's answer (the root context); `D` from proxy_on_downstream_data (a connection). Used to hold
+;; `H` is from proxy_on_request_headers, where it also makes an http_call to `authz` and holds the
+;; request until the answer; `R` from that call's answer (the root context, read before the request
+;; is let go); `D` from proxy_on_downstream_data (a connection). Used to hold
 ;; the built-in host to Envoy on what reading a map of properties gives.
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 65536))
+  (global $stream (mut i32) (i32.const 0))
   (func (export "malloc") (param $n i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $heap))
@@ -54,13 +58,16 @@
     (call $status (i32.const 12) (i32.const 1480) (i32.const 12))
     (call $status (i32.const 13) (i32.const 1520) (i32.const 8))
     (drop (call $log (i32.const 2) (i32.const 50) (i32.const 15))))
-  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+  (func (export "proxy_on_request_headers") (param $context i32) (param i32 i32) (result i32)
+    (global.set $stream (local.get $context))
     (call $statuses (i32.const 72))
     (drop (call $call (i32.const 2900) (i32.const 5) (i32.const 3000) (i32.const 70)
                       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 8)))
-    (i32.const 0))
+    (i32.const 1))
   (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
-    (call $statuses (i32.const 82)))
+    (call $statuses (i32.const 82))
+    (drop (call $effective (global.get $stream)))
+    (drop (call $continue (i32.const 0))))
   (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32)
     (call $statuses (i32.const 68))
     (i32.const 0)))
