@@ -99,8 +99,6 @@ impl ModuleSearch {
     /// An image Istio refuses before looking for a module.
     pub fn refused(reason: String) -> ModuleSearch {
         ModuleSearch {
-            layer: None,
-            fallback: None,
             reasons: vec![reason],
             ..ModuleSearch::default()
         }
@@ -263,12 +261,7 @@ fn find_module_layer(manifest: &[u8]) -> ModuleSearch {
         ..ModuleSearch::default()
     };
     let Ok(manifest) = serde_json::from_slice::<Value>(manifest) else {
-        return ModuleSearch {
-            layer: None,
-            fallback: None,
-            reasons: vec!["the manifest is not valid JSON".into()],
-            ..ModuleSearch::default()
-        };
+        return ModuleSearch::refused("the manifest is not valid JSON".into());
     };
     let layers = layers_of(&manifest);
     if manifest["mediaType"].as_str() == Some(DOCKER_MANIFEST_MEDIA_TYPE) {

@@ -101,7 +101,7 @@ pub enum OciError {
         reasons: Vec<String>,
         /// Whether Istio would read the image's layout at all: when not, pushing it again in a
         /// format Istio reads mends it.
-        layout_known: bool,
+        format_known: bool,
     },
     #[error(transparent)]
     File(#[from] FileError),
@@ -135,9 +135,9 @@ fn plain_http_hint(registry: &str) -> String {
 
 /// Each reason Istio would reject an image for; when its layout is not one Istio reads, how to
 /// push it in one.
-fn rejection_hints(reasons: &[String], layout_known: bool) -> Vec<String> {
+fn rejection_hints(reasons: &[String], format_known: bool) -> Vec<String> {
     let mut hints: Vec<String> = reasons.iter().map(|r| format!("rejected: {r}")).collect();
-    if !layout_known {
+    if !format_known {
         hints.push("push it again with `wasmctl push --format compat`".into());
     }
     hints
@@ -200,9 +200,9 @@ impl Hint for OciError {
             }
             OciError::Rejected {
                 reasons,
-                layout_known,
+                format_known,
                 ..
-            } => rejection_hints(reasons, *layout_known),
+            } => rejection_hints(reasons, *format_known),
             OciError::CaFile { .. } => vec![
                 "--ca-file takes a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"
                     .into(),
@@ -238,10 +238,10 @@ mod tests {
 
     #[test]
     fn a_rejection_advises_another_format_only_when_the_layout_is_not_istio_s() {
-        let rejected = |layout_known| OciError::Rejected {
+        let rejected = |format_known| OciError::Rejected {
             reference: "r".into(),
             reasons: vec!["why".into()],
-            layout_known,
+            format_known,
         };
         let compat = |e: OciError| e.hints().iter().any(|h| h.contains("--format compat"));
         assert!(compat(rejected(false)));

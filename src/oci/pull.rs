@@ -66,7 +66,7 @@ impl FetchedImage {
         OciError::Rejected {
             reference: self.pinned(),
             reasons: self.reasons.clone(),
-            layout_known: self.format_known,
+            format_known: self.format_known,
         }
     }
 }
