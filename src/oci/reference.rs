@@ -292,10 +292,7 @@ impl std::str::FromStr for ImageRef {
 /// A registry host as `login` and `logout` take it: `https://ghcr.io/` -> `ghcr.io`, checked by
 /// the reference grammar.
 pub fn parse_registry_host(text: &str) -> Result<String, ReferenceError> {
-    let host = text
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let host = bare_host(text);
     // Checked as the host of a reference; errors name the text given, not the reference.
     let bad = || ReferenceError::BadRegistryHost(text.to_string());
     let probe = ImageRef::parse(&format!("{host}/wasmctl-login")).map_err(|_| bad())?;
@@ -310,10 +307,7 @@ pub fn parse_registry_host(text: &str) -> Result<String, ReferenceError> {
 /// lets them go.
 pub fn parse_host(text: &str) -> Result<String, ReferenceError> {
     let bad = || ReferenceError::BadRegistryHost(text.to_string());
-    let bare = text
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let bare = bare_host(text);
     let url = url::Url::parse(&format!("http://{bare}/")).map_err(|_| bad())?;
     let (Some(host), "/", None, None, "") = (
         url.host_str(),
@@ -331,6 +325,13 @@ pub fn parse_host(text: &str) -> Result<String, ReferenceError> {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
     })
+}
+
+/// A host as a user may paste it, its scheme and trailing `/` let go: `https://ghcr.io/` -> `ghcr.io`.
+fn bare_host(text: &str) -> &str {
+    text.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
 }
 
 /// `host[:port]` -> `host` (IPv6 brackets kept off).
