@@ -146,10 +146,7 @@ impl Server {
     pub fn check(options: &ServeOptions, network: bool) -> crate::Result<()> {
         Clusters::new(&options.upstreams.clusters)?;
         options.upstreams.target(network)?;
-        std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
-            addr: options.listen,
-            source,
-        })?;
+        listen(options.listen)?;
         Ok(())
     }
 
@@ -174,11 +171,7 @@ impl Server {
             .map(|_| recipe.started_worker())
             .collect::<Result<Vec<_>, _>>()
             .map_err(ServeError::Start)?;
-        let listener =
-            std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
-                addr: options.listen,
-                source,
-            })?;
+        let listener = listen(options.listen)?;
         listener
             .set_nonblocking(true)
             .map_err(ServeError::Runtime)?;
@@ -255,6 +248,11 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// The listener on `addr`, or why there can be none.
+fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
 }
 
 /// A worker's runtime: one thread of its own drives the upstream connections while the worker
