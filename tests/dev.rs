@@ -74,6 +74,29 @@ fn dev_rebuilds_retests_and_swaps_on_save() {
     dev.wait_for("Done", 3, minutes);
     assert_eq!(greeting(addr), "hello");
 
+    // A change to the pluginConfig alone is served with the module: the two swap together.
+    let config = project.join("config.yaml");
+    edit(&config, "x-greeting: hello", "x-greeting: goodbye");
+    dev.wait_for("Done", 4, minutes);
+    assert_eq!(greeting(addr), "goodbye", "the new pluginConfig is served");
+    // One the plugin rejects is not swapped in: the plugin's own words say why.
+    edit(&config, "x-greeting: goodbye", "\"bad name\": goodbye");
+    dev.wait_for("Done", 5, minutes);
+    let stderr = dev.stderr();
+    assert!(
+        stderr.contains("warning: the server keeps the plugin it had"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid pluginConfig"), "{stderr}");
+    assert_eq!(
+        greeting(addr),
+        "goodbye",
+        "the last good plugin still serves"
+    );
+    edit(&config, "\"bad name\": goodbye", "x-greeting: hello");
+    dev.wait_for("Done", 6, minutes);
+    assert_eq!(greeting(addr), "hello");
+
     // A broken build: cargo's error, and the last good module keeps serving.
     edit(
         &source,
@@ -87,7 +110,7 @@ fn dev_rebuilds_retests_and_swaps_on_save() {
         "cargo's own error: {stderr}"
     );
     assert_eq!(greeting(addr), "hello", "the last good module still serves");
-    assert_eq!(stderr.matches("Swapped").count(), 2, "{stderr}");
+    assert_eq!(stderr.matches("Swapped").count(), 4, "{stderr}");
     dev.stop();
 }
 

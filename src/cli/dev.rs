@@ -18,7 +18,7 @@ use super::build::cargo_output;
 use super::serve::{AccessLog, UpstreamArgs, print_logs};
 use crate::cli::output::Printer;
 
-/// Rebuild, rerun the scenarios and (with --serve) swap the served module on every save
+/// Rebuild, rerun the scenarios and (with --serve) swap the served plugin on every save
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  wasmctl dev\n  wasmctl dev --serve    # then: curl -i localhost:10000/"
@@ -139,7 +139,7 @@ impl DevObserver for Summary<'_> {
                 if let wasmctl::Error::Serve(serve) = error {
                     print_logs(p, serve.plugin_logs());
                 }
-                p.warn(format!("the server keeps its module: {error}"));
+                p.warn(format!("the server keeps the plugin it had: {error}"));
             }
             DevEvent::Done { took } => p.status("Done", format!("in {took:.2?}; watching")),
         }

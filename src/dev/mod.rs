@@ -81,6 +81,7 @@ pub enum DevEvent<'a> {
         addr: SocketAddr,
         wasm: &'a Path,
     },
+    /// The server runs the new module, with the pluginConfig and vm_config as they are now.
     Swapped {
         wasm: &'a Path,
     },
@@ -171,10 +172,10 @@ impl Dev<'_> {
             Ok(output) => self.observer.event(DevEvent::Built { output, took }),
             Err(error) => self.observer.event(DevEvent::BuildFailed { error, took }),
         }
-        let Ok(output) = built else {
+        if built.is_err() {
             return;
-        };
-        self.serve(&output.record.path);
+        }
+        self.serve();
         let tests_started = Instant::now();
         let tests = TestOptions {
             project: self.options.build.project.clone(),
@@ -192,19 +193,22 @@ impl Dev<'_> {
         });
     }
 
-    /// Swaps `wasm` into the running server, or starts the server when none runs yet.
-    fn serve(&mut self, wasm: &Path) {
+    /// Swaps the new build and the configuration as it is now into the running server, or
+    /// starts the server when none runs yet.
+    fn serve(&mut self) {
         let Some(serve) = &self.options.serve else {
             return;
         };
-        // Whether the module was swapped into a running server (else one was started).
+        // What was swapped into a running server (else one was started).
         let swapped = match &self.server {
-            Some(running) => running.swapper.swap(wasm).map(|()| true),
-            None => self.start_server(serve).map(|()| false),
+            Some(running) => running.swapper.swap().map(Some),
+            None => self.start_server(serve).map(|()| None),
         };
         match swapped {
-            Ok(true) => self.observer.event(DevEvent::Swapped { wasm }),
-            Ok(false) => {}
+            Ok(Some(served)) => self
+                .observer
+                .event(DevEvent::Swapped { wasm: &served.wasm }),
+            Ok(None) => {}
             Err(error) => self.observer.event(DevEvent::ServeFailed { error: &error }),
         }
     }

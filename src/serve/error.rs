@@ -29,6 +29,9 @@ pub enum ServeError {
     EnvoyExited(String),
     #[error("the new module was not swapped in")]
     Swap(#[source] HostError),
+    /// The project's plugin type changed while it was served: a listener serves one kind.
+    #[error("the plugin is now {} plugin; the server serves the other kind", if *network { "a network" } else { "an HTTP" })]
+    KindChanged { network: bool },
     #[error("the server has stopped")]
     Stopped,
 }
@@ -61,6 +64,9 @@ impl Hint for ServeError {
             ],
             ServeError::Start(err) | ServeError::Swap(err) => err.hints(),
             ServeError::EnvoyStart(err) => err.hints(),
+            ServeError::KindChanged { .. } => {
+                vec!["restart `wasmctl dev --serve` to serve the new kind".into()]
+            }
             ServeError::EnvoyExited(_) | ServeError::Runtime(_) | ServeError::Stopped => Vec::new(),
         }
     }

@@ -20,7 +20,7 @@ mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ pub use error::ServeError;
 use crate::host::{HostError, Plugin, Vm};
 use crate::key_value::KeyValue;
 use crate::project::StaleBuild;
-use crate::scenario::RunOptions;
+use crate::scenario::{PluginSetup, RunOptions};
 use cluster::Clusters;
 use pool::{Pool, Recipe};
 use upstream::UpstreamTarget;
@@ -134,6 +134,9 @@ pub struct Server {
     /// Told when a worker's thread ends.
     exits: std::sync::mpsc::Receiver<()>,
     runtime: tokio::runtime::Runtime,
+    /// How the plugin was found, and the clusters its calls go to: a swap finds it again.
+    plugin: RunOptions,
+    clusters: Arc<Clusters>,
 }
 
 /// Stops the server when it completes.
@@ -153,10 +156,8 @@ impl Server {
     /// Finds and compiles the plugin, starts it in every worker (a trap or a rejected
     /// configuration refuses to start), and binds the listener.
     pub fn bind(options: &ServeOptions) -> crate::Result<Server> {
-        let mut setup = crate::scenario::resolve(&options.plugin)?;
-        setup.options.caller = Some(Arc::new(Clusters::new(&options.upstreams.clusters)?));
-        // As `serve --envoy`'s route: no limit on a response that keeps coming.
-        setup.options.route_timeout = None;
+        let clusters = Arc::new(Clusters::new(&options.upstreams.clusters)?);
+        let setup = setup(&options.plugin, &clusters)?;
         let target = options.upstreams.target(setup.network)?;
         let served = Served::of(&setup);
         let (exited, exits) = std::sync::mpsc::channel();
@@ -183,6 +184,8 @@ impl Server {
             pool: Arc::new(Pool::new(recipe)),
             exits,
             runtime,
+            plugin: options.plugin.clone(),
+            clusters,
         })
     }
 
@@ -198,10 +201,13 @@ impl Server {
         &self.served
     }
 
-    /// A handle that swaps the module the workers run, without dropping the listener.
+    /// A handle that swaps the plugin the workers run, without dropping the listener.
     pub fn swapper(&self) -> Swapper {
         Swapper {
             pool: self.pool.clone(),
+            plugin: self.plugin.clone(),
+            clusters: self.clusters.clone(),
+            network: self.served.network,
         }
     }
 
@@ -240,6 +246,15 @@ impl Server {
         }
         Ok(served.map_err(ServeError::Runtime)?)
     }
+}
+
+/// The plugin as `plugin` finds it now, with the options a server's VMs run it with.
+fn setup(plugin: &RunOptions, clusters: &Arc<Clusters>) -> crate::Result<PluginSetup> {
+    let mut setup = crate::scenario::resolve(plugin)?;
+    setup.options.caller = Some(clusters.clone());
+    // As `serve --envoy`'s route: no limit on a response that keeps coming.
+    setup.options.route_timeout = None;
+    Ok(setup)
 }
 
 /// A runtime for one thread of the server (the listener, a worker, the echo): current-thread,
@@ -302,27 +317,40 @@ async fn serve_http(
     Ok(())
 }
 
-/// Swaps the module a running server's workers use.
+/// Swaps the plugin a running server's workers use.
 #[derive(Clone)]
 pub struct Swapper {
     pool: Arc<Pool>,
+    plugin: RunOptions,
+    clusters: Arc<Clusters>,
+    network: bool,
 }
 
 impl Swapper {
-    /// Compiles `wasm` and starts it in every worker. A worker whose new VM fails to start keeps
-    /// the old one, and the error says why.
-    pub fn swap(&self, wasm: &Path) -> crate::Result<()> {
-        let plugin = Arc::new(Plugin::from_file(wasm)?);
+    /// Finds the plugin again as the server first found it (its module, pluginConfig, vm_config),
+    /// compiles it and starts it in every worker: module and configuration change together. A
+    /// worker whose new VM fails to start keeps the old one, and the error says why.
+    pub fn swap(&self) -> crate::Result<Served> {
+        let setup = setup(&self.plugin, &self.clusters)?;
+        if setup.network != self.network {
+            return Err(ServeError::KindChanged {
+                network: setup.network,
+            }
+            .into());
+        }
+        let plugin = Arc::new(Plugin::from_file(&setup.wasm)?);
         // Starting once here first means a plugin that fails to start reaches no worker.
-        Vm::start(&plugin, self.pool.options()).map_err(ServeError::Swap)?;
+        Vm::start(&plugin, setup.options.clone()).map_err(ServeError::Swap)?;
         let replies = self.pool.broadcast(|reply| Job::Swap {
             plugin: plugin.clone(),
+            options: Box::new(setup.options.clone()),
             reply,
         })?;
         for reply in replies {
             reply.map_err(ServeError::Swap)?;
         }
-        self.pool.serve_next(plugin);
-        Ok(())
+        let served = Served::of(&setup);
+        self.pool.serve_next(plugin, setup.options);
+        Ok(served)
     }
 }

@@ -51,7 +51,7 @@ impl Load {
 
 /// What a new worker is made of.
 pub(crate) struct Recipe {
-    /// The module served now; a swap replaces it.
+    /// The module served now, and its options; a swap replaces both.
     pub plugin: Arc<Plugin>,
     pub options: VmOptions,
     pub fail_open: bool,
@@ -103,11 +103,6 @@ impl Pool {
             started: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }
-    }
-
-    /// What every worker's VM is started with.
-    pub fn options(&self) -> VmOptions {
-        lock(&self.recipe).options.clone()
     }
 
     /// Starts `worker` on a thread of its own; it takes jobs from now on.
@@ -180,9 +175,11 @@ impl Pool {
         Ok(replies)
     }
 
-    /// From now on, workers the pool grows serve `plugin`.
-    pub fn serve_next(&self, plugin: Arc<Plugin>) {
-        lock(&self.recipe).plugin = plugin;
+    /// From now on, workers the pool grows serve `plugin` with `options`.
+    pub fn serve_next(&self, plugin: Arc<Plugin>, options: VmOptions) {
+        let mut recipe = lock(&self.recipe);
+        recipe.plugin = plugin;
+        recipe.options = options;
     }
 
     /// Lets the workers end once their queues are empty; returns how many were started.

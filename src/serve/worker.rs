@@ -24,9 +24,11 @@ pub(crate) enum Job {
         client: std::net::TcpStream,
         reply: tokio::sync::oneshot::Sender<Proxied>,
     },
-    /// Start a VM of `plugin` and serve with it from now on; the old one stays if it fails.
+    /// Start a VM of `plugin` with `options` and serve with it from now on; the old one stays if
+    /// it fails.
     Swap {
         plugin: Arc<Plugin>,
+        options: Box<VmOptions>,
         reply: Sender<Result<(), HostError>>,
     },
 }
@@ -76,8 +78,12 @@ impl Worker {
                     let _ = reply.send(self.connection(client, &io));
                     load.end();
                 }
-                Some(Job::Swap { plugin, reply }) => {
-                    let _ = reply.send(self.swap(plugin));
+                Some(Job::Swap {
+                    plugin,
+                    options,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.swap(plugin, *options));
                 }
                 None => {}
             }
@@ -104,9 +110,10 @@ impl Worker {
         }
     }
 
-    fn swap(&mut self, plugin: Arc<Plugin>) -> Result<(), HostError> {
-        let vm = Vm::start(&plugin, self.options.clone())?;
+    fn swap(&mut self, plugin: Arc<Plugin>, options: VmOptions) -> Result<(), HostError> {
+        let vm = Vm::start(&plugin, options.clone())?;
         self.plugin = plugin;
+        self.options = options;
         self.vm = Some(vm);
         Ok(())
     }
