@@ -778,8 +778,14 @@ fn response_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
     server.stop();
 }
 
+/// What [`chunk_reporting_upstream`] reports after the chunks: the body ended, or the request
+/// was broken off before it did.
+const BODY_ENDED: &str = "<the body ended>";
+const BROKEN_OFF: &str = "<broken off>";
+
 /// An HTTP/1.1 upstream that reads a chunked request body and reports each chunk it gets, then
-/// answers 200 once the body ends.
+/// [`BODY_ENDED`] and answers 200 once the body ends, or [`BROKEN_OFF`] when the connection
+/// ends first.
 fn chunk_reporting_upstream() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -793,11 +799,19 @@ fn chunk_reporting_upstream() -> (SocketAddr, std::sync::mpsc::Receiver<String>)
         }
         loop {
             line.clear();
-            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-            let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+            let read = std::io::BufRead::read_line(&mut reader, &mut line);
+            let size = read.ok().filter(|&n| n > 0).map(|_| line.trim());
+            let Some(Ok(size)) = size.map(|size| usize::from_str_radix(size, 16)) else {
+                let _ = report.send(BROKEN_OFF.into());
+                return;
+            };
             let mut chunk = vec![0u8; size + 2];
-            reader.read_exact(&mut chunk).unwrap();
+            if reader.read_exact(&mut chunk).is_err() {
+                let _ = report.send(BROKEN_OFF.into());
+                return;
+            }
             if size == 0 {
+                let _ = report.send(BODY_ENDED.into());
                 break;
             }
             let _ = report.send(String::from_utf8_lossy(&chunk[..size]).into_owned());
@@ -836,10 +850,82 @@ fn request_streams_with(serve_with: fn(&Path, &[&str]) -> Serving) {
     assert_eq!(first, "first");
     conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n").unwrap();
     assert_eq!(chunks.recv_timeout(HOLD).unwrap(), "second");
+    assert_eq!(chunks.recv_timeout(HOLD).unwrap(), BODY_ENDED);
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("\r\n\r\nok"), "{response}");
+    server.stop();
+}
+
+#[test]
+fn a_client_that_breaks_off_its_body_breaks_the_upstream_request_off() {
+    request_broken_off_with(serve);
+}
+
+#[test]
+fn envoy_breaks_the_upstream_request_off_when_the_client_breaks_off_its_body() {
+    request_broken_off_with(serve_in_envoy);
+}
+
+/// A client that goes away in the middle of its chunked body: the upstream sees the request
+/// broken off, never a complete body.
+fn request_broken_off_with(serve_with: fn(&Path, &[&str]) -> Serving) {
+    let project = &built_template("http-headers").project;
+    let (upstream, chunks) = chunk_reporting_upstream();
+    let server = serve_with(project, &["--upstream", &format!("http://{upstream}")]);
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    let head = "POST /upload HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n";
+    conn.write_all(format!("{head}5\r\nfirst\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(chunks.recv_timeout(HOLD).unwrap(), "first");
+    drop(conn);
+    assert_eq!(chunks.recv_timeout(HOLD).unwrap(), BROKEN_OFF);
+    server.stop();
+}
+
+#[test]
+fn an_upstream_that_breaks_off_its_body_breaks_the_client_s_response_off() {
+    response_broken_off_with(serve);
+}
+
+#[test]
+fn envoy_breaks_the_client_s_response_off_when_the_upstream_breaks_off_its_body() {
+    response_broken_off_with(serve_in_envoy);
+}
+
+/// An upstream that closes its connection in the middle of a chunked response: the client sees
+/// the response broken off (no last chunk), never a complete one.
+fn response_broken_off_with(serve_with: fn(&Path, &[&str]) -> Serving) {
+    let project = &built_template("http-headers").project;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let first = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+        conn.write_all(first.as_bytes()).unwrap();
+        // Closed with the body unfinished.
+    });
+    let server = serve_with(project, &["--upstream", &format!("http://{upstream}")]);
+    let mut conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(HOLD * 2)).unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    // The connection ends, cleanly or by a reset, once the response is broken off.
+    let _ = conn.read_to_end(&mut seen);
+    let response = String::from_utf8_lossy(&seen);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("first"), "{response}");
+    assert!(
+        !response.ends_with("0\r\n\r\n"),
+        "ended as if complete: {response}"
+    );
     server.stop();
 }
 

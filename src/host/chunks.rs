@@ -91,6 +91,12 @@ impl Vm {
                     return Ok(BodyEnd { action, trailers });
                 }
                 BodyPart::End { .. } => (Vec::new(), true),
+                BodyPart::Reset => {
+                    let s = self.stream();
+                    s.closed = true;
+                    s.broken_off = Some(side);
+                    return Ok(BodyEnd::plain(action));
+                }
             };
             let s = self.stream();
             if let Side::Request = side {

@@ -23,6 +23,9 @@ pub enum BodyPart {
     /// The body ended after a chunk that did not say so: trailers follow, or, when there are
     /// none, the plugin gets one last empty chunk with end_of_stream, as Envoy gives it.
     End { trailers: Vec<(String, String)> },
+    /// The peer broke off before the body ended (a client that went away, an upstream that
+    /// closed mid-body): Envoy resets the stream, and the plugin never sees the body end.
+    Reset,
 }
 
 /// The upstream's response headers (`:status` first), and whether a body or trailers follow.

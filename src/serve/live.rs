@@ -6,10 +6,13 @@
 //! The worker runs the plugin between blocking calls on its own runtime; the upstream request is a
 //! task on that runtime, so it moves on whenever the worker waits for either side.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::channel::{Channel, Sender};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
@@ -19,8 +22,6 @@ use crate::host::{
     BodyPart, ForwardedRequest, HeaderMap, HttpPeers, Request, Response, ResponseHead, Side, Status,
 };
 
-/// A body streamed to its reader through a small channel.
-pub(crate) type StreamedBody = Channel<Bytes, std::io::Error>;
 type BodySender = Sender<Bytes, std::io::Error>;
 
 /// How many chunks a streamed body holds before its writer waits for its reader.
@@ -28,7 +29,51 @@ const CHANNEL_CHUNKS: usize = 4;
 
 /// A body channel: the writer's end and the reader's.
 pub(crate) fn body_channel() -> (BodySender, StreamedBody) {
-    Channel::new(CHANNEL_CHUNKS)
+    let (sender, channel) = Channel::new(CHANNEL_CHUNKS);
+    let body = StreamedBody {
+        channel,
+        error: None,
+    };
+    (sender, body)
+}
+
+/// A body streamed to its reader (hyper's connection) through a small channel. When the writer
+/// breaks the body off, the error waits one poll after the data before it: hyper's connection
+/// then writes that data out before it breaks the connection, as Envoy, which passes each part on
+/// as it comes, has sent it.
+pub(crate) struct StreamedBody {
+    channel: Channel<Bytes, std::io::Error>,
+    error: Option<std::io::Error>,
+}
+
+impl hyper::body::Body for StreamedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match Pin::new(&mut self.channel).poll_frame(cx) {
+            Poll::Ready(Some(Err(error))) => {
+                self.error = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            polled => polled,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.error.is_none() && self.channel.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.channel.size_hint()
+    }
 }
 
 /// The status and headers the client gets, handed to its connection when the plugin lets them go.
@@ -133,17 +178,23 @@ impl<'a> Live<'a> {
         if let Some(kept) = self.kept.take() {
             self.forward_body(&kept);
         }
+        // A side that breaks off leaves the other broken off too (when this is dropped).
         let trailers = match self.has_body() {
             true => self.read_to_end(|peers, data| peers.forward_body(data), Self::request_body),
-            false => Vec::new(),
+            false => Some(Vec::new()),
+        };
+        let Some(trailers) = trailers else {
+            return;
         };
         let head = self.end_request(&trailers.iter().map(|(n, v)| (n, v)).collect());
         self.respond_headers(&head.headers);
         let trailers = match head.has_body {
             true => self.read_to_end(|peers, data| peers.respond_body(data), Self::response_body),
-            false => Vec::new(),
+            false => Some(Vec::new()),
         };
-        self.respond_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+        if let Some(trailers) = trailers {
+            self.respond_end(&trailers.iter().map(|(n, v)| (n, v)).collect());
+        }
     }
 
     /// The request is complete, with its trailers: the upstream's response head.
@@ -174,12 +225,13 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Reads a body with `next` to its end, handing each chunk to `pass`; returns its trailers.
+    /// Reads a body with `next` to its end, handing each chunk to `pass`; returns its trailers,
+    /// or `None` when its sender broke off before the end.
     fn read_to_end(
         &mut self,
         pass: fn(&mut Self, &[u8]),
         next: fn(&mut Self) -> BodyPart,
-    ) -> Vec<(String, String)> {
+    ) -> Option<Vec<(String, String)>> {
         loop {
             match next(self) {
                 BodyPart::Data {
@@ -188,10 +240,11 @@ impl<'a> Live<'a> {
                 } => {
                     pass(self, &data);
                     if end_of_stream {
-                        return Vec::new();
+                        return Some(Vec::new());
                     }
                 }
-                BodyPart::End { trailers } => return trailers,
+                BodyPart::End { trailers } => return Some(trailers),
+                BodyPart::Reset => return None,
             }
         }
     }
@@ -246,12 +299,13 @@ impl HttpPeers for Live<'_> {
         loop {
             let frame = match self.runtime.block_on(self.incoming.frame()) {
                 Some(Ok(frame)) => frame,
-                // A client that breaks off mid-body ends it here.
-                Some(Err(_)) | None => {
+                None => {
                     return BodyPart::End {
                         trailers: Vec::new(),
                     };
                 }
+                // A client that breaks off mid-body (hyper knows the framing it promised).
+                Some(Err(_)) => return BodyPart::Reset,
             };
             match frame.into_data() {
                 Ok(data) if data.is_empty() => continue,
@@ -335,10 +389,11 @@ impl HttpPeers for Live<'_> {
                     data: chunk.to_vec(),
                     end_of_stream: false,
                 },
-                // An upstream that breaks off mid-body ends it here.
-                Ok(None) | Err(_) => BodyPart::End {
+                Ok(None) => BodyPart::End {
                     trailers: Vec::new(),
                 },
+                // An upstream that breaks off mid-body, short of the framing it promised.
+                Err(_) => BodyPart::Reset,
             },
             Arriving::Nothing => BodyPart::End {
                 trailers: Vec::new(),

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::chunks::{BUFFER_LIMIT, BodyEnd, Side};
+use super::chunks::{BodyEnd, Side};
 use super::headers::HeaderMap;
 use super::peers::{HttpPeers, Scripted, declared_length, short_body};
 use super::state::{LogRecord, Stream};
@@ -469,9 +469,7 @@ impl Vm {
             return Ok(Flow::LocalReply);
         }
         if s.closed {
-            return Ok(Flow::Stop(format!(
-                "the plugin reset the stream in {callback}"
-            )));
+            return Ok(Flow::Stop(s.reset_reason(callback)));
         }
         if action == CONTINUE || s.request.resumed {
             s.request.resumed = false;
@@ -494,13 +492,7 @@ impl Vm {
         }
         let s = self.stream();
         if s.closed {
-            return Ok(Some(match s.overflowed {
-                true => format!(
-                    "Envoy reset the stream: in {callback} the plugin held more of the response \
-                     body than the {BUFFER_LIMIT}-byte buffer limit"
-                ),
-                false => format!("the plugin reset the stream in {callback}"),
-            }));
+            return Ok(Some(s.reset_reason(callback)));
         }
         if action == CONTINUE || s.response.resumed || s.local_reply_replaced_response() {
             s.response.resumed = false;

@@ -2,7 +2,7 @@
 //! trailers and how far the plugin may use them, the exchange's progress, and a local reply.
 
 use super::message::LocalReply;
-use crate::host::chunks::Side;
+use crate::host::chunks::{BUFFER_LIMIT, Side};
 use crate::host::headers::HeaderMap;
 
 /// How far the plugin may use the request's or the response's header map now, as Envoy 1.40 lets
@@ -27,11 +27,14 @@ pub(crate) struct HttpStream {
     pub local_body: Option<Vec<u8>>,
     /// The side whose last body callback (end_of_stream, no trailers) is running.
     pub last_body_call: Option<Side>,
-    /// The plugin reset the stream with proxy_close_stream.
+    /// The stream was reset: by the plugin, with proxy_close_stream, or by Envoy (see
+    /// `overflowed` and `broken_off`).
     pub closed: bool,
     /// Envoy reset the stream: the plugin held more of the response body than the buffer limit
     /// once the response had begun.
     pub overflowed: bool,
+    /// Envoy reset the stream: the peer on this side broke off before its body ended.
+    pub broken_off: Option<Side>,
     /// Response headers have gone downstream; a local reply is no longer possible.
     pub response_started: bool,
     /// Whether a body or trailers follow the response headers.
@@ -71,6 +74,24 @@ pub(crate) struct Half {
 }
 
 impl HttpStream {
+    /// Why the stream was reset, the last callback before it being `callback`.
+    pub fn reset_reason(&self, callback: &str) -> String {
+        match (self.broken_off, self.overflowed) {
+            (Some(Side::Request), _) => {
+                "Envoy reset the stream: the client broke off before the request body ended".into()
+            }
+            (Some(Side::Response), _) => {
+                "Envoy reset the stream: the upstream broke off before the response body ended"
+                    .into()
+            }
+            (None, true) => format!(
+                "Envoy reset the stream: in {callback} the plugin held more of the response body \
+                 than the {BUFFER_LIMIT}-byte buffer limit"
+            ),
+            (None, false) => format!("the plugin reset the stream in {callback}"),
+        }
+    }
+
     /// The request or the response.
     pub fn side(&mut self, side: Side) -> &mut Half {
         match side {
