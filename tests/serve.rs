@@ -1168,3 +1168,57 @@ fn a_stream_in_progress_does_not_hold_up_other_requests() {
     assert!(stderr.contains("200 GET /fast"), "{stderr}");
     assert!(stderr.contains("200 GET /hold"), "{stderr}");
 }
+
+/// An upstream that answers no request until `together` requests have arrived, or it has waited
+/// [`HOLD`]: each gets `together` when it came with the others, `alone` when the wait ran out.
+fn gathering_upstream(together: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let arrived = std::sync::Arc::new((std::sync::Mutex::new(0), std::sync::Condvar::new()));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let arrived = arrived.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let (count, all_here) = &*arrived;
+                let mut count = count.lock().unwrap();
+                *count += 1;
+                all_here.notify_all();
+                let (count, _) = all_here
+                    .wait_timeout_while(count, HOLD, |count| *count < together)
+                    .unwrap();
+                let answer = if *count >= together {
+                    "together"
+                } else {
+                    "alone"
+                };
+                drop(count);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = conn.write_all(response.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn requests_that_arrive_together_run_side_by_side() {
+    let project = &built_template("http-headers").project;
+    let upstream = gathering_upstream(4);
+    // One worker, as by default: the requests that wait for it get workers of their own.
+    let server = serve(project, &["--upstream", &format!("http://{upstream}")]);
+    let url = server.url("/slow");
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let asked: Vec<_> = (0..4).map(|_| scope.spawn(|| get(&url).body)).collect();
+        asked.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert_eq!(answers, ["together"; 4], "one after another");
+    server.stop();
+}

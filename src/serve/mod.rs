@@ -225,6 +225,13 @@ impl Server {
         for worker in workers {
             pool.start(worker)?;
         }
+        let grower = {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name("wasmctl-pool".into())
+                .spawn(move || pool.grow_while_open())
+                .map_err(ServeError::Runtime)?
+        };
         let served = runtime.block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             match network {
@@ -233,6 +240,7 @@ impl Server {
             }
         });
         let started = pool.close();
+        let _ = grower.join();
         // An HTTP worker finishes its exchange (and its access-log line) before the server is
         // done. A network worker may be inside a long-lived connection: it is not waited for.
         if !network {

@@ -1,13 +1,15 @@
-//! The workers, and how requests and connections reach them. Each worker has a queue of its own; a
-//! job goes to a worker with nothing to do, the first one first, so that a plugin's root context
-//! sees the traffic of a quiet server in one place. When every worker is held by a long exchange (a
-//! stream, a slow upstream, an open TCP connection), the pool grows by one worker, up to a limit,
-//! as an Envoy worker would take a new stream beside the ones it holds; a worker it grew stays for
-//! later jobs.
+//! The workers, and how requests and connections reach them. A job goes to a worker with nothing
+//! to do, the first one first, so that a plugin's root context sees the traffic of a quiet server
+//! in one place. When every worker is busy the job waits, and a worker that finishes takes the
+//! job that has waited longest. A job that has waited [`WAIT`] gets a worker of its own, grown for
+//! it, up to a limit, as an Envoy worker would take a new stream beside the ones it holds: so a
+//! burst of slow requests runs side by side, not one after another. A grown worker stays for later
+//! jobs.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::error::ServeError;
@@ -15,39 +17,11 @@ use super::upstream::{Upstream, UpstreamTarget};
 use super::worker::{Io, Job, Worker};
 use crate::host::{HostError, Plugin, Vm, VmOptions};
 
-/// How long a worker must have been on one job before it counts as held by a long exchange.
-const LONG: Duration = Duration::from_millis(100);
+/// How long a job waits for a busy worker before the pool grows one for it: long enough that a
+/// burst of quick requests is served by the workers there are, short next to a slow upstream.
+const WAIT: Duration = Duration::from_millis(20);
 /// The most workers the pool grows to.
 const MAX_WORKERS: usize = 64;
-
-/// How much a worker has to do: the jobs handed to it and not finished, and since when it has been
-/// on the one it is on.
-#[derive(Default)]
-pub(crate) struct Load {
-    pending: AtomicUsize,
-    since: Mutex<Option<Instant>>,
-}
-
-impl Load {
-    /// The worker starts a job.
-    pub fn begin(&self) {
-        *lock(&self.since) = Some(Instant::now());
-    }
-
-    /// The worker finished a job.
-    pub fn end(&self) {
-        *lock(&self.since) = None;
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    fn held_long(&self) -> bool {
-        lock(&self.since).is_some_and(|since| since.elapsed() >= LONG)
-    }
-}
 
 /// What a new worker is made of.
 pub(crate) struct Recipe {
@@ -83,89 +57,194 @@ impl Recipe {
 
 /// One worker, as the pool hands it jobs.
 struct Handle {
+    id: usize,
     jobs: Sender<Job>,
-    load: Arc<Load>,
+    /// On a job (or about to be): it gets no other until it asks for one.
+    busy: bool,
+}
+
+/// Who does what: the workers, the jobs waiting for one, and whether the pool takes jobs.
+#[derive(Default)]
+struct Dispatch {
+    workers: Vec<Handle>,
+    waiting: VecDeque<(Instant, Job)>,
+    closed: bool,
 }
 
 pub(crate) struct Pool {
-    workers: Mutex<Vec<Handle>>,
+    dispatch: Mutex<Dispatch>,
+    /// Told when a job starts waiting, and when the pool closes.
+    changed: Condvar,
     recipe: Mutex<Recipe>,
     /// Workers started, for waiting on them at shutdown.
     started: AtomicUsize,
-    closed: AtomicBool,
+}
+
+/// A worker with all it needs to start.
+struct Ready {
+    worker: Worker,
+    io: Io,
+    exited: Sender<()>,
+}
+
+/// A worker's place in the pool: how it asks for its next job.
+pub(crate) struct Seat {
+    pool: Arc<Pool>,
+    id: usize,
+}
+
+impl Seat {
+    /// The job that has waited longest, or none, and the worker is free.
+    pub fn finished(&self) -> Option<Job> {
+        let mut dispatch = lock(&self.pool.dispatch);
+        if let Some((_, job)) = dispatch.waiting.pop_front() {
+            return Some(job);
+        }
+        if let Some(handle) = dispatch.workers.iter_mut().find(|h| h.id == self.id) {
+            handle.busy = false;
+        }
+        None
+    }
 }
 
 impl Pool {
     pub fn new(recipe: Recipe) -> Pool {
         Pool {
-            workers: Mutex::new(Vec::new()),
+            dispatch: Mutex::new(Dispatch::default()),
+            changed: Condvar::new(),
             recipe: Mutex::new(recipe),
             started: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
         }
     }
 
     /// Starts `worker` on a thread of its own; it takes jobs from now on.
-    pub fn start(&self, worker: Worker) -> Result<(), ServeError> {
-        let (io, exited) = {
-            let recipe = lock(&self.recipe);
-            let io = Io {
-                upstream: Upstream::new(&recipe.target).map_err(ServeError::Runtime)?,
-                runtime: super::worker_runtime().map_err(ServeError::Runtime)?,
-            };
-            (io, recipe.exited.clone())
+    pub fn start(self: &Arc<Self>, worker: Worker) -> Result<(), ServeError> {
+        let ready = self.ready(worker)?;
+        self.spawn(ready, None)
+    }
+
+    /// `worker` with its way to the upstream: all it needs to start.
+    fn ready(&self, worker: Worker) -> Result<Ready, ServeError> {
+        let recipe = lock(&self.recipe);
+        let io = Io {
+            upstream: Upstream::new(&recipe.target).map_err(ServeError::Runtime)?,
+            runtime: super::worker_runtime().map_err(ServeError::Runtime)?,
         };
+        let exited = recipe.exited.clone();
+        Ok(Ready { worker, io, exited })
+    }
+
+    /// Starts a ready worker on a thread of its own, on `first` when given.
+    fn spawn(self: &Arc<Self>, ready: Ready, first: Option<Job>) -> Result<(), ServeError> {
+        let Ready { worker, io, exited } = ready;
         let (jobs, queue) = channel();
-        let load = Arc::new(Load::default());
-        let worker_load = load.clone();
-        let index = self.started.fetch_add(1, Ordering::Relaxed);
-        std::thread::Builder::new()
-            .name(format!("wasmctl-worker-{index}"))
+        let id = self.started.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut dispatch = lock(&self.dispatch);
+            // A worker started as the pool closed gets no queue to wait on: it ends after `first`.
+            if !dispatch.closed {
+                let busy = first.is_some();
+                dispatch.workers.push(Handle { id, jobs, busy });
+            }
+        }
+        let seat = Seat {
+            pool: self.clone(),
+            id,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("wasmctl-worker-{id}"))
             .spawn(move || {
-                worker.run(queue, io, &worker_load);
+                worker.run(queue, first, io, &seat);
                 let _ = exited.send(());
-            })
-            .map_err(ServeError::Runtime)?;
-        let mut workers = lock(&self.workers);
-        // A worker grown as the pool closed gets no queue to wait on: it ends at once.
-        if !self.closed.load(Ordering::Relaxed) {
-            workers.push(Handle { jobs, load });
+            });
+        if let Err(err) = spawned {
+            lock(&self.dispatch).workers.retain(|h| h.id != id);
+            return Err(ServeError::Runtime(err));
         }
         Ok(())
     }
 
-    /// Hands an exchange or connection to the first worker with nothing to do (growing one when
-    /// every worker is held by a long exchange), else to the one with least to do; false once the
-    /// pool is closed.
+    /// Hands an exchange or connection to the first worker with nothing to do, else lets it wait
+    /// for one; false once the pool is closed.
     pub fn send(&self, job: Job) -> bool {
-        if self.needs_growth() {
-            let worker = lock(&self.recipe).worker();
-            if let Err(err) = self.start(worker) {
-                tracing::debug!(%err, "the pool could not grow");
+        let mut dispatch = lock(&self.dispatch);
+        if dispatch.closed {
+            return false;
+        }
+        let mut job = job;
+        while let Some(handle) = dispatch.workers.iter_mut().find(|h| !h.busy) {
+            handle.busy = true;
+            match handle.jobs.send(job) {
+                Ok(()) => return true,
+                // Its thread is gone: it takes no more jobs.
+                Err(returned) => {
+                    let id = handle.id;
+                    dispatch.workers.retain(|h| h.id != id);
+                    job = returned.0;
+                }
             }
         }
-        let workers = lock(&self.workers);
-        let Some(index) = (workers.iter().position(|w| w.load.pending() == 0))
-            .or_else(|| (0..workers.len()).min_by_key(|&i| workers[i].load.pending()))
-        else {
-            return false;
-        };
-        workers[index].load.pending.fetch_add(1, Ordering::Relaxed);
-        workers[index].jobs.send(job).is_ok()
+        dispatch.waiting.push_back((Instant::now(), job));
+        self.changed.notify_all();
+        true
     }
 
-    fn needs_growth(&self) -> bool {
-        let workers = lock(&self.workers);
-        !self.closed.load(Ordering::Relaxed)
-            && !workers.is_empty()
-            && workers.len() < MAX_WORKERS
-            && workers.iter().all(|w| w.load.held_long())
+    /// Until the pool closes: gives each job that has waited [`WAIT`] a worker of its own, up to
+    /// [`MAX_WORKERS`]. Runs on a thread of its own.
+    pub fn grow_while_open(self: &Arc<Self>) {
+        let mut dispatch = lock(&self.dispatch);
+        loop {
+            if dispatch.closed {
+                return;
+            }
+            let Some(due) = dispatch.waiting.front().map(|(since, _)| *since + WAIT) else {
+                dispatch = self
+                    .changed
+                    .wait(dispatch)
+                    .unwrap_or_else(|p| p.into_inner());
+                continue;
+            };
+            let now = Instant::now();
+            // At the limit, the jobs wait for workers to finish: look again a while later.
+            let full = dispatch.workers.len() >= MAX_WORKERS;
+            if due > now || full {
+                let until = if full { WAIT } else { due - now };
+                dispatch = (self.changed.wait_timeout(dispatch, until))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                continue;
+            }
+            drop(dispatch);
+            let worker = lock(&self.recipe).worker();
+            let ready = self.ready(worker);
+            dispatch = lock(&self.dispatch);
+            let ready = match ready {
+                Ok(ready) => ready,
+                Err(err) => {
+                    tracing::debug!(%err, "the pool could not grow");
+                    dispatch = (self.changed.wait_timeout(dispatch, WAIT))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    continue;
+                }
+            };
+            // A worker may have finished meanwhile and taken the job.
+            let Some((_, job)) = dispatch.waiting.pop_front() else {
+                continue;
+            };
+            drop(dispatch);
+            if let Err(err) = self.spawn(ready, Some(job)) {
+                tracing::debug!(%err, "the pool could not grow");
+            }
+            dispatch = lock(&self.dispatch);
+        }
     }
 
     /// Hands every worker a job made by `job`, waiting for each one's reply.
     pub fn broadcast<T>(&self, job: impl Fn(Sender<T>) -> Job) -> Result<Vec<T>, ServeError> {
-        let senders: Vec<Sender<Job>> =
-            lock(&self.workers).iter().map(|w| w.jobs.clone()).collect();
+        let senders: Vec<Sender<Job>> = (lock(&self.dispatch).workers.iter())
+            .map(|w| w.jobs.clone())
+            .collect();
         let mut replies = Vec::new();
         for sender in senders {
             let (reply, answer) = channel();
@@ -184,8 +263,11 @@ impl Pool {
 
     /// Lets the workers end once their queues are empty; returns how many were started.
     pub fn close(&self) -> usize {
-        self.closed.store(true, Ordering::Relaxed);
-        lock(&self.workers).clear();
+        let mut dispatch = lock(&self.dispatch);
+        dispatch.closed = true;
+        dispatch.workers.clear();
+        dispatch.waiting.clear();
+        self.changed.notify_all();
         self.started.load(Ordering::Relaxed)
     }
 }

@@ -3,12 +3,12 @@
 //! starts a fresh VM after the plugin traps, so one bad request does not take the server down.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::live::{Client, Live};
 use super::network::{Proxied, proxy};
-use super::pool::Load;
+use super::pool::Seat;
 use super::upstream::Upstream;
 use super::{AccessRecord, ServeObserver};
 use crate::host::{HostError, Plugin, Request, Status, Vm, VmOptions};
@@ -56,27 +56,37 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Serves jobs until every sender is gone.
-    pub fn run(mut self, jobs: Receiver<Job>, io: Io, load: &Load) {
+    /// Serves `first`, then jobs until every sender is gone: those sent to it, and after each
+    /// exchange or connection the one that waited longest for a worker.
+    pub fn run(mut self, jobs: Receiver<Job>, first: Option<Job>, io: Io, seat: &Seat) {
         let mut clock = Instant::now();
+        let mut next = first;
         loop {
-            let wait = self.tick_period().unwrap_or(IDLE_WAIT);
-            let job = match jobs.recv_timeout(wait) {
+            // What is asked of this worker itself (a swap) comes before a job that waited.
+            let job = match jobs.try_recv() {
                 Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(TryRecvError::Disconnected) if next.is_none() => return,
+                Err(_) => match next.take() {
+                    Some(job) => Some(job),
+                    None => {
+                        let wait = self.tick_period().unwrap_or(IDLE_WAIT);
+                        match jobs.recv_timeout(wait) {
+                            Ok(job) => Some(job),
+                            Err(RecvTimeoutError::Timeout) => None,
+                            Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                },
             };
             self.catch_up(&mut clock);
             match job {
                 Some(Job::Http(job)) => {
-                    load.begin();
                     self.http(*job, &io);
-                    load.end();
+                    next = seat.finished();
                 }
                 Some(Job::Connection { client, reply }) => {
-                    load.begin();
                     let _ = reply.send(self.connection(client, &io));
-                    load.end();
+                    next = seat.finished();
                 }
                 Some(Job::Swap {
                     plugin,
