@@ -703,6 +703,49 @@ fn source_cases() -> Vec<ManifestCase> {
             &["--url", "file:///opt/plugins/p.wasm"],
             json!({"spec": {"url": "file:///opt/plugins/p.wasm"}}),
         ),
+        // What Go's url parser (the CEL's isURL) refuses. With a scheme, most of it is read
+        // again after `http://`, as a host `https:` and a path, which passes.
+        mcase(
+            "url-bad-escape",
+            &["--url", "https://example.com/p%zz.wasm", "--sha256", &hex],
+            json!({"spec": {"url": "https://example.com/p%zz.wasm", "sha256": hex}}),
+        ),
+        mcase(
+            "url-bad-port",
+            &["--url", "https://example.com:80x/p.wasm", "--sha256", &hex],
+            json!({"spec": {"url": "https://example.com:80x/p.wasm", "sha256": hex}}),
+        ),
+        mcase(
+            "url-space-in-host",
+            &["--url", "https://exa mple.com/p.wasm", "--sha256", &hex],
+            json!({"spec": {"url": "https://exa mple.com/p.wasm", "sha256": hex}}),
+        ),
+        mcase(
+            "url-leading-space",
+            &["--url", " registry.example/team/plugin:v1"],
+            json!({"spec": {"url": " registry.example/team/plugin:v1"}}),
+        ),
+        mcase(
+            "url-ipv4-in-brackets",
+            &["--url", "https://[10.0.0.1]/p.wasm", "--sha256", &hex],
+            json!({"spec": {"url": "https://[10.0.0.1]/p.wasm", "sha256": hex}}),
+        ),
+        // And what it reads: a space in the path, an IPv6 host.
+        mcase(
+            "url-space-in-path",
+            &[
+                "--url",
+                "https://example.com/my plugin.wasm",
+                "--sha256",
+                &hex,
+            ],
+            json!({"spec": {"url": "https://example.com/my plugin.wasm", "sha256": hex}}),
+        ),
+        mcase(
+            "url-ipv6-host",
+            &["--url", "https://[fd00::1]:8443/p.wasm", "--sha256", &hex],
+            json!({"spec": {"url": "https://[fd00::1]:8443/p.wasm", "sha256": hex}}),
+        ),
     ]
 }
 

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::names;
 use super::types::{
     Extension, FailStrategy, Kind, ObjectMeta, Placement, PolicyTargetReference, WasmSource,
 };
 use super::version::IstioVersion;
+use super::{names, request_uri};
 
 /// One reason the manifest would be refused, at a field path such as `spec.vmConfig.env[0]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,18 +306,8 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
     let field = |name: &str| format!("{prefix}.{name}");
     if wasm.module.url.is_empty() {
         p.add(field("url"), "must not be empty");
-    } else if let Some(scheme) = url_scheme(&wasm.module.url)
-        // Go's url parser lower-cases the scheme before the rule compares it.
-        && !URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
-    {
-        p.add_with_hint(
-            field("url"),
-            "url must have schema one of [http, https, file, oci]",
-            format!(
-                "`{}` reads as scheme `{scheme}`; write oci://, http(s):// or file://",
-                wasm.module.url
-            ),
-        );
+    } else {
+        check_url(&wasm.module.url, &field("url"), p);
     }
     if let Some(sha) = &wasm.module.sha256
         && !(sha.is_empty() || is_sha256_hex(sha))
@@ -365,6 +355,27 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
                 );
             }
         }
+    }
+}
+
+/// The CRD's rule for `url`: `isURL(self) ? url(self).getScheme() in [...] : (isURL("http://" +
+/// self) && ...)`, where `isURL` and `url` are Go's `url.ParseRequestURI`, which lower-cases the
+/// scheme.
+fn check_url(url: &str, field: &str, p: &mut Problems) {
+    const MESSAGE: &str = "url must have schema one of [http, https, file, oci]";
+    let read = request_uri::scheme(url).or_else(|_| request_uri::scheme(&format!("http://{url}")));
+    match read {
+        Ok(scheme) if scheme.is_empty() || URL_SCHEMES.contains(&scheme.as_str()) => {}
+        Ok(scheme) => p.add_with_hint(
+            field,
+            MESSAGE,
+            format!("`{url}` reads as scheme `{scheme}`; write oci://, http(s):// or file://"),
+        ),
+        Err(why) => p.add_with_hint(
+            field,
+            MESSAGE,
+            format!("Kubernetes does not read `{url}` as a URL: {why}"),
+        ),
     }
 }
 
