@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use super::headers::HeaderMap;
-use super::http::LocalReply;
+use super::http::{LocalReply, Reset};
 use super::peers::{BodyPart, HttpPeers};
 use super::{HostError, Vm};
 
@@ -92,9 +92,7 @@ impl Vm {
                 }
                 BodyPart::End { .. } => (Vec::new(), true),
                 BodyPart::Reset => {
-                    let s = self.stream();
-                    s.closed = true;
-                    s.broken_off = Some(side);
+                    self.stream().reset = Some(Reset::BrokenOff(side));
                     return Ok(BodyEnd::plain(action));
                 }
             };
@@ -123,7 +121,7 @@ impl Vm {
                 self.deliver_calls(context)?;
             }
             let s = self.stream();
-            if s.local_reply.is_some() || s.closed {
+            if s.local_reply.is_some() || s.reset.is_some() {
                 return Ok(BodyEnd::plain(action));
             }
             if action == CONTINUE || std::mem::take(&mut s.side(side).resumed) {
@@ -166,8 +164,7 @@ impl Vm {
         let (status, body, details) = match side {
             Side::Request => (413, "Payload Too Large", "request_payload_too_large"),
             Side::Response if s.response_started => {
-                s.closed = true;
-                s.overflowed = true;
+                s.reset = Some(Reset::Overflow);
                 return;
             }
             Side::Response => (500, "Internal Server Error", "response_payload_too_large"),

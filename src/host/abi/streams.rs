@@ -1,6 +1,6 @@
 //! Stream control: resuming or closing the stream in progress, and answering a request locally.
 
-use super::super::http::{HeaderAccess, LocalReply};
+use super::super::http::{HeaderAccess, LocalReply, Reset};
 use super::super::state::HostState;
 use super::{BAD_ARGUMENT, OK, UNIMPLEMENTED, hostcalls, memory_and_state};
 
@@ -41,7 +41,7 @@ hostcalls! { "env":
         };
         if !stream.send_local_reply(reply, grpc_status) {
             // Too late: the response is on its way. Envoy resets the stream.
-            stream.closed = true;
+            stream.reset.get_or_insert(Reset::LateLocalReply);
         }
         Ok(OK)
     }
@@ -84,7 +84,12 @@ fn let_go(state: &mut HostState, kind: i32) {
 /// resumed (Unimplemented).
 fn stream_flag(state: &mut HostState, kind: i32, close: bool) -> i32 {
     let flag = match (kind, close) {
-        (0 | 1, true) => state.http().map(|s| &mut s.closed),
+        (0 | 1, true) => {
+            if let Some(s) = state.http() {
+                s.reset.get_or_insert(Reset::ByPlugin);
+            }
+            return OK;
+        }
         (0, false) => state.http().map(|s| &mut s.request.resumed),
         (1, false) => state.http().map(|s| &mut s.response.resumed),
         (2 | 3, true) => state.network().map(|s| &mut s.closed),

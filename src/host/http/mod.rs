@@ -19,7 +19,7 @@ mod stream;
 
 pub use message::{FinalResponse, ForwardedRequest, HttpOutcome, LocalReply, Request, Response};
 pub(crate) use message::{bodiless, is_grpc, lossy};
-pub(crate) use stream::{Half, HeaderAccess, HttpStream, Progress, grpc_status_of};
+pub(crate) use stream::{Half, HeaderAccess, HttpStream, Progress, Reset, grpc_status_of};
 
 /// The names the proxy's configuration gives the clusters requests and connections go to and the
 /// virtual host that routes requests, as properties give them (`xds.cluster_name`,
@@ -468,8 +468,8 @@ impl Vm {
         if s.local_reply.is_some() {
             return Ok(Flow::LocalReply);
         }
-        if s.closed {
-            return Ok(Flow::Stop(s.reset_reason(callback)));
+        if let Some(why) = s.reset_reason(callback) {
+            return Ok(Flow::Stop(why));
         }
         if action == CONTINUE || s.request.resumed {
             s.request.resumed = false;
@@ -491,8 +491,8 @@ impl Vm {
             self.deliver_calls(context)?;
         }
         let s = self.stream();
-        if s.closed {
-            return Ok(Some(s.reset_reason(callback)));
+        if let Some(why) = s.reset_reason(callback) {
+            return Ok(Some(why));
         }
         if action == CONTINUE || s.response.resumed || s.local_reply_replaced_response() {
             s.response.resumed = false;

@@ -17,6 +17,20 @@ pub(crate) enum HeaderAccess {
     ReadOnly,
 }
 
+/// Why a stream was reset, by the plugin or by Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reset {
+    /// The plugin closed it with proxy_close_stream.
+    ByPlugin,
+    /// The plugin sent a local reply once the response had begun, too late to replace it.
+    LateLocalReply,
+    /// The plugin held more of the response body than the buffer limit once the response had
+    /// begun.
+    Overflow,
+    /// The peer on this side broke off before its body ended.
+    BrokenOff(Side),
+}
+
 /// The state of the exchange the plugin's host calls act on.
 #[derive(Debug, Default)]
 pub(crate) struct HttpStream {
@@ -27,14 +41,8 @@ pub(crate) struct HttpStream {
     pub local_body: Option<Vec<u8>>,
     /// The side whose last body callback (end_of_stream, no trailers) is running.
     pub last_body_call: Option<Side>,
-    /// The stream was reset: by the plugin, with proxy_close_stream, or by Envoy (see
-    /// `overflowed` and `broken_off`).
-    pub closed: bool,
-    /// Envoy reset the stream: the plugin held more of the response body than the buffer limit
-    /// once the response had begun.
-    pub overflowed: bool,
-    /// Envoy reset the stream: the peer on this side broke off before its body ended.
-    pub broken_off: Option<Side>,
+    /// Why the stream was reset, once it was.
+    pub reset: Option<Reset>,
     /// Response headers have gone downstream; a local reply is no longer possible.
     pub response_started: bool,
     /// Whether a body or trailers follow the response headers.
@@ -74,22 +82,26 @@ pub(crate) struct Half {
 }
 
 impl HttpStream {
-    /// Why the stream was reset, the last callback before it being `callback`.
-    pub fn reset_reason(&self, callback: &str) -> String {
-        match (self.broken_off, self.overflowed) {
-            (Some(Side::Request), _) => {
-                "Envoy reset the stream: the client broke off before the request body ended".into()
-            }
-            (Some(Side::Response), _) => {
-                "Envoy reset the stream: the upstream broke off before the response body ended"
-                    .into()
-            }
-            (None, true) => format!(
+    /// Why the stream was reset, if it was, the last callback before it being `callback`.
+    pub fn reset_reason(&self, callback: &str) -> Option<String> {
+        Some(match self.reset? {
+            Reset::ByPlugin => format!("the plugin reset the stream in {callback}"),
+            Reset::LateLocalReply => format!(
+                "Envoy reset the stream: in {callback} the plugin sent a local reply after the \
+                 response had begun"
+            ),
+            Reset::Overflow => format!(
                 "Envoy reset the stream: in {callback} the plugin held more of the response body \
                  than the {BUFFER_LIMIT}-byte buffer limit"
             ),
-            (None, false) => format!("the plugin reset the stream in {callback}"),
-        }
+            Reset::BrokenOff(Side::Request) => {
+                "Envoy reset the stream: the client broke off before the request body ended".into()
+            }
+            Reset::BrokenOff(Side::Response) => {
+                "Envoy reset the stream: the upstream broke off before the response body ended"
+                    .into()
+            }
+        })
     }
 
     /// The request or the response.
