@@ -791,6 +791,41 @@ fn envoy_bootstrap_with_remote_code_checks_the_sha256() {
     assert!(response.header("x-greeting").is_none());
 }
 
+/// A bootstrap written to a `.json` file is JSON, which is how Envoy reads that file, and an
+/// upstream named `localhost` is reached where it listens, on 127.0.0.1.
+#[test]
+fn envoy_bootstrap_in_a_json_file_reaches_a_localhost_upstream() {
+    let tmp = tempdir();
+    let headers = built_template("http-headers");
+    let upstream = format!("localhost:{}", module_server(b"from upstream".to_vec()));
+    let port = free_port();
+    let config = tmp.path().join("envoy.json");
+    run_ok(
+        wasmctl(&headers.project)
+            .args([
+                "manifest",
+                "--kind",
+                "envoy-bootstrap",
+                "--upstream",
+                &upstream,
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "-o"])
+            .arg(&config),
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bootstrap: Value = serde_json::from_str(&text).expect("JSON in a .json file");
+    assert!(
+        bootstrap["static_resources"]["clusters"].is_array(),
+        "{text}"
+    );
+    assert_envoy_accepts(&config);
+    let envoy = RunningEnvoy::start(&config, port, &[]).unwrap();
+    let response = get(port, "/", &[]);
+    assert_eq!(response.status, 200, "{}", envoy.log());
+    assert_eq!(response.body, "from upstream", "{}", envoy.log());
+    assert_eq!(response.header("x-greeting"), Some("hello"));
+}
+
 #[test]
 fn envoy_filter_is_the_bootstrap_s_filter_entry() {
     let tmp = tempdir();
@@ -906,6 +941,27 @@ fn envoy_kinds_refuse_bad_input() {
         let args = ["--kind", "envoy-bootstrap", "--url", url];
         assert_refused(p, &args, &format!("invalid --url `{url}`"), None);
         assert_refused(p, &args, expected, None);
+    }
+    // An environment Envoy refuses: a name twice, inline or from the host, or no name.
+    for (env, flag, expected) in [
+        (
+            &["--env", "A=1", "--env-from-host", "A"][..],
+            "--env-from-host",
+            "names a variable given already",
+        ),
+        (&["--env", "A=1", "--env", "A=2"], "--env", "given already"),
+        (
+            &["--env-from-host", "A", "--env-from-host", "A"],
+            "--env-from-host",
+            "given already",
+        ),
+        (&["--env-from-host", ""], "--env-from-host", "needs a name"),
+    ] {
+        for kind in ["envoy-bootstrap", "envoy-filter"] {
+            let args: Vec<&str> = ["--kind", kind].iter().chain(env).copied().collect();
+            assert_refused(p, &args, &format!("invalid {flag} `"), None);
+            assert_refused(p, &args, expected, None);
+        }
     }
     // A file url's path is percent-decoded, as Envoy reads a filename as it is.
     let r = run_ok(wasmctl(p).args([

@@ -134,8 +134,8 @@ pub struct ManifestArgs {
     /// HigressWasmPlugin: apply only where a match rule says (defaultConfigDisable)
     #[arg(long)]
     default_config_disable: bool,
-    /// Write to FILE (atomically) instead of stdout; `-o yaml` and `-o json` print that format,
-    /// as kubectl does, and `-o -` prints to stdout
+    /// Write to FILE (atomically) instead of stdout, in JSON when FILE ends in .json; `-o yaml`
+    /// and `-o json` print that format, as kubectl does, and `-o -` prints to stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     out_file: Option<PathBuf>,
     #[command(flatten)]
@@ -189,13 +189,20 @@ fn verification_key(text: &str) -> Result<String, String> {
 }
 
 /// `-o` as kubectl users write it: a format (`yaml`, `json`) or `-` means stdout, anything else is a
-/// file (`./yaml` for a file of that name). Returns the file, if any, and whether to write JSON.
+/// file (`./yaml` for a file of that name), in JSON when its name ends in `.json`, since Envoy
+/// reads a bootstrap by its extension. Returns the file, if any, and whether to write JSON.
 fn output_of(out_file: Option<PathBuf>, json: bool) -> (Option<PathBuf>, bool) {
     match out_file.as_ref().and_then(|path| path.to_str()) {
         Some("yaml") => (None, false),
         Some("json") => (None, true),
         Some("-") => (None, json),
-        _ => (out_file, json),
+        _ => {
+            let json_file = out_file
+                .as_ref()
+                .and_then(|path| path.extension())
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+            (out_file, json || json_file)
+        }
     }
 }
 

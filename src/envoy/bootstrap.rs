@@ -236,6 +236,11 @@ pub(crate) fn cluster(name: &str, host: &str, port: u16, tls_sni: Option<&str>) 
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
             "address": socket_address(host, port)}}]}]},
     });
+    if by_dns {
+        // Envoy's resolver answers `localhost` with ::1 first, where a server listening on
+        // 127.0.0.1 is not: an IPv4 address is taken when there is one, as curl would find it.
+        cluster["dns_lookup_family"] = json!("V4_PREFERRED");
+    }
     if let Some(sni) = tls_sni {
         cluster["transport_socket"] = json!({"name": "envoy.transport_sockets.tls", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",

@@ -5,6 +5,7 @@
 //! `StringValue`, the environment as `environment_variables`, the V8 runtime, `root_id` and the
 //! fail strategy; the builders are the ones `run --envoy` starts real Envoy from.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,7 @@ pub(super) fn generate(
     let upstream = envoy.upstream.as_deref().map(parse_upstream).transpose()?;
     let code = code(&options.module, envoy.code, project)?;
     let wasm = super::wasm_source(options, project, (String::new(), None))?;
+    check_env(&wasm)?;
     let network = wasm.plugin_type == Some(PluginType::Network);
     let plugin = plugin(&name, &wasm, code.source);
     let filter = if network {
@@ -124,6 +126,31 @@ fn bootstrap(
         "listeners": [envoy::listener(name, address, filters)],
         "clusters": clusters,
     }})
+}
+
+/// Envoy refuses a VM whose environment names a variable twice, inline or from its own
+/// environment, and a variable with no name is none.
+fn check_env(wasm: &WasmSource) -> Result<(), ManifestError> {
+    let mut seen = BTreeSet::new();
+    for env in wasm.vm_config.iter().flat_map(|vm| &vm.env) {
+        let flag = match env.value_from {
+            Some(EnvValueSource::Host) => "--env-from-host",
+            _ => "--env",
+        };
+        let message = if env.name.is_empty() {
+            "a variable needs a name"
+        } else if !seen.insert(env.name.as_str()) {
+            "names a variable given already; Envoy refuses an environment with a name twice"
+        } else {
+            continue;
+        };
+        return Err(ManifestError::BadArgument {
+            flag,
+            item: env.name.clone(),
+            message: message.into(),
+        });
+    }
+    Ok(())
 }
 
 /// The `PluginConfig`: named after the resource, root id from --plugin-name, Istio's encoding.
