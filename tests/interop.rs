@@ -730,6 +730,23 @@ fn source_cases() -> Vec<ManifestCase> {
             &["--url", "https://[10.0.0.1]/p.wasm", "--sha256", &hex],
             json!({"spec": {"url": "https://[10.0.0.1]/p.wasm", "sha256": hex}}),
         ),
+        // Image references Istio's agent cannot parse (go-containerregistry): admitted, never
+        // fetched.
+        mcase(
+            "url-unparsable-tag",
+            &["--url", "oci://registry.example/team/plugin:bad tag"],
+            json!({"spec": {"url": "oci://registry.example/team/plugin:bad tag"}}),
+        ),
+        mcase(
+            "url-unparsable-upper-case-repository",
+            &["--url", "oci://registry.example/Team/Plugin:v1"],
+            json!({"spec": {"url": "oci://registry.example/Team/Plugin:v1"}}),
+        ),
+        mcase(
+            "url-unparsable-sha512-digest",
+            &["--url", "registry.example/team/plugin@sha512:abc"],
+            json!({"spec": {"url": "registry.example/team/plugin@sha512:abc"}}),
+        ),
         // And what it reads: a space in the path, an IPv6 host.
         mcase(
             "url-space-in-path",
@@ -978,8 +995,8 @@ fn wasmctl_verdict(dir: &Path, case: &ManifestCase) -> (bool, Value) {
 }
 
 /// Where wasmctl refuses, on purpose, what the cluster admits: the resource could never work.
-/// docs/manifest.md explains each.
-const STRICTER: [(&str, &str); 2] = [
+/// docs/manifest.md explains each. Istio's own fetcher judges the `url-unparsable-` cases.
+const STRICTER: [(&str, &str); 5] = [
     (
         "pull-secret-invalid",
         "no Secret can have that name, so the proxy never gets the login",
@@ -987,6 +1004,18 @@ const STRICTER: [(&str, &str); 2] = [
     (
         "pinned-url-other-sha256",
         "the agent checks the sha256 against the digest it fetched, which the url pins",
+    ),
+    (
+        "url-unparsable-tag",
+        "the agent cannot parse the image reference",
+    ),
+    (
+        "url-unparsable-upper-case-repository",
+        "the agent cannot parse the image reference",
+    ),
+    (
+        "url-unparsable-sha512-digest",
+        "the agent cannot parse the image reference",
     ),
 ];
 
@@ -1026,7 +1055,7 @@ fn assert_manifest_agreement(h: &Harness, crds: Option<&Path>) {
     let verdicts = h.validate(crds, &files);
     assert_eq!(verdicts.len(), judged.len(), "{verdicts:?}");
     let mut disagreements = Vec::new();
-    for ((name, ours, _), theirs) in judged.iter().zip(&verdicts) {
+    for ((name, ours, file), theirs) in judged.iter().zip(&verdicts) {
         let cluster = theirs["accepted"] == true;
         let stricter = STRICTER.iter().any(|(case, _)| case == name);
         if stricter {
@@ -1034,6 +1063,23 @@ fn assert_manifest_agreement(h: &Harness, crds: Option<&Path>) {
                 cluster && !ours,
                 "{name}: no longer a known difference: {theirs}"
             );
+            if name.starts_with("url-unparsable-") {
+                let resource: Value =
+                    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+                let url = resource["spec"]["url"].as_str().unwrap();
+                // istiod gives the agent a url without a scheme as oci://.
+                let url = match url.contains("://") {
+                    true => url.to_string(),
+                    false => format!("oci://{url}"),
+                };
+                let fetched = h.fetch(&url, &[]);
+                assert!(
+                    fetched["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("could not parse reference")),
+                    "{name}: Istio's agent reads the reference: {fetched}"
+                );
+            }
         } else if cluster != *ours {
             disagreements.push(format!("{name}: wasmctl {ours}, cluster {theirs}"));
         }

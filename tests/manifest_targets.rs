@@ -942,6 +942,21 @@ fn envoy_kinds_refuse_bad_input() {
         assert_refused(p, &args, &format!("invalid --url `{url}`"), None);
         assert_refused(p, &args, expected, None);
     }
+    // Credentials in a remote module's url: Envoy would send them in the Host header.
+    let with_credentials = [
+        "--kind",
+        "envoy-bootstrap",
+        "--url",
+        "http://user:s3cret@127.0.0.1:8000/x.wasm",
+    ];
+    assert_refused(
+        p,
+        &with_credentials,
+        "invalid --url `http://127.0.0.1:8000/x.wasm (its user and password left out here)`",
+        None,
+    );
+    let r = run_err(wasmctl(p).arg("manifest").args(with_credentials));
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
     // An environment Envoy refuses: a name twice, inline or from the host, or no name.
     for (env, flag, expected) in [
         (

@@ -263,9 +263,20 @@ fn remote(options: &ModuleOptions, project: Option<&Project>) -> Result<Code, Ma
     let parsed = url::Url::parse(&url).ok().filter(|u| {
         matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
     });
-    let Some(parsed) = parsed else {
+    let Some(mut parsed) = parsed else {
         return Err(ManifestError::RemoteNeedsHttp { url });
     };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Said without them: a credential is never repeated in an error.
+        let _ = (parsed.set_username(""), parsed.set_password(None));
+        return Err(ManifestError::BadArgument {
+            flag: "--url",
+            item: format!("{parsed} (its user and password left out here)"),
+            message: "Envoy fetches a module with no credentials, and would send these as part of \
+                      the Host header; serve the module where it needs none"
+                .into(),
+        });
+    }
     let sha256 = sha256.unwrap_or_default();
     if !super::validate::is_sha256_hex(&sha256) {
         return Err(ManifestError::BadArgument {

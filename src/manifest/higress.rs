@@ -152,6 +152,8 @@ fn check(plugin: &HigressWasmPlugin) -> Vec<Problem> {
             "spec.url",
             format!("scheme `{scheme}` is not oci, http(s) or file"),
         );
+    } else {
+        validate::check_image_url(&module.url, "spec.url", &mut p);
     }
     if let Some(sha) = &module.sha256
         && !validate::is_sha256_hex(sha)

@@ -308,6 +308,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
         p.add(field("url"), "must not be empty");
     } else {
         check_url(&wasm.module.url, &field("url"), p);
+        check_image_url(&wasm.module.url, &field("url"), p);
     }
     if let Some(sha) = &wasm.module.sha256
         && !(sha.is_empty() || is_sha256_hex(sha))
@@ -376,6 +377,26 @@ fn check_url(url: &str, field: &str, p: &mut Problems) {
             MESSAGE,
             format!("Kubernetes does not read `{url}` as a URL: {why}"),
         ),
+    }
+}
+
+/// An image's url (`oci://...`, or a url without a scheme, which the proxies read as one) must be a
+/// reference the proxy's fetcher reads, as go-containerregistry does, or the image is never
+/// fetched although every admission check passes.
+pub(super) fn check_image_url(url: &str, field: &str, p: &mut Problems) {
+    let reference = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("oci") => rest,
+        Some(_) => return,
+        None if url_scheme(url).is_none() => url,
+        None => return,
+    };
+    if let Err(why) = crate::oci::go_name::parse_reference(reference) {
+        p.add_with_hint(
+            field,
+            format!("`{url}` is not an image reference the proxy can fetch: {why}"),
+            "the proxy reads it as go-containerregistry does: [REGISTRY/]REPOSITORY[:TAG][@sha256:HEX], \
+             the repository in lower case",
+        );
     }
 }
 

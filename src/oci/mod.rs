@@ -7,6 +7,7 @@
 mod annotations;
 pub(crate) mod auth;
 pub(crate) mod classify;
+pub(crate) mod go_name;
 pub(crate) mod image;
 pub(crate) mod istio;
 pub(crate) mod layout;

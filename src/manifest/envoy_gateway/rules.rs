@@ -105,6 +105,8 @@ fn check_code(code: &WasmCode, at: &str, p: &mut Problems) {
                     image.url
                 ),
             );
+        } else {
+            validate::check_image_url(&image.url, &format!("{field}.url"), p);
         }
         check_sha256(image.sha256.as_deref(), &format!("{field}.sha256"), p);
         if let Some(secret) = &image.pull_secret_ref {
