@@ -264,6 +264,11 @@ fn flags_a_kind_cannot_express_are_refused() {
             Some("spec.filterOrder"),
         ),
         (
+            with(&["--url", "oci://registry.example/team/plugin:bad tag"]),
+            "is not an image reference the proxy can fetch: tag `bad tag` cannot hold ' '",
+            Some("go-containerregistry"),
+        ),
+        (
             with(&["--priority", "10"]),
             "--priority cannot be expressed",
             Some("spec.wasm"),
@@ -1093,6 +1098,11 @@ fn higress_refuses_what_it_cannot_express() {
             h(&["--selector", "app=x"]),
             "--selector cannot be expressed in --kind HigressWasmPlugin",
             Some("--match-rule"),
+        ),
+        (
+            h(&["--url", "oci://registry.example/Team/plugin:v1"]),
+            "is not an image reference the proxy can fetch: repository `Team/plugin` cannot hold 'T'",
+            Some("go-containerregistry"),
         ),
         (
             h(&["--env", "A=1"]),
