@@ -437,3 +437,133 @@ fn an_unchanged_module_is_shrunk_once() {
             .any(|e| e == "build_shrink_cache_marker")
     );
 }
+
+/// A directory holding an executable `wasm-opt` that runs `script` (sh), first on PATH.
+fn fake_wasm_opt(dir: &std::path::Path, script: &str) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let bin = dir.join("wasm-opt");
+    std::fs::write(&bin, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    std::env::join_paths(dirs).unwrap()
+}
+
+#[test]
+fn a_wasm_opt_that_is_stopped_stops_the_build_and_one_that_writes_garbage_is_passed_over() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-opt-stopped", &[]);
+    let cache = dir.path().join("cache");
+    let first = run_ok(wasmctl(&root).arg("build"));
+    let path = first.stdout.trim().to_string();
+    let before = std::fs::read(&path).unwrap();
+    // A change, so that the next build has a new module to shrink.
+    let lib = root.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        format!("{source}\n// changed\npub fn changed() -> u32 {{ 7 }}\n"),
+    )
+    .unwrap();
+
+    // Stopped (a CI's cancel reaches wasm-opt): the build stops, exit 143, the last module stays.
+    let stopped = fake_wasm_opt(&dir.path().join("stopped"), "kill -TERM $$");
+    let r = run_err(
+        wasmctl(&root)
+            .arg("build")
+            .env("PATH", &stopped)
+            .env("WASMCTL_CACHE_DIR", &cache),
+    );
+    assert_eq!(r.code, Some(143), "{}", r.stderr);
+    assert!(
+        (r.stderr.lines())
+            .any(|l| l == "error: wasm-opt was stopped by signal 15; nothing was written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+
+    // Exit 0 with something that is no module: passed over, as a failing wasm-opt is.
+    let garbage = fake_wasm_opt(
+        &dir.path().join("garbage"),
+        r#"while [ "$1" != "-o" ]; do shift; done; echo garbage > "$2""#,
+    );
+    let r = run_ok(
+        wasmctl(&root)
+            .args(["build", "--json"])
+            .env("PATH", &garbage)
+            .env("WASMCTL_CACHE_DIR", &cache),
+    );
+    assert!(
+        r.stderr.contains(
+            "warning: wasm-opt failed, keeping the unoptimized module: its output is not a proxy-wasm module"
+        ),
+        "{}",
+        r.stderr
+    );
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let module = std::fs::read(out["path"].as_str().unwrap()).unwrap();
+    assert!(
+        exports(&module)
+            .iter()
+            .any(|e| e == "proxy_on_memory_allocate" || e == "proxy_abi_version_0_2_1"),
+        "the unoptimized module, still a plugin"
+    );
+    assert!(
+        !entries(&cache).iter().any(|n| n.ends_with(".wasm")),
+        "garbage is not cached"
+    );
+}
+
+#[test]
+fn a_target_after_the_double_dash_is_refused() {
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-target-args", &[]);
+    for args in [
+        &["build", "--", "--target", "wasm32-unknown-unknown"][..],
+        &["build", "--", "--target=wasm32-unknown-unknown"],
+    ] {
+        let r = run_err(wasmctl(&root).args(args));
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(
+            r.stderr.starts_with("error: `--target")
+                && r.stderr.contains("would change what wasmctl builds"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("wasmctl build --target TRIPLE"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn cargo_runs_in_the_project_so_its_toolchain_file_applies_from_elsewhere() {
+    // Meaningful where only a named toolchain builds wasm (as here): the project's
+    // rust-toolchain.toml names it, and nothing else does.
+    let Ok(toolchain) = std::env::var("WASMCTL_TEST_TOOLCHAIN") else {
+        return;
+    };
+    let dir = tempdir();
+    let root = new_project(dir.path(), "build-toolchain-file", &[]);
+    std::fs::write(
+        root.join("rust-toolchain.toml"),
+        format!("[toolchain]\nchannel = \"{toolchain}\"\n"),
+    )
+    .unwrap();
+    let r = run_ok(
+        wasmctl(dir.path())
+            .args(["build", "--manifest-path"])
+            .arg(&root)
+            .env_remove("RUSTUP_TOOLCHAIN"),
+    );
+    assert!(
+        r.stdout.trim().ends_with("build_toolchain_file.wasm")
+            || r.stdout.trim().ends_with("build-toolchain-file.wasm"),
+        "{}",
+        r.stdout
+    );
+}

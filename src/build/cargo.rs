@@ -97,6 +97,9 @@ pub fn build(
 
 fn command(project: &Project, options: &BuildOptions) -> Command {
     let mut cmd = Command::new("cargo");
+    // From the project's directory, as a build there would run: its rust-toolchain.toml and
+    // .cargo/config.toml apply wherever wasmctl is run from.
+    cmd.current_dir(&project.root);
     cmd.arg("build")
         .arg("--lib")
         .arg("--manifest-path")

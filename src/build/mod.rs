@@ -14,7 +14,7 @@ use crate::module::{self, ModuleError};
 use crate::progress::Reporter;
 use crate::project::{BuildRecord, Project, ProjectError, ProjectSelector};
 
-use shrink::WasmOpt;
+use shrink::{ShrinkError, WasmOpt};
 
 /// The target `wasmctl build` compiles for unless told otherwise.
 pub const DEFAULT_TARGET: &str = "wasm32-wasip1";
@@ -48,6 +48,12 @@ pub enum BuildError {
         #[source]
         source: ModuleError,
     },
+    /// A child was stopped by a signal (Ctrl-C, a cancel): nothing was written.
+    #[error("{program} was stopped by signal {signal}; nothing was written")]
+    Stopped { program: &'static str, signal: i32 },
+    /// Arguments for cargo that wasmctl sets itself.
+    #[error("`{0}` after `--` would change what wasmctl builds")]
+    CargoArgument(String),
     #[error(transparent)]
     Project(#[from] ProjectError),
 }
@@ -78,7 +84,13 @@ impl Hint for BuildError {
             ],
             BuildError::NotPlugin { source, .. } => source.hints(),
             BuildError::Project(source) => source.hints(),
-            BuildError::CargoSpawn(_) | BuildError::CargoFailed(_) => Vec::new(),
+            BuildError::CargoArgument(_) => vec![
+                "give the target as `wasmctl build --target TRIPLE`, so that wasmctl picks its module and records it"
+                    .into(),
+            ],
+            BuildError::CargoSpawn(_) | BuildError::CargoFailed(_) | BuildError::Stopped { .. } => {
+                Vec::new()
+            }
         }
     }
 }
@@ -143,6 +155,12 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     if !options.target.starts_with("wasm") {
         return Err(BuildError::NotWasmTarget(options.target.clone()).into());
     }
+    // cargo would build a second target beside wasmctl's, and either module could be taken.
+    if let Some(arg) =
+        (options.cargo_args.iter()).find(|arg| *arg == "--target" || arg.starts_with("--target="))
+    {
+        return Err(BuildError::CargoArgument(arg.clone()).into());
+    }
     let project = Project::discover(&options.project)?;
     if !cargo::target_installed(&project.root, &options.target) {
         return Err(BuildError::TargetMissing {
@@ -162,7 +180,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
     module::inspect(&original).map_err(not_plugin)?;
     let stripped = module::strip_custom_sections(&original).map_err(not_plugin)?;
     let (shrunk, wasm_opt) = if options.optimize {
-        optimize(stripped, reporter)
+        optimize(stripped, reporter)?
     } else {
         (stripped, WasmOptRun::Skipped)
     };
@@ -196,20 +214,27 @@ pub enum WasmOptRun {
     Reused,
 }
 
-/// Runs wasm-opt when it is on PATH; a failure keeps the module as it was. Says what it did.
-fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> (Vec<u8>, WasmOptRun) {
+/// Runs wasm-opt when it is on PATH; a failure keeps the module as it was, and a wasm-opt
+/// stopped by a signal stops the build. Says what it did.
+fn optimize(module: Vec<u8>, reporter: &dyn Reporter) -> Result<(Vec<u8>, WasmOptRun), BuildError> {
     let Some(wasm_opt) = WasmOpt::find() else {
         reporter.hint(&shrink::missing_hint(module.len()));
-        return (module, WasmOptRun::Skipped);
+        return Ok((module, WasmOptRun::Skipped));
     };
-    match wasm_opt.optimize_cached(&module) {
+    Ok(match wasm_opt.optimize_cached(&module) {
         Ok(shrunk) if shrunk.reused => (shrunk.module, WasmOptRun::Reused),
         Ok(shrunk) => (shrunk.module, WasmOptRun::Ran),
+        Err(ShrinkError::Stopped(signal)) => {
+            return Err(BuildError::Stopped {
+                program: "wasm-opt",
+                signal,
+            });
+        }
         Err(err) => {
             reporter.warning(&format!(
                 "wasm-opt failed, keeping the unoptimized module: {err}"
             ));
             (module, WasmOptRun::Skipped)
         }
-    }
+    })
 }

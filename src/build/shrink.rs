@@ -27,6 +27,10 @@ pub enum ShrinkError {
     },
     #[error("{0}")]
     Failed(String),
+    /// wasm-opt was stopped by a signal (Ctrl-C, a CI's cancel): the build is stopped, not
+    /// finished with the unoptimized module.
+    #[error("wasm-opt was stopped by signal {0}")]
+    Stopped(i32),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShrinkError {
@@ -50,6 +54,11 @@ pub fn missing_hint(size: usize) -> String {
          install binaryen, e.g. `npm install -g binaryen`"
     )
 }
+
+/// The signals that stop a command: Ctrl-C, a terminal closing, a cancel.
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 /// Features current rustc emits for wasm32 targets; older wasm-opt releases need them spelled out.
 const FEATURES: &[&str] = &[
@@ -153,6 +162,11 @@ impl WasmOpt {
             .arg(&output)
             .output()
             .map_err(io(format!("failed to run `{}`", self.path.display())))?;
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&result.status)
+            && matches!(signal, SIGINT | SIGTERM | SIGHUP)
+        {
+            return Err(ShrinkError::Stopped(signal));
+        }
         if !result.status.success() {
             let stderr = String::from_utf8_lossy(&result.stderr);
             let first = stderr
@@ -166,6 +180,12 @@ impl WasmOpt {
             )));
         }
         let optimized = std::fs::read(&output).map_err(io("failed to read wasm-opt's output"))?;
+        // What wasm-opt wrote must still be the plugin (and is not cached otherwise).
+        if let Err(err) = crate::module::inspect(&optimized) {
+            return Err(ShrinkError::Failed(format!(
+                "its output is not a proxy-wasm module: {err}"
+            )));
+        }
         Ok(if optimized.len() < module.len() {
             optimized
         } else {

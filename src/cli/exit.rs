@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use wasmctl::build::BuildError;
 use wasmctl::error::{ChildFailed, Error, Hint};
 
 use super::output::Printer;
@@ -21,6 +22,8 @@ pub enum ExitStatus {
     Error,
     /// A child process failed with this code and already told the user why.
     Child(i32),
+    /// A child was stopped by this signal; the command stopped with it, as a shell reports one.
+    Signal(i32),
 }
 
 /// What `--help` says about exit codes.
@@ -30,7 +33,8 @@ Exit codes:
   1  the command ran and found failures (scenarios failed; verify: Istio would reject the image)
   2  bad usage or bad input, or another error that stopped the command
   N  a failed cargo build passes cargo's own exit code through
-  130  serve or dev stopped at once by a second Ctrl-C or SIGTERM";
+  130  serve or dev stopped at once by a second Ctrl-C or SIGTERM; build's wasm-opt stopped by
+       Ctrl-C (143: by SIGTERM)";
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
@@ -39,6 +43,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Findings => ExitCode::from(1),
             ExitStatus::Error => ExitCode::from(2),
             ExitStatus::Child(code) => ExitCode::from(u8::try_from(code).unwrap_or(1).max(1)),
+            ExitStatus::Signal(signal) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(2)),
         }
     }
 }
@@ -62,6 +67,13 @@ pub fn hints_of(err: &anyhow::Error) -> Vec<String> {
 pub fn exit_status_of(err: &anyhow::Error) -> ExitStatus {
     if let Some(child) = err.chain().find_map(|e| e.downcast_ref::<ChildFailed>()) {
         return ExitStatus::Child(child.code);
+    }
+    let stopped = err.chain().find_map(|e| match e.downcast_ref::<Error>() {
+        Some(Error::Build(BuildError::Stopped { signal, .. })) => Some(*signal),
+        _ => None,
+    });
+    if let Some(signal) = stopped {
+        return ExitStatus::Signal(signal);
     }
     ExitStatus::Error
 }
