@@ -186,6 +186,51 @@ fn an_existing_non_empty_directory_is_refused_unless_forced() {
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     run_ok(wasmctl(dir.path()).args(["new", "empty", "--yes"]));
     assert!(dir.path().join("empty/Cargo.toml").is_file());
+
+    // What --force never replaces: the directory the user is in (or one holding it), and a git
+    // repository.
+    let r = run_err(wasmctl(&root).args(["new", "demo", "--dir", ".", "--yes", "--force"]));
+    assert!(
+        r.stderr
+            .starts_with("error: --force does not replace `.`: it holds the current directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(root.join("Cargo.toml").is_file());
+    let r = run_err(
+        wasmctl(&root.join("src")).args(["new", "demo", "--dir", "..", "--yes", "--force"]),
+    );
+    assert!(
+        r.stderr.contains("it holds the current directory"),
+        "{}",
+        r.stderr
+    );
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join("README"), "history").unwrap();
+    let r = run_err(wasmctl(dir.path()).args(["new", "repo", "--yes", "--force"]));
+    assert!(r.stderr.contains("it is a git repository"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hint: remove what is there yourself"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(entries(&repo), [".git", "README"]);
+}
+
+#[test]
+fn a_destination_that_is_not_utf8_is_refused_before_anything_is_written() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xffbyte");
+    let r = run_err(
+        wasmctl(dir.path())
+            .args(["new", "demo", "--yes", "--json", "--dir"])
+            .arg(bad),
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("is not valid UTF-8"), "{}", r.stderr);
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
 }
 
 #[test]

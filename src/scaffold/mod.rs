@@ -34,6 +34,10 @@ pub enum ScaffoldError {
     NotEmpty(PathBuf),
     #[error("destination `{}` exists and is not a directory", .0.display())]
     NotADirectory(PathBuf),
+    #[error("destination `{}` is not valid UTF-8", .0.display())]
+    NotUtf8(PathBuf),
+    #[error("--force does not replace `{}`: {why}", .dir.display())]
+    Irreplaceable { dir: PathBuf, why: &'static str },
     #[error("failed to write the project to `{}`", .path.display())]
     Write {
         path: PathBuf,
@@ -83,6 +87,13 @@ impl Hint for ScaffoldError {
             ScaffoldError::NotEmpty(_) => {
                 vec!["pass --force to replace it, or choose another directory with --dir".into()]
             }
+            ScaffoldError::NotUtf8(_) => {
+                vec!["cargo needs a path that is text: choose another directory with --dir".into()]
+            }
+            ScaffoldError::Irreplaceable { .. } => vec![
+                "remove what is there yourself if it should go, or choose another directory with --dir"
+                    .into(),
+            ],
             ScaffoldError::BadSetting(e) => e.hints(),
             ScaffoldError::BadRepository(e) => e.hints(),
             ScaffoldError::NotADirectory(_) | ScaffoldError::Write { .. } => Vec::new(),

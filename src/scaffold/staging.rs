@@ -7,6 +7,10 @@ use super::ScaffoldError;
 
 /// Checks the destination before any prompt or write, so a bad one fails fast.
 pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
+    // cargo and the project's records need a path that is text.
+    if dir.to_str().is_none() {
+        return Err(ScaffoldError::NotUtf8(dir.to_path_buf()));
+    }
     match std::fs::symlink_metadata(dir) {
         Err(_) => Ok(()),
         Ok(meta) if !meta.is_dir() => Err(ScaffoldError::NotADirectory(dir.to_path_buf())),
@@ -14,12 +18,38 @@ pub fn check_destination(dir: &Path, force: bool) -> Result<(), ScaffoldError> {
             let empty = std::fs::read_dir(dir)
                 .map(|mut entries| entries.next().is_none())
                 .unwrap_or(false);
-            if empty || force {
-                Ok(())
-            } else {
-                Err(ScaffoldError::NotEmpty(dir.to_path_buf()))
+            match (empty, force) {
+                (true, _) => Ok(()),
+                (false, false) => Err(ScaffoldError::NotEmpty(dir.to_path_buf())),
+                (false, true) => match irreplaceable(dir) {
+                    Some(why) => Err(ScaffoldError::Irreplaceable {
+                        dir: dir.to_path_buf(),
+                        why,
+                    }),
+                    None => Ok(()),
+                },
             }
         }
+    }
+}
+
+/// Why `--force` must not replace `dir`, if it must not: it holds the current directory or the
+/// home directory, or it is a git repository, whose history no new project replaces.
+fn irreplaceable(dir: &Path) -> Option<&'static str> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let holds = |other: Option<PathBuf>| {
+        other
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| p.starts_with(&dir))
+    };
+    if holds(std::env::current_dir().ok()) {
+        Some("it holds the current directory")
+    } else if holds(std::env::var_os("HOME").map(PathBuf::from)) {
+        Some("it holds the home directory")
+    } else if dir.join(".git").exists() {
+        Some("it is a git repository")
+    } else {
+        None
     }
 }
 
