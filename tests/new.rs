@@ -555,3 +555,41 @@ impl Terminal {
         std::mem::take(&mut *self.screen.0.lock().unwrap())
     }
 }
+
+#[test]
+fn a_project_in_a_cargo_workspace_builds_and_says_how_it_stands() {
+    let dir = tempdir();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("plugins")).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"plugins/*\"]\n",
+    )
+    .unwrap();
+
+    // Not listed: a workspace of its own, which builds where it is.
+    let r = run_ok(wasmctl(&ws).args(["new", "loose", "--yes"]));
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: the cargo workspace at {} does not list this project",
+            ws.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let manifest = std::fs::read_to_string(ws.join("loose/Cargo.toml")).unwrap();
+    assert!(manifest.ends_with("[workspace]\n"), "{manifest}");
+    run_ok(wasmctl(&ws.join("loose")).arg("build"));
+
+    // Listed: a member, whose size profile cargo takes from the workspace.
+    let r = run_ok(wasmctl(&ws).args(["new", "member", "--yes", "--dir", "plugins/member"]));
+    assert!(
+        r.stderr.contains(
+            "lists this project: cargo builds it with that workspace's [profile.release]"
+        ),
+        "{}",
+        r.stderr
+    );
+    let manifest = std::fs::read_to_string(ws.join("plugins/member/Cargo.toml")).unwrap();
+    assert!(!manifest.contains("[workspace]"), "{manifest}");
+}

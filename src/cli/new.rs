@@ -76,6 +76,9 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 
     let out = scaffold::generate(&options)?;
+    for note in &out.notes {
+        printer.warn(note);
+    }
     if !out.replaced.is_empty() {
         printer.warn(format_args!(
             "replaced what was in {}: {}",

@@ -5,6 +5,7 @@ mod name;
 mod render;
 mod settings;
 mod staging;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::manifest::ManifestError;
 use crate::oci::ReferenceError;
 pub use settings::{check_namespace, check_repository, parse_selector};
 pub use staging::check_destination;
+use workspace::Enclosing;
 
 /// The repository a new project pushes to unless told otherwise: a registry on the local machine,
 /// as kind and k3d clusters use.
@@ -141,6 +143,9 @@ pub struct NewOutput {
     /// What was in the destination before and is gone now (with --force): its top-level entries.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replaced: Vec<String>,
+    /// What the user should know about where the project landed (a cargo workspace above it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Writes the project into a temporary directory beside the destination, then renames it into place.
@@ -153,6 +158,7 @@ pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
     let replaced = staging::entries(&options.dir);
 
     let dest = staging::absolute(&options.dir);
+    let enclosing = workspace::enclosing(&dest);
     let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -171,6 +177,9 @@ pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
             .tempdir_in(&parent)
             .map_err(write_err(&parent))?;
         let files = render::render_into(&template, options, staging.path())?;
+        if let Enclosing::Outside { .. } = &enclosing {
+            own_workspace(staging.path())?;
+        }
         staging::replace_dir(staging, &dest)?;
         Ok(files)
     })();
@@ -183,11 +192,44 @@ pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
             return Err(err);
         }
     };
+    let notes = match enclosing {
+        Enclosing::None => Vec::new(),
+        Enclosing::Outside { root } => vec![format!(
+            "the cargo workspace at {} does not list this project, so it is a workspace of its \
+             own (an empty [workspace] table in its Cargo.toml); to build it with the others, \
+             list it in that workspace's members and remove the table",
+            root.display()
+        )],
+        Enclosing::Member { root } => vec![format!(
+            "the cargo workspace at {} lists this project: cargo builds it with that workspace's \
+             [profile.release], not the one in its own Cargo.toml, which keeps the module small \
+             (opt-level \"z\", lto, codegen-units 1, panic \"abort\", strip); copy that profile to \
+             {}",
+            root.display(),
+            root.join("Cargo.toml").display()
+        )],
+    };
     Ok(NewOutput {
         path: dest,
         name: options.name.to_string(),
         template: template.id.to_string(),
         files,
         replaced,
+        notes,
     })
+}
+
+/// Makes the staged project a workspace of its own, so that it builds inside a workspace that
+/// does not list it.
+fn own_workspace(staged: &Path) -> Result<(), ScaffoldError> {
+    let manifest = staged.join("Cargo.toml");
+    let err = |source| ScaffoldError::Write {
+        path: manifest.clone(),
+        source,
+    };
+    let mut text = std::fs::read_to_string(&manifest).map_err(err)?;
+    text.push_str(
+        "\n# A workspace of its own: the cargo workspace above does not list it.\n[workspace]\n",
+    );
+    std::fs::write(&manifest, text).map_err(err)
 }
