@@ -377,6 +377,26 @@ fn find_cargo_manifest(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The package `-p SPEC` names, read as cargo reads a package id spec: `NAME`, `NAME@VERSION`, or
+/// a url (`path+file:///DIR#NAME@VERSION`; with only a version after `#`, or no `#`, the name is
+/// the url's last segment). The name, and the version (or its first parts) when given.
+fn package_spec(spec: &str) -> (&str, Option<&str>) {
+    let (url, fragment) = match spec.split_once('#') {
+        Some((url, fragment)) => (Some(url), fragment),
+        None if spec.contains("://") => (Some(spec), ""),
+        None => (None, spec),
+    };
+    let last_segment = || url.and_then(|u| u.trim_end_matches('/').rsplit('/').next());
+    match fragment.split_once(['@', ':']) {
+        Some((name, version)) => (name, Some(version)),
+        None if fragment.starts_with(|c: char| c.is_ascii_digit()) => {
+            (last_segment().unwrap_or(fragment), Some(fragment))
+        }
+        None if fragment.is_empty() => (last_segment().unwrap_or(spec), None),
+        None => (fragment, None),
+    }
+}
+
 fn pick_package<'a>(
     metadata: &'a Metadata,
     cargo_manifest: &Path,
@@ -390,9 +410,12 @@ fn pick_package<'a>(
             .collect::<Vec<_>>()
     };
     if let Some(wanted) = wanted {
+        let (name, version) = package_spec(wanted);
+        let version_matches =
+            |have: &str| version.is_none_or(|v| have == v || have.starts_with(&format!("{v}.")));
         return members
             .iter()
-            .find(|p| p.name.as_str() == wanted)
+            .find(|p| p.name.as_str() == name && version_matches(&p.version.to_string()))
             .copied()
             .ok_or_else(|| ProjectError::UnknownPackage(wanted.to_string(), names()));
     }
@@ -454,6 +477,22 @@ pub(crate) fn is_scratch(name: &std::ffi::OsStr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn package_specs_read_as_cargo_reads_them() {
+        let cases = [
+            ("alpha", ("alpha", None)),
+            ("alpha@0.1.0", ("alpha", Some("0.1.0"))),
+            ("alpha:0.1", ("alpha", Some("0.1"))),
+            ("path+file:///ws/alpha#0.1.0", ("alpha", Some("0.1.0"))),
+            ("path+file:///ws/dir#alpha@0.1.0", ("alpha", Some("0.1.0"))),
+            ("path+file:///ws/alpha", ("alpha", None)),
+            ("path+file:///ws/dir#alpha", ("alpha", None)),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(super::package_spec(spec), expected, "{spec}");
+        }
+    }
+
     use std::time::{Duration, SystemTime};
 
     use super::*;

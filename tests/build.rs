@@ -254,6 +254,20 @@ fn a_workspace_needs_a_package_and_builds_the_one_named() {
             .any(|n| n == "proxy_on_downstream_data")
     );
 
+    // A package id spec as cargo takes it: with a version, or as a url.
+    let spec = format!("path+file://{}#0.1.0", ws.join("ws-two").display());
+    for spec in ["ws-two@0.1.0", spec.as_str()] {
+        let r = run_ok(wasmctl(&ws).args(["build", "-p", spec]));
+        assert_eq!(r.stdout.trim(), artifact("ws-two").display().to_string());
+    }
+    let r = run_err(wasmctl(&ws).args(["build", "-p", "ws-two@9"]));
+    assert!(
+        r.stderr
+            .starts_with("error: package `ws-two@9` is not a member of the workspace"),
+        "{}",
+        r.stderr
+    );
+
     let r = run_err(wasmctl(&ws).args(["build", "-p", "nope"]));
     assert!(
         r.stderr
