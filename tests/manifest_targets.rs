@@ -1026,6 +1026,14 @@ fn higress_plugin_with_match_rules_validates_against_its_crd() {
         "service=backend.default.svc.cluster.local,config-disable=true",
     ]));
     assert_golden("higress-wasm-plugin.yaml", &r.stdout);
+    // Higress only hands the rules to the plugin, which must apply them itself.
+    assert!(
+        r.stderr
+            .contains("warning: Higress does not narrow the plugin by its match rules")
+            && r.stderr.contains("`_rules_`"),
+        "{}",
+        r.stderr
+    );
     let documents = valid_documents(&r.stdout);
     let plugin = &documents[0];
     assert_eq!(plugin["apiVersion"], "extensions.higress.io/v1alpha1");
@@ -1128,6 +1136,43 @@ fn higress_refuses_what_it_cannot_express() {
     for (args, expected, hint) in &cases {
         assert_refused(&project, args, expected, *hint);
     }
+
+    // A rule's config is judged by the project's schema as the default is, and is given once.
+    std::fs::write(project.join("a.yaml"), "headers:\n  x-a: one\n").unwrap();
+    std::fs::write(project.join("b.yaml"), "headers:\n  x-b: 2\n").unwrap();
+    assert_refused(
+        &project,
+        &h(&[
+            "--match-rule",
+            "domain=a.example.com,config=a.yaml,config=b.yaml",
+        ]),
+        "config is given twice",
+        None,
+    );
+    let cargo_toml = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&cargo_toml).unwrap().replace(
+        "config = \"config.yaml\"",
+        "config = \"config.yaml\"\nconfig-schema = \"config.schema.json\"",
+    );
+    std::fs::write(&cargo_toml, text).unwrap();
+    std::fs::write(
+        project.join("config.schema.json"),
+        json!({"type": "object", "properties": {"headers": {"type": "object",
+            "additionalProperties": {"type": "string"}}}})
+        .to_string(),
+    )
+    .unwrap();
+    run_ok(
+        wasmctl(&project)
+            .arg("manifest")
+            .args(h(&["--match-rule", "domain=a.example.com,config=a.yaml"])),
+    );
+    assert_refused(
+        &project,
+        &h(&["--match-rule", "domain=a.example.com,config=b.yaml"]),
+        "--match-rule 1's config: /headers/x-b",
+        None,
+    );
 }
 
 /// The Higress CRD checks must be able to fail too.

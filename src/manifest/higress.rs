@@ -70,6 +70,24 @@ pub(super) fn generate(
         .iter()
         .map(|item| parse_rule(item))
         .collect::<Result<Vec<_>, _>>()?;
+    // A rule's config is the plugin's whole configuration where the rule matches: the project's
+    // schema judges it as it judges the default.
+    if let Some(project) = project
+        && let Some(schema) = &project.settings.config_schema
+    {
+        let schema = project.resolve(schema);
+        for (i, rule) in match_rules.iter().enumerate() {
+            let Some(config) = &rule.config else { continue };
+            if let Err(ManifestError::ConfigSchemaMismatch { schema, problems }) =
+                config::check_schema(config, &schema)
+            {
+                let problems = (problems.into_iter())
+                    .map(|problem| format!("--match-rule {}'s config: {problem}", i + 1))
+                    .collect();
+                return Err(ManifestError::ConfigSchemaMismatch { schema, problems });
+            }
+        }
+    }
     let location = source::module_location(&options.module, project)?;
     let mut wasm = super::wasm_source(options, project, location)?;
     if wasm.plugin_type == Some(PluginType::Network) {
@@ -89,7 +107,19 @@ pub(super) fn generate(
     let mut problems = check(&plugin);
     problems.extend(source::digest_mismatch(&plugin.spec.module));
     super::refuse_problems(Target::HigressWasmPlugin, problems)?;
-    Ok(Manifest::new(Resource::Higress(plugin), secret))
+    let rules = !plugin.spec.match_rules.is_empty();
+    let mut manifest = Manifest::new(Resource::Higress(plugin), secret);
+    if rules {
+        manifest.notes.push(
+            "Higress does not narrow the plugin by its match rules: it hands them to the plugin in \
+             its configuration (`_rules_`, each with `_match_route_` or `_match_domain_`, or in \
+             Higress 2 `_match_service_`, and the rule's config), and the plugin must match each request \
+             itself, as Higress's plugin SDKs do; a plugin that ignores `_rules_` (wasmctl's \
+             templates do) runs everywhere with the default config"
+                .into(),
+        );
+    }
+    Ok(manifest)
 }
 
 fn spec(options: &ManifestOptions, wasm: WasmSource, match_rules: Vec<MatchRule>) -> HigressSpec {
@@ -112,6 +142,7 @@ fn parse_rule(item: &str) -> Result<MatchRule, ManifestError> {
         message,
     };
     let mut rule = MatchRule::default();
+    let mut seen_disable = false;
     for part in item.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
@@ -120,8 +151,15 @@ fn parse_rule(item: &str) -> Result<MatchRule, ManifestError> {
             "ingress" => rule.ingress.push(value.to_string()),
             "domain" => rule.domain.push(value.to_string()),
             "service" => rule.service.push(value.to_string()),
+            "config" if rule.config.is_some() => {
+                return Err(bad("config is given twice; a rule has one".into()));
+            }
             "config" => rule.config = Some(config::load(&PathBuf::from(value))?),
+            "config-disable" if seen_disable => {
+                return Err(bad("config-disable is given twice".into()));
+            }
             "config-disable" => {
+                seen_disable = true;
                 rule.config_disable = value
                     .parse()
                     .map_err(|_| bad(format!("config-disable is true or false, not `{value}`")))?;
