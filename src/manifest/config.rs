@@ -21,7 +21,7 @@ pub fn load(path: &Path) -> Result<PluginConfig, ManifestError> {
 }
 
 fn parse(text: &str, path: &Path) -> Result<PluginConfig, ManifestError> {
-    parse_text(text)
+    parse_file_text(text, path)
         .map(Option::unwrap_or_default)
         .map_err(|e| ManifestError::BadConfig {
             path: path.to_path_buf(),
@@ -43,6 +43,41 @@ impl std::fmt::Display for ConfigTextError {
             Some(line) => write!(f, "line {line}: {}", self.message),
             None => f.write_str(&self.message),
         }
+    }
+}
+
+/// Reads the text of the pluginConfig file `path`: a `.json` file as JSON (where `"<<"` is a key
+/// like any other, not YAML's merge), any other as YAML ([`parse_text`]).
+pub fn parse_file_text(text: &str, path: &Path) -> Result<Option<PluginConfig>, ConfigTextError> {
+    let json = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    if !json {
+        return parse_text(text);
+    }
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigTextError {
+        // serde_json appends " at line N column M"; the error names the line itself.
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        line: Some(e.line()),
+    })?;
+    match value {
+        Value::Null => Ok(None),
+        Value::Object(map) => Ok(Some(map)),
+        other => Err(ConfigTextError {
+            message: format!(
+                "pluginConfig must be a mapping, not {}",
+                json_type_name(&other)
+            ),
+            line: None,
+        }),
     }
 }
 
@@ -151,8 +186,28 @@ fn yaml_to_json(value: serde_yaml::Value, at: &str) -> Result<Value, String> {
     })
 }
 
-/// Applies `key=value` overrides: dotted keys reach into nested mappings (creating them), values
-/// are read as YAML scalars (`8080` a number, `true` a boolean, `"8080"` a string).
+/// The parts of a dotted `--set` key: `.` separates them, and `\.` is a dot within one, as in
+/// Helm's `--set` (`hosts.example\.com=1`).
+fn key_parts(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        let part = parts.last_mut().expect("there is always a part");
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                part.push('.');
+                chars.next();
+            }
+            '.' => parts.push(String::new()),
+            c => part.push(c),
+        }
+    }
+    parts
+}
+
+/// Applies `key=value` overrides: dotted keys reach into nested mappings (creating them; `\.` is a
+/// dot within a key), values are read as YAML scalars (`8080` a number, `true` a boolean, `"8080"`
+/// a string).
 pub fn apply_overrides(
     config: &mut PluginConfig,
     overrides: &[KeyValue],
@@ -163,7 +218,7 @@ pub fn apply_overrides(
             message: message.to_string(),
         };
         let (key, raw) = (item.key.as_str(), item.value.as_str());
-        let path: Vec<&str> = key.split('.').collect();
+        let path = key_parts(key);
         if path.iter().any(|part| part.is_empty()) {
             return Err(bad("the key has an empty part"));
         }
@@ -176,7 +231,7 @@ pub fn apply_overrides(
         let mut map = &mut *config;
         for (depth, part) in parents.iter().enumerate() {
             let entry = map
-                .entry(part.to_string())
+                .entry(part.clone())
                 .or_insert_with(|| Value::Object(Map::new()));
             map = match entry {
                 Value::Object(inner) => inner,
@@ -189,7 +244,7 @@ pub fn apply_overrides(
                 }
             };
         }
-        map.insert(last.to_string(), value);
+        map.insert(last.clone(), value);
     }
     Ok(())
 }
@@ -358,5 +413,12 @@ mod tests {
             assert!(err.to_string().contains("a="), "{err}");
         }
         assert!(!config.contains_key("a"));
+        // `\.` is a dot within a key, as in Helm.
+        let mut config = PluginConfig::new();
+        apply_overrides(&mut config, &pairs(&["hosts.example\\.com=1", "a\\b=2"])).unwrap();
+        assert_eq!(
+            Value::Object(config),
+            json!({"hosts": {"example.com": 1}, "a\\b": 2})
+        );
     }
 }

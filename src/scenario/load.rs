@@ -153,7 +153,7 @@ impl Scenario {
                 path: scenario_path.to_path_buf(),
                 message: format!("config_file `{}`: {e}", path.display()),
             })?;
-            return config_to_json(&text)
+            return config_to_json(&text, &path)
                 .map_err(|message| ScenarioError::BadConfig { path, message });
         }
         match &self.config {

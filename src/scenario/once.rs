@@ -115,7 +115,7 @@ pub(crate) fn resolve(options: &RunOptions) -> Result<PluginSetup, ScenarioError
         vm.plugin_config = if options.config_raw {
             bytes
         } else {
-            config_to_json(&bytes).map_err(|message| ScenarioError::BadConfig {
+            config_to_json(&bytes, path).map_err(|message| ScenarioError::BadConfig {
                 path: path.clone(),
                 message,
             })?
