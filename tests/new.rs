@@ -593,3 +593,20 @@ fn a_project_in_a_cargo_workspace_builds_and_says_how_it_stands() {
     let manifest = std::fs::read_to_string(ws.join("plugins/member/Cargo.toml")).unwrap();
     assert!(!manifest.contains("[workspace]"), "{manifest}");
 }
+
+#[test]
+fn ctrl_c_at_a_prompt_gives_the_cursor_back_and_writes_nothing() {
+    let dir = tempdir();
+    let (mut child, mut terminal) = spawn_on_terminal(dir.path(), "new tty-stop");
+    terminal.wait_for("Template (--template)");
+    terminal.type_in(b"\x03");
+    let screen = terminal.finish();
+    let status = child.wait().unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert_eq!(status.code(), Some(130), "{screen}");
+    // The prompt hid the cursor (ESC[?25l); it is shown again (ESC[?25h) after it.
+    let hidden = screen.rfind("\x1b[?25l").expect("the prompt hides the cursor");
+    let shown = screen.rfind("\x1b[?25h");
+    assert!(shown.is_some_and(|s| s > hidden), "{screen:?}");
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}

@@ -33,8 +33,8 @@ Exit codes:
   1  the command ran and found failures (scenarios failed; verify: Istio would reject the image)
   2  bad usage or bad input, or another error that stopped the command
   N  a failed cargo build passes cargo's own exit code through
-  130  serve or dev stopped at once by a second Ctrl-C or SIGTERM; build's wasm-opt stopped by
-       Ctrl-C (143: by SIGTERM)";
+  130  stopped by Ctrl-C: serve or dev at once by a second one (or SIGTERM), new at a prompt,
+       build while wasm-opt ran (143: by SIGTERM)";
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {

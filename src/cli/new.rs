@@ -72,6 +72,12 @@ pub fn run(args: NewArgs, printer: &Printer) -> anyhow::Result<()> {
     let ask = !args.yes && printer.interactive();
     let mut options = from_flags(args, name).map_err(wasmctl::Error::from)?;
     if ask {
+        // A prompt hides the cursor while it draws: Ctrl-C (which the prompt turns back into
+        // SIGINT once the terminal is restored) must give it back before the process ends.
+        let _ = ctrlc::set_handler(|| {
+            let _ = console::Term::stderr().show_cursor();
+            std::process::exit(130);
+        });
         prompt(&mut options, &unset)?;
     }
 
