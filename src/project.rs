@@ -32,6 +32,9 @@ pub use settings::Settings;
 pub enum ProjectError {
     #[error("could not find Cargo.toml in `{}` or any parent directory", .0.display())]
     NotFound(PathBuf),
+    /// `--manifest-path` names something that is not a Cargo.toml.
+    #[error("--manifest-path `{}` {why}", .path.display())]
+    BadManifestPath { path: PathBuf, why: &'static str },
     #[error("failed to read the cargo metadata of `{}`", .path.display())]
     Metadata {
         path: PathBuf,
@@ -58,6 +61,10 @@ impl Hint for ProjectError {
             ProjectError::AmbiguousPackage(_, names) | ProjectError::UnknownPackage(_, names) => {
                 vec![format!("pick one with -p/--package: {}", names.join(", "))]
             }
+            ProjectError::BadManifestPath { .. } => vec![
+                "--manifest-path takes a project's Cargo.toml, or the directory that holds it"
+                    .into(),
+            ],
             ProjectError::Metadata { .. }
             | ProjectError::BadSettings { .. }
             | ProjectError::File(_) => Vec::new(),
@@ -83,7 +90,26 @@ impl ProjectSelector {
     fn cargo_manifest(&self) -> Result<PathBuf, ProjectError> {
         match &self.manifest_path {
             // A directory names the Cargo.toml in it, where cargo would refuse it.
-            Some(path) if path.is_dir() => Ok(path.join("Cargo.toml")),
+            Some(path) if path.is_dir() => {
+                let manifest = path.join("Cargo.toml");
+                match manifest.is_file() {
+                    true => Ok(manifest),
+                    false => Err(ProjectError::BadManifestPath {
+                        path: path.clone(),
+                        why: "is a directory with no Cargo.toml",
+                    }),
+                }
+            }
+            Some(path) if !path.exists() => Err(ProjectError::BadManifestPath {
+                path: path.clone(),
+                why: "does not exist",
+            }),
+            Some(path) if path.file_name().is_none_or(|name| name != "Cargo.toml") => {
+                Err(ProjectError::BadManifestPath {
+                    path: path.clone(),
+                    why: "is not a Cargo.toml",
+                })
+            }
             Some(path) => Ok(path.clone()),
             None => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));

@@ -605,7 +605,9 @@ fn ctrl_c_at_a_prompt_gives_the_cursor_back_and_writes_nothing() {
     let screen = String::from_utf8_lossy(&screen);
     assert_eq!(status.code(), Some(130), "{screen}");
     // The prompt hid the cursor (ESC[?25l); it is shown again (ESC[?25h) after it.
-    let hidden = screen.rfind("\x1b[?25l").expect("the prompt hides the cursor");
+    let hidden = screen
+        .rfind("\x1b[?25l")
+        .expect("the prompt hides the cursor");
     let shown = screen.rfind("\x1b[?25h");
     assert!(shown.is_some_and(|s| s > hidden), "{screen:?}");
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));

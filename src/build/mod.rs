@@ -61,6 +61,11 @@ pub enum BuildError {
 impl Hint for BuildError {
     fn hints(&self) -> Vec<String> {
         match self {
+            // Rust 1.84 removed the target's old name.
+            BuildError::TargetMissing { target, .. } if target == "wasm32-wasi" => vec![
+                "wasm32-wasi is now called wasm32-wasip1: --target wasm32-wasip1 (the default)"
+                    .into(),
+            ],
             BuildError::TargetMissing { target, elsewhere } => {
                 let mut hints = vec![format!("rustup target add {target}")];
                 if let Some(toolchain) = elsewhere.first() {

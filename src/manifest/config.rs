@@ -96,6 +96,17 @@ pub fn parse_text(text: &str) -> Result<Option<PluginConfig>, ConfigTextError> {
                 Some(at) => message[..at].to_string(),
                 None => message,
             };
+            // serde_yaml's words for an integer beyond 64 bits name its own types.
+            let message = match message.split_once("invalid type: integer `") {
+                Some((at, rest)) if message.contains("as u128") || message.contains("as i128") => {
+                    let number = rest.split('`').next().unwrap_or_default();
+                    format!(
+                        "{at}{number} is beyond what a 64-bit integer holds; write it as a \
+                         float (`{number}.0`) or quote it for a string"
+                    )
+                }
+                _ => message,
+            };
             return Err(bad(message, line));
         }
     };
@@ -413,6 +424,12 @@ mod tests {
             assert!(err.to_string().contains("a="), "{err}");
         }
         assert!(!config.contains_key("a"));
+        let err = parse_text("big: 99999999999999999999\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: big: 99999999999999999999 is beyond what a 64-bit integer holds; write it as \
+             a float (`99999999999999999999.0`) or quote it for a string"
+        );
         // `\.` is a dot within a key, as in Helm.
         let mut config = PluginConfig::new();
         apply_overrides(&mut config, &pairs(&["hosts.example\\.com=1", "a\\b=2"])).unwrap();

@@ -134,7 +134,13 @@ impl ImageRef {
         let Some(host) = parts.host else {
             return Err(ReferenceError::NoHost(text.to_string()));
         };
-        if !DOMAIN.is_match(host) {
+        // The port, when there is one (after an IPv6 address's `]`): one a registry can listen on.
+        let port = match host.strip_prefix('[') {
+            Some(rest) => rest.split_once("]:").map(|(_, port)| port),
+            None => host.split_once(':').map(|(_, port)| port),
+        };
+        let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !DOMAIN.is_match(host) || !port_ok {
             return Err(ReferenceError::BadHost {
                 reference,
                 host: host.to_string(),
