@@ -556,15 +556,20 @@ fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
 /// `wasmctl manifest --kind envoy-bootstrap --listen 127.0.0.1:PORT ARGS -o DIR/envoy.yaml`.
 fn write_bootstrap(project: &Path, dir: &Path, port: u16, args: &[&str]) -> PathBuf {
     let out = dir.join("envoy.yaml");
+    write_bootstrap_to(project, &out, port, args);
+    out
+}
+
+/// The same, `-o OUT`.
+fn write_bootstrap_to(project: &Path, out: &Path, port: u16, args: &[&str]) {
     let listen = format!("127.0.0.1:{port}");
     run_ok(
         wasmctl(project)
             .args(["manifest", "--kind", "envoy-bootstrap", "--listen", &listen])
             .args(args)
             .arg("-o")
-            .arg(&out),
+            .arg(out),
     );
-    out
 }
 
 /// `envoy --mode validate -c FILE`: Envoy's own verdict on a configuration, without running it.
@@ -805,18 +810,7 @@ fn envoy_bootstrap_in_a_json_file_reaches_a_localhost_upstream() {
     let upstream = format!("localhost:{}", module_server(b"from upstream".to_vec()));
     let port = free_port();
     let config = tmp.path().join("envoy.json");
-    run_ok(
-        wasmctl(&headers.project)
-            .args([
-                "manifest",
-                "--kind",
-                "envoy-bootstrap",
-                "--upstream",
-                &upstream,
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "-o"])
-            .arg(&config),
-    );
+    write_bootstrap_to(&headers.project, &config, port, &["--upstream", &upstream]);
     let text = std::fs::read_to_string(&config).unwrap();
     let bootstrap: Value = serde_json::from_str(&text).expect("JSON in a .json file");
     assert!(
