@@ -9,6 +9,7 @@ pub mod digest;
 pub mod envoy;
 pub mod error;
 pub mod fs;
+mod go_url;
 mod grpc;
 pub mod host;
 mod http_date;

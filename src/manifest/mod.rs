@@ -14,7 +14,6 @@ pub(crate) mod names;
 mod options;
 mod placement;
 pub(crate) mod pull_secret;
-pub(crate) mod request_uri;
 mod resources;
 mod source;
 mod target;

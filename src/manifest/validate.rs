@@ -8,11 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::names;
 use super::types::{
     Extension, FailStrategy, Kind, ObjectMeta, Placement, PolicyTargetReference, WasmSource,
 };
 use super::version::IstioVersion;
-use super::{names, request_uri};
+use crate::go_url;
 
 /// One reason the manifest would be refused, at a field path such as `spec.vmConfig.env[0]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +365,7 @@ fn check_wasm(wasm: &WasmSource, prefix: &str, p: &mut Problems) {
 /// scheme.
 fn check_url(url: &str, field: &str, p: &mut Problems) {
     const MESSAGE: &str = "url must have schema one of [http, https, file, oci]";
-    let read = request_uri::scheme(url).or_else(|_| request_uri::scheme(&format!("http://{url}")));
+    let read = go_url::scheme(url).or_else(|_| go_url::scheme(&format!("http://{url}")));
     match read {
         Ok(scheme) if scheme.is_empty() || URL_SCHEMES.contains(&scheme.as_str()) => {}
         Ok(scheme) => p.add_with_hint(

@@ -5,7 +5,7 @@
 //! grammar [`super::ImageRef::parse`] follows (a registry may be left out, for Docker Hub; the
 //! repository is any run of `a-z0-9_-./`).
 
-use crate::manifest::request_uri;
+use crate::go_url;
 
 /// The characters of a repository and of a tag, as go-containerregistry lists them.
 const REPOSITORY_CHARS: &str = "abcdefghijklmnopqrstuvwxyz0123456789_-./";
@@ -85,7 +85,7 @@ fn check_registry(name: &str) -> Result<(), String> {
     if name.contains(['/', '?', '#', '@', '%']) {
         return Err(bad());
     }
-    match request_uri::scheme(&format!("oci://{name}/x")) {
+    match go_url::scheme(&format!("oci://{name}/x")) {
         Ok(_) => Ok(()),
         Err(_) => Err(bad()),
     }

@@ -1,6 +1,7 @@
 //! Whether Go's `url.ParseRequestURI` reads a string, and the scheme it reads: what the CEL
 //! functions `isURL()` and `url()` of the Kubernetes API server run on a WasmPlugin's or a
-//! TrafficExtension's `url`. The rules are Go 1.26's, one by one, so that wasmctl refuses what the
+//! TrafficExtension's `url`, and (by its host rules) what go-containerregistry takes for a
+//! registry. The rules are Go 1.26's, one by one, so that wasmctl refuses what the
 //! API server refuses; the interop corpus checks them against the API server's own CEL, and the
 //! tests below hold the verdicts and reasons Go 1.26.8 gives for the same strings.
 
