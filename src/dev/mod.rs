@@ -137,10 +137,11 @@ pub fn run(
         access_log,
         server: None,
     };
-    dev.cycle(Instant::now());
+    let mut started = Instant::now();
+    dev.cycle(started);
     while !stop.load(Ordering::Relaxed) {
-        if let Wait::Changed(paths) = watch.wait(Duration::from_millis(100))? {
-            let started = Instant::now();
+        if let Wait::Changed(paths) = watch.wait(Duration::from_millis(100), started)? {
+            started = Instant::now();
             observer.event(DevEvent::Changed { paths: &paths });
             dev.cycle(started);
         }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify_debouncer_full::notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
@@ -65,8 +65,11 @@ impl ProjectWatch {
         })
     }
 
-    /// Waits up to `timeout` for a debounced batch of changes to watched files.
-    pub fn wait(&self, timeout: Duration) -> Result<Wait, DevError> {
+    /// Waits up to `timeout` for a debounced batch of changes to watched files made at `since` or
+    /// later. An earlier one is already in what the last cycle built: the debouncer hands over
+    /// each event once it is old enough, so one save (its write, then its close) may arrive in two
+    /// batches, the second while the cycle it started runs.
+    pub fn wait(&self, timeout: Duration, since: Instant) -> Result<Wait, DevError> {
         let batch = match self.events.recv_timeout(timeout) {
             Ok(batch) => batch.map_err(|errors| match errors.into_iter().next() {
                 Some(err) => watch_error(err),
@@ -79,7 +82,7 @@ impl ProjectWatch {
         };
         let mut changed: Vec<PathBuf> = batch
             .into_iter()
-            .filter(|e| is_change(&e.kind))
+            .filter(|e| is_change(&e.kind) && e.time >= since)
             .flat_map(|e| e.event.paths)
             .filter(|p| self.watched.covers(p))
             .collect();
@@ -156,6 +159,44 @@ fn watch_error(err: notify_debouncer_full::notify::Error) -> DevError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_save_made_before_a_cycle_began_is_not_a_change_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let manifest = dir.path().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"w\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .unwrap();
+        let source = dir.path().join("src/lib.rs");
+        std::fs::write(&source, "").unwrap();
+        let selector = crate::project::ProjectSelector {
+            manifest_path: Some(manifest),
+            ..Default::default()
+        };
+        let project = Project::discover(&selector).unwrap();
+        let watch = ProjectWatch::start(&project, Duration::from_millis(50)).unwrap();
+        let changed = |since: Instant| {
+            (0..20).any(|_| {
+                matches!(
+                    watch.wait(Duration::from_millis(100), since),
+                    Ok(Wait::Changed(_))
+                )
+            })
+        };
+        // A save after the last cycle began is a change...
+        let began = Instant::now();
+        std::fs::write(&source, "// saved").unwrap();
+        assert!(changed(began), "the save is seen");
+        // ...one before it is not, however late its events arrive.
+        std::fs::write(&source, "// saved again").unwrap();
+        // The cycle begins once the watcher has the save's events, as it does in `dev`.
+        std::thread::sleep(Duration::from_millis(100));
+        let began = Instant::now();
+        assert!(!changed(began), "the save is in what the cycle built");
+    }
 
     #[test]
     fn sources_of_the_package_and_its_path_dependencies_are_watched() {
