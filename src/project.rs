@@ -25,7 +25,7 @@ use cargo_metadata::{Metadata, MetadataCommand, Package};
 use crate::error::Hint;
 use crate::fs::FileError;
 pub use plugin_type::PluginType;
-pub use record::{BuildRecord, PushRecord};
+pub use record::{BuildProfile, BuildRecord, PushRecord};
 pub use settings::Settings;
 
 #[derive(Debug, thiserror::Error)]

@@ -826,3 +826,28 @@ fn files_wasmctl_writes_get_the_umask_mode() {
         assert_eq!(mode, 0o640, "{}", file.display());
     }
 }
+
+#[test]
+fn pushing_a_debug_or_dev_build_is_warned_of() {
+    let dir = tempdir();
+    let project = support::new_project(dir.path(), "push-debug", &[]);
+    let dest = |tag: &str| format!("oci-layout:{}:{tag}", dir.path().join("image").display());
+    run_ok(wasmctl(&project).args(["build", "--debug"]));
+    let r = run_ok(wasmctl(&project).args(["push", &dest("debug")]));
+    assert!(
+        r.stderr.contains(
+            "warning: the last build is a debug build (`build --debug`): larger and slower than what `wasmctl build` makes"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: run `wasmctl build` first"),
+        "{}",
+        r.stderr
+    );
+    // A release build is pushed without a word about it.
+    run_ok(wasmctl(&project).arg("build"));
+    let r = run_ok(wasmctl(&project).args(["push", &dest("release")]));
+    assert!(!r.stderr.contains("the last build is"), "{}", r.stderr);
+}

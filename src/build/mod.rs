@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::error::{ChildFailed, Hint};
 use crate::module::{self, ModuleError};
 use crate::progress::Reporter;
-use crate::project::{BuildRecord, Project, ProjectError, ProjectSelector};
+use crate::project::{BuildProfile, BuildRecord, Project, ProjectError, ProjectSelector};
 
 use shrink::{ShrinkError, WasmOpt};
 
@@ -198,6 +198,11 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> crate::Result<B
         sha256: Digest::of(&shrunk),
         abi: info.abi.to_string(),
         target: options.target.clone(),
+        profile: match (options.release, options.quick) {
+            (false, _) => BuildProfile::Debug,
+            (true, true) => BuildProfile::Quick,
+            (true, false) => BuildProfile::Release,
+        },
     };
     crate::fs::write_atomic(&record.path, &shrunk)?;
     project.save_build(&record)?;

@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::key_value::KeyValue;
 use crate::module::{self, ModuleInfo};
 use crate::progress::Reporter;
-use crate::project::{Lookup, Project, ProjectSelector, PushRecord};
+use crate::project::{BuildProfile, Lookup, Project, ProjectSelector, PushRecord};
 
 /// What to push and where, as the user asked.
 #[derive(Debug, Clone)]
@@ -92,6 +92,21 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
     };
     if let Some(stale) = stale {
         reporter.warning(&stale.message());
+        reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
+    }
+    let profile = match (&options.module, &project) {
+        (None, Some(project)) => project.last_build().map(|build| build.profile),
+        _ => None,
+    };
+    let unshrunk = match profile {
+        Some(BuildProfile::Debug) => Some("a debug build (`build --debug`)"),
+        Some(BuildProfile::Quick) => Some("a quick build of `wasmctl dev`"),
+        _ => None,
+    };
+    if let Some(what) = unshrunk {
+        reporter.warning(&format!(
+            "the last build is {what}: larger and slower than what `wasmctl build` makes"
+        ));
         reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
     }
     let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);

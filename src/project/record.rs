@@ -17,6 +17,22 @@ pub struct BuildRecord {
     pub sha256: Digest,
     pub abi: String,
     pub target: String,
+    /// How it was built; a record written before this field existed was a release build.
+    #[serde(default)]
+    pub profile: BuildProfile,
+}
+
+/// How a module was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildProfile {
+    /// `wasmctl build`: the project's release profile, shrunk.
+    #[default]
+    Release,
+    /// `wasmctl dev`: the release profile without LTO, built for speed, not size.
+    Quick,
+    /// `wasmctl build --debug`: cargo's dev profile.
+    Debug,
 }
 
 /// What `wasmctl push` published, so `wasmctl manifest` can pin it.
@@ -81,9 +97,18 @@ mod tests {
             sha256: module,
             abi: "0.2.1".into(),
             target: "wasm32-wasip1".into(),
+            profile: BuildProfile::Quick,
         };
         let json = serde_json::to_value(&build).unwrap();
         assert_eq!(json["sha256"], module.hex());
+        assert_eq!(json["profile"], "quick");
         assert_eq!(serde_json::from_value::<BuildRecord>(json).unwrap(), build);
+        // A record from before the profile was kept: a release build.
+        let old = serde_json::json!({
+            "path": "x.wasm", "size": 1, "sha256": module.hex(), "abi": "0.2.1",
+            "target": "wasm32-wasip1",
+        });
+        let read: BuildRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(read.profile, BuildProfile::Release);
     }
 }
