@@ -39,6 +39,16 @@ pub fn scheme(raw: &str) -> Result<String, String> {
     Ok(scheme)
 }
 
+/// The scheme before the first `:` as Go's `net/url` reads it, when there is one: letters,
+/// digits, `+`, `-`, `.`, starting with a letter. So `localhost:5000/x` has scheme `localhost`,
+/// which is why Istio refuses it without `oci://`.
+pub fn scheme_of(raw: &str) -> Option<&str> {
+    split_scheme(raw)
+        .ok()
+        .map(|(scheme, _)| scheme)
+        .filter(|scheme| !scheme.is_empty())
+}
+
 /// The scheme before the first `:`, and the rest; no scheme when a character that cannot be in
 /// one comes first.
 fn split_scheme(raw: &str) -> Result<(&str, &str), String> {
@@ -200,7 +210,22 @@ fn hex(c: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::scheme;
+    use super::{scheme, scheme_of};
+
+    #[test]
+    fn schemes_read_like_go() {
+        let cases = [
+            ("oci://ghcr.io/a/b:1", Some("oci")),
+            ("localhost:5000/demo", Some("localhost")),
+            ("ghcr.io/a/b:1", None),
+            ("/var/lib/x.wasm", None),
+            ("1abc:x", None),
+            (":x", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(scheme_of(url), expected, "the scheme of `{url}`");
+        }
+    }
 
     #[test]
     fn reads_what_go_reads() {

@@ -182,7 +182,7 @@ fn check(plugin: &HigressWasmPlugin) -> Vec<Problem> {
     let module = &spec.module;
     if module.url.is_empty() {
         p.add("spec.url", "must not be empty");
-    } else if let Some(scheme) = validate::url_scheme(&module.url)
+    } else if let Some(scheme) = crate::go_url::scheme_of(&module.url)
         && module.url[scheme.len()..].starts_with("://")
         && !["oci", "http", "https", "file"].contains(&scheme.to_ascii_lowercase().as_str())
     {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::types::Module;
-use super::{ManifestError, ModuleOptions, Problem, validate};
+use super::{ManifestError, ModuleOptions, Problem};
 use crate::digest::Digest;
 use crate::oci::ImageRef;
 use crate::project::Project;
@@ -21,7 +21,7 @@ pub(super) fn module_location(
     if let Some(sha) = &options.sha256 {
         return Ok((url.clone(), Some(sha.clone())));
     }
-    let scheme = validate::url_scheme(url).map(str::to_ascii_lowercase);
+    let scheme = crate::go_url::scheme_of(url).map(str::to_ascii_lowercase);
     let sha256 = match scheme.as_deref() {
         Some("http" | "https") => {
             let artifact =

@@ -388,7 +388,7 @@ pub(super) fn check_image_url(url: &str, field: &str, p: &mut Problems) {
     let reference = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("oci") => rest,
         Some(_) => return,
-        None if url_scheme(url).is_none() => url,
+        None if go_url::scheme_of(url).is_none() => url,
         None => return,
     };
     if let Err(why) = crate::oci::go_name::parse_reference(reference) {
@@ -399,21 +399,6 @@ pub(super) fn check_image_url(url: &str, field: &str, p: &mut Problems) {
              the repository in lower case",
         );
     }
-}
-
-/// The scheme as Go's `net/url` reads it (what Kubernetes' CEL `url()` uses): letters, digits, `+`,
-/// `-`, `.` before the first `:`, starting with a letter. So `localhost:5000/x` has scheme
-/// `localhost`, which is why Istio refuses it without `oci://`.
-pub fn url_scheme(url: &str) -> Option<&str> {
-    for (i, c) in url.char_indices() {
-        match c {
-            'a'..='z' | 'A'..='Z' => {}
-            '0'..='9' | '+' | '-' | '.' if i > 0 => {}
-            ':' if i > 0 => return Some(&url[..i]),
-            _ => return None,
-        }
-    }
-    None
 }
 
 pub(super) fn is_sha256_hex(s: &str) -> bool {
@@ -446,20 +431,6 @@ pub(super) fn is_kind(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schemes_read_like_go() {
-        let cases = [
-            ("oci://ghcr.io/a/b:1", Some("oci")),
-            ("localhost:5000/demo", Some("localhost")),
-            ("ghcr.io/a/b:1", None),
-            ("/var/lib/x.wasm", None),
-            ("1abc:x", None),
-        ];
-        for (url, scheme) in cases {
-            assert_eq!(url_scheme(url), scheme, "the scheme of `{url}`");
-        }
-    }
 
     /// Asserts that `pattern` matches every one of `valid` and none of `invalid`, naming the value
     /// it misjudges.

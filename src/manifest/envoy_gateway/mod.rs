@@ -13,7 +13,6 @@ use super::types::{
 };
 use super::{
     Manifest, ManifestError, ManifestOptions, PluginType, Resource, Target, placement, source,
-    validate,
 };
 use crate::project::Project;
 
@@ -207,7 +206,7 @@ fn wasm_entry(metadata: &ObjectMeta, wasm: WasmSource) -> Result<Wasm, ManifestE
 
 /// An OCI image without its scheme, or an HTTP(S) url.
 fn code(module: &Module) -> Result<WasmCode, ManifestError> {
-    let scheme = validate::url_scheme(&module.url).map(str::to_ascii_lowercase);
+    let scheme = crate::go_url::scheme_of(&module.url).map(str::to_ascii_lowercase);
     // `localhost:5000/x` reads as scheme `localhost`; only `SCHEME://` is a scheme here.
     let has_scheme = scheme
         .as_ref()

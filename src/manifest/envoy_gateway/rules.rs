@@ -119,7 +119,7 @@ fn check_code(code: &WasmCode, at: &str, p: &mut Problems) {
     }
     if let Some(http) = &code.http {
         let field = format!("{at}.http");
-        let scheme = validate::url_scheme(&http.url).map(str::to_ascii_lowercase);
+        let scheme = crate::go_url::scheme_of(&http.url).map(str::to_ascii_lowercase);
         if !matches!(scheme.as_deref(), Some("http" | "https")) {
             p.add(
                 format!("{field}.url"),
