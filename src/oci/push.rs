@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::key_value::KeyValue;
 use crate::module::{self, ModuleInfo};
 use crate::progress::Reporter;
-use crate::project::{BuildProfile, Lookup, Project, ProjectSelector, PushRecord};
+use crate::project::{BuildProfile, BuildRecord, Lookup, Project, ProjectSelector, PushRecord};
 
 /// What to push and where, as the user asked.
 #[derive(Debug, Clone)]
@@ -85,29 +85,14 @@ pub fn publish(options: &PushOptions, reporter: &dyn Reporter) -> crate::Result<
         options.transport.read_ca_files()?;
     }
     let location = absolute(location);
-    let (module_path, module, info) = read_module(options, project.as_ref())?;
-    let stale = match (&options.module, &project) {
-        (None, Some(project)) => project.stale_build(&module_path),
+    // The project's last build, when that is what goes out.
+    let last_build = match (&options.module, &project) {
+        (None, Some(project)) => Some(project.last_build().ok_or(OciError::NoBuild)?),
         _ => None,
     };
-    if let Some(stale) = stale {
-        reporter.warning(&stale.message());
-        reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
-    }
-    let profile = match (&options.module, &project) {
-        (None, Some(project)) => project.last_build().map(|build| build.profile),
-        _ => None,
-    };
-    let unshrunk = match profile {
-        Some(BuildProfile::Debug) => Some("a debug build (`build --debug`)"),
-        Some(BuildProfile::Quick) => Some("a quick build of `wasmctl dev`"),
-        _ => None,
-    };
-    if let Some(what) = unshrunk {
-        reporter.warning(&format!(
-            "the last build is {what}: larger and slower than what `wasmctl build` makes"
-        ));
-        reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
+    let (module_path, module, info) = read_module(options, last_build.as_ref())?;
+    if let (Some(build), Some(project)) = (&last_build, &project) {
+        last_build_warnings(build, project, reporter);
     }
     let annotations = annotations::for_image(project.as_ref(), &module_path, &options.annotations);
     if module.len() as u64 > super::istio::MAX_MODULE_SIZE {
@@ -182,15 +167,39 @@ fn absolute(location: Location) -> Location {
     }
 }
 
+/// Warns when the project's last build, about to go out, is not what `wasmctl build` would make
+/// now: a source changed after it, or it is a debug or dev build.
+fn last_build_warnings(build: &BuildRecord, project: &Project, reporter: &dyn Reporter) {
+    let mut warnings: Vec<String> = project
+        .stale_build(&build.path)
+        .map(|stale| stale.message())
+        .into_iter()
+        .collect();
+    let unshrunk = match build.profile {
+        BuildProfile::Debug => Some("a debug build (`build --debug`)"),
+        BuildProfile::Quick => Some("a quick build of `wasmctl dev`"),
+        BuildProfile::Release => None,
+    };
+    warnings.extend(unshrunk.map(|what| {
+        format!("the last build is {what}: larger and slower than what `wasmctl build` makes")
+    }));
+    for warning in &warnings {
+        reporter.warning(warning);
+    }
+    if !warnings.is_empty() {
+        reporter.hint("run `wasmctl build` first, or push with `wasmctl push --build`");
+    }
+}
+
 /// The module named, else the project's last build, checked to be proxy-wasm: nothing is
 /// packaged, asked or sent for a module that fails the checks.
 fn read_module(
     options: &PushOptions,
-    project: Option<&Project>,
+    last_build: Option<&BuildRecord>,
 ) -> Result<(PathBuf, Vec<u8>, ModuleInfo), OciError> {
-    let path = match (&options.module, project) {
+    let path = match (&options.module, last_build) {
         (Some(path), _) => path.clone(),
-        (None, Some(project)) => project.last_build().ok_or(OciError::NoBuild)?.path,
+        (None, Some(build)) => build.path.clone(),
         (None, None) => return Err(OciError::NoBuild),
     };
     let module = crate::fs::read(&path)?;
