@@ -198,10 +198,7 @@ impl Pool {
                 return;
             }
             let Some(due) = dispatch.waiting.front().map(|(since, _)| *since + WAIT) else {
-                dispatch = self
-                    .changed
-                    .wait(dispatch)
-                    .unwrap_or_else(|p| p.into_inner());
+                dispatch = self.wait(dispatch, None);
                 continue;
             };
             let now = Instant::now();
@@ -209,9 +206,7 @@ impl Pool {
             let full = dispatch.workers.len() >= MAX_WORKERS;
             if due > now || full {
                 let until = if full { WAIT } else { due - now };
-                dispatch = (self.changed.wait_timeout(dispatch, until))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                dispatch = self.wait(dispatch, Some(until));
                 continue;
             }
             drop(dispatch);
@@ -222,9 +217,7 @@ impl Pool {
                 Ok(ready) => ready,
                 Err(err) => {
                     tracing::debug!(%err, "the pool could not grow");
-                    dispatch = (self.changed.wait_timeout(dispatch, WAIT))
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+                    dispatch = self.wait(dispatch, Some(WAIT));
                     continue;
                 }
             };
@@ -237,6 +230,24 @@ impl Pool {
                 tracing::debug!(%err, "the pool could not grow");
             }
             dispatch = lock(&self.dispatch);
+        }
+    }
+
+    /// Waits until the dispatch changes (a job starts waiting, the pool closes), or `timeout`.
+    fn wait<'a>(
+        &self,
+        dispatch: MutexGuard<'a, Dispatch>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, Dispatch> {
+        match timeout {
+            Some(timeout) => match self.changed.wait_timeout(dispatch, timeout) {
+                Ok((dispatch, _)) => dispatch,
+                Err(poisoned) => poisoned.into_inner().0,
+            },
+            None => self
+                .changed
+                .wait(dispatch)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
         }
     }
 
