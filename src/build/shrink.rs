@@ -55,11 +55,6 @@ pub fn missing_hint(size: usize) -> String {
     )
 }
 
-/// The signals that stop a command: Ctrl-C, a terminal closing, a cancel.
-const SIGHUP: i32 = 1;
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
-
 /// Features current rustc emits for wasm32 targets; older wasm-opt releases need them spelled out.
 const FEATURES: &[&str] = &[
     "--enable-bulk-memory",
@@ -163,7 +158,8 @@ impl WasmOpt {
             .output()
             .map_err(io(format!("failed to run `{}`", self.path.display())))?;
         if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&result.status)
-            && matches!(signal, SIGINT | SIGTERM | SIGHUP)
+            // The signals that stop a command: Ctrl-C, a cancel, a terminal closing.
+            && matches!(signal, libc::SIGINT | libc::SIGTERM | libc::SIGHUP)
         {
             return Err(ShrinkError::Stopped(signal));
         }
