@@ -503,6 +503,10 @@ pub(crate) fn is_scratch(name: &std::ffi::OsStr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
     #[test]
     fn package_specs_read_as_cargo_reads_them() {
         let cases = [
@@ -515,13 +519,9 @@ mod tests {
             ("path+file:///ws/dir#alpha", ("alpha", None)),
         ];
         for (spec, expected) in cases {
-            assert_eq!(super::package_spec(spec), expected, "{spec}");
+            assert_eq!(package_spec(spec), expected, "{spec}");
         }
     }
-
-    use std::time::{Duration, SystemTime};
-
-    use super::*;
 
     /// Writes `text` to `dir/path`, modified at `at`.
     fn write_at(dir: &Path, path: &str, text: &str, at: SystemTime) {

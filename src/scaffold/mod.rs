@@ -202,9 +202,8 @@ pub fn generate(options: &NewOptions) -> crate::Result<NewOutput> {
         )],
         Enclosing::Member { root } => vec![format!(
             "the cargo workspace at {} lists this project: cargo builds it with that workspace's \
-             [profile.release], not the one in its own Cargo.toml, which keeps the module small \
-             (opt-level \"z\", lto, codegen-units 1, panic \"abort\", strip); copy that profile to \
-             {}",
+             [profile.release], not the one in its own Cargo.toml that keeps the module small; \
+             copy that profile to {}",
             root.display(),
             root.join("Cargo.toml").display()
         )],
